@@ -1,0 +1,158 @@
+//! The command line as clap sees it. Plain data: turning it into configuration happens elsewhere.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "kayle-sync", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// When to color output: auto (a terminal, and NO_COLOR unset), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check every file offline and report every problem at once.
+    Validate(ValidateArgs),
+    /// Read the live state and print what apply would change.
+    Plan(PlanArgs),
+    /// Plan, then make the organization match.
+    Apply(ApplyArgs),
+    /// Apply on every change under DIR, and correct drift on an interval.
+    Watch(WatchArgs),
+    /// Write the live endpoints as manifests.
+    Export(ExportArgs),
+    /// Rotate an endpoint's signing secret now and write the new one to its sink.
+    Rotate(RotateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The config directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// How to print diagnostics (text or json).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// Limit the work to these endpoint keys (repeatable).
+    #[arg(long = "target", value_name = "KEY")]
+    pub targets: Vec<String>,
+    /// Delete managed endpoints that no manifest declares any more.
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The config directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// How to print the plan.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Save the plan (and a fingerprint of the live state) for `apply --plan`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when changes are pending, 0 when none, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The config directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Apply without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Apply a plan saved by `plan --out`, exactly, refusing if the live state moved.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Allow a plan the deletion guard refuses.
+    #[arg(long)]
+    pub force: bool,
+    /// How many endpoints to work on at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// How to print the plan.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The config directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Reconcile this often to correct drift, e.g. 30s or 5m.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    /// Plan and print only; never apply.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete managed endpoints that no manifest declares any more.
+    #[arg(long)]
+    pub prune: bool,
+    /// Allow a plan the deletion guard refuses.
+    #[arg(long)]
+    pub force: bool,
+    /// How many endpoints to work on at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Log lines as text or JSON.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Serve /healthz and /metrics on this address, e.g. 127.0.0.1:9090.
+    #[arg(long, value_name = "ADDR")]
+    pub health_addr: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The config directory whose kayle-sync.yaml names the API.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Where to write the manifests.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The endpoint key whose secret to rotate.
+    pub key: String,
+    /// The config directory.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Rotate without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+}

@@ -1,0 +1,65 @@
+//! Parses the command line, runs the command and maps the outcome to an exit code.
+
+mod args;
+
+use std::process::ExitCode;
+
+pub use args::{Cli, ColorChoice, Command, Format};
+use clap::Parser;
+
+/// Exit code for a command-line usage error (clap's default 2 is reserved for
+/// `plan --detailed-exitcode`).
+pub const EXIT_USAGE: u8 = 64;
+
+/// What a command wants the process to exit with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// `plan --detailed-exitcode` found pending changes.
+    ChangesPending,
+    /// The command ran to the end but something failed; it has already said what.
+    Failed,
+}
+
+impl Outcome {
+    fn code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Failed => 1,
+            Outcome::ChangesPending => 2,
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(outcome) => ExitCode::from(outcome.code()),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let command = cli.command;
+    anyhow::bail!("`{command:?}` is not available yet")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

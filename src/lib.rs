@@ -1,0 +1,13 @@
+//! kayle-sync keeps the webhook endpoints of a Kayle ID organization exactly as a directory of
+//! YAML files says: read the desired state, read the live state, show the difference, apply it,
+//! and hand every newly issued signing secret to the secret store the receiver reads.
+
+pub mod api;
+pub mod apply;
+pub mod cli;
+pub mod manifest;
+pub mod model;
+pub mod plan;
+pub mod report;
+pub mod sink;
+pub mod watch;

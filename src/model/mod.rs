@@ -1,0 +1,252 @@
+//! The desired and live endpoint types every stage shares, and the sink trait.
+//!
+//! `manifest/` produces [`Desired`], `api/` produces [`Live`], `plan/` compares the two and
+//! `apply/` and `sink/` carry the result out. Nothing here does I/O.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+mod sink;
+
+pub use sink::{SecretSink, SinkError};
+
+/// The four event types the API knows, in the order the server reports them.
+pub const ALL_EVENT_TYPES: [&str; 4] = [
+    "verification.session.succeeded",
+    "verification.session.failed",
+    "verification.session.expired",
+    "verification.session.cancelled",
+];
+
+/// The retention values the API accepts, in hours.
+pub const RETENTION_HOURS: [u32; 4] = [0, 24, 72, 168];
+
+/// The API's default retention, in hours.
+pub const DEFAULT_RETENTION_HOURS: u32 = 72;
+
+/// The most labels the API keeps on one endpoint; one is the identity label.
+pub const MAX_LABELS: usize = 8;
+
+/// The longest label the API accepts, in UTF-16 code units.
+pub const MAX_LABEL_UNITS: usize = 40;
+
+/// The default label prefix: an endpoint labelled `kayle-sync:<key>` is managed as `<key>`.
+pub const DEFAULT_LABEL_PREFIX: &str = "kayle-sync:";
+
+/// Where a value came from in the user's files, for messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// Everything a config directory declares, validated.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub project: Project,
+    /// Endpoints by key, in key order.
+    pub endpoints: BTreeMap<String, DesiredEndpoint>,
+}
+
+/// The project file, `kayle-sync.yaml`, validated.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The config directory; relative paths in the files are relative to it.
+    pub dir: PathBuf,
+    pub api: ApiConfig,
+    pub label_prefix: String,
+    pub sinks: BTreeMap<String, SinkConfig>,
+    /// `defaults.signing_secret.sink`.
+    pub default_sink: Option<String>,
+}
+
+impl Project {
+    /// The label that marks an endpoint as ours and names its key.
+    pub fn identity_label(&self, key: &str) -> String {
+        format!("{}{key}", self.label_prefix)
+    }
+
+    /// The key an identity label names, if the label is one of ours.
+    pub fn key_of_label<'a>(&self, label: &'a str) -> Option<&'a str> {
+        label
+            .strip_prefix(self.label_prefix.as_str())
+            .filter(|key| is_valid_key(key))
+    }
+}
+
+/// Whether `key` is a valid endpoint key: `^[a-z0-9][a-z0-9-]*$`.
+pub fn is_valid_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Where the API lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiUrl {
+    /// A real server, e.g. `https://api.kayle.id`.
+    Remote(String),
+    /// The embedded emulator, state kept under the config directory.
+    Sandbox,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub url: ApiUrl,
+    /// The environment variable holding the bearer token.
+    pub token_env: String,
+}
+
+/// One secret store, as `kayle-sync.yaml` declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum SinkConfig {
+    /// `NAME=value` lines in a file.
+    Dotenv { path: PathBuf },
+    /// One JSON object of name to value in a file.
+    Json { path: PathBuf },
+    /// An argv list; `{name}` is replaced, the secret goes to stdin.
+    Command {
+        command: Vec<String>,
+        timeout_seconds: u64,
+    },
+    /// AWS Secrets Manager.
+    AwsSecretsManager {
+        region: Option<String>,
+        endpoint_url: Option<String>,
+        prefix: String,
+    },
+    /// HashiCorp Vault or OpenBao, KV version 2.
+    Vault {
+        address: String,
+        mount: String,
+        /// The secret's path, `{name}` replaced.
+        path: String,
+        token_env: String,
+    },
+}
+
+/// One endpoint as the manifests declare it, validated and normalized the way the server
+/// normalizes (trimmed strings, defaults filled, event types explicit and de-duplicated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredEndpoint {
+    pub key: String,
+    pub url: String,
+    pub name: Option<String>,
+    /// The user's labels, without the identity label.
+    pub labels: Vec<String>,
+    pub enabled: bool,
+    /// Never empty (the server would store an empty list and deliver nothing).
+    pub subscribed_event_types: Vec<String>,
+    pub undelivered_payload_retention_hours: u32,
+    /// The last one is the active key.
+    pub encryption_keys: Vec<DesiredKey>,
+    pub signing_secret: SecretSpec,
+    /// Where the endpoint's key is declared.
+    pub source: Location,
+}
+
+impl DesiredEndpoint {
+    /// The key that should be active, if any.
+    pub fn active_key(&self) -> Option<&DesiredKey> {
+        self.encryption_keys.last()
+    }
+}
+
+/// Where an endpoint's signing secret goes, and how often it has been rotated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSpec {
+    /// A name in `Project::sinks`.
+    pub sink: String,
+    /// The name the secret is stored under.
+    pub name: String,
+    /// Bumping this rotates the secret once.
+    pub rotation: u64,
+}
+
+/// One encryption key entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredKey {
+    /// The JWE `kid`.
+    pub key_id: String,
+    pub material: KeyMaterial,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMaterial {
+    /// A public key read from a file.
+    Public(RsaPublicJwk),
+    /// kayle-sync generates the pair; the private key goes to the endpoint's sink.
+    Generate {
+        /// The name the PKCS#8 PEM private key is stored under.
+        private_key_name: String,
+    },
+}
+
+/// An RSA public key as a JWK: base64url modulus and exponent, no padding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RsaPublicJwk {
+    pub n: String,
+    pub e: String,
+}
+
+impl RsaPublicJwk {
+    /// The JWK body the key-create call takes.
+    pub fn to_api_jwk(&self, kid: &str) -> serde_json::Value {
+        serde_json::json!({
+            "kty": "RSA",
+            "n": self.n,
+            "e": self.e,
+            "alg": "RSA-OAEP-256",
+            "use": "enc",
+            "kid": kid,
+        })
+    }
+}
+
+/// A webhook endpoint as the API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveEndpoint {
+    pub id: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    pub name: Option<String>,
+    pub labels: Vec<String>,
+    pub url: String,
+    pub enabled: bool,
+    pub subscribed_event_types: Vec<String>,
+    pub undelivered_payload_retention_hours: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    pub disabled_at: Option<String>,
+}
+
+/// An encryption key as the API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveKey {
+    pub id: String,
+    pub key_id: String,
+    pub is_active: bool,
+    pub created_at: String,
+}
+
+/// The organization's endpoints as listed, with the keys of those whose manifests declare keys.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    /// Every endpoint, newest first as listed, each id once.
+    pub endpoints: Vec<LiveEndpoint>,
+    /// Keys by endpoint id; only fetched for managed endpoints that declare keys.
+    pub keys: BTreeMap<String, Vec<LiveKey>>,
+    /// For readable sinks: whether each managed endpoint's secret is present, by key.
+    /// Absent when the sink cannot be read (write-only) or was not asked.
+    pub secret_present: BTreeMap<String, bool>,
+}

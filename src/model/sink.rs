@@ -1,0 +1,35 @@
+//! The trait every secret store implements.
+
+use secrecy::SecretString;
+
+/// A failure of a secret store. Never carries a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The store could not be reached or refused the operation.
+    #[error("{sink}: {message}")]
+    Store { sink: String, message: String },
+    /// Reading or writing a local file failed.
+    #[error("{sink}: {path}: {source}")]
+    Io {
+        sink: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another writer changed the secret between our read and our write.
+    #[error("{sink}: {name} was changed concurrently by another writer")]
+    Conflict { sink: String, name: String },
+}
+
+/// A place signing secrets (and generated private keys) are written to.
+#[async_trait::async_trait]
+pub trait SecretSink: Send + Sync {
+    /// The sink's name from `kayle-sync.yaml`, for messages.
+    fn name(&self) -> &str;
+
+    /// Stores `value` under `name`, replacing any previous value, durably.
+    async fn put(&self, name: &str, value: &SecretString) -> Result<(), SinkError>;
+
+    /// Whether the store holds `name`; `None` for write-only stores that cannot tell.
+    async fn contains(&self, name: &str) -> Result<Option<bool>, SinkError>;
+}

@@ -1,0 +1,111 @@
+//! The plan: what must change for the live state to match the desired state, as plain data.
+//!
+//! Pure: no I/O, no async. `apply/` carries a [`Plan`] out; `report/` renders it.
+
+use serde::{Deserialize, Serialize};
+
+/// The version of the JSON plan format (`--format json` and `--out` files).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What one `plan` found.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Plan {
+    /// One entry per endpoint that needs work, in key order (deletes of duplicates after
+    /// the kept endpoint's entry).
+    pub changes: Vec<Change>,
+    /// Ids of live endpoints that carry no identity label: never touched.
+    pub unmanaged: Vec<String>,
+    /// Things worth a person's attention that change nothing (an enabled endpoint with no key).
+    pub warnings: Vec<String>,
+}
+
+/// The work for one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub key: String,
+    pub action: Action,
+    /// The live endpoint's id; `None` for a create.
+    pub endpoint_id: Option<String>,
+    /// Why, when it is not obvious: "duplicate of whe_…", "no longer declared".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Field changes, in the API's field order. For a create, `before` is null.
+    pub fields: Vec<FieldChange>,
+    /// The signing-secret step, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretStep>,
+    /// Encryption-key steps, in the order they must run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyStep>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One field's change. Values are JSON as the API speaks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+}
+
+/// What happens to an endpoint's signing secret. Never holds the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum SecretStep {
+    /// A new endpoint: the secret the create returns is written to the sink.
+    Write { sink: String, name: String },
+    /// The sink lacks the secret (or may: duplicates were removed): reveal it and write it.
+    Recover { sink: String, name: String },
+    /// The manifest's rotation counter moved past the applied one: rotate and write.
+    Rotate {
+        sink: String,
+        name: String,
+        from: u64,
+        to: u64,
+    },
+}
+
+/// One encryption-key step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "kebab-case")]
+pub enum KeyStep {
+    /// Register a key from the manifest; registering makes it the active one.
+    Register { key_id: String, generate: bool },
+    /// Reactivate a registered key (it is listed last again).
+    Reactivate { key_id: String, id: String },
+    /// Deactivate a key that is no longer the last entry, or that no entry names.
+    Deactivate { key_id: String, id: String },
+}
+
+/// The counts on the summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for change in &self.changes {
+            match change.action {
+                Action::Create => summary.create += 1,
+                Action::Update => summary.update += 1,
+                Action::Delete => summary.delete += 1,
+            }
+        }
+        summary
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
