@@ -250,3 +250,68 @@ pub struct Live {
     /// Absent when the sink cannot be read (write-only) or was not asked.
     pub secret_present: BTreeMap<String, bool>,
 }
+
+impl SinkConfig {
+    /// The sink kind as written in `kayle-sync.yaml`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkConfig::Dotenv { .. } => "dotenv",
+            SinkConfig::Json { .. } => "json",
+            SinkConfig::Command { .. } => "command",
+            SinkConfig::AwsSecretsManager { .. } => "aws-secrets-manager",
+            SinkConfig::Vault { .. } => "vault",
+        }
+    }
+
+    /// Whether `name` can name a secret in this kind of sink; the error says what is allowed.
+    pub fn check_secret_name(&self, name: &str) -> Result<(), String> {
+        let ok = |allowed: fn(char) -> bool, max: usize| {
+            !name.is_empty() && name.len() <= max && name.chars().all(allowed)
+        };
+        let (valid, rule) = match self {
+            SinkConfig::Dotenv { .. } => (
+                ok(|c| c.is_ascii_alphanumeric() || c == '_', 255)
+                    && !name.starts_with(|c: char| c.is_ascii_digit()),
+                "letters, digits and `_`, not starting with a digit",
+            ),
+            SinkConfig::Json { .. } => (
+                ok(|c| !c.is_control(), 255),
+                "1 to 255 printable characters",
+            ),
+            SinkConfig::Command { .. } => (
+                ok(|c| c.is_ascii_alphanumeric() || "_-./".contains(c), 255),
+                "letters, digits and `_-./`",
+            ),
+            SinkConfig::AwsSecretsManager { .. } => (
+                ok(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c), 512),
+                "letters, digits and `/_+=.@-`, at most 512",
+            ),
+            SinkConfig::Vault { .. } => (
+                ok(|c| c.is_ascii_alphanumeric() || "_-.".contains(c), 255),
+                "letters, digits and `_-.`",
+            ),
+        };
+        if valid {
+            Ok(())
+        } else {
+            Err(format!("a {} sink takes names made of {rule}", self.kind()))
+        }
+    }
+}
+
+/// The label recording the rotation number last applied to an endpoint's signing secret.
+///
+/// It lives on the endpoint itself, so it survives any local state, and cannot be mistaken for
+/// an identity label (keys never contain `=`). Present only once a secret has been rotated.
+pub fn rotation_label(label_prefix: &str, rotation: u64) -> String {
+    format!("{label_prefix}rotation={rotation}")
+}
+
+/// The rotation number a label records, if it is a rotation label.
+pub fn rotation_of_label(label_prefix: &str, label: &str) -> Option<u64> {
+    label
+        .strip_prefix(label_prefix)?
+        .strip_prefix("rotation=")?
+        .parse()
+        .ok()
+}
