@@ -1,1 +1,541 @@
-//! api
+//! The Kayle ID webhook API client: typed calls, the response envelope, cursor pagination
+//! that survives the server's ignored-cursor trap, timeouts, and retries for the calls that
+//! may safely be repeated. Endpoint creation is never repeated blindly.
+
+mod error;
+mod retry;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use error::{ApiError, FieldIssue};
+pub use retry::RetryPolicy;
+
+use crate::model::{LiveEndpoint, LiveKey};
+
+/// The page size for every listing: the API's maximum.
+pub const PAGE_SIZE: u32 = 100;
+
+/// How many times a listing is restarted from the first page when the server ignored a cursor.
+const LISTING_ATTEMPTS: u32 = 3;
+
+/// How to reach the API.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// e.g. `https://api.kayle.id`, without `/v1`.
+    pub base_url: String,
+    pub token: SecretString,
+    /// The limit for one request, answer included.
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    pub fn new(base_url: impl Into<String>, token: SecretString) -> Self {
+        ClientConfig {
+            base_url: base_url.into(),
+            token,
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// The writable fields of an endpoint, for create and update; `None` leaves a field out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EndpointFields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `Some(None)` clears the name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscribed_event_types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undelivered_payload_retention_hours: Option<u32>,
+}
+
+impl EndpointFields {
+    pub fn is_empty(&self) -> bool {
+        *self == EndpointFields::default()
+    }
+}
+
+/// A new endpoint and the signing secret the API shows this once.
+#[derive(Debug)]
+pub struct Created {
+    pub endpoint: LiveEndpoint,
+    pub signing_secret: SecretString,
+}
+
+/// Whether a call may be sent again after a failure whose outcome is unclear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// Repeating it cannot do harm (reads, updates, deletes, reveal, key switches, rotate).
+    Safe,
+    /// It creates something: after a possibly-delivered request, report the outcome as unknown.
+    Never,
+}
+
+/// A Kayle API client. Cheap to share by reference across tasks.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    auth: HeaderValue,
+    retry: RetryPolicy,
+    requests: AtomicU64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    data: T,
+    #[serde(default)]
+    pagination: Option<Pagination>,
+}
+
+#[derive(Deserialize)]
+struct Pagination {
+    has_more: bool,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CreatedBody {
+    endpoint: LiveEndpoint,
+    signing_secret: String,
+}
+
+#[derive(Deserialize)]
+struct SecretBody {
+    signing_secret: String,
+}
+
+trait Identified {
+    fn id(&self) -> &str;
+}
+
+impl Identified for LiveEndpoint {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Identified for LiveKey {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
+        let doing = || "setting up the HTTP client".to_owned();
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", config.token.expose_secret().trim()))
+                .map_err(|_| ApiError::Transport {
+                    doing: doing(),
+                    reason: "the API token holds characters that cannot go in a header".into(),
+                })?;
+        auth.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("kayle-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| ApiError::Transport {
+                doing: doing(),
+                reason: err.to_string(),
+            })?;
+        Ok(Client {
+            http,
+            base: config.base_url.trim_end_matches('/').to_owned(),
+            auth,
+            retry: config.retry,
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// How many HTTP requests this client has sent, retries included.
+    pub fn requests_made(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Every endpoint of the organization, newest first, each id once.
+    pub async fn list_endpoints(&self) -> Result<Vec<LiveEndpoint>, ApiError> {
+        self.list_all("/v1/webhooks/endpoints", "listing endpoints")
+            .await
+    }
+
+    pub async fn get_endpoint(&self, id: &str) -> Result<LiveEndpoint, ApiError> {
+        let path = format!("/v1/webhooks/endpoints/{id}");
+        self.call(
+            Method::GET,
+            &path,
+            None,
+            Repeat::Safe,
+            &format!("getting endpoint {id}"),
+        )
+        .await
+    }
+
+    /// Creates an endpoint. Never repeated: on a lost answer the error is
+    /// [`ApiError::OutcomeUnknown`] and the caller must look before creating again.
+    pub async fn create_endpoint(&self, fields: &EndpointFields) -> Result<Created, ApiError> {
+        let body = serde_json::to_value(fields).expect("endpoint fields serialize");
+        let created: CreatedBody = self
+            .call(
+                Method::POST,
+                "/v1/webhooks/endpoints",
+                Some(&body),
+                Repeat::Never,
+                "creating an endpoint",
+            )
+            .await?;
+        Ok(Created {
+            endpoint: created.endpoint,
+            signing_secret: SecretString::from(created.signing_secret),
+        })
+    }
+
+    pub async fn update_endpoint(
+        &self,
+        id: &str,
+        fields: &EndpointFields,
+    ) -> Result<LiveEndpoint, ApiError> {
+        let body = serde_json::to_value(fields).expect("endpoint fields serialize");
+        let path = format!("/v1/webhooks/endpoints/{id}");
+        self.call(
+            Method::PATCH,
+            &path,
+            Some(&body),
+            Repeat::Safe,
+            &format!("updating endpoint {id}"),
+        )
+        .await
+    }
+
+    /// Deletes an endpoint; one that is already gone counts as deleted, so that a delete
+    /// repeated after a lost answer succeeds.
+    pub async fn delete_endpoint(&self, id: &str) -> Result<(), ApiError> {
+        let path = format!("/v1/webhooks/endpoints/{id}");
+        let doing = format!("deleting endpoint {id}");
+        match self
+            .call::<serde_json::Value>(Method::DELETE, &path, None, Repeat::Safe, &doing)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if err.status() == Some(404) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The endpoint's current signing secret.
+    pub async fn reveal_secret(&self, id: &str) -> Result<SecretString, ApiError> {
+        let path = format!("/v1/webhooks/endpoints/{id}/signing-secret/reveal");
+        let doing = format!("revealing the signing secret of endpoint {id}");
+        let body: SecretBody = self
+            .call(Method::POST, &path, None, Repeat::Safe, &doing)
+            .await?;
+        Ok(SecretString::from(body.signing_secret))
+    }
+
+    /// Replaces the endpoint's signing secret; the old one stops working at once. Repeating a
+    /// rotation is harmless: the secret returned by the last one is the current one.
+    pub async fn rotate_secret(&self, id: &str) -> Result<SecretString, ApiError> {
+        let path = format!("/v1/webhooks/endpoints/{id}/signing-secret/rotate");
+        let doing = format!("rotating the signing secret of endpoint {id}");
+        let body: SecretBody = self
+            .call(Method::POST, &path, None, Repeat::Safe, &doing)
+            .await?;
+        Ok(SecretString::from(body.signing_secret))
+    }
+
+    /// Every encryption key of an endpoint, newest first.
+    pub async fn list_keys(&self, endpoint_id: &str) -> Result<Vec<LiveKey>, ApiError> {
+        let path = format!("/v1/webhooks/endpoints/{endpoint_id}/keys");
+        self.list_all(
+            &path,
+            &format!("listing the keys of endpoint {endpoint_id}"),
+        )
+        .await
+    }
+
+    /// Registers a public key; the server makes it the active one. Not repeated blindly (a
+    /// second create would register a second key with the same `key_id`).
+    pub async fn create_key(
+        &self,
+        endpoint_id: &str,
+        key_id: &str,
+        jwk: serde_json::Value,
+    ) -> Result<LiveKey, ApiError> {
+        let path = format!("/v1/webhooks/endpoints/{endpoint_id}/keys");
+        let body = serde_json::json!({
+            "key_id": key_id,
+            "algorithm": "RSA-OAEP-256",
+            "key_type": "RSA",
+            "jwk": jwk,
+        });
+        let doing = format!("registering key {key_id} on endpoint {endpoint_id}");
+        self.call(Method::POST, &path, Some(&body), Repeat::Never, &doing)
+            .await
+    }
+
+    pub async fn deactivate_key(&self, id: &str) -> Result<LiveKey, ApiError> {
+        let path = format!("/v1/webhooks/keys/{id}/deactivate");
+        self.call(
+            Method::POST,
+            &path,
+            None,
+            Repeat::Safe,
+            &format!("deactivating key {id}"),
+        )
+        .await
+    }
+
+    pub async fn reactivate_key(&self, id: &str) -> Result<LiveKey, ApiError> {
+        let path = format!("/v1/webhooks/keys/{id}/reactivate");
+        self.call(
+            Method::POST,
+            &path,
+            None,
+            Repeat::Safe,
+            &format!("reactivating key {id}"),
+        )
+        .await
+    }
+
+    /// Reads every page of a listing. The server serves the first page again when it does not
+    /// know a cursor (say it was deleted meanwhile): a page holding an id already seen means
+    /// that happened, and the listing restarts instead of looping or reporting items twice.
+    async fn list_all<T: DeserializeOwned + Identified>(
+        &self,
+        path: &str,
+        doing: &str,
+    ) -> Result<Vec<T>, ApiError> {
+        'attempt: for _ in 0..LISTING_ATTEMPTS {
+            let mut seen = HashSet::new();
+            let mut items = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut page_path = format!("{path}?limit={PAGE_SIZE}");
+                if let Some(cursor) = &cursor {
+                    page_path.push_str(&format!("&starting_after={cursor}"));
+                }
+                let page: Envelope<Vec<T>> = self
+                    .call_enveloped(Method::GET, &page_path, None, Repeat::Safe, doing)
+                    .await?;
+                if cursor.is_some() && page.data.iter().any(|item| seen.contains(item.id())) {
+                    tracing::debug!(path, "cursor ignored by the server; listing again");
+                    continue 'attempt;
+                }
+                let count = page.data.len();
+                for item in page.data {
+                    if seen.insert(item.id().to_owned()) {
+                        items.push(item);
+                    }
+                }
+                match page.pagination {
+                    Some(Pagination {
+                        has_more: true,
+                        next_cursor: Some(next),
+                    }) if count > 0 => {
+                        cursor = Some(next);
+                    }
+                    _ => return Ok(items),
+                }
+            }
+        }
+        Err(ApiError::UnstableListing {
+            doing: doing.to_owned(),
+            attempts: LISTING_ATTEMPTS,
+        })
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        repeat: Repeat,
+        doing: &str,
+    ) -> Result<T, ApiError> {
+        Ok(self
+            .call_enveloped(method, path, body, repeat, doing)
+            .await?
+            .data)
+    }
+
+    async fn call_enveloped<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        repeat: Repeat,
+        doing: &str,
+    ) -> Result<Envelope<T>, ApiError> {
+        let bytes = self.send(method, path, body, repeat, doing).await?;
+        serde_json::from_slice(&bytes).map_err(|err| ApiError::Decode {
+            doing: doing.to_owned(),
+            reason: describe_decode(&err),
+        })
+    }
+
+    /// Sends one call, repeating it within the retry policy where that is safe, and returns
+    /// the body of the first success.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        repeat: Repeat,
+        doing: &str,
+    ) -> Result<bytes::Bytes, ApiError> {
+        let url = format!("{}{path}", self.base);
+        let mut attempt = 0;
+        let mut waited = Duration::ZERO;
+        loop {
+            attempt += 1;
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header(AUTHORIZATION, self.auth.clone());
+            if let Some(body) = body {
+                request = request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(serde_json::to_vec(body).expect("JSON body serializes"));
+            }
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let started = std::time::Instant::now();
+            let failure = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(retry::parse_retry_after);
+                    tracing::debug!(%method, path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "api call");
+                    match response.bytes().await {
+                        Ok(bytes) if status.is_success() => return Ok(bytes),
+                        Ok(bytes) => Failure::Status(status, retry_after, bytes),
+                        Err(err) => Failure::Lost(describe_transport(&err)),
+                    }
+                }
+                Err(err) if err.is_connect() => Failure::NotSent(describe_transport(&err)),
+                Err(err) => Failure::Lost(describe_transport(&err)),
+            };
+            let (retryable, retry_after) = match &failure {
+                Failure::NotSent(_) => (true, None),
+                Failure::Lost(_) => (repeat == Repeat::Safe, None),
+                Failure::Status(status, retry_after, _) => match *status {
+                    StatusCode::TOO_MANY_REQUESTS => (true, *retry_after),
+                    s if s.is_server_error() => (repeat == Repeat::Safe, *retry_after),
+                    _ => (false, None),
+                },
+            };
+            if let Some(wait) = retryable
+                .then(|| self.retry.next_wait(attempt, waited, retry_after))
+                .flatten()
+            {
+                tracing::debug!(path, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+                tokio::time::sleep(wait).await;
+                waited += wait;
+                continue;
+            }
+            return Err(failure.into_error(doing, repeat, attempt));
+        }
+    }
+}
+
+/// Why one attempt failed.
+enum Failure {
+    /// The connection could not be made: the request never left.
+    NotSent(String),
+    /// The request left, and no complete answer came back.
+    Lost(String),
+    Status(StatusCode, Option<Duration>, bytes::Bytes),
+}
+
+impl Failure {
+    fn into_error(self, doing: &str, repeat: Repeat, attempts: u32) -> ApiError {
+        let doing = doing.to_owned();
+        let tries = if attempts > 1 {
+            format!(" (after {attempts} attempts)")
+        } else {
+            String::new()
+        };
+        match self {
+            Failure::NotSent(reason) => ApiError::Transport {
+                doing,
+                reason: format!("{reason}{tries}"),
+            },
+            Failure::Lost(reason) if repeat == Repeat::Never => {
+                ApiError::OutcomeUnknown { doing, reason }
+            }
+            Failure::Lost(reason) => ApiError::Transport {
+                doing,
+                reason: format!("{reason}{tries}"),
+            },
+            Failure::Status(status, _, _)
+                if status.is_server_error() && repeat == Repeat::Never =>
+            {
+                ApiError::OutcomeUnknown {
+                    doing,
+                    reason: format!("the server answered HTTP {}", status.as_u16()),
+                }
+            }
+            Failure::Status(status, _, body) => error::from_response(doing, status.as_u16(), &body),
+        }
+    }
+}
+
+fn describe_transport(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "the answer was cut off"
+    } else {
+        "the connection failed"
+    };
+    // The URL holds no secret; the error's source chain says what the socket saw.
+    let mut reason = kind.to_owned();
+    let mut source = std::error::Error::source(err);
+    if let Some(inner) = source.take() {
+        reason.push_str(&format!(": {inner}"));
+    }
+    reason
+}
+
+/// Says why a body did not parse without quoting the body: serde's messages can quote a
+/// value, and the value could be a secret.
+fn describe_decode(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    let safe = if message.contains('"')
+        || message.contains('`') && !message.starts_with("missing field")
+    {
+        "the body does not have the expected shape".to_owned()
+    } else {
+        message
+    };
+    format!("{safe} (line {}, column {})", err.line(), err.column())
+}
