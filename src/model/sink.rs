@@ -32,4 +32,14 @@ pub trait SecretSink: Send + Sync {
 
     /// Whether the store holds `name`; `None` for write-only stores that cannot tell.
     async fn contains(&self, name: &str) -> Result<Option<bool>, SinkError>;
+
+    /// [`contains`](SecretSink::contains) for many names at once; stores that can read all
+    /// their names in one go override it so a plan of many endpoints stays cheap.
+    async fn contains_all(&self, names: &[String]) -> Result<Vec<Option<bool>>, SinkError> {
+        let mut found = Vec::with_capacity(names.len());
+        for name in names {
+            found.push(self.contains(name).await?);
+        }
+        Ok(found)
+    }
 }
