@@ -1,1 +1,85 @@
-//! apply
+//! Carries a plan out through the API and the sinks: the order of work per endpoint,
+//! concurrency across endpoints, and recovery from answers that were lost.
+
+mod endpoint;
+pub mod keys;
+mod live;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+pub use endpoint::ApplyError;
+pub use live::{ReadError, read_live};
+
+use crate::api::Client;
+use crate::model::{Desired, SecretSink};
+use crate::plan::{Action, Change, Plan};
+
+/// The sinks of a project by name.
+pub type SinkMap = BTreeMap<String, Arc<dyn SecretSink>>;
+
+/// What apply works with.
+pub struct Target<'a> {
+    pub client: &'a Client,
+    pub sinks: &'a SinkMap,
+    pub desired: &'a Desired,
+    /// How many endpoints are worked on at once.
+    pub concurrency: usize,
+}
+
+/// What happened to one change.
+#[derive(Debug)]
+pub struct Outcome {
+    pub key: String,
+    pub action: Action,
+    /// The endpoint's id once known (a create's new id).
+    pub endpoint_id: Option<String>,
+    /// What was done, in order, in the user's words; never a secret.
+    pub done: Vec<String>,
+    pub error: Option<ApplyError>,
+}
+
+/// Everything one apply did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Applied {
+    pub fn failed(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.error.is_some()).count()
+    }
+
+    /// Changes that completed, by action.
+    pub fn completed(&self, action: Action) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| o.error.is_none() && o.action == action)
+            .count()
+    }
+}
+
+/// Carries out every change of `plan`. Changes of one key run in order; keys run
+/// concurrently, at most `target.concurrency` at once. One key failing does not stop others.
+pub async fn apply(target: &Target<'_>, plan: &Plan) -> Applied {
+    let mut by_key: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
+    for change in &plan.changes {
+        by_key.entry(change.key.as_str()).or_default().push(change);
+    }
+    let mut outcomes: Vec<Outcome> = futures::stream::iter(by_key.into_values())
+        .map(|changes| async move {
+            let mut outcomes = Vec::with_capacity(changes.len());
+            for change in changes {
+                outcomes.push(endpoint::carry_out(target, change).await);
+            }
+            outcomes
+        })
+        .buffer_unordered(target.concurrency.max(1))
+        .flat_map(futures::stream::iter)
+        .collect()
+        .await;
+    outcomes.sort_by(|a, b| a.key.cmp(&b.key));
+    Applied { outcomes }
+}

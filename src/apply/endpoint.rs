@@ -1,0 +1,355 @@
+//! The work for one endpoint, in the order that never loses an event or a secret: a new
+//! endpoint is created disabled, gets its keys, has its secret written, and only then is
+//! enabled; an update switches keys and writes secrets before it changes fields.
+
+use secrecy::SecretString;
+
+use super::keys::{GENERATED_KEY_BITS, generate};
+use super::{Outcome, Target};
+use crate::api::{ApiError, EndpointFields};
+use crate::model::{KeyMaterial, LiveEndpoint, SinkError};
+use crate::plan::{Action, Change, FieldChange, KeyStep, SecretStep};
+
+/// How many times a create whose outcome was unknown, and which was then not found, is tried.
+const CREATE_ATTEMPTS: u32 = 3;
+
+/// Why one endpoint's work stopped. Never holds a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// An API call failed.
+    #[error("{key}: {source}")]
+    Api {
+        key: String,
+        #[source]
+        source: Box<ApiError>,
+    },
+    /// Writing a secret (or a generated private key) to its sink failed.
+    #[error("{key}: writing {name} to sink {sink} failed: {source}")]
+    Sink {
+        key: String,
+        sink: String,
+        name: String,
+        #[source]
+        source: Box<SinkError>,
+    },
+    /// The plan names something the configuration does not have (a stale saved plan).
+    #[error("{key}: {message}")]
+    Inconsistent { key: String, message: String },
+}
+
+struct Run<'a, 'b> {
+    target: &'a Target<'b>,
+    key: &'a str,
+    endpoint_id: Option<String>,
+    done: Vec<String>,
+}
+
+pub(super) async fn carry_out(target: &Target<'_>, change: &Change) -> Outcome {
+    let mut run = Run {
+        target,
+        key: &change.key,
+        endpoint_id: change.endpoint_id.clone(),
+        done: Vec::new(),
+    };
+    let result = match change.action {
+        Action::Create => run.create(change).await,
+        Action::Update => run.update(change).await,
+        Action::Delete => run.delete().await,
+    };
+    if let Err(err) = &result {
+        tracing::debug!(key = change.key, error = %err, "change failed");
+    }
+    Outcome {
+        key: change.key.clone(),
+        action: change.action,
+        endpoint_id: run.endpoint_id,
+        done: run.done,
+        error: result.err(),
+    }
+}
+
+impl Run<'_, '_> {
+    async fn create(&mut self, change: &Change) -> Result<(), ApplyError> {
+        let mut fields = self.fields(&change.fields)?;
+        let enable = fields.enabled.unwrap_or(true);
+        fields.enabled = Some(false);
+        let (endpoint, secret) = self.create_or_find(&fields).await?;
+        let id = endpoint.id.clone();
+        self.endpoint_id = Some(id.clone());
+        for step in &change.keys {
+            self.key_step(&id, step).await?;
+        }
+        if let Some(step) = &change.secret {
+            self.secret_step(&id, step, secret).await?;
+        }
+        if enable {
+            let enabled = EndpointFields {
+                enabled: Some(true),
+                ..EndpointFields::default()
+            };
+            self.api(self.target.client.update_endpoint(&id, &enabled).await)?;
+            self.done.push("enabled".into());
+        }
+        Ok(())
+    }
+
+    async fn update(&mut self, change: &Change) -> Result<(), ApplyError> {
+        let id = self.id()?;
+        for step in &change.keys {
+            self.key_step(&id, step).await?;
+        }
+        if let Some(step) = &change.secret {
+            self.secret_step(&id, step, None).await?;
+        }
+        if !change.fields.is_empty() {
+            let fields = self.fields(&change.fields)?;
+            self.api(self.target.client.update_endpoint(&id, &fields).await)?;
+            let names: Vec<&str> = change.fields.iter().map(|f| f.field.as_str()).collect();
+            self.done.push(format!("updated {}", names.join(", ")));
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self) -> Result<(), ApplyError> {
+        let id = self.id()?;
+        self.api(self.target.client.delete_endpoint(&id).await)?;
+        self.done.push("deleted".into());
+        Ok(())
+    }
+
+    /// Creates the endpoint. When the answer is lost, looks for it by its identity label
+    /// before creating again, and adopts what it finds (its secret is then revealed).
+    async fn create_or_find(
+        &mut self,
+        fields: &EndpointFields,
+    ) -> Result<(LiveEndpoint, Option<SecretString>), ApplyError> {
+        let client = self.target.client;
+        let label = self.target.desired.project.identity_label(self.key);
+        for attempt in 1..=CREATE_ATTEMPTS {
+            match client.create_endpoint(fields).await {
+                Ok(created) => {
+                    self.done
+                        .push(format!("created {} (disabled)", created.endpoint.id));
+                    return Ok((created.endpoint, Some(created.signing_secret)));
+                }
+                Err(err) if err.is_outcome_unknown() && attempt < CREATE_ATTEMPTS => {
+                    tracing::debug!(key = self.key, "create outcome unknown; looking for it");
+                    let live = self.api(client.list_endpoints().await)?;
+                    let found = live
+                        .into_iter()
+                        .filter(|e| e.labels.contains(&label))
+                        .min_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+                    if let Some(found) = found {
+                        self.done
+                            .push(format!("found {} after a lost answer", found.id));
+                        return Ok((found, None));
+                    }
+                }
+                Err(err) => return Err(self.api_error(err)),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    async fn key_step(&mut self, endpoint_id: &str, step: &KeyStep) -> Result<(), ApplyError> {
+        let client = self.target.client;
+        match step {
+            KeyStep::Register { key_id, .. } => self.register_key(endpoint_id, key_id).await,
+            KeyStep::Reactivate { key_id, id } => {
+                self.api(client.reactivate_key(id).await)?;
+                self.done.push(format!("reactivated key {key_id}"));
+                Ok(())
+            }
+            KeyStep::Deactivate { key_id, id } => {
+                self.api(client.deactivate_key(id).await)?;
+                self.done.push(format!("deactivated key {key_id}"));
+                Ok(())
+            }
+        }
+    }
+
+    /// Registers a key from the manifest. A generated key's private half is written to the
+    /// sink before its public half is registered, so no event is ever encrypted to a key
+    /// whose private half was lost.
+    async fn register_key(&mut self, endpoint_id: &str, key_id: &str) -> Result<(), ApplyError> {
+        let wanted = self
+            .target
+            .desired
+            .endpoints
+            .get(self.key)
+            .and_then(|endpoint| endpoint.encryption_keys.iter().find(|k| k.key_id == key_id))
+            .ok_or_else(|| self.inconsistent(format!("key {key_id} is not declared any more")))?;
+        let public = match &wanted.material {
+            KeyMaterial::Public(jwk) => jwk.clone(),
+            KeyMaterial::Generate { private_key_name } => {
+                let generated = tokio::task::spawn_blocking(|| generate(GENERATED_KEY_BITS))
+                    .await
+                    .map_err(|err| self.inconsistent(format!("generating key {key_id}: {err}")))?
+                    .map_err(|err| self.inconsistent(format!("generating key {key_id}: {err}")))?;
+                let sink = self.secret_sink()?;
+                self.put(&sink, private_key_name, &generated.private_pem)
+                    .await?;
+                self.done.push(format!("generated key {key_id}, private key written to sink {sink} as {private_key_name}"));
+                generated.public
+            }
+        };
+        let client = self.target.client;
+        let jwk = public.to_api_jwk(key_id);
+        match client.create_key(endpoint_id, key_id, jwk.clone()).await {
+            Ok(_) => {}
+            Err(err) if err.is_outcome_unknown() => {
+                let keys = self.api(client.list_keys(endpoint_id).await)?;
+                if !keys.iter().any(|k| k.key_id == key_id && k.is_active) {
+                    self.api(client.create_key(endpoint_id, key_id, jwk).await)?;
+                }
+            }
+            Err(err) => return Err(self.api_error(err)),
+        }
+        self.done.push(format!("registered key {key_id} (active)"));
+        Ok(())
+    }
+
+    async fn secret_step(
+        &mut self,
+        endpoint_id: &str,
+        step: &SecretStep,
+        issued: Option<SecretString>,
+    ) -> Result<(), ApplyError> {
+        let client = self.target.client;
+        let (sink, name, secret, what) = match step {
+            SecretStep::Write { sink, name } | SecretStep::Recover { sink, name } => {
+                let (secret, what) = match issued {
+                    Some(secret) => (secret, "written"),
+                    None => (
+                        self.api(client.reveal_secret(endpoint_id).await)?,
+                        "recovered",
+                    ),
+                };
+                (sink, name, secret, what.to_owned())
+            }
+            SecretStep::Rotate { sink, name, to, .. } => {
+                let secret = self.api(client.rotate_secret(endpoint_id).await)?;
+                (sink, name, secret, format!("rotated ({to})"))
+            }
+        };
+        self.put(sink, name, &secret).await?;
+        self.done
+            .push(format!("signing secret {what} to sink {sink} as {name}"));
+        Ok(())
+    }
+
+    async fn put(&self, sink: &str, name: &str, value: &SecretString) -> Result<(), ApplyError> {
+        let store = self
+            .target
+            .sinks
+            .get(sink)
+            .ok_or_else(|| self.inconsistent(format!("sink {sink} is not declared")))?;
+        store
+            .put(name, value)
+            .await
+            .map_err(|source| ApplyError::Sink {
+                key: self.key.to_owned(),
+                sink: sink.to_owned(),
+                name: name.to_owned(),
+                source: Box::new(source),
+            })
+    }
+
+    /// The sink of this endpoint's signing secret, where generated private keys go too.
+    fn secret_sink(&self) -> Result<String, ApplyError> {
+        self.target
+            .desired
+            .endpoints
+            .get(self.key)
+            .map(|endpoint| endpoint.signing_secret.sink.clone())
+            .ok_or_else(|| self.inconsistent("the endpoint is not declared any more".into()))
+    }
+
+    fn fields(&self, changes: &[FieldChange]) -> Result<EndpointFields, ApplyError> {
+        fields_from_changes(changes).map_err(|message| self.inconsistent(message))
+    }
+
+    fn id(&self) -> Result<String, ApplyError> {
+        self.endpoint_id
+            .clone()
+            .ok_or_else(|| self.inconsistent("the plan names no endpoint id".into()))
+    }
+
+    fn api<T>(&self, result: Result<T, ApiError>) -> Result<T, ApplyError> {
+        result.map_err(|err| self.api_error(err))
+    }
+
+    fn api_error(&self, source: ApiError) -> ApplyError {
+        ApplyError::Api {
+            key: self.key.to_owned(),
+            source: Box::new(source),
+        }
+    }
+
+    fn inconsistent(&self, message: String) -> ApplyError {
+        ApplyError::Inconsistent {
+            key: self.key.to_owned(),
+            message,
+        }
+    }
+}
+
+/// The request fields for a plan's field changes: exactly the `after` values it shows.
+pub(super) fn fields_from_changes(changes: &[FieldChange]) -> Result<EndpointFields, String> {
+    fn parse<T: serde::de::DeserializeOwned>(change: &FieldChange) -> Result<T, String> {
+        serde_json::from_value(change.after.clone())
+            .map_err(|_| format!("the plan's value for {} has the wrong type", change.field))
+    }
+    let mut fields = EndpointFields::default();
+    for change in changes {
+        match change.field.as_str() {
+            "url" => fields.url = Some(parse(change)?),
+            "name" => fields.name = Some(parse(change)?),
+            "labels" => fields.labels = Some(parse(change)?),
+            "enabled" => fields.enabled = Some(parse(change)?),
+            "subscribed_event_types" => fields.subscribed_event_types = Some(parse(change)?),
+            "undelivered_payload_retention_hours" => {
+                fields.undelivered_payload_retention_hours = Some(parse(change)?)
+            }
+            other => return Err(format!("the plan changes an unknown field {other}")),
+        }
+    }
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn change(field: &str, after: serde_json::Value) -> FieldChange {
+        FieldChange {
+            field: field.into(),
+            before: json!(null),
+            after,
+        }
+    }
+
+    #[test]
+    fn plan_values_become_request_fields() {
+        let fields = fields_from_changes(&[
+            change("name", json!(null)),
+            change("labels", json!(["a", "kayle-sync:x"])),
+            change("undelivered_payload_retention_hours", json!(168)),
+        ])
+        .unwrap();
+        assert_eq!(fields.name, Some(None), "null clears the name");
+        assert_eq!(
+            fields.labels.as_deref(),
+            Some(&["a".to_owned(), "kayle-sync:x".to_owned()][..])
+        );
+        assert_eq!(fields.undelivered_payload_retention_hours, Some(168));
+        assert_eq!(
+            serde_json::to_value(&fields).unwrap(),
+            json!({"name": null, "labels": ["a", "kayle-sync:x"], "undelivered_payload_retention_hours": 168})
+        );
+        assert!(fields_from_changes(&[change("color", json!("red"))]).is_err());
+        assert!(fields_from_changes(&[change("enabled", json!("yes"))]).is_err());
+    }
+}
