@@ -24,6 +24,10 @@ pub use walk::{MAX_FILE_BYTES, PROJECT_FILES};
 use crate::model::{self, Location};
 use reader::Reader;
 
+const MANIFEST_HINT: &str = "declare `endpoints:` in it, or delete it";
+const PROJECT_HINT: &str =
+    "declare at least `sinks:` and `defaults:`; see examples/quickstart/kayle-sync.yaml";
+
 /// A valid config directory: the desired state, and the warnings found on the way.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -65,7 +69,7 @@ pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
     let mut declared: BTreeMap<String, Location> = BTreeMap::new();
     for rel in &files.manifests {
         let shown = dir.join(rel);
-        let Some(docs) = read_yaml(dir, rel, &mut problems) else {
+        let Some(docs) = read_yaml(dir, rel, &mut problems, MANIFEST_HINT) else {
             continue;
         };
         let mut r = Reader {
@@ -133,7 +137,7 @@ fn missing_project(dir: &Path) -> Diagnostic {
 }
 
 fn read_project(dir: &Path, rel: &Path, problems: &mut Vec<Diagnostic>) -> Option<model::Project> {
-    let docs = read_yaml(dir, rel, problems)?;
+    let docs = read_yaml(dir, rel, problems, PROJECT_HINT)?;
     let shown = dir.join(rel);
     let docs: Vec<_> = docs.iter().filter(|d| !project::is_empty(d)).collect();
     let mut r = Reader {
@@ -144,8 +148,12 @@ fn read_project(dir: &Path, rel: &Path, problems: &mut Vec<Diagnostic>) -> Optio
         [doc] => project::read(&mut r, doc, dir),
         [] => {
             r.problems.push(
-                Diagnostic::error("empty-file", Some(walk::file_location(dir, rel)), "the project file is empty")
-                    .hint("declare at least `sinks:` and `defaults:`; see examples/quickstart/kayle-sync.yaml"),
+                Diagnostic::error(
+                    "empty-file",
+                    Some(walk::file_location(dir, rel)),
+                    "the project file is empty",
+                )
+                .hint(PROJECT_HINT),
             );
             None
         }
@@ -162,7 +170,12 @@ fn read_project(dir: &Path, rel: &Path, problems: &mut Vec<Diagnostic>) -> Optio
 }
 
 /// Reads and parses one file; an empty file (no content at all) is an error.
-fn read_yaml(dir: &Path, rel: &Path, problems: &mut Vec<Diagnostic>) -> Option<Vec<node::Node>> {
+fn read_yaml(
+    dir: &Path,
+    rel: &Path,
+    problems: &mut Vec<Diagnostic>,
+    empty_hint: &str,
+) -> Option<Vec<node::Node>> {
     let text = match walk::read_text(dir, rel) {
         Ok(text) => text,
         Err(diagnostic) => {
@@ -200,7 +213,7 @@ fn read_yaml(dir: &Path, rel: &Path, problems: &mut Vec<Diagnostic>) -> Option<V
                     Some(location(None, None)),
                     "the file is empty",
                 )
-                .hint("declare `endpoints:` in it, or delete it"),
+                .hint(empty_hint),
             );
             None
         }

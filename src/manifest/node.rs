@@ -84,7 +84,18 @@ fn convert_error(err: serde_saphyr::Error) -> ParseError {
         _ => "yaml-syntax",
     };
     let location = err.location().filter(|l| l.line() > 0);
-    let mut message = err.to_string();
+    let mut message = match err {
+        serde_saphyr::Error::DuplicateMappingKey { key: Some(key), .. } => {
+            format!("duplicate key `{key}` in one mapping")
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+            "duplicate key in one mapping".to_owned()
+        }
+        serde_saphyr::Error::MergeKeyNotAllowed { .. } => {
+            "YAML merge keys (`<<`) are not supported".to_owned()
+        }
+        _ => err.to_string(),
+    };
     // The rendered message repeats the location at its end; we print ours in front instead.
     if let Some(cut) = message.find(" at line ") {
         message.truncate(cut);

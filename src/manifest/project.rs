@@ -32,8 +32,10 @@ pub fn read(r: &mut Reader, doc: &Node, dir: &Path) -> Option<Project> {
         None => Some(model::DEFAULT_LABEL_PREFIX.to_owned()),
     };
     let mut sinks = BTreeMap::new();
+    let mut broken_sinks = Vec::new();
     if let Some(node) = fields.get("sinks") {
         for (name, key_node, value) in r.entries(node, "sinks").unwrap_or_default() {
+            broken_sinks.push(name.to_owned());
             let field = join("sinks", name);
             if !is_sink_name(name) {
                 r.error(
@@ -44,13 +46,14 @@ pub fn read(r: &mut Reader, doc: &Node, dir: &Path) -> Option<Project> {
                 );
             }
             if let Some(sink) = read_sink(r, value, &field) {
+                broken_sinks.pop();
                 sinks.insert(name.to_owned(), sink);
             }
         }
     }
     let default_sink = fields
         .get("defaults")
-        .and_then(|node| read_defaults(r, node, &sinks));
+        .and_then(|node| read_defaults(r, node, &sinks, &broken_sinks));
     if r.problems.len() > before {
         return None;
     }
@@ -312,6 +315,7 @@ fn read_defaults(
     r: &mut Reader,
     node: &Node,
     sinks: &BTreeMap<String, SinkConfig>,
+    broken: &[String],
 ) -> Option<String> {
     let fields = r.fields(node, "defaults", &["signing_secret"])?;
     let secret = fields.get("signing_secret")?;
@@ -319,6 +323,10 @@ fn read_defaults(
     let sink_node = fields.get("sink")?;
     let field = "defaults.signing_secret.sink";
     let name = r.string(sink_node, field)?;
+    if broken.contains(&name) {
+        // The sink itself was reported; a second message about it would be noise.
+        return None;
+    }
     if !sinks.contains_key(&name) {
         unknown_sink(r, sink_node, field, &name, sinks);
         return None;

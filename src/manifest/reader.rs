@@ -122,7 +122,7 @@ impl Reader<'_> {
             } else {
                 let message = format!("unknown field `{key}`");
                 let hint = did_you_mean(key, known);
-                let diagnostic = self.error("unknown-field", key_node, field, message);
+                let diagnostic = self.error("unknown-field", key_node, &join(field, key), message);
                 diagnostic.hint = Some(match hint {
                     Some(close) => format!("did you mean `{close}`?"),
                     None => format!("expected one of {}", list(known)),
@@ -199,7 +199,7 @@ impl Reader<'_> {
                         "out-of-range",
                         node,
                         field,
-                        format!("expected an integer from 0 to {}, found {i}", u64::MAX),
+                        format!("expected a non-negative integer, found {i}"),
                     );
                     None
                 }
