@@ -56,6 +56,8 @@ impl CommandSink {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
+            // Its own process group, so a timeout can stop whatever the command started too.
+            .process_group(0)
             .spawn()
             .map_err(|e| self.error(format!("cannot run `{program}`: {e}")))?;
 
@@ -87,7 +89,10 @@ impl CommandSink {
         let (status, stderr) = match tokio::time::timeout(self.timeout, work).await {
             Ok(result) => result?,
             Err(_) => {
-                // The child is killed here at the latest; kill_on_drop covers the early return.
+                if let Some(pid) = child.id() {
+                    kill_group(pid);
+                }
+                // kill_on_drop covers the child itself should the group kill have failed.
                 let _ = child.start_kill();
                 return Err(self.error(format!(
                     "`{program}` did not finish within {} seconds and was killed",
@@ -105,6 +110,18 @@ impl CommandSink {
             message.push_str(&shown);
         }
         Err(self.error(message))
+    }
+}
+
+/// Sends SIGKILL to the process group `pid` leads.
+fn kill_group(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours; a negative pid
+    // addresses the process group the command was started in.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
     }
 }
 
