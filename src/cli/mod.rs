@@ -1,6 +1,7 @@
 //! Parses the command line, runs the command and maps the outcome to an exit code.
 
 mod args;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -50,8 +51,12 @@ pub fn main() -> ExitCode {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let command = cli.command;
-    anyhow::bail!("`{command:?}` is not available yet")
+    match cli.command {
+        Command::Validate(args) => {
+            validate::run(&args, &mut std::io::stdout(), &mut std::io::stderr())
+        }
+        command => anyhow::bail!("`{command:?}` is not available yet"),
+    }
 }
 
 #[cfg(test)]

@@ -1,1 +1,284 @@
-//! manifest
+//! Loads a config directory into the validated desired state, or every problem found in it.
+//!
+//! The pipeline: `walk` finds and reads the files, `node` parses YAML into a tree that keeps
+//! each value's line and column, `reader` reads typed values out of it collecting problems,
+//! `project` and `endpoint` (with `rules` and `keys`) check and normalize, and this module puts
+//! the results together. Only validated types leave: [`model::Desired`] or [`Diagnostics`].
+
+mod diagnostic;
+mod endpoint;
+mod keys;
+mod node;
+mod project;
+mod reader;
+mod rules;
+mod walk;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use keys::{KeyFileError, parse_public_key};
+pub use walk::{MAX_FILE_BYTES, PROJECT_FILES};
+
+use crate::model::{self, Location};
+use reader::Reader;
+
+const MANIFEST_HINT: &str = "declare `endpoints:` in it, or delete it";
+const PROJECT_HINT: &str =
+    "declare at least `sinks:` and `defaults:`; see examples/quickstart/kayle-sync.yaml";
+
+/// A valid config directory: the desired state, and the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub desired: model::Desired,
+    pub warnings: Vec<Diagnostic>,
+    /// How many manifest files were read (the project file not included).
+    pub manifest_files: usize,
+}
+
+/// Loads and validates the config directory `dir`: its project file and every manifest.
+///
+/// Paths in diagnostics are `dir` joined with the file's path inside it, so they read the way
+/// the user typed the directory.
+pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
+    let mut problems = Vec::new();
+    let files = walk::find_files(dir, &mut problems);
+    let project = match &files.project {
+        Some(rel) => read_project(dir, rel, &mut problems),
+        None => {
+            let unreadable = problems
+                .iter()
+                .any(|d| matches!(d.code, "not-a-directory" | "unreadable-directory"));
+            if !unreadable {
+                problems.push(missing_project(dir));
+            }
+            None
+        }
+    };
+    let label_prefix = project
+        .as_ref()
+        .map_or(model::DEFAULT_LABEL_PREFIX, |p| p.label_prefix.as_str())
+        .to_owned();
+    let cx = endpoint::Context {
+        dir,
+        project: project.as_ref(),
+        label_prefix: &label_prefix,
+    };
+    let mut endpoints = BTreeMap::new();
+    let mut declared: BTreeMap<String, Location> = BTreeMap::new();
+    for rel in &files.manifests {
+        let shown = dir.join(rel);
+        let Some(docs) = read_yaml(dir, rel, &mut problems, MANIFEST_HINT) else {
+            continue;
+        };
+        let mut r = Reader {
+            file: &shown,
+            problems: &mut problems,
+        };
+        for doc in docs.iter().filter(|d| !project::is_empty(d)) {
+            for (endpoint, key_node) in endpoint::read_document(&mut r, &cx, doc) {
+                check_unique(&mut r, &mut declared, &endpoint.key, key_node);
+                endpoints.insert(endpoint.key.clone(), endpoint);
+            }
+        }
+        // Keys declared in endpoints that failed validation still count as declared.
+    }
+    check_secret_names(&endpoints, &mut problems);
+    let (mut errors, mut warnings): (Vec<_>, Vec<_>) = problems
+        .into_iter()
+        .partition(|d| d.severity == Severity::Error);
+    diagnostic::sort(&mut warnings);
+    match project {
+        Some(project) if errors.is_empty() => Ok(Loaded {
+            desired: model::Desired { project, endpoints },
+            warnings,
+            manifest_files: files.manifests.len(),
+        }),
+        _ => {
+            diagnostic::sort(&mut errors);
+            Err(Diagnostics(errors))
+        }
+    }
+}
+
+/// Loads only the project file of `dir` (for commands that need the API and sinks but not the
+/// manifests, such as `export`).
+pub fn load_project(dir: &Path) -> Result<model::Project, Diagnostics> {
+    let mut problems = Vec::new();
+    let rel = PROJECT_FILES
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| dir.join(p).exists());
+    let project = match rel {
+        Some(rel) => read_project(dir, &rel, &mut problems),
+        None => {
+            problems.push(missing_project(dir));
+            None
+        }
+    };
+    problems.retain(|d| d.severity == Severity::Error);
+    match project {
+        Some(project) if problems.is_empty() => Ok(project),
+        _ => {
+            diagnostic::sort(&mut problems);
+            Err(Diagnostics(problems))
+        }
+    }
+}
+
+fn missing_project(dir: &Path) -> Diagnostic {
+    Diagnostic::error(
+        "missing-project-file",
+        None,
+        format!("{} has no kayle-sync.yaml", dir.display()),
+    )
+    .hint("create one (see examples/quickstart/kayle-sync.yaml), or pass the config directory")
+}
+
+fn read_project(dir: &Path, rel: &Path, problems: &mut Vec<Diagnostic>) -> Option<model::Project> {
+    let docs = read_yaml(dir, rel, problems, PROJECT_HINT)?;
+    let shown = dir.join(rel);
+    let docs: Vec<_> = docs.iter().filter(|d| !project::is_empty(d)).collect();
+    let mut r = Reader {
+        file: &shown,
+        problems,
+    };
+    match docs.as_slice() {
+        [doc] => project::read(&mut r, doc, dir),
+        [] => {
+            r.problems.push(
+                Diagnostic::error(
+                    "empty-file",
+                    Some(walk::file_location(dir, rel)),
+                    "the project file is empty",
+                )
+                .hint(PROJECT_HINT),
+            );
+            None
+        }
+        [_, second, ..] => {
+            r.error(
+                "multiple-documents",
+                second,
+                "",
+                "the project file holds more than one YAML document",
+            );
+            None
+        }
+    }
+}
+
+/// Reads and parses one file; an empty file (no content at all) is an error.
+fn read_yaml(
+    dir: &Path,
+    rel: &Path,
+    problems: &mut Vec<Diagnostic>,
+    empty_hint: &str,
+) -> Option<Vec<node::Node>> {
+    let text = match walk::read_text(dir, rel) {
+        Ok(text) => text,
+        Err(diagnostic) => {
+            problems.push(*diagnostic);
+            return None;
+        }
+    };
+    let location = |line: Option<usize>, column: Option<usize>| Location {
+        file: dir.join(rel),
+        line: line.unwrap_or(1),
+        column: column.unwrap_or(1),
+    };
+    if let Some(offset) = text.find('\t') {
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        let indent = before.rsplit('\n').next().unwrap_or("").trim().is_empty();
+        if indent {
+            problems.push(
+                Diagnostic::error(
+                    "yaml-tab",
+                    Some(location(Some(line), Some(column))),
+                    "a tab character in indentation",
+                )
+                .hint("YAML indents with spaces only"),
+            );
+            return None;
+        }
+    }
+    match node::parse_documents(&text) {
+        Ok(docs) if docs.iter().all(project::is_empty) && text.trim().is_empty() => {
+            problems.push(
+                Diagnostic::error(
+                    "empty-file",
+                    Some(location(None, None)),
+                    "the file is empty",
+                )
+                .hint(empty_hint),
+            );
+            None
+        }
+        Ok(docs) => Some(docs),
+        Err(err) => {
+            problems.push(Diagnostic::error(
+                err.code,
+                Some(location(err.line, err.column)),
+                err.message,
+            ));
+            None
+        }
+    }
+}
+
+fn check_unique(
+    r: &mut Reader,
+    declared: &mut BTreeMap<String, Location>,
+    key: &str,
+    key_node: &node::Node,
+) {
+    let here = r.at(key_node);
+    if let Some(first) = declared.get(key) {
+        let message = format!("endpoint `{key}` is already declared at {first}");
+        r.error(
+            "duplicate-endpoint",
+            key_node,
+            &reader::join("endpoints", key),
+            message,
+        )
+        .hint = Some("each key names one endpoint; rename or remove one of them".into());
+    } else {
+        declared.insert(key.to_owned(), here);
+    }
+}
+
+/// Two endpoints must not store their secrets under the same name in the same sink.
+fn check_secret_names(
+    endpoints: &BTreeMap<String, model::DesiredEndpoint>,
+    problems: &mut Vec<Diagnostic>,
+) {
+    let mut seen: BTreeMap<(&str, &str), &model::DesiredEndpoint> = BTreeMap::new();
+    for endpoint in endpoints.values() {
+        let spec = &endpoint.signing_secret;
+        let mut names = vec![spec.name.as_str()];
+        for key in &endpoint.encryption_keys {
+            if let model::KeyMaterial::Generate { private_key_name } = &key.material {
+                names.push(private_key_name);
+            }
+        }
+        for name in names {
+            if let Some(first) = seen.insert((spec.sink.as_str(), name), endpoint) {
+                problems.push(
+                    Diagnostic::error(
+                        "duplicate-secret-name",
+                        Some(endpoint.source.clone()),
+                        format!(
+                            "`{name}` in sink `{}` is also written by endpoint `{}` ({})",
+                            spec.sink, first.key, first.source
+                        ),
+                    )
+                    .field(format!("endpoints.{}.signing_secret.name", endpoint.key))
+                    .hint("give each secret its own name"),
+                );
+            }
+        }
+    }
+}

@@ -4,6 +4,24 @@
 
 use serde::{Deserialize, Serialize};
 
+mod build;
+mod fields;
+mod fingerprint;
+mod guard;
+mod identity;
+mod keys;
+mod saved;
+#[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
+mod tests;
+
+pub use build::{PlanOptions, plan};
+pub use fingerprint::fingerprint;
+pub use guard::{GuardError, check_guard};
+pub use identity::{applied_rotation, managed};
+pub use saved::{SavedPlan, SavedPlanError, from_saved, to_saved};
+
 /// The version of the JSON plan format (`--format json` and `--out` files).
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -30,6 +48,8 @@ pub struct Change {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Field changes, in the API's field order. For a create, `before` is null.
+    /// In JSON an object keyed by field name (in this order), each with `before` and `after`.
+    #[serde(default, with = "fields::as_map")]
     pub fields: Vec<FieldChange>,
     /// The signing-secret step, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

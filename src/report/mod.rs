@@ -1,1 +1,41 @@
-//! report
+//! Renders plans for people (text, colored like `terraform plan`), for machines (JSON) and for
+//! pull-request comments (markdown), into any `impl Write`.
+
+use std::ffi::OsStr;
+
+use crate::cli::ColorChoice;
+
+mod json;
+mod lines;
+mod markdown;
+mod text;
+
+pub use json::render_json;
+pub use markdown::render_markdown;
+pub use text::render_text;
+
+/// Whether to color output. `always` and `never` decide alone; `auto` colors a terminal unless
+/// `NO_COLOR` is set to a non-empty value (<https://no-color.org>). `no_color` is the value of
+/// the `NO_COLOR` environment variable, passed in so this stays testable.
+pub fn color_enabled(choice: ColorChoice, is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_terminal && no_color.is_none_or(OsStr::is_empty),
+    }
+}
+
+/// The summary line: `Plan: 1 to create, 2 to update, 0 to delete.` or `No changes.`
+pub(crate) fn summary_line(plan: &crate::plan::Plan) -> String {
+    if plan.is_empty() {
+        return "No changes.".to_owned();
+    }
+    let summary = plan.summary();
+    format!(
+        "Plan: {} to create, {} to update, {} to delete.",
+        summary.create, summary.update, summary.delete
+    )
+}
+
+#[cfg(test)]
+mod tests;

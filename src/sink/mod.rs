@@ -1,1 +1,114 @@
-//! sink
+//! Secret sinks: where signing secrets and generated private keys are written, one file per kind.
+//!
+//! [`build`] turns a sink's configuration into a [`SecretSink`]; [`Sinks`] holds every sink a
+//! project declares, by name.
+//!
+//! # Readable and write-only sinks
+//!
+//! The `dotenv`, `json`, `aws-secrets-manager` and `vault` sinks can be read: before planning,
+//! kayle-sync asks them whether they hold each managed endpoint's secret, and a plan shows
+//! "secret missing from sink" for one that is absent (an entry with an empty value counts as
+//! absent); apply then recovers the secret with the API's reveal call and writes it again.
+//!
+//! The `command` sink is **write-only**: kayle-sync hands the secret to the command and learns
+//! only whether the command exited successfully. It cannot tell whether the secret is still
+//! there later (someone may have deleted the GitHub secret or the Kubernetes object), so a plan
+//! never reports a command sink's secret as missing and never recovers it on its own. The
+//! secret is written again only when it is rotated (`signing_secret.rotation` bumped, or
+//! `kayle-sync rotate KEY`), when duplicate endpoints are resolved, or when a create or a
+//! recovery writes it for another reason. To repair a lost secret in a write-only sink, rotate.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::{Project, SecretSink, SinkConfig, SinkError};
+
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod command;
+pub mod dotenv;
+mod file;
+pub mod json;
+pub mod vault;
+
+/// The sink `name` configured by `config`; relative paths are resolved against `project_dir`.
+pub fn build(
+    name: &str,
+    config: &SinkConfig,
+    project_dir: &Path,
+) -> Result<Arc<dyn SecretSink>, SinkError> {
+    Ok(match config {
+        SinkConfig::Dotenv { path } => {
+            Arc::new(dotenv::DotenvSink::new(name, project_dir.join(path)))
+        }
+        SinkConfig::Json { path } => Arc::new(json::JsonSink::new(name, project_dir.join(path))),
+        SinkConfig::Command {
+            command,
+            timeout_seconds,
+        } => Arc::new(command::CommandSink::new(
+            name,
+            command.clone(),
+            Duration::from_secs(*timeout_seconds),
+        )?),
+        #[cfg(feature = "aws")]
+        SinkConfig::AwsSecretsManager {
+            region,
+            endpoint_url,
+            prefix,
+        } => Arc::new(aws::AwsSecretsManagerSink::new(
+            name,
+            region.clone(),
+            endpoint_url.clone(),
+            prefix,
+        )),
+        #[cfg(not(feature = "aws"))]
+        SinkConfig::AwsSecretsManager { .. } => {
+            return Err(SinkError::Store {
+                sink: name.to_owned(),
+                message: "this kayle-sync was built without the `aws` feature".to_owned(),
+            });
+        }
+        SinkConfig::Vault {
+            address,
+            mount,
+            path,
+            token_env,
+        } => Arc::new(vault::VaultSink::new(name, address, mount, path, token_env)),
+    })
+}
+
+/// Every sink a project declares, by name.
+#[derive(Clone, Default)]
+pub struct Sinks {
+    by_name: BTreeMap<String, Arc<dyn SecretSink>>,
+}
+
+impl std::fmt::Debug for Sinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.by_name.keys()).finish()
+    }
+}
+
+impl Sinks {
+    /// Builds every sink in `project.sinks`; the first one that cannot be built is the error.
+    pub fn from_project(project: &Project) -> Result<Sinks, SinkError> {
+        let by_name = project
+            .sinks
+            .iter()
+            .map(|(name, config)| Ok((name.clone(), build(name, config, &project.dir)?)))
+            .collect::<Result<_, SinkError>>()?;
+        Ok(Sinks { by_name })
+    }
+
+    /// The sink called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn SecretSink>> {
+        self.by_name.get(name)
+    }
+
+    /// Adds or replaces the sink called `name` (tests put fakes here).
+    pub fn insert(&mut self, name: &str, sink: Arc<dyn SecretSink>) {
+        self.by_name.insert(name.to_owned(), sink);
+    }
+}

@@ -1,0 +1,70 @@
+//! `kayle-sync validate`: load the config directory offline and report every problem.
+
+use std::io::Write;
+
+use super::Outcome;
+use super::args::{Format, ValidateArgs};
+use crate::manifest::{self, Diagnostic};
+
+/// Runs `validate`, writing the summary to `out` and diagnostics to `err` (stdout and stderr).
+pub fn run(
+    args: &ValidateArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let result = manifest::load(&args.dir);
+    match args.format {
+        Format::Json => {
+            let (valid, endpoints, files, diagnostics): (bool, usize, usize, Vec<Diagnostic>) =
+                match &result {
+                    Ok(loaded) => (
+                        true,
+                        loaded.desired.endpoints.len(),
+                        loaded.manifest_files,
+                        loaded.warnings.clone(),
+                    ),
+                    Err(errors) => (false, 0, 0, errors.0.clone()),
+                };
+            let body = serde_json::json!({
+                "valid": valid,
+                "endpoints": endpoints,
+                "files": files,
+                "diagnostics": diagnostics,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
+        }
+        Format::Text | Format::Markdown => match &result {
+            Ok(loaded) => {
+                for warning in &loaded.warnings {
+                    writeln!(err, "{warning}")?;
+                }
+                let n = loaded.desired.endpoints.len();
+                let m = loaded.manifest_files;
+                writeln!(
+                    out,
+                    "{n} {} in {m} {}: valid",
+                    plural(n, "endpoint"),
+                    plural(m, "file")
+                )?;
+            }
+            Err(errors) => {
+                writeln!(err, "{errors}")?;
+                let n = errors.0.len();
+                writeln!(err, "{}: {n} {}", args.dir.display(), plural(n, "error"))?;
+            }
+        },
+    }
+    Ok(if result.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_owned()
+    } else {
+        format!("{word}s")
+    }
+}

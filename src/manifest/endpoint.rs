@@ -1,0 +1,494 @@
+//! Manifests: the `endpoints:` map, each entry checked against the API's rules and kayle-sync's
+//! own, and normalized the way the server normalizes.
+
+use std::path::Path;
+
+use super::diagnostic::Diagnostic;
+use super::keys;
+use super::node::{Node, Value};
+use super::project::unknown_sink;
+use super::reader::{Reader, did_you_mean, join, list, utf16_len};
+use super::rules::{self, Broken};
+use crate::model::{self, DesiredEndpoint, DesiredKey, KeyMaterial, Project, SecretSpec};
+
+const FIELDS: [&str; 8] = [
+    "url",
+    "name",
+    "labels",
+    "enabled",
+    "subscribed_event_types",
+    "undelivered_payload_retention_hours",
+    "encryption_keys",
+    "signing_secret",
+];
+const KEY_FIELDS: [&str; 4] = ["key_id", "public_key_file", "generate", "private_key_name"];
+
+/// What endpoint checks need from the project file; `project` is `None` when it had errors,
+/// in which case checks that depend on it (sinks) are skipped.
+pub struct Context<'p> {
+    pub dir: &'p Path,
+    pub project: Option<&'p Project>,
+    pub label_prefix: &'p str,
+}
+
+/// Reads one manifest document, returning each endpoint with the node of its key.
+pub fn read_document<'d>(
+    r: &mut Reader,
+    cx: &Context,
+    doc: &'d Node,
+) -> Vec<(DesiredEndpoint, &'d Node)> {
+    let mut out = Vec::new();
+    r.refuse_aliases(doc, "");
+    let Some(fields) = r.fields(doc, "", &["endpoints"]) else {
+        return out;
+    };
+    let Some(endpoints) = fields.get("endpoints") else {
+        r.error("missing-field", doc, "", "missing field `endpoints`")
+            .hint =
+            Some("a manifest declares `endpoints:`, a map from endpoint key to its fields".into());
+        return out;
+    };
+    if endpoints.value == Value::Null {
+        return out;
+    }
+    for (key, key_node, node) in r.entries(endpoints, "endpoints").unwrap_or_default() {
+        if let Some(endpoint) = read_endpoint(r, cx, key, key_node, node) {
+            out.push((endpoint, key_node));
+        }
+    }
+    out
+}
+
+fn broke(r: &mut Reader, code: &'static str, node: &Node, field: &str, broken: Broken) {
+    r.error(code, node, field, broken.message).hint = broken.hint;
+}
+
+fn read_endpoint(
+    r: &mut Reader,
+    cx: &Context,
+    key: &str,
+    key_node: &Node,
+    node: &Node,
+) -> Option<DesiredEndpoint> {
+    let before = r.problems.len();
+    let path = join("endpoints", key);
+    if !model::is_valid_key(key) {
+        r.error(
+            "invalid-key",
+            key_node,
+            &path,
+            format!("`{key}` is not a valid endpoint key"),
+        )
+        .hint = Some(
+            "keys are lower-case letters, digits and `-`, starting with a letter or digit".into(),
+        );
+    } else if utf16_len(cx.label_prefix) + utf16_len(key) > model::MAX_LABEL_UNITS {
+        r.error(
+            "key-too-long",
+            key_node,
+            &path,
+            format!(
+                "the identity label `{}{key}` would be longer than {} characters",
+                cx.label_prefix,
+                model::MAX_LABEL_UNITS
+            ),
+        )
+        .hint = Some(format!(
+            "use a key of at most {} characters",
+            model::MAX_LABEL_UNITS - utf16_len(cx.label_prefix)
+        ));
+    }
+    let fields = r.fields(node, &path, &FIELDS)?;
+    let f = |name: &str| join(&path, name);
+
+    let url = match fields.get("url") {
+        Some(value) => r
+            .string(value, &f("url"))
+            .and_then(|url| match rules::check_url(&url) {
+                Ok(()) => Some(url),
+                Err(b) => {
+                    broke(r, "invalid-url", value, &f("url"), b);
+                    None
+                }
+            }),
+        None => {
+            r.error("missing-field", node, &path, "missing field `url`");
+            None
+        }
+    };
+    let name = match fields.get("name") {
+        None => None,
+        Some(value) => match r.nullable_string(value, &f("name")).flatten() {
+            None => None,
+            Some(name) => match rules::check_name(&name) {
+                Ok(name) => Some(name),
+                Err(b) => {
+                    broke(r, "invalid-name", value, &f("name"), b);
+                    None
+                }
+            },
+        },
+    };
+    let enabled = match fields.get("enabled") {
+        Some(value) => r.boolean(value, &f("enabled")).unwrap_or(true),
+        None => true,
+    };
+    let subscribed_event_types = match fields.get("subscribed_event_types") {
+        Some(value) => read_event_types(r, value, &f("subscribed_event_types")),
+        None => model::ALL_EVENT_TYPES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    let retention = match fields.get("undelivered_payload_retention_hours") {
+        None => model::DEFAULT_RETENTION_HOURS,
+        Some(value) => {
+            let field = f("undelivered_payload_retention_hours");
+            match r.unsigned(value, &field) {
+                Some(n) if model::RETENTION_HOURS.iter().any(|h| u64::from(*h) == n) => n as u32,
+                Some(n) => {
+                    r.error(
+                        "invalid-retention",
+                        value,
+                        &field,
+                        format!("{n} is not an accepted retention"),
+                    )
+                    .hint = Some("one of 0, 24, 72 or 168 hours".into());
+                    model::DEFAULT_RETENTION_HOURS
+                }
+                None => model::DEFAULT_RETENTION_HOURS,
+            }
+        }
+    };
+    let signing_secret = read_secret(
+        r,
+        cx,
+        key,
+        node,
+        fields.get("signing_secret"),
+        &f("signing_secret"),
+    );
+    let rotation = signing_secret.as_ref().map_or(0, |s| s.rotation);
+    let labels = match fields.get("labels") {
+        Some(value) => read_labels(r, cx, value, &f("labels"), rotation),
+        None => Vec::new(),
+    };
+    let sink = signing_secret
+        .as_ref()
+        .and_then(|s| cx.project?.sinks.get(&s.sink));
+    let encryption_keys = match fields.get("encryption_keys") {
+        Some(value) => read_keys(r, cx, key, value, &f("encryption_keys"), sink),
+        None => Vec::new(),
+    };
+    if let Some(secret) = &signing_secret {
+        for k in &encryption_keys {
+            if let KeyMaterial::Generate { private_key_name } = &k.material
+                && private_key_name == &secret.name
+            {
+                r.error("secret-name-clash", node, &path, format!(
+                    "the signing secret and the private key of `{}` would both be stored as `{}` in sink `{}`",
+                    k.key_id, secret.name, secret.sink
+                ));
+            }
+        }
+    }
+    if enabled && encryption_keys.is_empty() && r.problems.len() == before {
+        r.problems.push(
+            Diagnostic::warning("no-encryption-key", Some(r.at(key_node)), "enabled without an encryption key: every event would be lost")
+                .field(path.clone())
+                .hint("add `encryption_keys:` (a public key file, or `generate: true`), or set `enabled: false`"),
+        );
+    }
+    let has_errors = r.problems[before..]
+        .iter()
+        .any(|d| d.severity == super::Severity::Error);
+    if has_errors {
+        return None;
+    }
+    Some(DesiredEndpoint {
+        key: key.to_owned(),
+        url: url?,
+        name,
+        labels,
+        enabled,
+        subscribed_event_types,
+        undelivered_payload_retention_hours: retention,
+        encryption_keys,
+        signing_secret: signing_secret?,
+        source: r.at(key_node),
+    })
+}
+
+fn read_event_types(r: &mut Reader, node: &Node, field: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let Some(items) = r.strings(node, field) else {
+        return out;
+    };
+    if items.is_empty() && matches!(node.value, Value::Seq(_)) {
+        r.error("empty-event-types", node, field, "an empty list subscribes to nothing")
+            .hint = Some("the server stores an empty list and delivers no events while reporting all four; leave the field out to subscribe to every type".into());
+    }
+    for (i, (text, item)) in items.iter().enumerate() {
+        if !model::ALL_EVENT_TYPES.contains(&text.as_str()) {
+            let hint = match did_you_mean(text, &model::ALL_EVENT_TYPES) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("one of {}", list(&model::ALL_EVENT_TYPES)),
+            };
+            r.error(
+                "unknown-event-type",
+                item,
+                &format!("{field}[{i}]"),
+                format!("unknown event type `{text}`"),
+            )
+            .hint = Some(hint);
+        } else if !out.contains(text) {
+            out.push(text.clone());
+        }
+    }
+    out
+}
+
+fn read_labels(
+    r: &mut Reader,
+    cx: &Context,
+    node: &Node,
+    field: &str,
+    rotation: u64,
+) -> Vec<String> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    let Some(items) = r.strings(node, field) else {
+        return Vec::new();
+    };
+    let max = model::MAX_LABELS - 1 - usize::from(rotation > 0);
+    if items.len() > max {
+        let why = if rotation > 0 {
+            "one slot is kayle-sync's identity label and one records the secret rotation"
+        } else {
+            "the API keeps 8 and one is kayle-sync's identity label"
+        };
+        r.error(
+            "too-many-labels",
+            node,
+            field,
+            format!("{} labels; at most {max} are allowed", items.len()),
+        )
+        .hint = Some(why.to_owned());
+    }
+    for (i, (text, item)) in items.iter().enumerate() {
+        let item_field = format!("{field}[{i}]");
+        match rules::check_label(text, cx.label_prefix) {
+            Err(b) => broke(r, "invalid-label", item, &item_field, b),
+            Ok(label) => {
+                if let Some((_, first)) = out
+                    .iter()
+                    .find(|(l, _)| l.to_lowercase() == label.to_lowercase())
+                {
+                    let first = *first;
+                    r.error(
+                        "duplicate-label",
+                        item,
+                        &item_field,
+                        format!("`{label}` repeats {field}[{first}]"),
+                    )
+                    .hint = Some("labels are unique ignoring case".into());
+                } else {
+                    out.push((label, i));
+                }
+            }
+        }
+    }
+    out.into_iter().map(|(l, _)| l).collect()
+}
+
+fn read_secret(
+    r: &mut Reader,
+    cx: &Context,
+    key: &str,
+    endpoint: &Node,
+    node: Option<&Node>,
+    field: &str,
+) -> Option<SecretSpec> {
+    let fields = match node {
+        Some(node) => Some(r.fields(node, field, &["sink", "name", "rotation"])?),
+        None => None,
+    };
+    let get = |name: &str| fields.as_ref().and_then(|f| f.get(name));
+    let rotation = match get("rotation") {
+        Some(value) => r.unsigned(value, &join(field, "rotation"))?,
+        None => 0,
+    };
+    let name_node = get("name");
+    let name = match name_node {
+        Some(value) => r.string(value, &join(field, "name"))?,
+        None => format!("KAYLE_WEBHOOK_SECRET_{}", keys::env_style(key)),
+    };
+    let project = cx.project?;
+    let sink = match get("sink") {
+        Some(value) => {
+            let sink = r.string(value, &join(field, "sink"))?;
+            if !project.sinks.contains_key(&sink) {
+                unknown_sink(r, value, &join(field, "sink"), &sink, &project.sinks);
+                return None;
+            }
+            sink
+        }
+        None => match &project.default_sink {
+            Some(sink) => sink.clone(),
+            None => {
+                r.error("no-sink", node.unwrap_or(endpoint), &join(field, "sink"), "no sink for the signing secret")
+                    .hint = Some("set `signing_secret.sink` here or `defaults.signing_secret.sink` in kayle-sync.yaml".into());
+                return None;
+            }
+        },
+    };
+    if let Err(rule) = project.sinks[&sink].check_secret_name(&name) {
+        let at = name_node.unwrap_or(endpoint);
+        r.error(
+            "invalid-secret-name",
+            at,
+            &join(field, "name"),
+            format!("`{name}` cannot name a secret in sink `{sink}`"),
+        )
+        .hint = Some(rule);
+        return None;
+    }
+    Some(SecretSpec {
+        sink,
+        name,
+        rotation,
+    })
+}
+
+fn read_keys(
+    r: &mut Reader,
+    cx: &Context,
+    key: &str,
+    node: &Node,
+    field: &str,
+    sink: Option<&model::SinkConfig>,
+) -> Vec<DesiredKey> {
+    let Some(items) = r.list(node, field) else {
+        return Vec::new();
+    };
+    let generated = items.iter().filter(|item| {
+        matches!(&item.value, Value::Map(entries) if entries.iter().any(|(k, v)| k.value == Value::Str("generate".into()) && v.value == Value::Bool(true)))
+    }).count();
+    let mut out: Vec<DesiredKey> = Vec::new();
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let item_field = format!("{field}[{i}]");
+        let Some(fields) = r.fields(item, &item_field, &KEY_FIELDS) else {
+            continue;
+        };
+        let key_id = match fields.get("key_id") {
+            None => {
+                r.error("missing-field", item, &item_field, "missing field `key_id`");
+                None
+            }
+            Some(value) => r
+                .string(value, &join(&item_field, "key_id"))
+                .and_then(|id| {
+                    let id_field = join(&item_field, "key_id");
+                    if id.trim().is_empty() || id.trim() != id {
+                        r.error(
+                            "invalid-key-id",
+                            value,
+                            &id_field,
+                            "a key id must be non-empty, without leading or trailing whitespace",
+                        );
+                        None
+                    } else if let Some((_, first)) = seen.iter().find(|(s, _)| *s == id) {
+                        let first = *first;
+                        r.error(
+                            "duplicate-key-id",
+                            value,
+                            &id_field,
+                            format!("`{id}` repeats {field}[{first}].key_id"),
+                        );
+                        None
+                    } else {
+                        seen.push((id.clone(), i));
+                        Some(id)
+                    }
+                }),
+        };
+        let generate = fields
+            .get("generate")
+            .and_then(|v| r.boolean(v, &join(&item_field, "generate")));
+        let material = match (fields.get("public_key_file"), generate) {
+            (Some(file), None | Some(false)) => {
+                if let Some(v) = fields.get("private_key_name") {
+                    r.error(
+                        "unexpected-field",
+                        v,
+                        &join(&item_field, "private_key_name"),
+                        "`private_key_name` goes with `generate: true` only",
+                    );
+                }
+                let file_field = join(&item_field, "public_key_file");
+                r.string(file, &file_field).and_then(|rel| {
+                    match keys::read_public_key(&cx.dir.join(&rel)) {
+                        Ok(jwk) => Some(KeyMaterial::Public(jwk)),
+                        Err(err) => {
+                            let message = format!("{}: {err}", cx.dir.join(&rel).display());
+                            r.error(err.code(), file, &file_field, message).hint =
+                                err.hint().map(str::to_owned);
+                            None
+                        }
+                    }
+                })
+            }
+            (None, Some(true)) => {
+                let name_field = join(&item_field, "private_key_name");
+                let name = match fields.get("private_key_name") {
+                    Some(v) => r.string(v, &name_field).map(|n| (n, v)),
+                    None => key_id
+                        .as_ref()
+                        .map(|id| (keys::default_private_key_name(key, id, generated > 1), item)),
+                };
+                name.and_then(
+                    |(name, at)| match sink.map(|s| s.check_secret_name(&name)) {
+                        Some(Err(rule)) => {
+                            r.error(
+                                "invalid-secret-name",
+                                at,
+                                &name_field,
+                                format!("`{name}` cannot name a secret in the endpoint's sink"),
+                            )
+                            .hint = Some(rule);
+                            None
+                        }
+                        _ => Some(KeyMaterial::Generate {
+                            private_key_name: name,
+                        }),
+                    },
+                )
+            }
+            (Some(_), Some(true)) => {
+                r.error(
+                    "conflicting-key-source",
+                    item,
+                    &item_field,
+                    "both `public_key_file` and `generate: true`",
+                )
+                .hint = Some(
+                    "give a public key file, or let kayle-sync generate the pair, not both".into(),
+                );
+                None
+            }
+            (None, _) => {
+                if generate.is_some() || fields.get("generate").is_none() {
+                    r.error("missing-key-source", item, &item_field, "no key material")
+                        .hint = Some(
+                        "add `public_key_file: keys/<name>.pub.pem` or `generate: true`".into(),
+                    );
+                }
+                None
+            }
+        };
+        if let (Some(key_id), Some(material)) = (key_id, material) {
+            out.push(DesiredKey { key_id, material });
+        }
+    }
+    out
+}

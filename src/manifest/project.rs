@@ -1,0 +1,363 @@
+//! The project file, `kayle-sync.yaml`: API, label prefix, sinks and defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::node::{Node, Value};
+use super::reader::{Reader, did_you_mean, join, list, utf16_len};
+use crate::model::{self, ApiConfig, ApiUrl, Project, SinkConfig};
+
+/// The API URL used when the project file names none.
+pub const DEFAULT_API_URL: &str = "https://api.kayle.id";
+/// The variable holding the bearer token when the project file names none.
+pub const DEFAULT_TOKEN_ENV: &str = "KAYLE_API_KEY";
+
+const TOP: [&str; 4] = ["api", "label_prefix", "sinks", "defaults"];
+const SINK_KINDS: [&str; 5] = ["dotenv", "json", "command", "aws-secrets-manager", "vault"];
+
+/// Reads the project file's one document; `None` when it has errors (already recorded).
+pub fn read(r: &mut Reader, doc: &Node, dir: &Path) -> Option<Project> {
+    let before = r.problems.len();
+    r.refuse_aliases(doc, "");
+    let fields = r.fields(doc, "", &TOP)?;
+    let api = match fields.get("api") {
+        Some(node) => read_api(r, node),
+        None => Some(ApiConfig {
+            url: ApiUrl::Remote(DEFAULT_API_URL.to_owned()),
+            token_env: DEFAULT_TOKEN_ENV.to_owned(),
+        }),
+    };
+    let label_prefix = match fields.get("label_prefix") {
+        Some(node) => read_prefix(r, node),
+        None => Some(model::DEFAULT_LABEL_PREFIX.to_owned()),
+    };
+    let mut sinks = BTreeMap::new();
+    let mut broken_sinks = Vec::new();
+    if let Some(node) = fields.get("sinks") {
+        for (name, key_node, value) in r.entries(node, "sinks").unwrap_or_default() {
+            broken_sinks.push(name.to_owned());
+            let field = join("sinks", name);
+            if !is_sink_name(name) {
+                r.error(
+                    "invalid-sink-name",
+                    key_node,
+                    &field,
+                    "a sink name is letters, digits, `-` and `_`, starting with a letter or digit",
+                );
+            }
+            if let Some(sink) = read_sink(r, value, &field) {
+                broken_sinks.pop();
+                sinks.insert(name.to_owned(), sink);
+            }
+        }
+    }
+    let default_sink = fields
+        .get("defaults")
+        .and_then(|node| read_defaults(r, node, &sinks, &broken_sinks));
+    if r.problems.len() > before {
+        return None;
+    }
+    Some(Project {
+        dir: dir.to_path_buf(),
+        api: api?,
+        label_prefix: label_prefix?,
+        sinks,
+        default_sink,
+    })
+}
+
+fn read_api(r: &mut Reader, node: &Node) -> Option<ApiConfig> {
+    let fields = r.fields(node, "api", &["url", "token_env"])?;
+    let url = match fields.get("url") {
+        None => Some(ApiUrl::Remote(DEFAULT_API_URL.to_owned())),
+        Some(node) => {
+            let text = r.string(node, "api.url")?;
+            if text == "sandbox" {
+                Some(ApiUrl::Sandbox)
+            } else if http_url(&text) {
+                Some(ApiUrl::Remote(text))
+            } else {
+                r.error(
+                    "invalid-api-url",
+                    node,
+                    "api.url",
+                    "expected an http(s) URL or `sandbox`",
+                )
+                .hint = Some(format!(
+                    "for example `{DEFAULT_API_URL}`, or `sandbox` for the embedded emulator"
+                ));
+                None
+            }
+        }
+    };
+    let token_env = match fields.get("token_env") {
+        None => Some(DEFAULT_TOKEN_ENV.to_owned()),
+        Some(node) => env_name(r, node, "api.token_env"),
+    };
+    Some(ApiConfig {
+        url: url?,
+        token_env: token_env?,
+    })
+}
+
+fn http_url(text: &str) -> bool {
+    url::Url::parse(text)
+        .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .unwrap_or(false)
+}
+
+fn env_name(r: &mut Reader, node: &Node, field: &str) -> Option<String> {
+    let name = r.string(node, field)?;
+    let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Some(name)
+    } else {
+        r.error(
+            "invalid-env-name",
+            node,
+            field,
+            "an environment variable name is letters, digits and `_`, not starting with a digit",
+        )
+        .hint = Some("name the variable, not its value: a token never goes in a file".into());
+        None
+    }
+}
+
+fn read_prefix(r: &mut Reader, node: &Node) -> Option<String> {
+    let prefix = r.string(node, "label_prefix")?;
+    let problem = if prefix.is_empty() {
+        Some("the label prefix must not be empty")
+    } else if prefix.trim() != prefix {
+        Some("the label prefix must not start or end with whitespace (the server trims labels)")
+    } else if utf16_len(&prefix) > model::MAX_LABEL_UNITS - 1 {
+        Some("the label prefix leaves no room for a key in a 40-character label")
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => {
+            r.error("invalid-label-prefix", node, "label_prefix", message);
+            None
+        }
+        None => Some(prefix),
+    }
+}
+
+fn is_sink_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn read_sink(r: &mut Reader, node: &Node, field: &str) -> Option<SinkConfig> {
+    let entries = r.entries(node, field)?;
+    let Some((_, _, type_node)) = entries.iter().find(|(k, _, _)| *k == "type") else {
+        r.error("missing-field", node, field, "missing field `type`")
+            .hint = Some(format!("one of {}", list(&SINK_KINDS)));
+        return None;
+    };
+    let type_field = join(field, "type");
+    let kind = r.string(type_node, &type_field)?;
+    let known: &[&str] = match kind.as_str() {
+        "dotenv" | "json" => &["type", "path"],
+        "command" => &["type", "command", "timeout_seconds"],
+        "aws-secrets-manager" => &["type", "region", "endpoint_url", "prefix"],
+        "vault" => &["type", "address", "mount", "path", "token_env"],
+        _ => {
+            let hint = match did_you_mean(&kind, &SINK_KINDS) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("one of {}", list(&SINK_KINDS)),
+            };
+            r.error(
+                "unknown-sink-type",
+                type_node,
+                &type_field,
+                format!("unknown sink type `{kind}`"),
+            )
+            .hint = Some(hint);
+            return None;
+        }
+    };
+    let fields = r.fields(node, field, known)?;
+    let text = |r: &mut Reader, name: &str, default: Option<&str>| -> Option<String> {
+        match (fields.get(name), default) {
+            (Some(value), _) => {
+                let s = r.string(value, &join(field, name))?;
+                if s.is_empty() {
+                    r.error(
+                        "invalid-value",
+                        value,
+                        &join(field, name),
+                        "must not be empty",
+                    );
+                    return None;
+                }
+                Some(s)
+            }
+            (None, Some(default)) => Some(default.to_owned()),
+            (None, None) => {
+                r.error(
+                    "missing-field",
+                    node,
+                    field,
+                    format!("missing field `{name}`"),
+                );
+                None
+            }
+        }
+    };
+    match kind.as_str() {
+        "dotenv" => Some(SinkConfig::Dotenv {
+            path: PathBuf::from(text(r, "path", None)?),
+        }),
+        "json" => Some(SinkConfig::Json {
+            path: PathBuf::from(text(r, "path", None)?),
+        }),
+        "command" => {
+            let command = match fields.get("command") {
+                Some(value) => {
+                    let items = r.strings(value, &join(field, "command"))?;
+                    if items.is_empty() {
+                        r.error(
+                            "invalid-value",
+                            value,
+                            &join(field, "command"),
+                            "the command must not be empty",
+                        );
+                        return None;
+                    }
+                    items.into_iter().map(|(s, _)| s).collect()
+                }
+                None => {
+                    r.error("missing-field", node, field, "missing field `command`")
+                        .hint =
+                        Some("an argv list, e.g. [\"gh\", \"secret\", \"set\", \"{name}\"]".into());
+                    return None;
+                }
+            };
+            let timeout_seconds = match fields.get("timeout_seconds") {
+                Some(value) => {
+                    let n = r.unsigned(value, &join(field, "timeout_seconds"))?;
+                    if n == 0 {
+                        r.error(
+                            "invalid-value",
+                            value,
+                            &join(field, "timeout_seconds"),
+                            "the timeout must be at least 1 second",
+                        );
+                        return None;
+                    }
+                    n
+                }
+                None => 30,
+            };
+            Some(SinkConfig::Command {
+                command,
+                timeout_seconds,
+            })
+        }
+        "aws-secrets-manager" => {
+            let region = fields
+                .get("region")
+                .and_then(|v| r.string(v, &join(field, "region")));
+            let endpoint_url = match fields.get("endpoint_url") {
+                Some(v) => Some(url_field(r, v, &join(field, "endpoint_url"))?),
+                None => None,
+            };
+            let prefix = match fields.get("prefix") {
+                Some(v) => r.string(v, &join(field, "prefix"))?,
+                None => String::new(),
+            };
+            Some(SinkConfig::AwsSecretsManager {
+                region,
+                endpoint_url,
+                prefix,
+            })
+        }
+        "vault" => {
+            let address = match fields.get("address") {
+                Some(v) => url_field(r, v, &join(field, "address")),
+                None => {
+                    r.error("missing-field", node, field, "missing field `address`");
+                    None
+                }
+            };
+            let mount = text(r, "mount", Some("secret"));
+            let path = text(r, "path", Some("kayle-sync/{name}"));
+            let token_env = match fields.get("token_env") {
+                Some(v) => env_name(r, v, &join(field, "token_env")),
+                None => Some("VAULT_TOKEN".to_owned()),
+            };
+            Some(SinkConfig::Vault {
+                address: address?,
+                mount: mount?,
+                path: path?,
+                token_env: token_env?,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn url_field(r: &mut Reader, node: &Node, field: &str) -> Option<String> {
+    let text = r.string(node, field)?;
+    if http_url(&text) {
+        Some(text)
+    } else {
+        r.error("invalid-url", node, field, "expected an http(s) URL");
+        None
+    }
+}
+
+fn read_defaults(
+    r: &mut Reader,
+    node: &Node,
+    sinks: &BTreeMap<String, SinkConfig>,
+    broken: &[String],
+) -> Option<String> {
+    let fields = r.fields(node, "defaults", &["signing_secret"])?;
+    let secret = fields.get("signing_secret")?;
+    let fields = r.fields(secret, "defaults.signing_secret", &["sink"])?;
+    let sink_node = fields.get("sink")?;
+    let field = "defaults.signing_secret.sink";
+    let name = r.string(sink_node, field)?;
+    if broken.contains(&name) {
+        // The sink itself was reported; a second message about it would be noise.
+        return None;
+    }
+    if !sinks.contains_key(&name) {
+        unknown_sink(r, sink_node, field, &name, sinks);
+        return None;
+    }
+    Some(name)
+}
+
+/// Reports a reference to a sink the project file does not declare.
+pub fn unknown_sink(
+    r: &mut Reader,
+    node: &Node,
+    field: &str,
+    name: &str,
+    sinks: &BTreeMap<String, SinkConfig>,
+) {
+    let names: Vec<&str> = sinks.keys().map(String::as_str).collect();
+    let hint = match did_you_mean(name, &names) {
+        Some(close) => format!("did you mean `{close}`?"),
+        None if names.is_empty() => "declare it under `sinks:` in kayle-sync.yaml".to_owned(),
+        None => format!("kayle-sync.yaml declares {}", list(&names)),
+    };
+    r.error(
+        "unknown-sink",
+        node,
+        field,
+        format!("no sink named `{name}`"),
+    )
+    .hint = Some(hint);
+}
+
+/// Whether a document is empty (a file with nothing but comments, say).
+pub fn is_empty(doc: &Node) -> bool {
+    matches!(doc.value, Value::Null)
+}

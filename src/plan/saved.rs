@@ -1,0 +1,58 @@
+//! A plan saved with `plan --out` and loaded with `apply --plan`: the plan and the fingerprint
+//! of the live state it was computed from. It holds no secret: a plan never does.
+
+use serde::{Deserialize, Serialize};
+
+use super::{FORMAT_VERSION, Plan};
+
+/// The contents of a `--out` file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub format_version: u32,
+    /// [`super::fingerprint`] of the live state the plan was computed from.
+    pub fingerprint: String,
+    pub plan: Plan,
+}
+
+/// Why a saved plan cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    /// The file is not a saved plan.
+    #[error("not a kayle-sync plan file: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// The file was written by a kayle-sync with another plan format.
+    #[error(
+        "plan file has format_version {found}, this kayle-sync reads {FORMAT_VERSION}; run plan again"
+    )]
+    UnsupportedVersion {
+        /// The version the file declares.
+        found: u32,
+    },
+}
+
+/// The JSON text of a saved plan (pretty, with a trailing newline).
+pub fn to_saved(plan: &Plan, fingerprint: &str) -> String {
+    let saved = SavedPlan {
+        format_version: FORMAT_VERSION,
+        fingerprint: fingerprint.to_owned(),
+        plan: plan.clone(),
+    };
+    let mut text = serde_json::to_string_pretty(&saved).expect("plain data serializes");
+    text.push('\n');
+    text
+}
+
+/// Reads a saved plan; refuses another format version.
+pub fn from_saved(text: &str) -> Result<SavedPlan, SavedPlanError> {
+    #[derive(Deserialize)]
+    struct Version {
+        format_version: u32,
+    }
+    let version: Version = serde_json::from_str(text).map_err(SavedPlanError::Malformed)?;
+    if version.format_version != FORMAT_VERSION {
+        return Err(SavedPlanError::UnsupportedVersion {
+            found: version.format_version,
+        });
+    }
+    serde_json::from_str(text).map_err(SavedPlanError::Malformed)
+}

@@ -1,0 +1,76 @@
+//! The deletion guard.
+
+use crate::model::{Desired, Live};
+use crate::plan::test_support::{desired, endpoint, live, live_of};
+use crate::plan::{GuardError, check_guard};
+
+use super::pruning;
+
+const T1: &str = "2026-03-01T10:00:00Z";
+
+/// `managed` live endpoints `k0..`, of which the first `declared` are still declared.
+fn fleet(managed: usize, declared: usize) -> (Desired, Live) {
+    let keys: Vec<String> = (0..managed).map(|i| format!("k{i}")).collect();
+    let state = live(
+        keys.iter()
+            .map(|key| live_of(&endpoint(key), &format!("whe_{key}"), T1))
+            .collect(),
+    );
+    let wanted = desired(
+        keys.iter()
+            .take(declared)
+            .map(|key| endpoint(key))
+            .collect(),
+    );
+    (wanted, state)
+}
+
+fn guard(managed: usize, declared: usize, force: bool) -> Result<(), GuardError> {
+    let (wanted, state) = fleet(managed, declared);
+    let plan = pruning(&wanted, &state);
+    check_guard(&plan, &wanted, &state, force)
+}
+
+#[test]
+fn exactly_thirty_percent_of_ten_may_be_deleted_more_is_refused() {
+    assert_eq!(guard(10, 7, false), Ok(()));
+    assert_eq!(
+        guard(10, 6, false),
+        Err(GuardError::TooManyDeletes {
+            deletes: 4,
+            managed: 10
+        })
+    );
+    assert_eq!(guard(10, 6, true), Ok(()));
+}
+
+#[test]
+fn fewer_than_ten_managed_endpoints_are_not_checked_for_the_share() {
+    assert_eq!(guard(9, 1, false), Ok(()));
+}
+
+#[test]
+fn a_directory_declaring_nothing_is_refused_while_endpoints_are_managed() {
+    assert_eq!(
+        guard(2, 0, false),
+        Err(GuardError::NothingDeclared { managed: 2 })
+    );
+    // Even without --prune, with nothing to delete: the directory is probably the wrong one.
+    let (wanted, state) = fleet(1, 0);
+    let plan = super::plan_all(&wanted, &state);
+    assert!(plan.is_empty());
+    assert!(check_guard(&plan, &wanted, &state, false).is_err());
+    assert_eq!(guard(2, 0, true), Ok(()));
+    assert_eq!(guard(0, 0, false), Ok(()));
+}
+
+#[test]
+fn the_refusal_says_how_to_go_ahead() {
+    let message = guard(10, 0, false).unwrap_err().to_string();
+    assert!(message.contains("--force"), "{message}");
+    let message = guard(20, 10, false).unwrap_err().to_string();
+    assert!(
+        message.contains("10 of 20") && message.contains("--force"),
+        "{message}"
+    );
+}

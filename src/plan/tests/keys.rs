@@ -1,0 +1,145 @@
+//! Encryption-key steps, modelled on the real server (a register or reactivate deactivates the
+//! key that was active).
+
+use crate::model::{DesiredEndpoint, LiveKey};
+use crate::plan::KeyStep;
+use crate::plan::test_support::{
+    desired, endpoint, generated_key, live, live_key, live_of, public_key,
+};
+
+use super::plan_all;
+
+const T1: &str = "2026-03-01T10:00:00Z";
+const T2: &str = "2026-03-02T10:00:00Z";
+const T3: &str = "2026-03-03T10:00:00Z";
+
+fn with_keys(ids: &[&str]) -> DesiredEndpoint {
+    let mut wanted = endpoint("a");
+    wanted.encryption_keys = ids.iter().map(|id| public_key(id)).collect();
+    wanted
+}
+
+/// The key steps planned for endpoint `whe_a` with these live keys (`None`: no key listing).
+fn steps(wanted: DesiredEndpoint, keys: Option<Vec<LiveKey>>) -> Vec<KeyStep> {
+    let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
+    if let Some(keys) = keys {
+        state.keys.insert("whe_a".into(), keys);
+    }
+    let plan = plan_all(&desired(vec![wanted]), &state);
+    plan.changes.into_iter().flat_map(|c| c.keys).collect()
+}
+
+fn register(key_id: &str) -> KeyStep {
+    KeyStep::Register {
+        key_id: key_id.into(),
+        generate: false,
+    }
+}
+
+fn reactivate(key_id: &str, id: &str) -> KeyStep {
+    KeyStep::Reactivate {
+        key_id: key_id.into(),
+        id: id.into(),
+    }
+}
+
+#[test]
+fn converged_keys_plan_nothing() {
+    let keys = vec![
+        live_key("whk_2", "new", true, T2),
+        live_key("whk_1", "old", false, T1),
+    ];
+    assert_eq!(steps(with_keys(&["old", "new"]), Some(keys)), []);
+}
+
+#[test]
+fn a_new_last_key_is_registered_and_the_server_deactivates_the_old_one() {
+    let keys = vec![live_key("whk_1", "old", true, T1)];
+    assert_eq!(
+        steps(with_keys(&["old", "new"]), Some(keys)),
+        [register("new")]
+    );
+}
+
+#[test]
+fn an_inactive_last_key_is_reactivated() {
+    let keys = vec![
+        live_key("whk_2", "new", true, T2),
+        live_key("whk_1", "old", false, T1),
+    ];
+    // The manifest moved `old` back to last.
+    assert_eq!(
+        steps(with_keys(&["new", "old"]), Some(keys)),
+        [reactivate("old", "whk_1")]
+    );
+}
+
+#[test]
+fn registering_an_earlier_key_is_followed_by_reactivating_the_last() {
+    let keys = vec![live_key("whk_2", "b", true, T2)];
+    assert_eq!(
+        steps(with_keys(&["a", "b"]), Some(keys)),
+        [register("a"), reactivate("b", "whk_2")]
+    );
+}
+
+#[test]
+fn an_active_key_no_entry_names_is_deactivated() {
+    let keys = vec![
+        live_key("whk_9", "stray", true, T2),
+        live_key("whk_1", "k", true, T1),
+    ];
+    assert_eq!(
+        steps(with_keys(&["k"]), Some(keys)),
+        [KeyStep::Deactivate {
+            key_id: "stray".into(),
+            id: "whk_9".into()
+        }]
+    );
+    // When the declared key is inactive, reactivating it switches the stray one off.
+    let keys = vec![
+        live_key("whk_9", "stray", true, T2),
+        live_key("whk_1", "k", false, T1),
+    ];
+    assert_eq!(
+        steps(with_keys(&["k"]), Some(keys)),
+        [reactivate("k", "whk_1")]
+    );
+}
+
+#[test]
+fn of_two_keys_with_one_key_id_the_newest_is_the_registered_one() {
+    let keys = vec![
+        live_key("whk_new", "k", false, T3),
+        live_key("whk_old", "k", true, T1),
+    ];
+    assert_eq!(
+        steps(with_keys(&["k"]), Some(keys)),
+        [reactivate("k", "whk_new")]
+    );
+}
+
+#[test]
+fn a_manifest_without_keys_leaves_the_keys_alone() {
+    let keys = vec![
+        live_key("whk_1", "k", true, T1),
+        live_key("whk_2", "j", true, T2),
+    ];
+    assert_eq!(steps(with_keys(&[]), Some(keys)), []);
+}
+
+#[test]
+fn a_missing_key_listing_means_no_key_is_registered() {
+    let mut wanted = with_keys(&["a"]);
+    wanted.encryption_keys.push(generated_key("b"));
+    assert_eq!(
+        steps(wanted, None),
+        [
+            register("a"),
+            KeyStep::Register {
+                key_id: "b".into(),
+                generate: true
+            }
+        ]
+    );
+}

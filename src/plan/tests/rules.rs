@@ -1,0 +1,400 @@
+//! The planning rules: identity, create, update, converge, duplicates, prune, rotation,
+//! secrets, targets, order and warnings.
+
+use serde_json::json;
+
+use super::{field_names, outline, plan_all, pruning};
+use crate::model;
+use crate::plan::test_support::{desired, endpoint, foreign, live, live_of, public_key};
+use crate::plan::{Action, PlanOptions, SecretStep, plan};
+
+const T1: &str = "2026-03-01T10:00:00Z";
+const T2: &str = "2026-03-02T10:00:00Z";
+const T3: &str = "2026-03-03T10:00:00Z";
+
+#[test]
+fn a_new_key_is_created_with_every_field_its_secret_written_and_its_keys_registered() {
+    let mut wanted = endpoint("identity-prod");
+    wanted.encryption_keys = vec![public_key("k-2026-10"), public_key("k-2026-11")];
+    let plan = plan_all(&desired(vec![wanted]), &live(vec![]));
+
+    assert_eq!(plan.changes.len(), 1);
+    let change = &plan.changes[0];
+    assert_eq!(change.action, Action::Create);
+    assert_eq!(change.endpoint_id, None);
+    assert_eq!(
+        field_names(change),
+        [
+            "name",
+            "labels",
+            "url",
+            "enabled",
+            "subscribed_event_types",
+            "undelivered_payload_retention_hours"
+        ]
+    );
+    assert!(change.fields.iter().all(|f| f.before.is_null()));
+    assert_eq!(
+        change.fields[1].after,
+        json!(["team:identity", "kayle-sync:identity-prod"])
+    );
+    assert_eq!(
+        change.secret,
+        Some(SecretStep::Write {
+            sink: "local".into(),
+            name: "KAYLE_IDENTITY_PROD_SECRET".into()
+        })
+    );
+    let registered: Vec<_> = change
+        .keys
+        .iter()
+        .map(|step| match step {
+            crate::plan::KeyStep::Register { key_id, .. } => key_id.as_str(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(registered, ["k-2026-10", "k-2026-11"]);
+}
+
+#[test]
+fn a_create_with_a_rotation_counter_carries_the_rotation_label() {
+    let mut wanted = endpoint("a");
+    wanted.signing_secret.rotation = 2;
+    let plan = plan_all(&desired(vec![wanted]), &live(vec![]));
+    assert_eq!(
+        plan.changes[0].fields[1].after,
+        json!(["team:identity", "kayle-sync:a", "kayle-sync:rotation=2"])
+    );
+}
+
+#[test]
+fn the_live_state_an_apply_leaves_plans_nothing() {
+    let mut wanted = endpoint("a");
+    wanted.encryption_keys = vec![public_key("k1")];
+    wanted.signing_secret.rotation = 1;
+    let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
+    state.keys.insert(
+        "whe_a".into(),
+        vec![crate::plan::test_support::live_key("whk_1", "k1", true, T1)],
+    );
+    state.secret_present.insert("a".into(), true);
+    let plan = plan_all(&desired(vec![wanted]), &state);
+    assert!(plan.is_empty(), "{plan:#?}");
+}
+
+#[test]
+fn normalization_hides_what_the_server_would_read_back_the_same() {
+    let mut wanted = endpoint("a");
+    wanted.name = Some("  Identity  ".into());
+    let mut read_back = live_of(&wanted, "whe_a", T1);
+    read_back.name = Some("Identity".into());
+    read_back.subscribed_event_types.reverse();
+    read_back
+        .subscribed_event_types
+        .push(model::ALL_EVENT_TYPES[0].into());
+    read_back.labels.reverse();
+    let plan = plan_all(&desired(vec![wanted.clone()]), &live(vec![read_back]));
+    assert!(plan.is_empty(), "{plan:#?}");
+
+    // The server reads an empty subscription back as all four types.
+    let mut emptied = live_of(&wanted, "whe_a", T1);
+    emptied.name = Some("Identity".into());
+    emptied.subscribed_event_types.clear();
+    assert!(plan_all(&desired(vec![wanted]), &live(vec![emptied])).is_empty());
+}
+
+#[test]
+fn a_blank_name_is_no_name() {
+    let mut wanted = endpoint("a");
+    wanted.name = Some("   ".into());
+    let mut stored = live_of(&wanted, "whe_a", T1);
+    stored.name = None;
+    assert!(plan_all(&desired(vec![wanted.clone()]), &live(vec![stored.clone()])).is_empty());
+
+    stored.name = Some("Old".into());
+    let plan = plan_all(&desired(vec![wanted]), &live(vec![stored]));
+    assert_eq!(plan.changes[0].fields[0].field, "name");
+    assert_eq!(plan.changes[0].fields[0].after, json!(null));
+}
+
+#[test]
+fn an_update_lists_only_the_fields_that_differ_with_before_and_after() {
+    let wanted = endpoint("a");
+    let mut drifted = live_of(&wanted, "whe_a", T1);
+    drifted.url = "https://a.example.com/old".into();
+    drifted.enabled = false;
+    drifted.undelivered_payload_retention_hours = 24;
+    let plan = plan_all(&desired(vec![wanted]), &live(vec![drifted]));
+    let change = &plan.changes[0];
+    assert_eq!(change.action, Action::Update);
+    assert_eq!(change.endpoint_id.as_deref(), Some("whe_a"));
+    assert_eq!(
+        field_names(change),
+        ["url", "enabled", "undelivered_payload_retention_hours"]
+    );
+    assert_eq!(change.fields[0].before, json!("https://a.example.com/old"));
+    assert_eq!(
+        change.fields[0].after,
+        json!("https://a.example.com/hooks/kayle")
+    );
+    assert_eq!(change.fields[2].before, json!(24));
+    assert_eq!(change.secret, None);
+}
+
+#[test]
+fn a_label_case_change_is_a_change_but_label_order_is_not() {
+    let mut wanted = endpoint("a");
+    wanted.labels = vec!["Team".into(), "tier:1".into()];
+    let mut stored = live_of(&wanted, "whe_a", T1);
+    stored.labels.reverse();
+    assert!(plan_all(&desired(vec![wanted.clone()]), &live(vec![stored.clone()])).is_empty());
+
+    stored.labels = vec!["kayle-sync:a".into(), "team".into(), "tier:1".into()];
+    let plan = plan_all(&desired(vec![wanted]), &live(vec![stored]));
+    assert_eq!(field_names(&plan.changes[0]), ["labels"]);
+    assert_eq!(
+        plan.changes[0].fields[0].after,
+        json!(["Team", "tier:1", "kayle-sync:a"])
+    );
+}
+
+#[test]
+fn url_is_compared_verbatim() {
+    let wanted = endpoint("a");
+    let mut stored = live_of(&wanted, "whe_a", T1);
+    stored.url = "https://A.example.com/hooks/kayle".into();
+    let plan = plan_all(&desired(vec![wanted]), &live(vec![stored]));
+    assert_eq!(field_names(&plan.changes[0]), ["url"]);
+}
+
+#[test]
+fn unmanaged_endpoints_are_listed_and_never_changed_even_with_prune() {
+    let plan = pruning(
+        &desired(vec![endpoint("a")]),
+        &live(vec![foreign("whe_x"), foreign("whe_y")]),
+    );
+    assert_eq!(plan.unmanaged, ["whe_x", "whe_y"]);
+    assert_eq!(outline(&plan), [("a".into(), Action::Create, None)]);
+}
+
+#[test]
+fn an_undeclared_managed_endpoint_is_deleted_only_with_prune() {
+    let state = live(vec![live_of(&endpoint("gone"), "whe_g", T1)]);
+    let declared = desired(vec![endpoint("a")]);
+    assert_eq!(
+        outline(&plan_all(&declared, &state)),
+        [("a".into(), Action::Create, None)]
+    );
+
+    let plan = pruning(&declared, &state);
+    assert_eq!(
+        outline(&plan),
+        [
+            ("a".into(), Action::Create, None),
+            ("gone".into(), Action::Delete, Some("whe_g".into()))
+        ]
+    );
+    assert_eq!(
+        plan.changes[1].reason.as_deref(),
+        Some("no longer declared")
+    );
+}
+
+#[test]
+fn duplicates_keep_the_oldest_delete_the_rest_and_recover_the_secret() {
+    let wanted = endpoint("a");
+    // Listed newest first, as the API lists.
+    let state = live(vec![
+        live_of(&wanted, "whe_3", T3),
+        live_of(&wanted, "whe_2", T2),
+        live_of(&wanted, "whe_1", T1),
+    ]);
+    let plan = plan_all(&desired(vec![wanted]), &state);
+    assert_eq!(
+        outline(&plan),
+        [
+            ("a".into(), Action::Update, Some("whe_1".into())),
+            ("a".into(), Action::Delete, Some("whe_2".into())),
+            ("a".into(), Action::Delete, Some("whe_3".into())),
+        ]
+    );
+    assert!(plan.changes[0].fields.is_empty());
+    assert!(matches!(
+        plan.changes[0].secret,
+        Some(SecretStep::Recover { .. })
+    ));
+    assert_eq!(
+        plan.changes[1].reason.as_deref(),
+        Some("duplicate of whe_1")
+    );
+}
+
+#[test]
+fn duplicates_created_at_the_same_time_keep_the_smallest_id_and_compare_offsets_as_times() {
+    let wanted = endpoint("a");
+    let state = live(vec![
+        live_of(&wanted, "whe_b", T1),
+        live_of(&wanted, "whe_a", T1),
+    ]);
+    let plan = plan_all(&desired(vec![wanted.clone()]), &state);
+    assert_eq!(plan.changes[0].endpoint_id.as_deref(), Some("whe_a"));
+
+    // 11:00+02:00 is 09:00Z: older than 10:00Z although it sorts after it as text.
+    let state = live(vec![
+        live_of(&wanted, "whe_z", "2026-03-01T10:00:00Z"),
+        live_of(&wanted, "whe_y", "2026-03-01T11:00:00+02:00"),
+    ]);
+    let plan = plan_all(&desired(vec![wanted]), &state);
+    assert_eq!(plan.changes[0].endpoint_id.as_deref(), Some("whe_y"));
+}
+
+#[test]
+fn duplicates_of_an_undeclared_key_are_deleted_without_prune_and_the_oldest_kept() {
+    let stale = endpoint("old");
+    let state = live(vec![
+        live_of(&stale, "whe_2", T2),
+        live_of(&stale, "whe_1", T1),
+    ]);
+    let plan = plan_all(&desired(vec![endpoint("a")]), &state);
+    assert_eq!(
+        outline(&plan),
+        [
+            ("a".into(), Action::Create, None),
+            ("old".into(), Action::Delete, Some("whe_2".into()))
+        ]
+    );
+}
+
+#[test]
+fn a_repeated_page_never_looks_like_a_duplicate() {
+    let wanted = endpoint("a");
+    let page = [live_of(&wanted, "whe_1", T1), foreign("whe_x")];
+    let repeated = live(page.iter().chain(page.iter()).cloned().collect());
+    let plan = pruning(&desired(vec![wanted]), &repeated);
+    assert!(plan.changes.is_empty(), "{plan:#?}");
+    assert_eq!(plan.unmanaged, ["whe_x"]);
+}
+
+#[test]
+fn bumping_the_rotation_counter_rotates_and_records_the_new_rotation_label() {
+    let mut wanted = endpoint("a");
+    let stored = live_of(&wanted, "whe_a", T1);
+    wanted.signing_secret.rotation = 1;
+    let plan = plan_all(&desired(vec![wanted.clone()]), &live(vec![stored]));
+    let change = &plan.changes[0];
+    assert!(matches!(
+        change.secret,
+        Some(SecretStep::Rotate { from: 0, to: 1, .. })
+    ));
+    assert_eq!(field_names(change), ["labels"]);
+    assert_eq!(
+        change.fields[0].after,
+        json!(["team:identity", "kayle-sync:a", "kayle-sync:rotation=1"])
+    );
+
+    // Once the label is written, the rotation is done.
+    let rotated = live_of(&wanted, "whe_a", T1);
+    assert!(plan_all(&desired(vec![wanted]), &live(vec![rotated])).is_empty());
+}
+
+#[test]
+fn a_counter_below_the_applied_rotation_rotates_nothing_keeps_the_label_and_warns() {
+    let mut wanted = endpoint("a");
+    wanted.signing_secret.rotation = 3;
+    let stored = live_of(&wanted, "whe_a", T1);
+    wanted.signing_secret.rotation = 1;
+    let plan = plan_all(&desired(vec![wanted]), &live(vec![stored]));
+    assert!(plan.changes.is_empty(), "{plan:#?}");
+    assert_eq!(plan.warnings.len(), 2, "{:?}", plan.warnings);
+    assert!(plan.warnings[1].contains("rotation 3 was already applied"));
+}
+
+#[test]
+fn a_secret_missing_from_the_sink_is_recovered_unless_it_is_rotated_anyway() {
+    let mut wanted = endpoint("a");
+    let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
+    state.secret_present.insert("a".into(), false);
+    let plan = plan_all(&desired(vec![wanted.clone()]), &state);
+    assert!(matches!(
+        plan.changes[0].secret,
+        Some(SecretStep::Recover { .. })
+    ));
+    assert_eq!(plan.changes[0].action, Action::Update);
+
+    wanted.signing_secret.rotation = 1;
+    let plan = plan_all(&desired(vec![wanted.clone()]), &state);
+    assert!(matches!(
+        plan.changes[0].secret,
+        Some(SecretStep::Rotate { .. })
+    ));
+
+    // A sink that cannot be read says nothing: no step.
+    wanted.signing_secret.rotation = 0;
+    state.secret_present.clear();
+    assert!(plan_all(&desired(vec![wanted]), &state).is_empty());
+}
+
+#[test]
+fn targets_limit_the_plan_to_their_keys_and_an_unknown_target_warns() {
+    let state = live(vec![
+        live_of(&endpoint("b"), "whe_b2", T2),
+        live_of(&endpoint("b"), "whe_b1", T1),
+        live_of(&endpoint("gone"), "whe_g", T1),
+    ]);
+    let declared = desired(vec![endpoint("a"), endpoint("b")]);
+    let options = PlanOptions {
+        prune: true,
+        targets: vec!["b".into(), "nope".into()],
+    };
+    let plan = plan(&declared, &state, &options);
+    // The kept one recovers its secret: its own change comes first.
+    assert_eq!(
+        outline(&plan),
+        [
+            ("b".into(), Action::Update, Some("whe_b1".into())),
+            ("b".into(), Action::Delete, Some("whe_b2".into()))
+        ]
+    );
+    assert!(plan.warnings.iter().any(|w| w.contains("--target nope")));
+    let options = PlanOptions {
+        prune: true,
+        targets: vec!["gone".into()],
+    };
+    assert_eq!(
+        outline(&crate::plan::plan(&declared, &state, &options)),
+        [("gone".into(), Action::Delete, Some("whe_g".into()))]
+    );
+}
+
+#[test]
+fn changes_are_in_key_order_with_duplicates_after_their_kept_endpoint() {
+    let mut b = endpoint("b");
+    let stored_b = live_of(&b, "whe_b1", T1);
+    b.url = "https://b.example.com/new".into();
+    let state = live(vec![
+        live_of(&endpoint("c"), "whe_c", T1),
+        live_of(&endpoint("b"), "whe_b2", T2),
+        stored_b,
+    ]);
+    let plan = pruning(&desired(vec![endpoint("a"), b]), &state);
+    assert_eq!(
+        outline(&plan),
+        [
+            ("a".into(), Action::Create, None),
+            ("b".into(), Action::Update, Some("whe_b1".into())),
+            ("b".into(), Action::Delete, Some("whe_b2".into())),
+            ("c".into(), Action::Delete, Some("whe_c".into())),
+        ]
+    );
+}
+
+#[test]
+fn an_enabled_endpoint_without_keys_warns_and_a_disabled_one_does_not() {
+    let mut off = endpoint("off");
+    off.enabled = false;
+    let mut keyed = endpoint("keyed");
+    keyed.encryption_keys = vec![public_key("k")];
+    let plan = plan_all(&desired(vec![endpoint("on"), off, keyed]), &live(vec![]));
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    assert!(plan.warnings[0].starts_with("on is enabled but declares no encryption key"));
+}

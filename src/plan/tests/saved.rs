@@ -1,0 +1,100 @@
+//! The live-state fingerprint and saved plans.
+
+use crate::plan::test_support::{desired, endpoint, foreign, live, live_key, live_of, public_key};
+use crate::plan::{FORMAT_VERSION, SavedPlanError, fingerprint, from_saved, to_saved};
+
+use super::pruning;
+
+const T1: &str = "2026-03-01T10:00:00Z";
+
+fn sample() -> crate::model::Live {
+    let mut state = live(vec![live_of(&endpoint("a"), "whe_a", T1), foreign("whe_x")]);
+    state
+        .keys
+        .insert("whe_a".into(), vec![live_key("whk_1", "k", true, T1)]);
+    state.secret_present.insert("a".into(), true);
+    state
+}
+
+#[test]
+fn the_fingerprint_ignores_updated_at_listing_order_and_repeats() {
+    let base = fingerprint(&sample());
+    assert_eq!(base.len(), 64);
+    assert!(base.chars().all(|c| c.is_ascii_hexdigit()));
+
+    let mut touched = sample();
+    touched.endpoints[0].updated_at = "2026-09-09T09:09:09Z".into();
+    touched.endpoints.reverse();
+    let repeat = touched.endpoints[0].clone();
+    touched.endpoints.push(repeat);
+    touched.endpoints[1].labels.reverse();
+    assert_eq!(fingerprint(&touched), base);
+}
+
+#[test]
+fn the_fingerprint_changes_with_anything_the_plan_reads() {
+    let base = fingerprint(&sample());
+    let changes: Vec<fn(&mut crate::model::Live)> = vec![
+        |l| l.endpoints[0].url.push('x'),
+        |l| l.endpoints[0].name = None,
+        |l| l.endpoints[0].labels.push("new".into()),
+        |l| l.endpoints[0].enabled = false,
+        |l| l.endpoints[0].subscribed_event_types.truncate(1),
+        |l| l.endpoints[0].undelivered_payload_retention_hours = 0,
+        |l| l.endpoints[1].id = "whe_other".into(),
+        |l| l.keys.get_mut("whe_a").unwrap()[0].is_active = false,
+        |l| {
+            l.secret_present
+                .insert("a".into(), false)
+                .map(|_| ())
+                .unwrap_or(())
+        },
+    ];
+    for (index, change) in changes.into_iter().enumerate() {
+        let mut state = sample();
+        change(&mut state);
+        assert_ne!(
+            fingerprint(&state),
+            base,
+            "change {index} left the fingerprint alone"
+        );
+    }
+}
+
+#[test]
+fn a_saved_plan_round_trips_with_fields_keyed_by_name() {
+    let mut wanted = endpoint("b");
+    wanted.encryption_keys = vec![public_key("k")];
+    let mut drifted = endpoint("a");
+    drifted.url = "https://a.example.com/new".into();
+    let plan = pruning(&desired(vec![drifted, wanted]), &sample());
+    assert_eq!(plan.changes.len(), 2);
+
+    let text = to_saved(&plan, &fingerprint(&sample()));
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["format_version"], FORMAT_VERSION);
+    assert_eq!(
+        json["plan"]["changes"][0]["fields"]["url"]["after"],
+        "https://a.example.com/new"
+    );
+
+    let saved = from_saved(&text).unwrap();
+    assert_eq!(saved.plan, plan);
+    assert_eq!(saved.fingerprint, fingerprint(&sample()));
+}
+
+#[test]
+fn a_saved_plan_of_another_version_or_shape_is_refused() {
+    let text = to_saved(&Default::default(), "f").replace(
+        &format!("\"format_version\": {FORMAT_VERSION}"),
+        "\"format_version\": 999",
+    );
+    assert!(matches!(
+        from_saved(&text),
+        Err(SavedPlanError::UnsupportedVersion { found: 999 })
+    ));
+    assert!(matches!(
+        from_saved("{}"),
+        Err(SavedPlanError::Malformed(_))
+    ));
+}

@@ -1,0 +1,147 @@
+//! The lines that describe one change, shared by the text and markdown renderers: a header, a
+//! diff of the endpoint's fields as `field: value` lines, the key steps and the secret step.
+
+use serde_json::Value;
+use similar::{ChangeTag, TextDiff};
+
+use crate::plan::{Action, Change, KeyStep, SecretStep};
+
+/// How a line reads, which decides its sign and color.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tone {
+    Add,
+    Remove,
+    Modify,
+    Unchanged,
+    Secret,
+}
+
+impl Tone {
+    pub(crate) fn sign(self) -> char {
+        match self {
+            Tone::Add => '+',
+            Tone::Remove => '-',
+            Tone::Modify => '~',
+            Tone::Unchanged => ' ',
+            Tone::Secret => '*',
+        }
+    }
+}
+
+pub(crate) struct Line {
+    pub(crate) tone: Tone,
+    pub(crate) text: String,
+}
+
+/// `+ create KEY`, `~ update KEY (whe_…)`, `- delete KEY (whe_…)  # reason`, sign included.
+pub(crate) fn header(change: &Change) -> Line {
+    let (tone, verb) = match change.action {
+        Action::Create => (Tone::Add, "create"),
+        Action::Update => (Tone::Modify, "update"),
+        Action::Delete => (Tone::Remove, "delete"),
+    };
+    let mut text = format!("{} {verb} {}", tone.sign(), change.key);
+    if let Some(id) = &change.endpoint_id {
+        text.push_str(&format!(" ({id})"));
+    }
+    if let Some(reason) = &change.reason {
+        text.push_str(&format!("  # {reason}"));
+    }
+    Line { tone, text }
+}
+
+/// The body of a change, each line's text without its sign.
+pub(crate) fn body(change: &Change) -> Vec<Line> {
+    let mut lines = field_diff(change);
+    let active = change
+        .keys
+        .iter()
+        .rposition(|step| !matches!(step, KeyStep::Deactivate { .. }));
+    for (index, step) in change.keys.iter().enumerate() {
+        lines.push(key_line(step, Some(index) == active));
+    }
+    if let Some(secret) = &change.secret {
+        lines.push(secret_line(secret));
+    }
+    lines
+}
+
+/// A diff per field, one after the other, so each field's lines stay together.
+fn field_diff(change: &Change) -> Vec<Line> {
+    let mut lines = Vec::new();
+    for field in &change.fields {
+        let before = if change.action == Action::Create && field.before.is_null() {
+            String::new()
+        } else {
+            document(&field.field, &field.before)
+        };
+        let after = document(&field.field, &field.after);
+        let diff = TextDiff::from_lines(&before, &after);
+        lines.extend(diff.iter_all_changes().map(|line| Line {
+            tone: match line.tag() {
+                ChangeTag::Delete => Tone::Remove,
+                ChangeTag::Insert => Tone::Add,
+                ChangeTag::Equal => Tone::Unchanged,
+            },
+            text: line.value().trim_end_matches('\n').to_owned(),
+        }));
+    }
+    lines
+}
+
+/// One field as YAML-ish lines: `field: value`, or `field:` and one `  - item` line per item, so
+/// a diff of a list shows which items come and go. Strings are quoted, so whitespace shows.
+fn document(field: &str, value: &Value) -> String {
+    match value {
+        Value::Array(items) if !items.is_empty() => {
+            let mut text = format!("{field}:\n");
+            for item in items {
+                text.push_str(&format!("  - {item}\n"));
+            }
+            text
+        }
+        _ => format!("{field}: {value}\n"),
+    }
+}
+
+fn key_line(step: &KeyStep, active: bool) -> Line {
+    let active = if active { ", active" } else { "" };
+    match step {
+        KeyStep::Register { key_id, generate } => {
+            let generated = if *generate {
+                ", generate: private key to the sink (sensitive)"
+            } else {
+                ""
+            };
+            Line {
+                tone: Tone::Add,
+                text: format!("key {key_id} (register{generated}{active})"),
+            }
+        }
+        KeyStep::Reactivate { key_id, id } => Line {
+            tone: Tone::Modify,
+            text: format!("key {key_id} (reactivate {id}{active})"),
+        },
+        KeyStep::Deactivate { key_id, id } => Line {
+            tone: Tone::Modify,
+            text: format!("key {key_id} (deactivate {id})"),
+        },
+    }
+}
+
+fn secret_line(step: &SecretStep) -> Line {
+    let (sink, name, what) = match step {
+        SecretStep::Write { sink, name } => (sink, name, "write".to_owned()),
+        SecretStep::Recover { sink, name } => (sink, name, "recover from API".to_owned()),
+        SecretStep::Rotate {
+            sink,
+            name,
+            from,
+            to,
+        } => (sink, name, format!("rotate {from} → {to}")),
+    };
+    Line {
+        tone: Tone::Secret,
+        text: format!("signing secret → sink {sink} as {name}: {what} (sensitive)"),
+    }
+}

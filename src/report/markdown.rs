@@ -1,0 +1,108 @@
+//! The plan for pull-request comments: a summary, a table of changes and a diff per change.
+
+use std::io::{self, Write};
+
+use super::lines::{body, header};
+use super::summary_line;
+use crate::plan::{Action, Change, Plan, SecretStep};
+
+/// Writes the plan as GitHub-flavoured markdown.
+pub fn render_markdown(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "## kayle-sync plan\n")?;
+    writeln!(out, "**{}**\n", summary_line(plan))?;
+    if !plan.changes.is_empty() {
+        writeln!(out, "| Action | Key | Endpoint | Changes |")?;
+        writeln!(out, "| --- | --- | --- | --- |")?;
+        for change in &plan.changes {
+            writeln!(
+                out,
+                "| {} | `{}` | {} | {} |",
+                action(change.action),
+                change.key,
+                change
+                    .endpoint_id
+                    .as_deref()
+                    .map_or("(new)".to_owned(), |id| format!("`{id}`")),
+                cell(&what(change)),
+            )?;
+        }
+        writeln!(out)?;
+    }
+    for change in &plan.changes {
+        writeln!(out, "#### {}\n", cell(&header(change).text))?;
+        let lines: Vec<String> = body(change)
+            .iter()
+            .map(|line| format!("{} {}", line.tone.sign(), line.text))
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let fence = fence(&lines);
+        writeln!(out, "{fence}diff")?;
+        for line in &lines {
+            writeln!(out, "{line}")?;
+        }
+        writeln!(out, "{fence}\n")?;
+    }
+    if !plan.unmanaged.is_empty() {
+        let ids: Vec<String> = plan.unmanaged.iter().map(|id| format!("`{id}`")).collect();
+        writeln!(out, "Unmanaged (left alone): {}\n", ids.join(", "))?;
+    }
+    for warning in &plan.warnings {
+        writeln!(out, "> **Warning:** {}\n", cell(warning))?;
+    }
+    Ok(())
+}
+
+fn action(action: Action) -> &'static str {
+    match action {
+        Action::Create => "➕ create",
+        Action::Update => "🔄 update",
+        Action::Delete => "❌ delete",
+    }
+}
+
+/// A one-line account of a change for the table.
+fn what(change: &Change) -> String {
+    let mut parts = Vec::new();
+    if let Some(reason) = &change.reason {
+        parts.push(reason.clone());
+    }
+    if !change.fields.is_empty() {
+        let names: Vec<&str> = change.fields.iter().map(|f| f.field.as_str()).collect();
+        parts.push(names.join(", "));
+    }
+    if !change.keys.is_empty() {
+        let noun = if change.keys.len() == 1 {
+            "step"
+        } else {
+            "steps"
+        };
+        parts.push(format!("{} key {noun}", change.keys.len()));
+    }
+    if let Some(secret) = &change.secret {
+        let verb = match secret {
+            SecretStep::Write { .. } => "write".to_owned(),
+            SecretStep::Recover { .. } => "recover".to_owned(),
+            SecretStep::Rotate { from, to, .. } => format!("rotate {from} → {to}"),
+        };
+        parts.push(format!("signing secret: {verb} (sensitive)"));
+    }
+    parts.join("; ")
+}
+
+/// Text made safe for a table cell or a heading.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// A code fence longer than any run of backticks in the block, so values cannot close it.
+fn fence(lines: &[String]) -> String {
+    let longest = lines
+        .iter()
+        .flat_map(|line| line.split(|c| c != '`'))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}

@@ -1,0 +1,162 @@
+//! Snapshots of the text, JSON and markdown plans, and the color choice.
+
+use std::ffi::OsStr;
+
+use crate::cli::ColorChoice;
+use crate::plan::test_support::{
+    desired, endpoint, foreign, generated_key, live, live_key, live_of, public_key,
+};
+use crate::plan::{Plan, PlanOptions, plan};
+
+use super::{color_enabled, render_json, render_markdown, render_text};
+
+const T1: &str = "2026-03-01T10:00:00Z";
+const T2: &str = "2026-03-02T10:00:00Z";
+
+/// A plan with one of everything: a create with keys, an update with a rotation, key steps and
+/// a list diff, a duplicate, a prune, an unmanaged endpoint and a warning.
+fn rich_plan() -> Plan {
+    let mut billing = endpoint("billing");
+    billing.encryption_keys = vec![generated_key("billing-2026-11")];
+
+    let mut identity = endpoint("identity-prod");
+    identity.encryption_keys = vec![
+        public_key("identity-2026-10"),
+        public_key("identity-2026-11"),
+    ];
+    let mut stored = live_of(&identity, "whe_identity1", T1);
+    stored.name = Some("Identity (old)".into());
+    stored.enabled = false;
+    identity.labels.push("tier:1".into());
+    identity.signing_secret.rotation = 1;
+    let mut duplicate = live_of(&identity, "whe_identity2", T2);
+    duplicate.labels.pop();
+
+    let mut state = live(vec![
+        duplicate,
+        foreign("whe_dashboard"),
+        live_of(&endpoint("legacy"), "whe_legacy", T1),
+        stored,
+    ]);
+    state.keys.insert(
+        "whe_identity1".into(),
+        vec![live_key("whk_10", "identity-2026-10", true, T1)],
+    );
+
+    let options = PlanOptions {
+        prune: true,
+        targets: Vec::new(),
+    };
+    plan(
+        &desired(vec![billing, identity, endpoint("no-key")]),
+        &state,
+        &options,
+    )
+}
+
+fn text(plan: &Plan, color: bool) -> String {
+    let mut out = Vec::new();
+    render_text(plan, &mut out, color).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn text_plan() {
+    insta::assert_snapshot!(text(&rich_plan(), false));
+}
+
+#[test]
+fn text_plan_in_color() {
+    let colored = text(&rich_plan(), true);
+    assert!(colored.contains("\u{1b}[32m+ create billing"), "{colored}");
+    insta::assert_snapshot!(colored.replace('\u{1b}', "\\e"));
+}
+
+#[test]
+fn text_without_color_has_no_escape_codes() {
+    assert!(!text(&rich_plan(), false).contains('\u{1b}'));
+}
+
+#[test]
+fn text_of_an_empty_plan_says_no_changes() {
+    let wanted = endpoint("a");
+    let plan = plan(
+        &desired(vec![wanted.clone()]),
+        &live(vec![live_of(&wanted, "whe_a", T1)]),
+        &PlanOptions::default(),
+    );
+    let rendered = text(&plan, false);
+    assert!(rendered.ends_with("No changes.\n"), "{rendered}");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn every_secret_write_says_sensitive() {
+    let rendered = text(&rich_plan(), false);
+    for line in rendered
+        .lines()
+        .filter(|l| l.contains("signing secret") || l.contains("generate"))
+    {
+        assert!(line.contains("(sensitive)"), "{line}");
+    }
+    assert!(!rendered.contains("whsec_"));
+}
+
+#[test]
+fn json_plan() {
+    let mut out = Vec::new();
+    render_json(&rich_plan(), &mut out).unwrap();
+    let rendered = String::from_utf8(out).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&rendered).unwrap();
+    assert_eq!(json["summary"]["create"], 2);
+    assert_eq!(json["unmanaged"][0], "whe_dashboard");
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn json_changes_read_back_as_the_plan() {
+    let plan = rich_plan();
+    let mut out = Vec::new();
+    render_json(&plan, &mut out).unwrap();
+    // Straight from the text: a `serde_json::Value` would sort the field names.
+    #[derive(serde::Deserialize)]
+    struct Rendered {
+        changes: Vec<crate::plan::Change>,
+    }
+    let rendered: Rendered = serde_json::from_slice(&out).unwrap();
+    assert_eq!(rendered.changes, plan.changes);
+}
+
+#[test]
+fn markdown_plan() {
+    let mut out = Vec::new();
+    render_markdown(&rich_plan(), &mut out).unwrap();
+    insta::assert_snapshot!(String::from_utf8(out).unwrap());
+}
+
+#[test]
+fn markdown_fences_outlast_backticks_in_values() {
+    let mut wanted = endpoint("a");
+    wanted.name = Some("```oops```".into());
+    let plan = plan(
+        &desired(vec![wanted]),
+        &live(vec![]),
+        &PlanOptions::default(),
+    );
+    let mut out = Vec::new();
+    render_markdown(&plan, &mut out).unwrap();
+    let rendered = String::from_utf8(out).unwrap();
+    assert!(rendered.contains("````diff\n"), "{rendered}");
+}
+
+#[test]
+fn color_follows_the_choice_the_terminal_and_no_color() {
+    let set = Some(OsStr::new("1"));
+    let empty = Some(OsStr::new(""));
+    assert!(color_enabled(ColorChoice::Auto, true, None));
+    assert!(color_enabled(ColorChoice::Auto, true, empty));
+    assert!(!color_enabled(ColorChoice::Auto, true, set));
+    assert!(!color_enabled(ColorChoice::Auto, false, None));
+    assert!(color_enabled(ColorChoice::Always, false, set));
+    assert!(!color_enabled(ColorChoice::Never, true, None));
+}

@@ -1,0 +1,157 @@
+//! The `aws-secrets-manager` sink: one Secrets Manager secret per name, `prefix` + name.
+
+use aws_config::BehaviorVersion;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::OnceCell;
+
+use crate::model::{SecretSink, SinkError};
+
+/// AWS Secrets Manager in one region; credentials come from the standard AWS chain
+/// (environment, profile, SSO, process, instance metadata).
+#[derive(Debug)]
+pub struct AwsSecretsManagerSink {
+    sink: String,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    prefix: String,
+    /// Built on first use: loading the AWS configuration is async and may read files.
+    client: OnceCell<Client>,
+}
+
+impl AwsSecretsManagerSink {
+    /// A sink named `sink`; `region` and `endpoint_url` override the AWS configuration's.
+    pub fn new(
+        sink: &str,
+        region: Option<String>,
+        endpoint_url: Option<String>,
+        prefix: &str,
+    ) -> Self {
+        AwsSecretsManagerSink {
+            sink: sink.to_owned(),
+            region,
+            endpoint_url,
+            prefix: prefix.to_owned(),
+            client: OnceCell::new(),
+        }
+    }
+
+    async fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| async {
+                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                if let Some(region) = &self.region {
+                    loader = loader.region(aws_config::Region::new(region.clone()));
+                }
+                if let Some(url) = &self.endpoint_url {
+                    loader = loader.endpoint_url(url);
+                }
+                Client::new(&loader.load().await)
+            })
+            .await
+    }
+
+    fn error(&self, doing: &str, id: &str, e: impl std::error::Error) -> SinkError {
+        SinkError::Store {
+            sink: self.sink.clone(),
+            message: format!("{doing} secret {id}: {}", DisplayErrorContext(e)),
+        }
+    }
+
+    /// Creates the secret; `Ok(false)` if another writer created it first.
+    async fn create(&self, id: &str, value: &SecretString) -> Result<bool, SinkError> {
+        let created = self
+            .client()
+            .await
+            .create_secret()
+            .name(id)
+            .secret_string(value.expose_secret())
+            .description("Webhook signing secret written by kayle-sync")
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.error("creating", id, e)),
+        }
+    }
+
+    /// Adds a new current version; `Ok(false)` if the secret does not exist.
+    async fn update(&self, id: &str, value: &SecretString) -> Result<bool, SinkError> {
+        let updated = self
+            .client()
+            .await
+            .put_secret_value()
+            .secret_id(id)
+            .secret_string(value.expose_secret())
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.error("updating", id, e)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretSink for AwsSecretsManagerSink {
+    fn name(&self) -> &str {
+        &self.sink
+    }
+
+    async fn put(&self, name: &str, value: &SecretString) -> Result<(), SinkError> {
+        let id = format!("{}{name}", self.prefix);
+        if self.update(&id, value).await? || self.create(&id, value).await? {
+            return Ok(());
+        }
+        // Created by another writer between our two calls: it exists now.
+        if self.update(&id, value).await? {
+            return Ok(());
+        }
+        Err(SinkError::Conflict {
+            sink: self.sink.clone(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Present when the secret exists, is not scheduled for deletion and has a current value.
+    async fn contains(&self, name: &str) -> Result<Option<bool>, SinkError> {
+        let id = format!("{}{name}", self.prefix);
+        let described = self
+            .client()
+            .await
+            .describe_secret()
+            .secret_id(&id)
+            .send()
+            .await;
+        match described {
+            Ok(secret) => {
+                let current = secret.version_ids_to_stages().is_some_and(|versions| {
+                    versions
+                        .values()
+                        .any(|stages| stages.iter().any(|s| s == "AWSCURRENT"))
+                });
+                Ok(Some(secret.deleted_date().is_none() && current))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(Some(false))
+            }
+            Err(e) => Err(self.error("describing", &id, e)),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The `command` sink: runs an argv list with the secret on its stdin, and nowhere else.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+use crate::model::{SecretSink, SinkError};
+
+/// How much of the command's stderr is read; the rest is drained unread.
+const STDERR_READ_LIMIT: u64 = 64 * 1024;
+/// How much of the command's stderr an error message shows.
+const STDERR_SHOWN_CHARS: usize = 2000;
+/// What a secret echoed on stderr is replaced with.
+const SCRUBBED: &str = "(sensitive)";
+
+/// A command run once per secret. Write-only: see [`crate::sink`].
+#[derive(Debug)]
+pub struct CommandSink {
+    sink: String,
+    argv: Vec<String>,
+    timeout: Duration,
+}
+
+impl CommandSink {
+    /// A sink named `sink` running `argv` (`{name}` replaced in each argument); `argv` must
+    /// not be empty.
+    pub fn new(sink: &str, argv: Vec<String>, timeout: Duration) -> Result<Self, SinkError> {
+        if argv.is_empty() {
+            return Err(SinkError::Store {
+                sink: sink.to_owned(),
+                message: "the command is empty".to_owned(),
+            });
+        }
+        Ok(CommandSink {
+            sink: sink.to_owned(),
+            argv,
+            timeout,
+        })
+    }
+
+    fn error(&self, message: String) -> SinkError {
+        SinkError::Store {
+            sink: self.sink.clone(),
+            message,
+        }
+    }
+
+    async fn run(&self, argv: &[String], value: &SecretString) -> Result<(), SinkError> {
+        let program = &argv[0];
+        let mut child = Command::new(program)
+            .args(&argv[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            // Its own process group, so a timeout can stop whatever the command started too.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| self.error(format!("cannot run `{program}`: {e}")))?;
+
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let feed = async move {
+            // A command that exits without reading all of stdin is judged by its exit status.
+            match stdin.write_all(value.expose_secret().as_bytes()).await {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+                _ => Ok(()),
+            }
+            // `stdin` is dropped here, which closes the pipe: the command sees end of input.
+        };
+        let collect = async move {
+            let mut bytes = Vec::new();
+            let mut limited = (&mut stderr).take(STDERR_READ_LIMIT);
+            limited.read_to_end(&mut bytes).await?;
+            tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await?;
+            Ok::<_, std::io::Error>(bytes)
+        };
+        let work = async {
+            let (fed, collected, status) = tokio::join!(feed, collect, child.wait());
+            fed.map_err(|e| self.error(format!("writing to `{program}`'s stdin failed: {e}")))?;
+            let stderr = collected
+                .map_err(|e| self.error(format!("reading `{program}`'s stderr failed: {e}")))?;
+            let status = status.map_err(|e| self.error(format!("waiting for `{program}`: {e}")))?;
+            Ok::<_, SinkError>((status, stderr))
+        };
+        let (status, stderr) = match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result?,
+            Err(_) => {
+                if let Some(pid) = child.id() {
+                    kill_group(pid);
+                }
+                // kill_on_drop covers the child itself should the group kill have failed.
+                let _ = child.start_kill();
+                return Err(self.error(format!(
+                    "`{program}` did not finish within {} seconds and was killed",
+                    self.timeout.as_secs()
+                )));
+            }
+        };
+        if status.success() {
+            return Ok(());
+        }
+        let shown = shown_stderr(&stderr, value);
+        let mut message = format!("`{program}` failed ({status})");
+        if !shown.is_empty() {
+            message.push_str(": ");
+            message.push_str(&shown);
+        }
+        Err(self.error(message))
+    }
+}
+
+/// Sends SIGKILL to the process group `pid` leads.
+fn kill_group(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours; a negative pid
+    // addresses the process group the command was started in.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+}
+
+/// The command's stderr as an error may show it: secret scrubbed, trimmed, bounded.
+fn shown_stderr(stderr: &[u8], value: &SecretString) -> String {
+    let mut text = String::from_utf8_lossy(stderr).into_owned();
+    let secret = value.expose_secret();
+    if !secret.is_empty() {
+        text = text.replace(secret, SCRUBBED);
+        // A multi-line secret (a PEM key) may be echoed line by line or reflowed.
+        for line in secret.lines().map(str::trim).filter(|l| l.len() >= 8) {
+            text = text.replace(line, SCRUBBED);
+        }
+    }
+    let text = text.trim();
+    match text.char_indices().nth(STDERR_SHOWN_CHARS) {
+        Some((cut, _)) => format!("{} [stderr truncated]", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretSink for CommandSink {
+    fn name(&self) -> &str {
+        &self.sink
+    }
+
+    async fn put(&self, name: &str, value: &SecretString) -> Result<(), SinkError> {
+        let argv: Vec<String> = self
+            .argv
+            .iter()
+            .map(|a| a.replace("{name}", name))
+            .collect();
+        self.run(&argv, value).await
+    }
+
+    /// A command cannot be asked what it holds.
+    async fn contains(&self, _name: &str) -> Result<Option<bool>, SinkError> {
+        Ok(None)
+    }
+}

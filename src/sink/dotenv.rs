@@ -1,0 +1,228 @@
+//! The `dotenv` sink: `NAME=value` lines in a file, everything else in it kept as it was.
+//!
+//! Values are written bare when they consist only of letters, digits and `_-./+:@,=`, in single
+//! quotes when they hold no `'` and no line break, and otherwise in double quotes with `\\`,
+//! `\"`, `\n` and `\r` escaped, so a PEM private key fits on one line. `$` is never escaped:
+//! loaders that expand `${VAR}` inside double quotes (python-dotenv, Compose) would expand it,
+//! which is why single quotes are preferred. Reading accepts the same forms, an `export `
+//! prefix, `# comments` after bare values, and double-quoted values spanning lines.
+
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::file::{SecretFile, blocking};
+use crate::model::{SecretSink, SinkError};
+
+/// A dotenv file; see the module documentation for its format.
+#[derive(Debug)]
+pub struct DotenvSink {
+    file: SecretFile,
+}
+
+impl DotenvSink {
+    /// A sink named `sink` writing to `path` (already resolved against the config directory).
+    pub fn new(sink: &str, path: PathBuf) -> Self {
+        DotenvSink {
+            file: SecretFile::new(sink, path),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretSink for DotenvSink {
+    fn name(&self) -> &str {
+        &self.file.sink
+    }
+
+    async fn put(&self, name: &str, value: &SecretString) -> Result<(), SinkError> {
+        let file = self.file.clone();
+        let name = name.to_owned();
+        let value = value.clone();
+        blocking(&self.file.sink, move || {
+            file.update(|text| {
+                let text = text.unwrap_or_default();
+                let entries = parse(&text).map_err(|e| file.format_error(e))?;
+                Ok(set(&text, &entries, &name, value.expose_secret()))
+            })
+        })
+        .await
+    }
+
+    async fn contains(&self, name: &str) -> Result<Option<bool>, SinkError> {
+        let file = self.file.clone();
+        let name = name.to_owned();
+        blocking(&self.file.sink, move || {
+            let Some(text) = file.read()? else {
+                return Ok(Some(false));
+            };
+            let entries = parse(&text).map_err(|e| file.format_error(e))?;
+            Ok(Some(entries.iter().any(|e| {
+                e.key.as_deref() == Some(name.as_str())
+                    && e.value.as_ref().is_some_and(|v| !v.is_empty())
+            })))
+        })
+        .await
+    }
+}
+
+/// One line of the file, or several when a quoted value spans lines.
+struct Entry {
+    /// Byte range of the entry's text, including its final line break.
+    start: usize,
+    end: usize,
+    key: Option<String>,
+    value: Option<String>,
+    export: bool,
+}
+
+/// Reads the values in `text` back as [`quote`] writes them. Values are never quoted in errors.
+pub fn read_value(text: &str, name: &str) -> Result<Option<String>, String> {
+    Ok(parse(text)?
+        .into_iter()
+        .rfind(|e| e.key.as_deref() == Some(name))
+        .and_then(|e| e.value))
+}
+
+fn parse(text: &str) -> Result<Vec<Entry>, String> {
+    let mut entries = Vec::new();
+    let mut pos = 0;
+    let mut line_no = 1;
+    while pos < text.len() {
+        let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i + 1);
+        let line = &text[pos..line_end];
+        let mut entry = Entry {
+            start: pos,
+            end: line_end,
+            key: None,
+            value: None,
+            export: false,
+        };
+        if let Some((export, key, rest)) = assignment(line) {
+            let value_start = line_end - rest.len();
+            let (value, consumed) = value(&text[value_start..]).ok_or_else(|| {
+                format!("line {line_no}: the quoted value of {key} is not closed")
+            })?;
+            let after = value_start + consumed;
+            entry.end = text[after..]
+                .find('\n')
+                .map_or(text.len(), |i| after + i + 1);
+            entry.key = Some(key.to_owned());
+            entry.value = Some(value);
+            entry.export = export;
+        }
+        line_no += text[entry.start..entry.end].matches('\n').count();
+        pos = entry.end;
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// `[export ]KEY=rest` -> (export, KEY, rest); `None` for comments, blanks and other lines.
+fn assignment(line: &str) -> Option<(bool, &str, &str)> {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with('#') {
+        return None;
+    }
+    let (export, trimmed) = match trimmed.strip_prefix("export ") {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, trimmed),
+    };
+    let (key, rest) = trimmed.split_once('=')?;
+    let key = key.trim_end();
+    let valid = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
+    valid.then_some((export, key, rest))
+}
+
+/// Parses a value at the start of `text`; returns it and the bytes it used.
+fn value(text: &str) -> Option<(String, usize)> {
+    let skipped = text.len() - text.trim_start_matches([' ', '\t']).len();
+    let body = &text[skipped..];
+    if let Some(rest) = body.strip_prefix('\'') {
+        let close = rest.find('\'')?;
+        return Some((rest[..close].to_owned(), skipped + close + 2));
+    }
+    if let Some(rest) = body.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = rest.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => return Some((out, skipped + 1 + i + 1)),
+                '\\' => match chars.next()?.1 {
+                    'n' => out.push('\n'),
+                    'r' => out.push('\r'),
+                    't' => out.push('\t'),
+                    e @ ('\\' | '"' | '$') => out.push(e),
+                    e => {
+                        out.push('\\');
+                        out.push(e);
+                    }
+                },
+                c => out.push(c),
+            }
+        }
+        return None;
+    }
+    let line = &body[..body.find('\n').unwrap_or(body.len())];
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let bare = match line.find(" #").or_else(|| line.find("\t#")) {
+        Some(i) => &line[..i],
+        None => line,
+    };
+    Some((bare.trim_end().to_owned(), skipped + line.len()))
+}
+
+/// `value` as it must be written after `NAME=`.
+pub fn quote(value: &str) -> String {
+    let bare = |c: char| c.is_ascii_alphanumeric() || "_-./+:@,=".contains(c);
+    if !value.is_empty() && value.chars().all(bare) {
+        return value.to_owned();
+    }
+    if !value.contains(['\'', '\n', '\r']) {
+        return format!("'{value}'");
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `text` with every `name` entry set to `value`, or a new line appended.
+fn set(text: &str, entries: &[Entry], name: &str, value: &str) -> String {
+    let line = |export: bool| {
+        let prefix = if export { "export " } else { "" };
+        format!("{prefix}{name}={}\n", quote(value))
+    };
+    let mut out = String::with_capacity(text.len() + name.len() + value.len() + 4);
+    let mut found = false;
+    for entry in entries {
+        if entry.key.as_deref() == Some(name) {
+            found = true;
+            out.push_str(&line(entry.export));
+            if !text[entry.start..entry.end].ends_with('\n') {
+                out.pop();
+            }
+        } else {
+            out.push_str(&text[entry.start..entry.end]);
+        }
+    }
+    if !found {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&line(false));
+    }
+    out
+}

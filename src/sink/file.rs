@@ -1,0 +1,124 @@
+//! The read-modify-write cycle the file sinks share: an advisory lock, an atomic replace, 0600.
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::model::SinkError;
+
+/// Permissions of every file a sink writes: the owner may read and write, nobody else.
+const PRIVATE: u32 = 0o600;
+
+/// A local file holding secrets, named in messages by its sink.
+#[derive(Debug, Clone)]
+pub(crate) struct SecretFile {
+    pub(crate) sink: String,
+    pub(crate) path: PathBuf,
+}
+
+impl SecretFile {
+    pub(crate) fn new(sink: &str, path: PathBuf) -> Self {
+        SecretFile {
+            sink: sink.to_owned(),
+            path,
+        }
+    }
+
+    /// An I/O error about `path`, never about the contents.
+    pub(crate) fn io_error(&self, path: &Path, source: std::io::Error) -> SinkError {
+        SinkError::Io {
+            sink: self.sink.clone(),
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    /// A malformed file, described by `message` (which must not quote any value).
+    pub(crate) fn format_error(&self, message: impl std::fmt::Display) -> SinkError {
+        SinkError::Store {
+            sink: self.sink.clone(),
+            message: format!("{}: {message}", self.path.display()),
+        }
+    }
+
+    /// The current contents, or `None` if the file does not exist yet.
+    pub(crate) fn read(&self) -> Result<Option<String>, SinkError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io_error(&self.path, e)),
+        }
+    }
+
+    /// Replaces the contents with `change(current)` while holding the file's lock.
+    ///
+    /// The lock is a sidecar `<file>.lock` (the file itself is replaced by rename, so a lock
+    /// on it would not be seen by the next writer). The new contents go to a 0600 temporary
+    /// file in the same directory, are synced, renamed over the file, and the directory is
+    /// synced, so a crash leaves either the old or the new file, never a mix. If `change`
+    /// fails, the file is not touched.
+    pub(crate) fn update(
+        &self,
+        change: impl FnOnce(Option<String>) -> Result<String, SinkError>,
+    ) -> Result<(), SinkError> {
+        let dir = self.directory();
+        std::fs::create_dir_all(&dir).map_err(|e| self.io_error(&dir, e))?;
+        let lock_path = self.lock_path();
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(PRIVATE)
+            .open(&lock_path)
+            .map_err(|e| self.io_error(&lock_path, e))?;
+        let mut lock = fd_lock::RwLock::new(lock_file);
+        let _guard = lock.write().map_err(|e| self.io_error(&lock_path, e))?;
+
+        let new_text = change(self.read()?)?;
+        self.replace(&dir, new_text.as_bytes())
+    }
+
+    fn replace(&self, dir: &Path, bytes: &[u8]) -> Result<(), SinkError> {
+        let mut temp = tempfile::Builder::new()
+            .prefix(".kayle-sync-")
+            .suffix(".tmp")
+            .permissions(std::fs::Permissions::from_mode(PRIVATE))
+            .tempfile_in(dir)
+            .map_err(|e| self.io_error(dir, e))?;
+        temp.write_all(bytes)
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(|e| self.io_error(temp.path(), e))?;
+        temp.persist(&self.path)
+            .map_err(|e| self.io_error(&self.path, e.error))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| self.io_error(dir, e))
+    }
+
+    fn directory(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        self.path.with_file_name(name)
+    }
+}
+
+/// Runs blocking file work off the async runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
+    sink: &str,
+    work: impl FnOnce() -> Result<T, SinkError> + Send + 'static,
+) -> Result<T, SinkError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| SinkError::Store {
+            sink: sink.to_owned(),
+            message: format!("file task failed: {e}"),
+        })?
+}

@@ -1,0 +1,206 @@
+//! The `vault` sink: HashiCorp Vault or OpenBao KV version 2, written with check-and-set.
+//!
+//! The secret at `path` (`{name}` replaced) holds a map; the entry's key is the secret's name,
+//! so several names may share one path. A write reads the current version, merges the entry
+//! into the data it read, and writes with `options.cas` set to that version: a writer that got
+//! in between makes the write fail instead of being overwritten, and the cycle is retried.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value, json};
+
+use crate::model::{SecretSink, SinkError};
+
+/// How many read-merge-write cycles a put tries before giving up with a conflict.
+const MAX_ATTEMPTS: u64 = 10;
+
+/// Runs between the read and the write of a put; tests use it to race the sink.
+pub type BeforeWrite = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// A KV v2 mount of a Vault or OpenBao server.
+pub struct VaultSink {
+    sink: String,
+    address: String,
+    mount: String,
+    path: String,
+    token_env: String,
+    http: reqwest::Client,
+    before_write: Option<BeforeWrite>,
+}
+
+impl std::fmt::Debug for VaultSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultSink")
+            .field("sink", &self.sink)
+            .field("address", &self.address)
+            .field("mount", &self.mount)
+            .field("path", &self.path)
+            .field("token_env", &self.token_env)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The secret's current data and version (0 when it was never written).
+struct Current {
+    data: Map<String, Value>,
+    version: u64,
+}
+
+impl VaultSink {
+    /// A sink named `sink`; the token is read from the variable `token_env` at each call.
+    pub fn new(sink: &str, address: &str, mount: &str, path: &str, token_env: &str) -> Self {
+        VaultSink {
+            sink: sink.to_owned(),
+            address: address.trim_end_matches('/').to_owned(),
+            mount: mount.trim_matches('/').to_owned(),
+            path: path.trim_matches('/').to_owned(),
+            token_env: token_env.to_owned(),
+            http: reqwest::Client::new(),
+            before_write: None,
+        }
+    }
+
+    /// Runs `hook` between the read and the write of every put attempt (for tests).
+    pub fn with_before_write(mut self, hook: BeforeWrite) -> Self {
+        self.before_write = Some(hook);
+        self
+    }
+
+    fn error(&self, message: impl Into<String>) -> SinkError {
+        SinkError::Store {
+            sink: self.sink.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn token(&self) -> Result<SecretString, SinkError> {
+        match std::env::var(&self.token_env) {
+            Ok(token) if !token.is_empty() => Ok(SecretString::from(token)),
+            _ => Err(self.error(format!(
+                "the environment variable {} that should hold the Vault token is not set",
+                self.token_env
+            ))),
+        }
+    }
+
+    fn data_url(&self, name: &str) -> String {
+        let path = self.path.replace("{name}", name);
+        format!("{}/v1/{}/data/{path}", self.address, self.mount)
+    }
+
+    /// The message of a failed call: status and the server's `errors`, which name no values.
+    async fn failure(&self, doing: &str, response: reqwest::Response) -> SinkError {
+        let status = response.status();
+        let errors = response
+            .json::<Value>()
+            .await
+            .ok()
+            .and_then(|body| body.get("errors").cloned())
+            .and_then(|e| serde_json::from_value::<Vec<String>>(e).ok())
+            .unwrap_or_default();
+        let mut message = format!("{doing} failed: HTTP {status}");
+        if !errors.is_empty() {
+            message.push_str(": ");
+            message.push_str(&errors.join("; "));
+        }
+        self.error(message)
+    }
+
+    async fn read(&self, url: &str, token: &SecretString) -> Result<Current, SinkError> {
+        let response = self
+            .http
+            .get(url)
+            .header("X-Vault-Token", token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| self.error(format!("reading {url}: {e}")))?;
+        let status = response.status();
+        if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
+            return Err(self.failure(&format!("reading {url}"), response).await);
+        }
+        // A 404 is a path never written, or one whose latest version was deleted: its
+        // metadata still carries the version a check-and-set write must name.
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let version = body
+            .pointer("/data/metadata/version")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let data = match body.pointer("/data/data") {
+            Some(Value::Object(map)) if status == StatusCode::OK => map.clone(),
+            _ => Map::new(),
+        };
+        Ok(Current { data, version })
+    }
+
+    /// Writes `data` if the secret is still at `version`; `Ok(false)` if someone got in between.
+    async fn write(
+        &self,
+        url: &str,
+        token: &SecretString,
+        data: Map<String, Value>,
+        version: u64,
+    ) -> Result<bool, SinkError> {
+        let body = json!({ "options": { "cas": version }, "data": data });
+        let response = self
+            .http
+            .post(url)
+            .header("X-Vault-Token", token.expose_secret())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.error(format!("writing {url}: {e}")))?;
+        if response.status().is_success() {
+            return Ok(true);
+        }
+        let failure = self.failure(&format!("writing {url}"), response).await;
+        if failure.to_string().contains("check-and-set") {
+            return Ok(false);
+        }
+        Err(failure)
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretSink for VaultSink {
+    fn name(&self) -> &str {
+        &self.sink
+    }
+
+    async fn put(&self, name: &str, value: &SecretString) -> Result<(), SinkError> {
+        let token = self.token()?;
+        let url = self.data_url(name);
+        for attempt in 1..=MAX_ATTEMPTS {
+            let Current { mut data, version } = self.read(&url, &token).await?;
+            data.insert(
+                name.to_owned(),
+                Value::String(value.expose_secret().to_owned()),
+            );
+            if let Some(hook) = &self.before_write {
+                hook().await;
+            }
+            if self.write(&url, &token, data, version).await? {
+                return Ok(());
+            }
+            tracing::debug!(sink = %self.sink, %url, attempt, "check-and-set conflict");
+            // Jittered so that writers racing for one path do not collide again in lockstep.
+            let pause = rand::random_range(5..=25) * attempt;
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        }
+        Err(SinkError::Conflict {
+            sink: self.sink.clone(),
+            name: name.to_owned(),
+        })
+    }
+
+    async fn contains(&self, name: &str) -> Result<Option<bool>, SinkError> {
+        let token = self.token()?;
+        let current = self.read(&self.data_url(name), &token).await?;
+        Ok(Some(
+            matches!(current.data.get(name), Some(Value::String(s)) if !s.is_empty()),
+        ))
+    }
+}

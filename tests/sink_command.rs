@@ -1,0 +1,235 @@
+//! The `command` sink: the secret reaches the command on stdin only; timeouts and failures.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kayle_sync::model::{SecretSink, SinkConfig};
+use kayle_sync::sink;
+use secrecy::SecretString;
+
+const SECRET: &str = "whsec_Y29tbWFuZC1zaW5rLXNlY3JldC12YWx1ZQ==";
+
+fn secret(value: &str) -> SecretString {
+    SecretString::from(value.to_owned())
+}
+
+fn command_sink(argv: &[&str], timeout_seconds: u64) -> Arc<dyn SecretSink> {
+    let config = SinkConfig::Command {
+        command: argv.iter().map(|a| a.to_string()).collect(),
+        timeout_seconds,
+    };
+    sink::build("ci", &config, Path::new("/")).unwrap()
+}
+
+#[tokio::test]
+async fn command_gets_the_secret_on_stdin_and_nowhere_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let script = r#"cat > "$1/stdin"; printf '%s' "$*" > "$1/args"; env > "$1/env""#;
+    let sink = command_sink(
+        &["sh", "-c", script, "sh", out, "{name}", "--for={name}"],
+        10,
+    );
+
+    sink.put("KAYLE_SECRET", &secret(SECRET)).await.unwrap();
+
+    let read = |file: &str| std::fs::read_to_string(dir.path().join(file)).unwrap();
+    assert_eq!(
+        read("stdin"),
+        SECRET,
+        "stdin carries the exact value, then end of input"
+    );
+    assert_eq!(
+        read("args"),
+        format!("{out} KAYLE_SECRET --for=KAYLE_SECRET")
+    );
+    assert!(
+        !read("env").contains(SECRET),
+        "the secret leaked into the environment"
+    );
+    assert!(
+        read("env").contains("PATH="),
+        "the environment is inherited"
+    );
+}
+
+#[tokio::test]
+async fn command_sink_is_write_only() {
+    let sink = command_sink(&["true"], 10);
+    assert_eq!(sink.contains("ANY").await.unwrap(), None);
+    assert_eq!(sink.name(), "ci");
+}
+
+#[tokio::test]
+async fn command_timeout_kills_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let script = r#"echo $$ > "$1"; exec sleep 30"#;
+    let sink = command_sink(&["sh", "-c", script, "sh", pid_file.to_str().unwrap()], 1);
+
+    let started = Instant::now();
+    let error = sink
+        .put("X", &secret(SECRET))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(error.contains("did not finish within 1 seconds"), "{error}");
+
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let stat = Path::new("/proc").join(&pid).join("stat");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // Gone, or a zombie waiting to be reaped: either way no longer running.
+    while let Ok(stat) = std::fs::read_to_string(&stat) {
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        if state == "Z" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the command is still running (state {state})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn command_failure_shows_stderr_without_the_secret() {
+    let script = r#"v=$(cat); echo "rejected $v for $1" >&2; echo "second line" >&2; exit 3"#;
+    let sink = command_sink(&["sh", "-c", script, "sh", "{name}"], 10);
+
+    let error = sink
+        .put("KAYLE_SECRET", &secret(SECRET))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("ci: `sh` failed (exit status: 3)"),
+        "{error}"
+    );
+    assert!(
+        error.contains("rejected (sensitive) for KAYLE_SECRET\nsecond line"),
+        "{error}"
+    );
+    assert!(!error.contains(SECRET), "{error}");
+}
+
+#[tokio::test]
+async fn command_failure_scrubs_each_line_of_a_multi_line_secret() {
+    let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+    let script = r#"sed -n 2p >&2; exit 1"#;
+    let sink = command_sink(&["sh", "-c", script], 10);
+    let error = sink.put("KEY", &secret(pem)).await.unwrap_err().to_string();
+    assert!(
+        !error.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"),
+        "{error}"
+    );
+    assert!(error.ends_with(": (sensitive)"), "{error}");
+}
+
+#[tokio::test]
+async fn command_failure_bounds_long_stderr() {
+    let script = r#"cat > /dev/null; head -c 200000 /dev/zero | tr '\0' x >&2; exit 1"#;
+    let sink = command_sink(&["sh", "-c", script], 10);
+    let error = sink
+        .put("X", &secret(SECRET))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.len() < 2200, "error is {} bytes", error.len());
+    assert!(
+        error.ends_with("[stderr truncated]"),
+        "{}",
+        &error[error.len() - 40..]
+    );
+}
+
+#[tokio::test]
+async fn command_that_ignores_stdin_is_judged_by_its_exit_status() {
+    let sink = command_sink(&["true"], 10);
+    sink.put("X", &secret(&"x".repeat(1 << 20))).await.unwrap();
+    let sink = command_sink(&["false"], 10);
+    let error = sink
+        .put("X", &secret(SECRET))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error, "ci: `false` failed (exit status: 1)");
+}
+
+#[tokio::test]
+async fn command_missing_program_and_empty_argv_are_errors() {
+    let sink = command_sink(&["/nonexistent/kayle-sync-test-program", "{name}"], 10);
+    let error = sink
+        .put("X", &secret(SECRET))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("cannot run `/nonexistent/kayle-sync-test-program`"),
+        "{error}"
+    );
+
+    let config = SinkConfig::Command {
+        command: vec![],
+        timeout_seconds: 10,
+    };
+    let error = sink::build("ci", &config, Path::new("/"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(error, "ci: the command is empty");
+}
+
+#[tokio::test]
+async fn command_timeout_kills_what_the_command_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    // The background sleep keeps stderr open and outlives its shell unless its group is killed.
+    let script = r#"sleep 30 & echo $! > "$1"; wait"#;
+    let sink = command_sink(&["sh", "-c", script, "sh", pid_file.to_str().unwrap()], 1);
+    let error = sink
+        .put("X", &secret(SECRET))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("did not finish"), "{error}");
+
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let stat = Path::new("/proc").join(&pid).join("stat");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Ok(stat) = std::fs::read_to_string(&stat) {
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        if state == "Z" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the background process survived (state {state})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
