@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::SinkMap;
 use crate::api::{ApiError, Client};
-use crate::model::{Desired, Live, LiveEndpoint, SinkError};
+use crate::model::{Desired, Live, SinkError};
+use crate::sink::Sinks;
 
 /// Why the live state could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -24,47 +24,29 @@ pub enum ReadError {
     },
 }
 
-/// The oldest live endpoint carrying each key's identity label, by key.
-pub fn managed_by_key<'a>(
-    desired: &Desired,
-    live: &'a [LiveEndpoint],
-) -> BTreeMap<String, &'a LiveEndpoint> {
-    let mut found: BTreeMap<String, &LiveEndpoint> = BTreeMap::new();
-    for endpoint in live {
-        let Some(key) = endpoint
-            .labels
-            .iter()
-            .find_map(|label| desired.project.key_of_label(label))
-        else {
-            continue;
-        };
-        let entry = found.entry(key.to_owned()).or_insert(endpoint);
-        if (endpoint.created_at.as_str(), endpoint.id.as_str())
-            < (entry.created_at.as_str(), entry.id.as_str())
-        {
-            *entry = endpoint;
-        }
-    }
-    found
-}
-
 /// Reads the live state for `desired`.
 pub async fn read_live(
     client: &Client,
     desired: &Desired,
-    sinks: &SinkMap,
+    sinks: &Sinks,
     concurrency: usize,
 ) -> Result<Live, ReadError> {
-    let endpoints = client.list_endpoints().await?;
-    let managed = managed_by_key(desired, &endpoints);
+    let mut live = Live {
+        endpoints: client.list_endpoints().await?,
+        ..Live::default()
+    };
+    let managed: BTreeMap<String, String> = crate::plan::managed(&desired.project, &live)
+        .into_iter()
+        .map(|(key, endpoints)| (key, endpoints[0].id.clone()))
+        .collect();
 
     let with_keys: Vec<&str> = desired
         .endpoints
         .iter()
         .filter(|(_, wanted)| !wanted.encryption_keys.is_empty())
-        .filter_map(|(key, _)| managed.get(key).map(|live| live.id.as_str()))
+        .filter_map(|(key, _)| managed.get(key).map(String::as_str))
         .collect();
-    let keys: BTreeMap<String, _> = futures::stream::iter(with_keys)
+    live.keys = futures::stream::iter(with_keys)
         .map(|id| async move { client.list_keys(id).await.map(|keys| (id.to_owned(), keys)) })
         .buffer_unordered(concurrency.max(1))
         .try_collect()
@@ -79,7 +61,7 @@ pub async fn read_live(
                 .push((key.clone(), wanted.signing_secret.name.clone()));
         }
     }
-    let mut secret_present = BTreeMap::new();
+    let secret_present = &mut live.secret_present;
     for (sink_name, entries) in names_by_sink {
         let Some(sink) = sinks.get(sink_name) else {
             continue;
@@ -98,9 +80,5 @@ pub async fn read_live(
             }
         }
     }
-    Ok(Live {
-        endpoints,
-        keys,
-        secret_present,
-    })
+    Ok(live)
 }

@@ -6,7 +6,6 @@ pub mod keys;
 mod live;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use futures::StreamExt;
 
@@ -14,16 +13,14 @@ pub use endpoint::ApplyError;
 pub use live::{ReadError, read_live};
 
 use crate::api::Client;
-use crate::model::{Desired, SecretSink};
+use crate::model::Desired;
 use crate::plan::{Action, Change, Plan};
-
-/// The sinks of a project by name.
-pub type SinkMap = BTreeMap<String, Arc<dyn SecretSink>>;
+use crate::sink::Sinks;
 
 /// What apply works with.
 pub struct Target<'a> {
     pub client: &'a Client,
-    pub sinks: &'a SinkMap,
+    pub sinks: &'a Sinks,
     pub desired: &'a Desired,
     /// How many endpoints are worked on at once.
     pub concurrency: usize,
