@@ -1,1 +1,268 @@
+//! An in-memory emulator of the Kayle ID webhook API that behaves as the real server does,
+//! with fault injection, for tests and local sandboxes.
+//!
+//! It implements every webhook-endpoint, encryption-key and signing-secret route under
+//! `/v1/webhooks/`, with the real server's quirks: several error shapes (ZodError 400s,
+//! handler envelopes, bare 401/403/413, plain-text 400/404/500), unknown fields dropped,
+//! an unknown `starting_after` cursor serving page 1 again, an empty subscription stored
+//! empty but read back as all four types, lengths counted in UTF-16 units, and keys where
+//! the newest (or reactivated) one is the only active one.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use kayle_emulator::{Config, Emulator, Fault, Route};
+//! let emulator = Emulator::new(Config::test("kk_test"))?;
+//! let server = emulator.serve("127.0.0.1:0").await?;
+//! emulator.inject(Route::CreateEndpoint, Fault::DropAfterCommit, 1);
+//! // ... point a client at server.url() ...
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Admin API
+//!
+//! Under `/_emulator/`, without auth, so tests that run the binary can script it. Every
+//! write answers `{"ok": true}`.
+//!
+//! - `POST /_emulator/faults` `{"route": ROUTE, "fault": FAULT, "times": 1}`: the next
+//!   `times` calls of `route` get `fault`. ROUTE is the snake_case [`Route`] name
+//!   (`list_endpoints`, `create_endpoint`, `get_endpoint`, `update_endpoint`,
+//!   `delete_endpoint`, `reveal_secret`, `rotate_secret`, `create_key`, `list_keys`,
+//!   `deactivate_key`, `reactivate_key`). FAULT is one of
+//!   `{"kind": "status", "status": 503, "retry_after_secs": 2}` (`retry_after_secs` optional),
+//!   `{"kind": "drop_after_commit"}`, `{"kind": "hang", "ms": 5000}`.
+//! - `DELETE /_emulator/faults`: forgets queued faults and turns chaos off.
+//! - `POST /_emulator/latency` `{"ms": 100}`: added to every API request.
+//! - `POST /_emulator/chaos` `{"seed": 1, "probability": 0.2, "faults": [FAULT, ...]}`:
+//!   every write call gets a random fault with that probability; 0 turns it off.
+//! - `GET /_emulator/stats`: `{"requests": {ROUTE: n, ...}, "total": n, "peak_in_flight": n}`;
+//!   `DELETE /_emulator/stats` resets it.
+//! - `GET /_emulator/violations`: `{"violations": ["...", ...]}`, one line each time a request
+//!   left an endpoint enabled without an active key.
+//! - `GET /_emulator/state`: `{"endpoints": [{"endpoint": ENDPOINT, "signing_secret": "whsec_...",
+//!   "keys": [KEY, ...]}, ...]}` with ENDPOINT and KEY as the API returns them (keys newest
+//!   first). It holds secrets: it is for test assertions only.
 
+mod admin;
+mod faults;
+mod persistence;
+mod routes;
+mod server;
+mod store;
+mod validation;
+mod zod;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+
+pub use faults::{Fault, Route, Stats};
+pub use server::Server;
+use store::Store;
+
+/// What the emulator accepts and where it keeps its state.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The bearer tokens it accepts.
+    pub tokens: Vec<Token>,
+    /// Accept `http://localhost` and `http://127.0.0.1` URLs, as a development server does.
+    pub allow_loopback_urls: bool,
+    /// Load state from this file at start and write it back after every change.
+    pub state_file: Option<PathBuf>,
+}
+
+/// One API key.
+#[derive(Clone, Debug)]
+pub struct Token {
+    /// The bearer token, e.g. `kk_test`.
+    pub value: String,
+    /// Has the `webhooks:read` scope.
+    pub read: bool,
+    /// Has the `webhooks:write` scope.
+    pub write: bool,
+    /// The organization it belongs to.
+    pub organization_id: String,
+}
+
+/// The organization of [`Config::test`]'s token.
+pub const TEST_ORGANIZATION_ID: &str = "3976f08d-2ef4-4f37-ba8f-597d73590576";
+
+impl Config {
+    /// One read+write token, loopback URLs allowed, no state file.
+    pub fn test(token: &str) -> Config {
+        Config {
+            tokens: vec![Token {
+                value: token.to_string(),
+                read: true,
+                write: true,
+                organization_id: TEST_ORGANIZATION_ID.to_string(),
+            }],
+            allow_loopback_urls: true,
+            state_file: None,
+        }
+    }
+}
+
+/// State shared by the routes, the middleware and the library API.
+pub(crate) struct Shared {
+    pub config: Config,
+    store: Mutex<Store>,
+    pub faults: Mutex<faults::Faults>,
+    pub stats: Mutex<Stats>,
+    pub in_flight: AtomicUsize,
+    violations: Mutex<Vec<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub fn lock_store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+
+    /// Called with the store still locked after every change: records a violation when the
+    /// touched endpoint is enabled without an active key, and persists the state.
+    pub fn after_write(&self, store: &Store, endpoint_id: Option<&str>, route: Route) {
+        if let Some(id) = endpoint_id.filter(|id| store.is_enabled_without_key(id)) {
+            lock(&self.violations).push(format!(
+                "endpoint {id} is enabled without an active encryption key after {route:?}"
+            ));
+        }
+        if let Some(path) = &self.config.state_file
+            && let Err(error) = persistence::save(path, store)
+        {
+            tracing::error!(%error, path = %path.display(), "could not write the emulator state");
+        }
+    }
+}
+
+/// The emulator: cheap to clone, every clone shares the same state.
+#[derive(Clone)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+}
+
+impl Emulator {
+    /// Builds an emulator, loading `config.state_file` if it exists.
+    pub fn new(config: Config) -> std::io::Result<Emulator> {
+        let store = match &config.state_file {
+            Some(path) => persistence::load(path)?,
+            None => Store::default(),
+        };
+        Ok(Emulator {
+            shared: Arc::new(Shared {
+                config,
+                store: Mutex::new(store),
+                faults: Mutex::new(faults::Faults::default()),
+                stats: Mutex::new(Stats::default()),
+                in_flight: AtomicUsize::new(0),
+                violations: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The Kayle API and the `/_emulator/` admin API as one router.
+    pub fn router(&self) -> Router {
+        let not_found = || async { routes::plain(StatusCode::NOT_FOUND, "404 Not Found") };
+        routes::router(self.shared.clone())
+            .with_state(self.shared.clone())
+            .merge(admin::router(self.clone()))
+            .fallback(not_found)
+            .method_not_allowed_fallback(not_found)
+    }
+
+    /// Binds `addr` (e.g. `127.0.0.1:0`) and serves on the current tokio runtime.
+    pub async fn serve(&self, addr: &str) -> std::io::Result<Server> {
+        server::serve(self.router(), addr).await
+    }
+
+    /// The next `times` calls of `route` get `fault`.
+    pub fn inject(&self, route: Route, fault: Fault, times: usize) {
+        lock(&self.shared.faults).inject(route, fault, times);
+    }
+
+    /// Added to every API request.
+    pub fn set_latency(&self, latency: Duration) {
+        lock(&self.shared.faults).latency = latency;
+    }
+
+    /// Each write call (every route but the three reads) gets a random fault from `faults`
+    /// with `probability`, deterministic by `seed`; a probability of 0 turns chaos off.
+    pub fn chaos(&self, seed: u64, probability: f64, faults: Vec<Fault>) {
+        lock(&self.shared.faults).chaos(seed, probability, faults);
+    }
+
+    /// Forgets queued faults and turns chaos off (latency stays).
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    pub fn stats(&self) -> Stats {
+        lock(&self.shared.stats).clone()
+    }
+
+    pub fn reset_stats(&self) {
+        *lock(&self.shared.stats) = Stats::default();
+    }
+
+    /// One message per request that left an endpoint enabled without an active key.
+    pub fn violations(&self) -> Vec<String> {
+        lock(&self.shared.violations).clone()
+    }
+
+    /// Every organization's endpoints as the API returns them, newest first.
+    pub fn endpoints(&self) -> Vec<serde_json::Value> {
+        let store = self.shared.lock_store();
+        let mut records: Vec<_> = store.endpoints.iter().collect();
+        records.sort_by(|a, b| (b.created_ms, &b.id).cmp(&(a.created_ms, &a.id)));
+        records
+            .iter()
+            .filter_map(|e| serde_json::to_value(e.view()).ok())
+            .collect()
+    }
+
+    /// The endpoint's current signing secret.
+    pub fn signing_secret(&self, endpoint_id: &str) -> Option<String> {
+        let store = self.shared.lock_store();
+        store
+            .endpoints
+            .iter()
+            .find(|e| e.id == endpoint_id)
+            .map(|e| e.signing_secret.clone())
+    }
+
+    /// The endpoint's keys as the API returns them, newest first.
+    pub fn keys(&self, endpoint_id: &str) -> Vec<serde_json::Value> {
+        let store = self.shared.lock_store();
+        let mut keys: Vec<_> = store
+            .keys
+            .iter()
+            .filter(|k| k.webhook_endpoint_id == endpoint_id)
+            .collect();
+        keys.sort_by(|a, b| (b.created_ms, &b.id).cmp(&(a.created_ms, &a.id)));
+        keys.iter()
+            .filter_map(|k| serde_json::to_value(k.view()).ok())
+            .collect()
+    }
+
+    /// Endpoints with their secrets and keys, for the admin API's `state`.
+    fn state_with_secrets(&self) -> Vec<serde_json::Value> {
+        self.endpoints()
+            .into_iter()
+            .map(|endpoint| {
+                let id = endpoint["id"].as_str().unwrap_or_default().to_string();
+                serde_json::json!({
+                    "signing_secret": self.signing_secret(&id),
+                    "keys": self.keys(&id),
+                    "endpoint": endpoint,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,1 +1,59 @@
-fn main() {}
+//! The `kayle-emulator` binary: serves the emulated Kayle webhook API on a local address.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use kayle_emulator::{Config, Emulator};
+
+/// An in-memory emulator of the Kayle ID webhook API, with fault injection.
+#[derive(Debug, Parser)]
+#[command(name = "kayle-emulator", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: String,
+    /// Bearer token to accept (it has both webhook scopes).
+    #[arg(long, default_value = "kk_test")]
+    token: String,
+    /// Keep state in this JSON file (loaded at start, rewritten after every change).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Latency added to every API request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut config = Config::test(&args.token);
+    config.state_file = args.state.clone();
+    let emulator = Emulator::new(config).with_context(|| match &args.state {
+        Some(path) => format!("loading state from {}", path.display()),
+        None => "starting the emulator".to_string(),
+    })?;
+    emulator.set_latency(Duration::from_millis(args.latency_ms));
+    let server = emulator
+        .serve(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    eprintln!("kayle-emulator listening on {}", server.url());
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    server.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_are_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

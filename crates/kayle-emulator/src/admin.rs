@@ -1,0 +1,133 @@
+//! The `/_emulator/` admin API, so tests that run the binary can script faults and read state.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::Emulator;
+use crate::faults::{Fault, Route};
+
+/// A fault as the admin API spells it.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum FaultSpec {
+    Status {
+        status: u16,
+        #[serde(default)]
+        retry_after_secs: Option<u64>,
+    },
+    DropAfterCommit,
+    Hang {
+        ms: u64,
+    },
+}
+
+impl From<FaultSpec> for Fault {
+    fn from(spec: FaultSpec) -> Fault {
+        match spec {
+            FaultSpec::Status {
+                status,
+                retry_after_secs,
+            } => Fault::Status {
+                status,
+                retry_after_secs,
+            },
+            FaultSpec::DropAfterCommit => Fault::DropAfterCommit,
+            FaultSpec::Hang { ms } => Fault::Hang(Duration::from_millis(ms)),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InjectBody {
+    route: Route,
+    fault: FaultSpec,
+    #[serde(default = "one")]
+    times: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LatencyBody {
+    ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChaosBody {
+    seed: u64,
+    probability: f64,
+    #[serde(default)]
+    faults: Vec<FaultSpec>,
+}
+
+fn done() -> Response {
+    Json(json!({"ok": true})).into_response()
+}
+
+async fn inject(State(emulator): State<Emulator>, Json(body): Json<InjectBody>) -> Response {
+    emulator.inject(body.route, body.fault.into(), body.times);
+    done()
+}
+
+async fn clear(State(emulator): State<Emulator>) -> Response {
+    emulator.clear_faults();
+    done()
+}
+
+async fn latency(State(emulator): State<Emulator>, Json(body): Json<LatencyBody>) -> Response {
+    emulator.set_latency(Duration::from_millis(body.ms));
+    done()
+}
+
+async fn chaos(State(emulator): State<Emulator>, Json(body): Json<ChaosBody>) -> Response {
+    if !(0.0..=1.0).contains(&body.probability) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "probability must be between 0 and 1"})),
+        )
+            .into_response();
+    }
+    let faults = body.faults.into_iter().map(Fault::from).collect();
+    emulator.chaos(body.seed, body.probability, faults);
+    done()
+}
+
+async fn stats(State(emulator): State<Emulator>) -> Response {
+    Json(emulator.stats()).into_response()
+}
+
+async fn reset_stats(State(emulator): State<Emulator>) -> Response {
+    emulator.reset_stats();
+    done()
+}
+
+async fn violations(State(emulator): State<Emulator>) -> Response {
+    Json(json!({"violations": emulator.violations()})).into_response()
+}
+
+async fn state(State(emulator): State<Emulator>) -> Response {
+    Json(json!({"endpoints": emulator.state_with_secrets()})).into_response()
+}
+
+pub(crate) fn router(emulator: Emulator) -> Router {
+    Router::new()
+        .route("/_emulator/faults", post(inject).delete(clear))
+        .route("/_emulator/latency", post(latency))
+        .route("/_emulator/chaos", post(chaos))
+        .route("/_emulator/stats", get(stats).delete(reset_stats))
+        .route("/_emulator/violations", get(violations))
+        .route("/_emulator/state", get(state))
+        .with_state(emulator)
+}

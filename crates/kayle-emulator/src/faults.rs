@@ -1,0 +1,322 @@
+//! Fault injection, latency and request counters: the middleware in front of every API route.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::Shared;
+use crate::server::ConnectionKiller;
+
+/// One route of the Kayle webhook API, as the emulator counts and faults them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// `GET /v1/webhooks/endpoints`
+    ListEndpoints,
+    /// `POST /v1/webhooks/endpoints`
+    CreateEndpoint,
+    /// `GET /v1/webhooks/endpoints/{id}`
+    GetEndpoint,
+    /// `PATCH /v1/webhooks/endpoints/{id}`
+    UpdateEndpoint,
+    /// `DELETE /v1/webhooks/endpoints/{id}`
+    DeleteEndpoint,
+    /// `POST /v1/webhooks/endpoints/{id}/signing-secret/reveal`
+    RevealSecret,
+    /// `POST /v1/webhooks/endpoints/{id}/signing-secret/rotate`
+    RotateSecret,
+    /// `POST /v1/webhooks/endpoints/{id}/keys`
+    CreateKey,
+    /// `GET /v1/webhooks/endpoints/{id}/keys`
+    ListKeys,
+    /// `POST /v1/webhooks/keys/{id}/deactivate`
+    DeactivateKey,
+    /// `POST /v1/webhooks/keys/{id}/reactivate`
+    ReactivateKey,
+}
+
+impl Route {
+    /// Every route but the three reads; chaos only hits these.
+    pub fn is_write(self) -> bool {
+        !matches!(
+            self,
+            Route::ListEndpoints | Route::GetEndpoint | Route::ListKeys
+        )
+    }
+
+    /// The route a matched path and method belong to.
+    pub(crate) fn classify(method: &Method, matched: &str) -> Option<Route> {
+        let route = match (method.as_str(), matched) {
+            ("GET", "/v1/webhooks/endpoints") => Route::ListEndpoints,
+            ("POST", "/v1/webhooks/endpoints") => Route::CreateEndpoint,
+            ("GET", "/v1/webhooks/endpoints/{endpoint_id}") => Route::GetEndpoint,
+            ("PATCH", "/v1/webhooks/endpoints/{endpoint_id}") => Route::UpdateEndpoint,
+            ("DELETE", "/v1/webhooks/endpoints/{endpoint_id}") => Route::DeleteEndpoint,
+            ("POST", "/v1/webhooks/endpoints/{endpoint_id}/signing-secret/reveal") => {
+                Route::RevealSecret
+            }
+            ("POST", "/v1/webhooks/endpoints/{endpoint_id}/signing-secret/rotate") => {
+                Route::RotateSecret
+            }
+            ("POST", "/v1/webhooks/endpoints/{endpoint_id}/keys") => Route::CreateKey,
+            ("GET", "/v1/webhooks/endpoints/{endpoint_id}/keys") => Route::ListKeys,
+            ("POST", "/v1/webhooks/keys/{key_id}/deactivate") => Route::DeactivateKey,
+            ("POST", "/v1/webhooks/keys/{key_id}/reactivate") => Route::ReactivateKey,
+            _ => return None,
+        };
+        Some(route)
+    }
+}
+
+/// What a faulted call does instead of (or on top of) answering normally.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer this status without doing anything (a JSON envelope body like the server's
+    /// handled 500), with `Retry-After` when given.
+    Status {
+        /// The HTTP status to answer.
+        status: u16,
+        /// Seconds for the `Retry-After` header, if any.
+        retry_after_secs: Option<u64>,
+    },
+    /// Carry the request out, then close the connection without any response.
+    DropAfterCommit,
+    /// Sleep this long, then answer normally.
+    Hang(Duration),
+}
+
+/// Request counters, readable by tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Calls per route.
+    pub requests: BTreeMap<Route, u64>,
+    /// Calls of every route together.
+    pub total: u64,
+    /// The largest number of API requests in flight at once.
+    pub peak_in_flight: usize,
+}
+
+/// A deterministic random stream (splitmix64), so a chaos seed replays the same faults.
+struct Chaos {
+    state: u64,
+    probability: f64,
+    faults: Vec<Fault>,
+}
+
+impl Chaos {
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn draw(&mut self) -> Option<Fault> {
+        let roll = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let pick = self.next_u64();
+        if roll < self.probability && !self.faults.is_empty() {
+            Some(self.faults[(pick % self.faults.len() as u64) as usize].clone())
+        } else {
+            None
+        }
+    }
+}
+
+/// Scripted faults, chaos and latency.
+#[derive(Default)]
+pub(crate) struct Faults {
+    queued: BTreeMap<Route, VecDeque<Fault>>,
+    chaos: Option<Chaos>,
+    pub latency: Duration,
+}
+
+impl Faults {
+    pub fn inject(&mut self, route: Route, fault: Fault, times: usize) {
+        let queue = self.queued.entry(route).or_default();
+        queue.extend(std::iter::repeat_n(fault, times));
+    }
+
+    pub fn chaos(&mut self, seed: u64, probability: f64, faults: Vec<Fault>) {
+        self.chaos = (probability > 0.0).then_some(Chaos {
+            state: seed,
+            probability,
+            faults,
+        });
+    }
+
+    pub fn clear(&mut self) {
+        self.queued.clear();
+        self.chaos = None;
+    }
+
+    fn take(&mut self, route: Route) -> Option<Fault> {
+        if let Some(fault) = self.queued.get_mut(&route).and_then(VecDeque::pop_front) {
+            return Some(fault);
+        }
+        match &mut self.chaos {
+            Some(chaos) if route.is_write() => chaos.draw(),
+            _ => None,
+        }
+    }
+}
+
+/// Counts a request in flight for as long as it lives.
+struct InFlight(Arc<Shared>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The server's handled-error envelope for an injected status.
+fn status_response(status: u16, retry_after_secs: Option<u64>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let code = match status.as_u16() {
+        429 => "TOO_MANY_REQUESTS",
+        503 => "SERVICE_UNAVAILABLE",
+        500 => "INTERNAL_SERVER_ERROR",
+        _ => status.canonical_reason().unwrap_or("ERROR"),
+    }
+    .to_ascii_uppercase()
+    .replace(' ', "_");
+    let message = format!("{}.", status.canonical_reason().unwrap_or("Error"));
+    let mut response = crate::routes::handler_error(
+        status,
+        &code,
+        &message,
+        "The server encountered an error.",
+        "https://kayle.id/docs/api/errors",
+    );
+    if let Some(secs) = retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// A body that fails at once: the fallback for dropping a response when the router is served
+/// by something other than [`crate::Emulator::serve`].
+struct AbortedBody;
+
+impl http_body::Body for AbortedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "response dropped by fault injection",
+        ))))
+    }
+}
+
+/// Runs before every API route: counts, waits, and applies the next fault.
+pub(crate) async fn middleware(
+    State(shared): State<Arc<Shared>>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _guard = InFlight(shared.clone());
+    let route = matched.and_then(|m| Route::classify(request.method(), m.as_str()));
+    let (latency, fault) = {
+        let mut stats = shared.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats.total += 1;
+        stats.peak_in_flight = stats.peak_in_flight.max(now);
+        if let Some(route) = route {
+            *stats.requests.entry(route).or_default() += 1;
+        }
+        let mut faults = shared.faults.lock().unwrap_or_else(|e| e.into_inner());
+        (faults.latency, route.and_then(|r| faults.take(r)))
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        None => next.run(request).await,
+        Some(Fault::Status {
+            status,
+            retry_after_secs,
+        }) => status_response(status, retry_after_secs),
+        Some(Fault::Hang(duration)) => {
+            tokio::time::sleep(duration).await;
+            next.run(request).await
+        }
+        Some(Fault::DropAfterCommit) => {
+            let killer = request.extensions().get::<ConnectionKiller>().cloned();
+            let response = next.run(request).await;
+            match killer {
+                Some(killer) => {
+                    killer.kill();
+                    // The connection task drops this future together with the connection.
+                    std::future::pending::<()>().await;
+                    response
+                }
+                None => {
+                    let (parts, _) = response.into_parts();
+                    Response::from_parts(parts, Body::new(AbortedBody)).into_response()
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draws(seed: u64) -> Vec<bool> {
+        let mut faults = Faults::default();
+        faults.chaos(seed, 0.5, vec![Fault::DropAfterCommit]);
+        (0..32)
+            .map(|_| faults.take(Route::CreateEndpoint).is_some())
+            .collect()
+    }
+
+    #[test]
+    fn chaos_is_deterministic_by_seed() {
+        assert_eq!(draws(7), draws(7));
+        assert_ne!(draws(7), draws(8));
+        let hits = draws(7).iter().filter(|h| **h).count();
+        assert!((4..28).contains(&hits), "{hits}");
+    }
+
+    #[test]
+    fn chaos_spares_reads_and_queued_faults_come_first() {
+        let mut faults = Faults::default();
+        faults.chaos(1, 1.0, vec![Fault::DropAfterCommit]);
+        assert_eq!(faults.take(Route::ListEndpoints), None);
+        faults.inject(
+            Route::CreateEndpoint,
+            Fault::Hang(Duration::from_millis(1)),
+            1,
+        );
+        assert_eq!(
+            faults.take(Route::CreateEndpoint),
+            Some(Fault::Hang(Duration::from_millis(1)))
+        );
+        assert_eq!(
+            faults.take(Route::CreateEndpoint),
+            Some(Fault::DropAfterCommit)
+        );
+        faults.chaos(1, 0.0, vec![Fault::DropAfterCommit]);
+        assert_eq!(faults.take(Route::CreateEndpoint), None);
+    }
+}
