@@ -4,6 +4,7 @@
 
 mod error;
 mod retry;
+pub mod sandbox;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};

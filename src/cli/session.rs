@@ -1,0 +1,174 @@
+//! What every online command starts with: the validated configuration, an API client (for
+//! the real API or the embedded sandbox) and the project's sinks.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::SecretString;
+
+use crate::api::sandbox::Sandbox;
+use crate::api::{Client, ClientConfig};
+use crate::manifest::{self, Loaded};
+use crate::model::{ApiUrl, Project};
+use crate::sink::Sinks;
+
+/// The environment variable that overrides the project file's API URL.
+pub const API_URL_ENV: &str = "KAYLE_API_URL";
+
+/// The environment variable that sets the limit for one API request (e.g. `10s`).
+pub const TIMEOUT_ENV: &str = "KAYLE_SYNC_HTTP_TIMEOUT";
+
+/// Where the API is, as the configuration and the environment decide.
+#[derive(Debug)]
+pub enum ApiTarget {
+    Sandbox,
+    Remote { url: String, token: SecretString },
+}
+
+/// Decides where the API is: `KAYLE_API_URL` wins over the project file; a remote API needs
+/// its token from the environment (never from a file in the config directory).
+pub fn api_target(
+    project: &Project,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<ApiTarget> {
+    let url = match (env(API_URL_ENV).filter(|v| !v.trim().is_empty()), &project.api.url) {
+        (Some(url), _) => url.trim().to_owned(),
+        (None, ApiUrl::Remote(url)) => url.clone(),
+        (None, ApiUrl::Sandbox) => return Ok(ApiTarget::Sandbox),
+    };
+    let variable = &project.api.token_env;
+    let token = env(variable).filter(|v| !v.trim().is_empty()).with_context(|| {
+        format!(
+            "{variable} is not set: export the Kayle API key (scopes webhooks:read and \
+             webhooks:write) in {variable} to reach {url}"
+        )
+    })?;
+    Ok(ApiTarget::Remote {
+        url,
+        token: SecretString::from(token),
+    })
+}
+
+/// A loaded configuration with a client and sinks ready.
+pub struct Session {
+    pub loaded: Loaded,
+    pub client: Client,
+    pub sinks: Sinks,
+    sandbox: Option<Sandbox>,
+}
+
+impl Session {
+    /// Loads and validates `dir`, printing warnings to `err`; an invalid configuration prints
+    /// every diagnostic and fails before anything is read from the API.
+    pub async fn open(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Session> {
+        let loaded = load(dir, err)?;
+        let env = |name: &str| std::env::var(name).ok();
+        let timeout = match env(TIMEOUT_ENV) {
+            Some(text) => humantime::parse_duration(&text)
+                .with_context(|| format!("{TIMEOUT_ENV}={text} is not a duration such as 30s"))?,
+            None => Duration::from_secs(30),
+        };
+        let (url, token, sandbox) = match api_target(&loaded.desired.project, &env)? {
+            ApiTarget::Remote { url, token } => (url, token, None),
+            ApiTarget::Sandbox => {
+                let sandbox = Sandbox::start(dir)
+                    .await
+                    .context("starting the embedded sandbox")?;
+                (sandbox.url(), sandbox.token(), Some(sandbox))
+            }
+        };
+        let mut config = ClientConfig::new(url, token);
+        config.timeout = timeout;
+        let client = Client::new(config)?;
+        let sinks = Sinks::from_project(&loaded.desired.project)?;
+        Ok(Session {
+            loaded,
+            client,
+            sinks,
+            sandbox,
+        })
+    }
+
+    /// Whether the API is the embedded sandbox.
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox.is_some()
+    }
+
+    /// Stops the sandbox, if one runs.
+    pub async fn close(self) {
+        if let Some(sandbox) = self.sandbox {
+            sandbox.stop().await;
+        }
+    }
+}
+
+/// Loads `dir`, printing warnings (and, when invalid, every error) to `err`.
+pub fn load(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Loaded> {
+    match manifest::load(dir) {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                writeln!(err, "{warning}")?;
+            }
+            Ok(loaded)
+        }
+        Err(diagnostics) => {
+            writeln!(err, "{diagnostics}")?;
+            anyhow::bail!(
+                "{}: the configuration has {} error(s); nothing was read or changed",
+                dir.display(),
+                diagnostics.0.len()
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::model::ApiConfig;
+
+    fn project(url: ApiUrl) -> Project {
+        Project {
+            dir: ".".into(),
+            api: ApiConfig {
+                url,
+                token_env: "MY_TOKEN".into(),
+            },
+            label_prefix: "kayle-sync:".into(),
+            sinks: BTreeMap::new(),
+            default_sink: None,
+        }
+    }
+
+    #[test]
+    fn environment_url_overrides_the_project_and_needs_the_configured_token() {
+        let vars: BTreeMap<&str, &str> =
+            [("KAYLE_API_URL", "http://127.0.0.1:9"), ("MY_TOKEN", "kk_x")].into();
+        let env = |name: &str| vars.get(name).map(|v| v.to_string());
+        let target = api_target(&project(ApiUrl::Sandbox), &env).unwrap();
+        let ApiTarget::Remote { url, token } = target else {
+            panic!("expected a remote target");
+        };
+        assert_eq!(url, "http://127.0.0.1:9");
+        assert_eq!(token.expose_secret(), "kk_x");
+    }
+
+    #[test]
+    fn missing_token_names_the_variable() {
+        let env = |_: &str| None;
+        let err = api_target(&project(ApiUrl::Remote("https://api.kayle.id".into())), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("MY_TOKEN is not set"), "{err}");
+        assert!(matches!(
+            api_target(&project(ApiUrl::Sandbox), &env).unwrap(),
+            ApiTarget::Sandbox
+        ));
+    }
+}
