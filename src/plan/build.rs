@@ -3,11 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use super::fields::{changed_fields, create_fields};
+use super::fields::{changed_fields, create_fields, desired_labels};
 use super::identity::{applied_rotation, managed, unmanaged};
 use super::keys::key_steps;
 use super::{Action, Change, Plan, SecretStep};
-use crate::model::{Desired, DesiredEndpoint, Live, LiveEndpoint, Project};
+use crate::model::{self, Desired, DesiredEndpoint, Live, LiveEndpoint, Project};
 
 /// What the command line asks of a plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -175,6 +175,16 @@ fn warnings(
                 "{} is enabled but declares no encryption key: unless one is registered \
                  elsewhere, every delivery fails and its events are lost",
                 wanted.key
+            ));
+        }
+        let labels = desired_labels(&desired.project, wanted, wanted.signing_secret.rotation);
+        if labels.len() > model::MAX_LABELS {
+            warnings.push(format!(
+                "{}: {} labels with the identity and rotation labels, the API keeps at most {}; \
+                 declare fewer labels or the write is refused",
+                wanted.key,
+                labels.len(),
+                model::MAX_LABELS
             ));
         }
         let applied = managed

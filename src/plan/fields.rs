@@ -10,11 +10,10 @@ use crate::model::{self, DesiredEndpoint, LiveEndpoint, Project};
 
 /// The labels an endpoint should carry: the user's, then the identity label, then the rotation
 /// label when a rotation has been (or is about to be) applied.
-pub(crate) fn desired_labels(
-    project: &Project,
-    desired: &DesiredEndpoint,
-    rotation: u64,
-) -> Vec<String> {
+///
+/// `apply` uses it to write the labels without the new rotation label first, and with it once
+/// the rotated secret is in the sink.
+pub fn desired_labels(project: &Project, desired: &DesiredEndpoint, rotation: u64) -> Vec<String> {
     let mut labels = desired.labels.clone();
     labels.push(project.identity_label(&desired.key));
     if rotation > 0 {

@@ -17,6 +17,7 @@ pub(crate) mod test_support;
 mod tests;
 
 pub use build::{PlanOptions, plan};
+pub use fields::desired_labels;
 pub use fingerprint::fingerprint;
 pub use guard::{GuardError, check_guard};
 pub use identity::{applied_rotation, managed};

@@ -1,5 +1,6 @@
 //! Tests of the planning rules, the key steps, the guard, the fingerprint and saved plans.
 
+mod converge;
 mod guard;
 mod keys;
 mod rules;

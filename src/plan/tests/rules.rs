@@ -398,3 +398,38 @@ fn an_enabled_endpoint_without_keys_warns_and_a_disabled_one_does_not() {
     assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
     assert!(plan.warnings[0].starts_with("on is enabled but declares no encryption key"));
 }
+
+#[test]
+fn labels_beyond_the_api_limit_warn() {
+    let mut wanted = endpoint("a");
+    wanted.encryption_keys = vec![public_key("k")];
+    wanted.labels = (0..7).map(|i| format!("l{i}")).collect();
+    assert!(
+        plan_all(&desired(vec![wanted.clone()]), &live(vec![]))
+            .warnings
+            .is_empty()
+    );
+    wanted.signing_secret.rotation = 1;
+    let plan = plan_all(&desired(vec![wanted]), &live(vec![]));
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    assert!(plan.warnings[0].contains("9 labels"), "{:?}", plan.warnings);
+}
+
+#[test]
+fn an_endpoint_with_two_identity_labels_belongs_to_the_first_and_loses_the_other() {
+    let a = endpoint("a");
+    let mut stored = live_of(&a, "whe_a", T1);
+    stored.labels.push("kayle-sync:b".into());
+    let plan = plan_all(&desired(vec![a, endpoint("b")]), &live(vec![stored]));
+    assert_eq!(
+        outline(&plan),
+        [
+            ("a".into(), Action::Update, Some("whe_a".into())),
+            ("b".into(), Action::Create, None)
+        ]
+    );
+    assert_eq!(
+        plan.changes[0].fields[0].after,
+        json!(["team:identity", "kayle-sync:a"])
+    );
+}
