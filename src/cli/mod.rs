@@ -1,6 +1,9 @@
 //! Parses the command line, runs the command and maps the outcome to an exit code.
 
+mod apply;
 mod args;
+mod plan;
+mod session;
 mod validate;
 
 use std::process::ExitCode;
@@ -51,12 +54,22 @@ pub fn main() -> ExitCode {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    match cli.command {
-        Command::Validate(args) => {
-            validate::run(&args, &mut std::io::stdout(), &mut std::io::stderr())
-        }
-        command => anyhow::bail!("`{command:?}` is not available yet"),
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    if let Command::Validate(args) = &cli.command {
+        return validate::run(args, &mut out, &mut err);
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let color = cli.color;
+    runtime.block_on(async {
+        match &cli.command {
+            Command::Validate(_) => unreachable!("handled above"),
+            Command::Plan(args) => plan::run(args, color, &mut out, &mut err).await,
+            Command::Apply(args) => apply::run(args, color, &mut out, &mut err).await,
+            command => anyhow::bail!("`{command:?}` is not available yet"),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -33,18 +33,23 @@ pub fn api_target(
     project: &Project,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<ApiTarget> {
-    let url = match (env(API_URL_ENV).filter(|v| !v.trim().is_empty()), &project.api.url) {
+    let url = match (
+        env(API_URL_ENV).filter(|v| !v.trim().is_empty()),
+        &project.api.url,
+    ) {
         (Some(url), _) => url.trim().to_owned(),
         (None, ApiUrl::Remote(url)) => url.clone(),
         (None, ApiUrl::Sandbox) => return Ok(ApiTarget::Sandbox),
     };
     let variable = &project.api.token_env;
-    let token = env(variable).filter(|v| !v.trim().is_empty()).with_context(|| {
-        format!(
-            "{variable} is not set: export the Kayle API key (scopes webhooks:read and \
+    let token = env(variable)
+        .filter(|v| !v.trim().is_empty())
+        .with_context(|| {
+            format!(
+                "{variable} is not set: export the Kayle API key (scopes webhooks:read and \
              webhooks:write) in {variable} to reach {url}"
-        )
-    })?;
+            )
+        })?;
     Ok(ApiTarget::Remote {
         url,
         token: SecretString::from(token),
@@ -76,6 +81,11 @@ impl Session {
                 let sandbox = Sandbox::start(dir)
                     .await
                     .context("starting the embedded sandbox")?;
+                writeln!(
+                    err,
+                    "Using the embedded sandbox (no account needed); its state is in {}",
+                    sandbox.state_file().display()
+                )?;
                 (sandbox.url(), sandbox.token(), Some(sandbox))
             }
         };
@@ -89,11 +99,6 @@ impl Session {
             sinks,
             sandbox,
         })
-    }
-
-    /// Whether the API is the embedded sandbox.
-    pub fn is_sandbox(&self) -> bool {
-        self.sandbox.is_some()
     }
 
     /// Stops the sandbox, if one runs.
@@ -148,8 +153,11 @@ mod tests {
 
     #[test]
     fn environment_url_overrides_the_project_and_needs_the_configured_token() {
-        let vars: BTreeMap<&str, &str> =
-            [("KAYLE_API_URL", "http://127.0.0.1:9"), ("MY_TOKEN", "kk_x")].into();
+        let vars: BTreeMap<&str, &str> = [
+            ("KAYLE_API_URL", "http://127.0.0.1:9"),
+            ("MY_TOKEN", "kk_x"),
+        ]
+        .into();
         let env = |name: &str| vars.get(name).map(|v| v.to_string());
         let target = api_target(&project(ApiUrl::Sandbox), &env).unwrap();
         let ApiTarget::Remote { url, token } = target else {
@@ -162,9 +170,12 @@ mod tests {
     #[test]
     fn missing_token_names_the_variable() {
         let env = |_: &str| None;
-        let err = api_target(&project(ApiUrl::Remote("https://api.kayle.id".into())), &env)
-            .unwrap_err()
-            .to_string();
+        let err = api_target(
+            &project(ApiUrl::Remote("https://api.kayle.id".into())),
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("MY_TOKEN is not set"), "{err}");
         assert!(matches!(
             api_target(&project(ApiUrl::Sandbox), &env).unwrap(),

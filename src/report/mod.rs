@@ -5,11 +5,13 @@ use std::ffi::OsStr;
 
 use crate::cli::ColorChoice;
 
+mod applied;
 mod json;
 mod lines;
 mod markdown;
 mod text;
 
+pub use applied::render_applied;
 pub use json::render_json;
 pub use markdown::render_markdown;
 pub use text::render_text;

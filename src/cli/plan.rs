@@ -1,0 +1,115 @@
+//! `kayle-sync plan`: read the live state and print what apply would change.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Context;
+
+use super::Outcome;
+use super::args::{ColorChoice, Format, PlanArgs, SelectArgs};
+use super::session::Session;
+use crate::apply::read_live;
+use crate::model::{Desired, Live};
+use crate::plan::{self, Plan, PlanOptions};
+use crate::report;
+
+/// How many endpoints are read at once when listing keys.
+const READ_CONCURRENCY: usize = 8;
+
+pub async fn run(
+    args: &PlanArgs,
+    color: ColorChoice,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let session = Session::open(&args.dir, err).await?;
+    let result = plan_and_print(&session, args, color, out, err).await;
+    session.close().await;
+    result
+}
+
+async fn plan_and_print(
+    session: &Session,
+    args: &PlanArgs,
+    color: ColorChoice,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let desired = &session.loaded.desired;
+    let (plan, live) = compute(session, &args.select).await?;
+    print(&plan, args.format, color, out)?;
+    if let Err(refusal) = plan::check_guard(&plan, desired, &live, false) {
+        writeln!(err, "warning: apply would refuse this plan: {refusal}")?;
+    }
+    if let Some(path) = &args.out {
+        let text = plan::to_saved(&plan, &plan::fingerprint(&live));
+        std::fs::write(path, text)
+            .with_context(|| format!("writing the plan to {}", path.display()))?;
+        writeln!(
+            err,
+            "Saved the plan to {}; apply it with `kayle-sync apply --plan {}`.",
+            path.display(),
+            path.display()
+        )?;
+    }
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        Outcome::ChangesPending
+    } else {
+        Outcome::Success
+    })
+}
+
+/// Reads the live state and plans against it.
+pub(super) async fn compute(
+    session: &Session,
+    select: &SelectArgs,
+) -> anyhow::Result<(Plan, Live)> {
+    let desired: &Desired = &session.loaded.desired;
+    check_targets(&select.targets)?;
+    let live = read_live(&session.client, desired, &session.sinks, READ_CONCURRENCY)
+        .await
+        .context("reading the live state")?;
+    let options = PlanOptions {
+        prune: select.prune,
+        targets: select.targets.clone(),
+    };
+    Ok((plan::plan(desired, &live, &options), live))
+}
+
+/// A `--target` must at least be shaped like a key; the planner warns about one that matches
+/// nothing declared or live.
+fn check_targets(targets: &[String]) -> anyhow::Result<()> {
+    match targets
+        .iter()
+        .find(|target| !crate::model::is_valid_key(target))
+    {
+        Some(target) => anyhow::bail!(
+            "--target {target}: not an endpoint key (lowercase letters, digits and `-`)"
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Prints a plan in the chosen format to `out`.
+pub(super) fn print(
+    plan: &Plan,
+    format: Format,
+    color: ColorChoice,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let mut buffer = Vec::new();
+    match format {
+        Format::Text => {
+            let color = report::color_enabled(
+                color,
+                std::io::stdout().is_terminal(),
+                std::env::var_os("NO_COLOR").as_deref(),
+            );
+            report::render_text(plan, &mut buffer, color)?;
+        }
+        Format::Json => report::render_json(plan, &mut buffer)?,
+        Format::Markdown => report::render_markdown(plan, &mut buffer)?,
+    }
+    out.write_all(&buffer)?;
+    out.flush()?;
+    Ok(())
+}

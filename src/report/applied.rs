@@ -1,0 +1,38 @@
+//! Renders what an apply did, endpoint by endpoint, and its closing line.
+
+use std::io::{self, Write};
+
+use crate::apply::Applied;
+use crate::plan::Action;
+
+/// One line per step done, an `error:` line per failure, then the closing line.
+pub fn render_applied(applied: &Applied, out: &mut impl Write) -> io::Result<()> {
+    for outcome in &applied.outcomes {
+        let id = outcome.endpoint_id.as_deref().unwrap_or("-");
+        for step in &outcome.done {
+            writeln!(out, "{} ({id}): {step}", outcome.key)?;
+        }
+        if let Some(error) = &outcome.error {
+            writeln!(out, "{} ({id}): FAILED: {error:#}", outcome.key)?;
+        }
+    }
+    let (created, updated, deleted) = (
+        applied.completed(Action::Create),
+        applied.completed(Action::Update),
+        applied.completed(Action::Delete),
+    );
+    let failed = applied.failed();
+    if failed == 0 {
+        writeln!(
+            out,
+            "Apply complete: {created} created, {updated} updated, {deleted} deleted."
+        )
+    } else {
+        writeln!(
+            out,
+            "Apply failed: {failed} of {} changes failed ({created} created, {updated} updated, \
+             {deleted} deleted).",
+            applied.outcomes.len()
+        )
+    }
+}
