@@ -105,6 +105,11 @@ fn update(
     // label records what the secret in the sink is.
     let rotation = spec.rotation.max(applied);
     let secret_missing = live.secret_present.get(&wanted.key) == Some(&false);
+    // A write-only sink cannot say whether it holds the secret. An endpoint the manifest
+    // wants enabled but that is live disabled may be one whose creation was interrupted
+    // before its secret reached the sink, so the secret is written again before enabling.
+    let secret_unknown = !live.secret_present.contains_key(&wanted.key);
+    let enabling_blind = secret_unknown && wanted.enabled && !kept.enabled;
     let secret = if spec.rotation > applied {
         Some(SecretStep::Rotate {
             sink: spec.sink.clone(),
@@ -112,7 +117,7 @@ fn update(
             from: applied,
             to: spec.rotation,
         })
-    } else if secret_missing || had_duplicates {
+    } else if secret_missing || had_duplicates || enabling_blind {
         Some(SecretStep::Recover {
             sink: spec.sink.clone(),
             name: spec.name.clone(),

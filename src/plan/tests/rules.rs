@@ -124,7 +124,10 @@ fn an_update_lists_only_the_fields_that_differ_with_before_and_after() {
     drifted.url = "https://a.example.com/old".into();
     drifted.enabled = false;
     drifted.undelivered_payload_retention_hours = 24;
-    let plan = plan_all(&desired(vec![wanted]), &live(vec![drifted]));
+    let mut state = live(vec![drifted]);
+    // A readable sink that holds the secret: enabling needs no secret step.
+    state.secret_present.insert("a".into(), true);
+    let plan = plan_all(&desired(vec![wanted]), &state);
     let change = &plan.changes[0];
     assert_eq!(change.action, Action::Update);
     assert_eq!(change.endpoint_id.as_deref(), Some("whe_a"));
@@ -331,7 +334,20 @@ fn a_secret_missing_from_the_sink_is_recovered_unless_it_is_rotated_anyway() {
     // A sink that cannot be read says nothing: no step.
     wanted.signing_secret.rotation = 0;
     state.secret_present.clear();
-    assert!(plan_all(&desired(vec![wanted]), &state).is_empty());
+    assert!(plan_all(&desired(vec![wanted.clone()]), &state).is_empty());
+
+    // ...unless the endpoint is about to be enabled: its creation may have stopped before
+    // the secret reached the sink, so it is written again first.
+    state.endpoints[0].enabled = false;
+    let plan = plan_all(&desired(vec![wanted.clone()]), &state);
+    assert!(matches!(
+        plan.changes[0].secret,
+        Some(SecretStep::Recover { .. })
+    ));
+    // A readable sink that holds it needs nothing but the enable.
+    state.secret_present.insert("a".into(), true);
+    let plan = plan_all(&desired(vec![wanted]), &state);
+    assert_eq!(plan.changes[0].secret, None);
 }
 
 #[test]
