@@ -238,3 +238,12 @@ proptest! {
         let _ = manifest::load(dir.path());
     }
 }
+
+#[test]
+fn an_endpoint_key_of_digits_needs_no_quotes() {
+    let dir = project_dir(
+        "endpoints:\n  2026:\n    url: https://hooks.example.com/k\n    enabled: false\n",
+    );
+    let loaded = manifest::load(dir.path()).unwrap();
+    assert!(loaded.desired.endpoints.contains_key("2026"));
+}
