@@ -131,6 +131,7 @@ fn every_example_yaml_names_its_schema_on_the_first_line() {
 /// cross-file knowledge, the project's sinks and prefix, UTF-16 counting or YAML-level checks.
 const SCHEMA_REFUSES: &[&str] = &[
     "api-url-invalid",
+    "duplicate-endpoint-first-invalid",
     "endpoint-not-a-mapping",
     "event-type-unknown",
     "event-types-empty",
@@ -146,12 +147,14 @@ const SCHEMA_REFUSES: &[&str] = &[
     "labels-too-many",
     "labels-too-many-with-rotation",
     "manifest-missing-endpoints",
+    "manifest-not-a-mapping",
     "missing-url",
     "name-blank",
     "private-key-name-without-generate",
     "retention-invalid",
     "rotation-negative",
     "sink-missing-path",
+    "sink-not-a-mapping",
     "sink-unknown-type",
     "token-env-invalid",
     "unknown-field-did-you-mean",
