@@ -11,7 +11,6 @@ use crate::model::{SecretSink, SinkError};
 
 /// AWS Secrets Manager in one region; credentials come from the standard AWS chain
 /// (environment, profile, SSO, process, instance metadata).
-#[derive(Debug)]
 pub struct AwsSecretsManagerSink {
     sink: String,
     region: Option<String>,
@@ -19,6 +18,18 @@ pub struct AwsSecretsManagerSink {
     prefix: String,
     /// Built on first use: loading the AWS configuration is async and may read files.
     client: OnceCell<Client>,
+}
+
+/// Leaves out the client, whose configuration holds the credentials provider.
+impl std::fmt::Debug for AwsSecretsManagerSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsSecretsManagerSink")
+            .field("sink", &self.sink)
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AwsSecretsManagerSink {
