@@ -435,3 +435,53 @@ async fn sinks_from_project_builds_every_sink_by_name() {
     let error = sink::Sinks::from_project(&project).unwrap_err().to_string();
     assert!(error.starts_with("broken: "), "{error}");
 }
+
+/// What python-dotenv, a common reader of these files, makes of what the sink writes.
+#[tokio::test]
+async fn dotenv_python_dotenv_reads_what_the_sink_writes() {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import dotenv"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: python3 with python-dotenv is not installed");
+        return;
+    }
+    let values = [
+        SECRET,
+        "with space",
+        "hash # inside",
+        "it's",
+        "say \"hi\"",
+        "a=b=c",
+        "line1\nline2",
+        "back\\slash",
+        "both ' and \"\n",
+        "$HOME",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kayle.env");
+    let sink = file_sink("dotenv", &path);
+    for (i, value) in values.iter().enumerate() {
+        sink.put(&format!("V{i}"), &secret(value)).await.unwrap();
+    }
+    let script = "import json, sys, dotenv; print(json.dumps(dotenv.dotenv_values(sys.argv[1])))";
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&output.stdout).unwrap();
+    for (i, value) in values.iter().enumerate() {
+        assert_eq!(
+            read[&format!("V{i}")],
+            *value,
+            "python-dotenv read V{i} differently"
+        );
+    }
+}
