@@ -43,7 +43,7 @@ fn unique(prefix: &str) -> String {
 }
 
 fn vault(address: &str, path: &str) -> VaultSink {
-    VaultSink::new("vault", address, "secret", path, "KAYLE_TEST_VAULT_TOKEN")
+    VaultSink::new("vault", address, "secret", path, "KAYLE_TEST_VAULT_TOKEN").unwrap()
 }
 
 /// The data stored at `path`, read behind the sink's back.
@@ -221,7 +221,8 @@ async fn vault_names_the_unset_token_variable_and_reports_bad_tokens() {
         "secret",
         "p",
         "KAYLE_TEST_NO_SUCH_TOKEN",
-    );
+    )
+    .unwrap();
     let error = sink
         .put("A", &secret(SECRET))
         .await
@@ -235,7 +236,7 @@ async fn vault_names_the_unset_token_variable_and_reports_bad_tokens() {
     // HOME is always set, and never a valid token (setting a variable here would race the
     // other tests reading the environment).
     let home = std::env::var("HOME").unwrap();
-    let sink = VaultSink::new("vault", &address, "secret", "p", "HOME");
+    let sink = VaultSink::new("vault", &address, "secret", "p", "HOME").unwrap();
     let error = sink
         .put("A", &secret(SECRET))
         .await
