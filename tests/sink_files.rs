@@ -233,6 +233,35 @@ async fn file_sinks_write_0600_files_and_create_parent_directories() {
 }
 
 #[tokio::test]
+async fn file_sinks_follow_a_symlink_and_keep_it() {
+    for kind in ["dotenv", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real/secrets");
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(&target, "").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+
+        file_sink(kind, &link)
+            .put("X", &secret(SECRET))
+            .await
+            .unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "{kind}"
+        );
+        assert!(
+            std::fs::read_to_string(&target).unwrap().contains(SECRET),
+            "{kind}"
+        );
+        assert_eq!(mode(&target), 0o600, "{kind}");
+    }
+}
+
+#[tokio::test]
 async fn file_sinks_relative_paths_resolve_against_the_project_directory() {
     let dir = tempfile::tempdir().unwrap();
     let config = SinkConfig::Dotenv {
@@ -350,5 +379,109 @@ proptest! {
         let text = format!("# head\nNAME={}\nAFTER=x\n", dotenv::quote(&value));
         prop_assert_eq!(dotenv::read_value(&text, "NAME").unwrap(), Some(value));
         prop_assert_eq!(dotenv::read_value(&text, "AFTER").unwrap(), Some("x".to_owned()));
+    }
+}
+
+#[tokio::test]
+async fn sinks_from_project_builds_every_sink_by_name() {
+    use kayle_sync::model::{ApiConfig, ApiUrl, Project};
+    let dir = tempfile::tempdir().unwrap();
+    let mut project = Project {
+        dir: dir.path().to_path_buf(),
+        api: ApiConfig {
+            url: ApiUrl::Sandbox,
+            token_env: "KAYLE_API_TOKEN".into(),
+        },
+        label_prefix: "kayle-sync:".into(),
+        sinks: [
+            (
+                "local",
+                SinkConfig::Dotenv {
+                    path: "kayle.env".into(),
+                },
+            ),
+            (
+                "vault",
+                SinkConfig::Vault {
+                    address: "http://127.0.0.1:8200".into(),
+                    mount: "secret".into(),
+                    path: "kayle".into(),
+                    token_env: "VAULT_TOKEN".into(),
+                },
+            ),
+        ]
+        .into_iter()
+        .map(|(name, config)| (name.to_owned(), config))
+        .collect(),
+        default_sink: Some("local".into()),
+    };
+
+    let sinks = sink::Sinks::from_project(&project).unwrap();
+    assert_eq!(sinks.get("vault").unwrap().name(), "vault");
+    assert!(sinks.get("nope").is_none());
+    let local = sinks.get("local").unwrap();
+    local.put("X", &secret(SECRET)).await.unwrap();
+    assert!(
+        std::fs::read_to_string(dir.path().join("kayle.env"))
+            .unwrap()
+            .contains(SECRET)
+    );
+
+    let empty = SinkConfig::Command {
+        command: vec![],
+        timeout_seconds: 5,
+    };
+    project.sinks.insert("broken".into(), empty);
+    let error = sink::Sinks::from_project(&project).unwrap_err().to_string();
+    assert!(error.starts_with("broken: "), "{error}");
+}
+
+/// What python-dotenv, a common reader of these files, makes of what the sink writes.
+#[tokio::test]
+async fn dotenv_python_dotenv_reads_what_the_sink_writes() {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import dotenv"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: python3 with python-dotenv is not installed");
+        return;
+    }
+    let values = [
+        SECRET,
+        "with space",
+        "hash # inside",
+        "it's",
+        "say \"hi\"",
+        "a=b=c",
+        "line1\nline2",
+        "back\\slash",
+        "both ' and \"\n",
+        "$HOME",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kayle.env");
+    let sink = file_sink("dotenv", &path);
+    for (i, value) in values.iter().enumerate() {
+        sink.put(&format!("V{i}"), &secret(value)).await.unwrap();
+    }
+    let script = "import json, sys, dotenv; print(json.dumps(dotenv.dotenv_values(sys.argv[1])))";
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&output.stdout).unwrap();
+    for (i, value) in values.iter().enumerate() {
+        assert_eq!(
+            read[&format!("V{i}")],
+            *value,
+            "python-dotenv read V{i} differently"
+        );
     }
 }

@@ -125,3 +125,29 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_puts_place_field_message_then_hint() {
+        let location = Location {
+            file: "cfg/a.yaml".into(),
+            line: 3,
+            column: 5,
+        };
+        let d = Diagnostic::error("invalid-url", Some(location), "bad")
+            .field("endpoints.web.url")
+            .hint("use https://");
+        assert_eq!(
+            d.to_string(),
+            "cfg/a.yaml:3:5: endpoints.web.url: bad\n  hint: use https://"
+        );
+        let w = Diagnostic::warning("no-encryption-key", None, "lossy");
+        assert_eq!(w.to_string(), "warning: lossy");
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["location"]["file"], "cfg/a.yaml");
+        assert_eq!(json["severity"], "error");
+    }
+}

@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use super::diagnostic::Diagnostic;
-use super::keys;
 use super::node::{Node, Value};
 use super::project::unknown_sink;
 use super::reader::{Reader, did_you_mean, join, list, utf16_len};
 use super::rules::{self, Broken};
-use crate::model::{self, DesiredEndpoint, DesiredKey, KeyMaterial, Project, SecretSpec};
+use super::{key_entries, keys};
+use crate::model::{self, DesiredEndpoint, KeyMaterial, Project, SecretSpec};
 
 const FIELDS: [&str; 8] = [
     "url",
@@ -21,7 +21,6 @@ const FIELDS: [&str; 8] = [
     "encryption_keys",
     "signing_secret",
 ];
-const KEY_FIELDS: [&str; 4] = ["key_id", "public_key_file", "generate", "private_key_name"];
 
 /// What endpoint checks need from the project file; `project` is `None` when it had errors,
 /// in which case checks that depend on it (sinks) are skipped.
@@ -31,12 +30,16 @@ pub struct Context<'p> {
     pub label_prefix: &'p str,
 }
 
-/// Reads one manifest document, returning each endpoint with the node of its key.
-pub fn read_document<'d>(
-    r: &mut Reader,
-    cx: &Context,
-    doc: &'d Node,
-) -> Vec<(DesiredEndpoint, &'d Node)> {
+/// One entry of `endpoints:`: its key, where the key is written, and the endpoint if it is valid.
+pub struct Declared<'d> {
+    pub key: String,
+    pub key_node: &'d Node,
+    pub endpoint: Option<DesiredEndpoint>,
+}
+
+/// Reads one manifest document, returning every declared key, valid or not (a key declared
+/// twice is reported even while one of the two declarations has other errors).
+pub fn read_document<'d>(r: &mut Reader, cx: &Context, doc: &'d Node) -> Vec<Declared<'d>> {
     let mut out = Vec::new();
     r.refuse_aliases(doc, "");
     let Some(fields) = r.fields(doc, "", &["endpoints"]) else {
@@ -52,9 +55,11 @@ pub fn read_document<'d>(
         return out;
     }
     for (key, key_node, node) in r.entries(endpoints, "endpoints").unwrap_or_default() {
-        if let Some(endpoint) = read_endpoint(r, cx, key, key_node, node) {
-            out.push((endpoint, key_node));
-        }
+        out.push(Declared {
+            key: key.to_owned(),
+            key_node,
+            endpoint: read_endpoint(r, cx, key, key_node, node),
+        });
     }
     out
 }
@@ -177,7 +182,7 @@ fn read_endpoint(
         .as_ref()
         .and_then(|s| cx.project?.sinks.get(&s.sink));
     let encryption_keys = match fields.get("encryption_keys") {
-        Some(value) => read_keys(r, cx, key, value, &f("encryption_keys"), sink),
+        Some(value) => key_entries::read_keys(r, cx, key, value, &f("encryption_keys"), sink),
         None => Vec::new(),
     };
     if let Some(secret) = &signing_secret {
@@ -314,7 +319,23 @@ fn read_secret(
     };
     let get = |name: &str| fields.as_ref().and_then(|f| f.get(name));
     let rotation = match get("rotation") {
-        Some(value) => r.unsigned(value, &join(field, "rotation"))?,
+        Some(value) => {
+            let rotation = r.unsigned(value, &join(field, "rotation"))?;
+            let label = model::rotation_label(cx.label_prefix, rotation);
+            if utf16_len(&label) > model::MAX_LABEL_UNITS {
+                r.error(
+                    "rotation-too-large",
+                    value,
+                    &join(field, "rotation"),
+                    format!(
+                        "the rotation label `{label}` would be longer than {} characters",
+                        model::MAX_LABEL_UNITS
+                    ),
+                );
+                return None;
+            }
+            rotation
+        }
         None => 0,
     };
     let name_node = get("name");
@@ -357,138 +378,4 @@ fn read_secret(
         name,
         rotation,
     })
-}
-
-fn read_keys(
-    r: &mut Reader,
-    cx: &Context,
-    key: &str,
-    node: &Node,
-    field: &str,
-    sink: Option<&model::SinkConfig>,
-) -> Vec<DesiredKey> {
-    let Some(items) = r.list(node, field) else {
-        return Vec::new();
-    };
-    let generated = items.iter().filter(|item| {
-        matches!(&item.value, Value::Map(entries) if entries.iter().any(|(k, v)| k.value == Value::Str("generate".into()) && v.value == Value::Bool(true)))
-    }).count();
-    let mut out: Vec<DesiredKey> = Vec::new();
-    let mut seen: Vec<(String, usize)> = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let item_field = format!("{field}[{i}]");
-        let Some(fields) = r.fields(item, &item_field, &KEY_FIELDS) else {
-            continue;
-        };
-        let key_id = match fields.get("key_id") {
-            None => {
-                r.error("missing-field", item, &item_field, "missing field `key_id`");
-                None
-            }
-            Some(value) => r
-                .string(value, &join(&item_field, "key_id"))
-                .and_then(|id| {
-                    let id_field = join(&item_field, "key_id");
-                    if id.trim().is_empty() || id.trim() != id {
-                        r.error(
-                            "invalid-key-id",
-                            value,
-                            &id_field,
-                            "a key id must be non-empty, without leading or trailing whitespace",
-                        );
-                        None
-                    } else if let Some((_, first)) = seen.iter().find(|(s, _)| *s == id) {
-                        let first = *first;
-                        r.error(
-                            "duplicate-key-id",
-                            value,
-                            &id_field,
-                            format!("`{id}` repeats {field}[{first}].key_id"),
-                        );
-                        None
-                    } else {
-                        seen.push((id.clone(), i));
-                        Some(id)
-                    }
-                }),
-        };
-        let generate = fields
-            .get("generate")
-            .and_then(|v| r.boolean(v, &join(&item_field, "generate")));
-        let material = match (fields.get("public_key_file"), generate) {
-            (Some(file), None | Some(false)) => {
-                if let Some(v) = fields.get("private_key_name") {
-                    r.error(
-                        "unexpected-field",
-                        v,
-                        &join(&item_field, "private_key_name"),
-                        "`private_key_name` goes with `generate: true` only",
-                    );
-                }
-                let file_field = join(&item_field, "public_key_file");
-                r.string(file, &file_field).and_then(|rel| {
-                    match keys::read_public_key(&cx.dir.join(&rel)) {
-                        Ok(jwk) => Some(KeyMaterial::Public(jwk)),
-                        Err(err) => {
-                            let message = format!("{}: {err}", cx.dir.join(&rel).display());
-                            r.error(err.code(), file, &file_field, message).hint =
-                                err.hint().map(str::to_owned);
-                            None
-                        }
-                    }
-                })
-            }
-            (None, Some(true)) => {
-                let name_field = join(&item_field, "private_key_name");
-                let name = match fields.get("private_key_name") {
-                    Some(v) => r.string(v, &name_field).map(|n| (n, v)),
-                    None => key_id
-                        .as_ref()
-                        .map(|id| (keys::default_private_key_name(key, id, generated > 1), item)),
-                };
-                name.and_then(
-                    |(name, at)| match sink.map(|s| s.check_secret_name(&name)) {
-                        Some(Err(rule)) => {
-                            r.error(
-                                "invalid-secret-name",
-                                at,
-                                &name_field,
-                                format!("`{name}` cannot name a secret in the endpoint's sink"),
-                            )
-                            .hint = Some(rule);
-                            None
-                        }
-                        _ => Some(KeyMaterial::Generate {
-                            private_key_name: name,
-                        }),
-                    },
-                )
-            }
-            (Some(_), Some(true)) => {
-                r.error(
-                    "conflicting-key-source",
-                    item,
-                    &item_field,
-                    "both `public_key_file` and `generate: true`",
-                )
-                .hint = Some(
-                    "give a public key file, or let kayle-sync generate the pair, not both".into(),
-                );
-                None
-            }
-            (None, _) => {
-                if generate.is_some() || fields.get("generate").is_none() {
-                    r.error("missing-key-source", item, &item_field, "no key material")
-                        .hint = Some(
-                        "add `public_key_file: keys/<name>.pub.pem` or `generate: true`".into(),
-                    );
-                }
-                None
-            }
-        };
-        if let (Some(key_id), Some(material)) = (key_id, material) {
-            out.push(DesiredKey { key_id, material });
-        }
-    }
-    out
 }

@@ -7,6 +7,7 @@
 
 mod diagnostic;
 mod endpoint;
+mod key_entries;
 mod keys;
 mod node;
 mod project;
@@ -77,12 +78,13 @@ pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
             problems: &mut problems,
         };
         for doc in docs.iter().filter(|d| !project::is_empty(d)) {
-            for (endpoint, key_node) in endpoint::read_document(&mut r, &cx, doc) {
-                check_unique(&mut r, &mut declared, &endpoint.key, key_node);
-                endpoints.insert(endpoint.key.clone(), endpoint);
+            for entry in endpoint::read_document(&mut r, &cx, doc) {
+                let first = check_unique(&mut r, &mut declared, &entry.key, entry.key_node);
+                if let (true, Some(endpoint)) = (first, entry.endpoint) {
+                    endpoints.insert(entry.key, endpoint);
+                }
             }
         }
-        // Keys declared in endpoints that failed validation still count as declared.
     }
     check_secret_names(&endpoints, &mut problems);
     let (mut errors, mut warnings): (Vec<_>, Vec<_>) = problems
@@ -229,13 +231,13 @@ fn read_yaml(
     }
 }
 
+/// Records where `key` is declared; reports (and returns false for) a second declaration.
 fn check_unique(
     r: &mut Reader,
     declared: &mut BTreeMap<String, Location>,
     key: &str,
     key_node: &node::Node,
-) {
-    let here = r.at(key_node);
+) -> bool {
     if let Some(first) = declared.get(key) {
         let message = format!("endpoint `{key}` is already declared at {first}");
         r.error(
@@ -245,8 +247,10 @@ fn check_unique(
             message,
         )
         .hint = Some("each key names one endpoint; rename or remove one of them".into());
+        false
     } else {
-        declared.insert(key.to_owned(), here);
+        declared.insert(key.to_owned(), r.at(key_node));
+        true
     }
 }
 

@@ -120,7 +120,7 @@ fn into_node(spanned: Spanned<RawNode>) -> Node {
         RawValue::Map(entries) => Value::Map(
             entries
                 .into_iter()
-                .map(|(k, v)| (into_node(k), into_node(v)))
+                .map(|(k, v)| (key_node(into_node(k)), into_node(v)))
                 .collect(),
         ),
     };
@@ -130,6 +130,15 @@ fn into_node(spanned: Spanned<RawNode>) -> Node {
         column: spanned.referenced.column() as usize,
         alias,
     }
+}
+
+/// An integer mapping key (`123:`) is read as the string it spells, so that an endpoint key made
+/// of digits needs no quotes.
+fn key_node(mut node: Node) -> Node {
+    if let Value::Int(i) = node.value {
+        node.value = Value::Str(i.to_string());
+    }
+    node
 }
 
 /// The serde-facing tree, before spans are flattened into [`Node`].

@@ -152,8 +152,16 @@ fn is_sink_name(name: &str) -> bool {
 }
 
 fn read_sink(r: &mut Reader, node: &Node, field: &str) -> Option<SinkConfig> {
-    let entries = r.entries(node, field)?;
-    let Some((_, _, type_node)) = entries.iter().find(|(k, _, _)| *k == "type") else {
+    let Value::Map(entries) = &node.value else {
+        // Reports the wrong type.
+        r.entries(node, field);
+        return None;
+    };
+    let type_node = entries
+        .iter()
+        .find(|(k, _)| k.value == Value::Str("type".into()))
+        .map(|(_, v)| v);
+    let Some(type_node) = type_node else {
         r.error("missing-field", node, field, "missing field `type`")
             .hint = Some(format!("one of {}", list(&SINK_KINDS)));
         return None;

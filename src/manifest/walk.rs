@@ -234,9 +234,13 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
 }
 
 /// Why [`read_limited`] failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The file could not be opened or read.
+    #[error(transparent)]
     Io(std::io::Error),
+    /// The file is larger than [`MAX_FILE_BYTES`].
+    #[error("the file is larger than {} KiB", MAX_FILE_BYTES / 1024)]
     TooLarge,
 }
 

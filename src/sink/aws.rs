@@ -3,6 +3,7 @@
 use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
@@ -10,7 +11,6 @@ use crate::model::{SecretSink, SinkError};
 
 /// AWS Secrets Manager in one region; credentials come from the standard AWS chain
 /// (environment, profile, SSO, process, instance metadata).
-#[derive(Debug)]
 pub struct AwsSecretsManagerSink {
     sink: String,
     region: Option<String>,
@@ -18,6 +18,18 @@ pub struct AwsSecretsManagerSink {
     prefix: String,
     /// Built on first use: loading the AWS configuration is async and may read files.
     client: OnceCell<Client>,
+}
+
+/// Leaves out the client, whose configuration holds the credentials provider.
+impl std::fmt::Debug for AwsSecretsManagerSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsSecretsManagerSink")
+            .field("sink", &self.sink)
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AwsSecretsManagerSink {
@@ -82,6 +94,41 @@ impl AwsSecretsManagerSink {
         }
     }
 
+    /// The secret's description, or `None` if there is no such secret.
+    async fn describe(&self, id: &str) -> Result<Option<DescribeSecretOutput>, SinkError> {
+        let described = self
+            .client()
+            .await
+            .describe_secret()
+            .secret_id(id)
+            .send()
+            .await;
+        match described {
+            Ok(secret) => Ok(Some(secret)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.error("describing", id, e)),
+        }
+    }
+
+    /// Cancels a scheduled deletion.
+    async fn restore(&self, id: &str) -> Result<(), SinkError> {
+        let restored = self
+            .client()
+            .await
+            .restore_secret()
+            .secret_id(id)
+            .send()
+            .await;
+        restored
+            .map(|_| ())
+            .map_err(|e| self.error("restoring", id, e))
+    }
+
     /// Adds a new current version; `Ok(false)` if the secret does not exist.
     async fn update(&self, id: &str, value: &SecretString) -> Result<bool, SinkError> {
         let updated = self
@@ -111,12 +158,25 @@ impl SecretSink for AwsSecretsManagerSink {
         &self.sink
     }
 
+    /// Updates the secret, creating it if absent and restoring it first if it was scheduled
+    /// for deletion (Secrets Manager takes no new value for such a secret).
     async fn put(&self, name: &str, value: &SecretString) -> Result<(), SinkError> {
         let id = format!("{}{name}", self.prefix);
-        if self.update(&id, value).await? || self.create(&id, value).await? {
+        let exists = match self.describe(&id).await? {
+            Some(secret) if secret.deleted_date().is_some() => {
+                self.restore(&id).await?;
+                true
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if exists && self.update(&id, value).await? {
             return Ok(());
         }
-        // Created by another writer between our two calls: it exists now.
+        if self.create(&id, value).await? {
+            return Ok(());
+        }
+        // Another writer created it between our calls: it exists now.
         if self.update(&id, value).await? {
             return Ok(());
         }
@@ -129,29 +189,13 @@ impl SecretSink for AwsSecretsManagerSink {
     /// Present when the secret exists, is not scheduled for deletion and has a current value.
     async fn contains(&self, name: &str) -> Result<Option<bool>, SinkError> {
         let id = format!("{}{name}", self.prefix);
-        let described = self
-            .client()
-            .await
-            .describe_secret()
-            .secret_id(&id)
-            .send()
-            .await;
-        match described {
-            Ok(secret) => {
-                let current = secret.version_ids_to_stages().is_some_and(|versions| {
-                    versions
-                        .values()
-                        .any(|stages| stages.iter().any(|s| s == "AWSCURRENT"))
-                });
-                Ok(Some(secret.deleted_date().is_none() && current))
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Ok(Some(false))
-            }
-            Err(e) => Err(self.error("describing", &id, e)),
-        }
+        Ok(Some(self.describe(&id).await?.is_some_and(|secret| {
+            let current = secret.version_ids_to_stages().is_some_and(|versions| {
+                versions
+                    .values()
+                    .any(|stages| stages.iter().any(|s| s == "AWSCURRENT"))
+            });
+            secret.deleted_date().is_none() && current
+        })))
     }
 }

@@ -41,9 +41,9 @@ impl SecretSink for DotenvSink {
         let value = value.clone();
         blocking(&self.file.sink, move || {
             file.update(|text| {
-                let text = text.unwrap_or_default();
-                let entries = parse(&text).map_err(|e| file.format_error(e))?;
-                Ok(set(&text, &entries, &name, value.expose_secret()))
+                let text = text.unwrap_or("");
+                let entries = parse(text).map_err(|e| file.format_error(e))?;
+                Ok(set(text, &entries, &name, value.expose_secret()))
             })
         })
         .await

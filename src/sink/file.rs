@@ -5,6 +5,8 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use zeroize::Zeroize;
+
 use crate::model::SinkError;
 
 /// Permissions of every file a sink writes: the owner may read and write, nobody else.
@@ -58,9 +60,23 @@ impl SecretFile {
     /// file in the same directory, are synced, renamed over the file, and the directory is
     /// synced, so a crash leaves either the old or the new file, never a mix. If `change`
     /// fails, the file is not touched.
+    ///
+    /// A symbolic link is followed: its target is updated and the link kept.
     pub(crate) fn update(
         &self,
-        change: impl FnOnce(Option<String>) -> Result<String, SinkError>,
+        change: impl FnOnce(Option<&str>) -> Result<String, SinkError>,
+    ) -> Result<(), SinkError> {
+        let target = match std::fs::canonicalize(&self.path) {
+            Ok(target) => SecretFile::new(&self.sink, target),
+            Err(e) if e.kind() == ErrorKind::NotFound => self.clone(),
+            Err(e) => return Err(self.io_error(&self.path, e)),
+        };
+        target.update_file(change)
+    }
+
+    fn update_file(
+        &self,
+        change: impl FnOnce(Option<&str>) -> Result<String, SinkError>,
     ) -> Result<(), SinkError> {
         let dir = self.directory();
         std::fs::create_dir_all(&dir).map_err(|e| self.io_error(&dir, e))?;
@@ -75,8 +91,15 @@ impl SecretFile {
         let mut lock = fd_lock::RwLock::new(lock_file);
         let _guard = lock.write().map_err(|e| self.io_error(&lock_path, e))?;
 
-        let new_text = change(self.read()?)?;
-        self.replace(&dir, new_text.as_bytes())
+        // Both texts hold every secret in the file: wipe them once written.
+        let mut old_text = self.read()?;
+        let result = change(old_text.as_deref()).and_then(|mut new_text| {
+            let written = self.replace(&dir, new_text.as_bytes());
+            new_text.zeroize();
+            written
+        });
+        old_text.zeroize();
+        result
     }
 
     fn replace(&self, dir: &Path, bytes: &[u8]) -> Result<(), SinkError> {

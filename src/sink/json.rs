@@ -27,11 +27,11 @@ impl JsonSink {
 }
 
 /// The object in `text`; the error names the position, never the contents.
-fn parse(file: &SecretFile, text: Option<String>) -> Result<Map<String, Value>, SinkError> {
+fn parse(file: &SecretFile, text: Option<&str>) -> Result<Map<String, Value>, SinkError> {
     let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
         return Ok(Map::new());
     };
-    match serde_json::from_str::<Value>(&text) {
+    match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(file.format_error("holds JSON that is not an object")),
         Err(e) => Err(file.format_error(format_args!(
@@ -69,7 +69,7 @@ impl SecretSink for JsonSink {
         let file = self.file.clone();
         let name = name.to_owned();
         blocking(&self.file.sink, move || {
-            let map = parse(&file, file.read()?)?;
+            let map = parse(&file, file.read()?.as_deref())?;
             Ok(Some(
                 matches!(map.get(&name), Some(Value::String(s)) if !s.is_empty()),
             ))

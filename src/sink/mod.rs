@@ -75,7 +75,9 @@ pub fn build(
             mount,
             path,
             token_env,
-        } => Arc::new(vault::VaultSink::new(name, address, mount, path, token_env)),
+        } => Arc::new(vault::VaultSink::new(
+            name, address, mount, path, token_env,
+        )?),
     })
 }
 

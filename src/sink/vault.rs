@@ -17,6 +17,8 @@ use crate::model::{SecretSink, SinkError};
 
 /// How many read-merge-write cycles a put tries before giving up with a conflict.
 const MAX_ATTEMPTS: u64 = 10;
+/// How long one request to the server may take, so an unresponsive server fails the step.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs between the read and the write of a put; tests use it to race the sink.
 pub type BeforeWrite = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -52,16 +54,29 @@ struct Current {
 
 impl VaultSink {
     /// A sink named `sink`; the token is read from the variable `token_env` at each call.
-    pub fn new(sink: &str, address: &str, mount: &str, path: &str, token_env: &str) -> Self {
-        VaultSink {
+    pub fn new(
+        sink: &str,
+        address: &str,
+        mount: &str,
+        path: &str,
+        token_env: &str,
+    ) -> Result<Self, SinkError> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| SinkError::Store {
+                sink: sink.to_owned(),
+                message: format!("cannot set up an HTTP client: {e}"),
+            })?;
+        Ok(VaultSink {
             sink: sink.to_owned(),
             address: address.trim_end_matches('/').to_owned(),
             mount: mount.trim_matches('/').to_owned(),
             path: path.trim_matches('/').to_owned(),
             token_env: token_env.to_owned(),
-            http: reqwest::Client::new(),
+            http,
             before_write: None,
-        }
+        })
     }
 
     /// Runs `hook` between the read and the write of every put attempt (for tests).

@@ -1,0 +1,107 @@
+//! `kayle-sync validate` as users run it: exit codes, stdout summary, stderr diagnostics, JSON.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn kayle_sync() -> Command {
+    let mut cmd = Command::cargo_bin("kayle-sync").unwrap();
+    cmd.env_remove("KAYLE_API_KEY").env_remove("KAYLE_API_URL");
+    cmd
+}
+
+#[test]
+fn a_valid_directory_exits_zero_with_a_one_line_summary() {
+    kayle_sync()
+        .args(["validate", "examples/multi-env/staging"])
+        .assert()
+        .success()
+        .stdout("2 endpoints in 2 files: valid\n")
+        .stderr("");
+}
+
+#[test]
+fn warnings_go_to_stderr_and_do_not_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        "examples/quickstart/kayle-sync.yaml",
+        dir.path().join("kayle-sync.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("e.yaml"),
+        "endpoints:\n  web:\n    url: https://hooks.example.com/k\n",
+    )
+    .unwrap();
+    kayle_sync()
+        .arg("validate")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout("1 endpoint in 1 file: valid\n")
+        .stderr(predicate::str::contains(
+            "e.yaml:2:3: warning: endpoints.web: enabled without an encryption key",
+        ));
+}
+
+#[test]
+fn an_invalid_directory_exits_one_with_every_diagnostic_on_stderr() {
+    let dir = "tests/fixtures/manifests/bad/many-problems-one-run";
+    kayle_sync()
+        .args(["validate", dir])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains(format!("{dir}/a.yaml:3:10: endpoints.web.url: http:// is allowed only")))
+        .stderr(predicate::str::contains(format!("{dir}/b.yaml:4:5: endpoints.other.enabeld: unknown field `enabeld`\n  hint: did you mean `enabled`?")))
+        .stderr(predicate::str::ends_with(format!("{dir}: 6 errors\n")));
+}
+
+#[test]
+fn json_format_prints_the_diagnostics_as_json() {
+    let output = kayle_sync()
+        .args([
+            "validate",
+            "tests/fixtures/manifests/bad/unknown-sink",
+            "--format",
+            "json",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let body: serde_json::Value = serde_json::from_slice(&output).unwrap();
+    assert_eq!(body["valid"], false);
+    let first = &body["diagnostics"][0];
+    assert_eq!(first["code"], "unknown-sink");
+    assert_eq!(first["severity"], "error");
+    assert_eq!(first["field"], "endpoints.web.signing_secret.sink");
+    assert_eq!(first["location"]["line"], 6);
+    assert_eq!(first["hint"], "did you mean `local`?");
+}
+
+#[test]
+fn json_format_on_success_reports_counts() {
+    let output = kayle_sync()
+        .args(["validate", "examples/quickstart", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let body: serde_json::Value = serde_json::from_slice(&output).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"valid": true, "endpoints": 2, "files": 1, "diagnostics": []})
+    );
+}
+
+#[test]
+fn validate_needs_no_token_and_defaults_to_the_current_directory() {
+    kayle_sync()
+        .current_dir("examples/quickstart")
+        .arg("validate")
+        .assert()
+        .success()
+        .stdout("2 endpoints in 1 file: valid\n");
+}
