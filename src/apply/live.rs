@@ -40,11 +40,19 @@ pub async fn read_live(
         .map(|(key, endpoints)| (key, endpoints[0].id.clone()))
         .collect();
 
+    // Keys are read for endpoints whose manifests declare keys: the managed endpoint, or the
+    // one the manifest adopts while none is managed yet.
     let with_keys: Vec<&str> = desired
         .endpoints
         .iter()
         .filter(|(_, wanted)| !wanted.encryption_keys.is_empty())
-        .filter_map(|(key, _)| managed.get(key).map(String::as_str))
+        .filter_map(|(key, wanted)| match managed.get(key) {
+            Some(id) => Some(id.as_str()),
+            None => wanted
+                .adopt
+                .as_deref()
+                .filter(|id| live.endpoints.iter().any(|e| e.id == *id)),
+        })
         .collect();
     live.keys = futures::stream::iter(with_keys)
         .map(|id| async move { client.list_keys(id).await.map(|keys| (id.to_owned(), keys)) })

@@ -11,7 +11,8 @@ use super::rules::{self, Broken};
 use super::{key_entries, keys};
 use crate::model::{self, DesiredEndpoint, KeyMaterial, Project, SecretSpec};
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
+    "adopt",
     "url",
     "name",
     "labels",
@@ -134,6 +135,21 @@ fn read_endpoint(
             },
         },
     };
+    let adopt = fields.get("adopt").and_then(|value| {
+        let id = r.string(value, &f("adopt"))?;
+        if is_endpoint_id(&id) {
+            Some(id)
+        } else {
+            r.error(
+                "invalid-adopt",
+                value,
+                &f("adopt"),
+                format!("`{id}` is not an endpoint id"),
+            )
+            .hint = Some("an endpoint id is `whe_` followed by 32 lowercase letters or digits, as `kayle-sync export` writes it".into());
+            None
+        }
+    });
     let enabled = match fields.get("enabled") {
         Some(value) => r.boolean(value, &f("enabled")).unwrap_or(true),
         None => true,
@@ -220,7 +236,18 @@ fn read_endpoint(
         undelivered_payload_retention_hours: retention,
         encryption_keys,
         signing_secret: signing_secret?,
+        adopt,
         source: r.at(key_node),
+    })
+}
+
+/// Whether `id` has the shape of an endpoint id: `whe_` and 32 of `[a-z0-9]`.
+fn is_endpoint_id(id: &str) -> bool {
+    id.strip_prefix("whe_").is_some_and(|rest| {
+        rest.len() == 32
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
     })
 }
 

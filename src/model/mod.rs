@@ -151,6 +151,10 @@ pub struct DesiredEndpoint {
     /// The last one is the active key.
     pub encryption_keys: Vec<DesiredKey>,
     pub signing_secret: SecretSpec,
+    /// The id of an existing endpoint, made elsewhere (the dashboard), to bring under
+    /// management in place, keeping its id and signing secret. Used only while no live
+    /// endpoint carries this key's identity label.
+    pub adopt: Option<String>,
     /// Where the endpoint's key is declared.
     pub source: Location,
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::fields::{changed_fields, create_fields, desired_labels};
-use super::identity::{applied_rotation, managed, unmanaged};
+use super::identity::{applied_rotation, key_of, managed, unique, unmanaged};
 use super::keys::key_steps;
 use super::{Action, Change, Plan, SecretStep};
 use crate::model::{self, Desired, DesiredEndpoint, Live, LiveEndpoint, Project};
@@ -49,7 +49,10 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
             None => (None, &[][..]),
         };
         let change = match (desired.endpoints.get(*key), kept) {
-            (Some(wanted), None) => Some(create(project, wanted)),
+            (Some(wanted), None) => match adoptee(project, wanted, live) {
+                Some(found) => adopt(project, wanted, found, live),
+                None => Some(create(project, wanted)),
+            },
             (Some(wanted), Some(kept)) => {
                 update(project, wanted, kept, live, !duplicates.is_empty())
             }
@@ -68,11 +71,45 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
         }
     }
 
+    let adopted: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.reason.as_deref().is_some_and(|r| r.starts_with("adopt ")))
+        .filter_map(|c| c.endpoint_id.as_deref())
+        .collect();
+    let unmanaged = unmanaged(project, live)
+        .into_iter()
+        .filter(|id| !adopted.contains(id.as_str()))
+        .collect();
     Plan {
         changes,
-        unmanaged: unmanaged(project, live),
+        unmanaged,
         warnings: warnings(desired, live, options, &keys),
     }
+}
+
+/// The unmanaged live endpoint a manifest asks to adopt, if it is there.
+fn adoptee<'a>(
+    project: &Project,
+    wanted: &DesiredEndpoint,
+    live: &'a Live,
+) -> Option<&'a LiveEndpoint> {
+    let id = wanted.adopt.as_deref()?;
+    unique(live)
+        .into_iter()
+        .find(|endpoint| endpoint.id == id && key_of(project, endpoint).is_none())
+}
+
+/// Brings an endpoint made elsewhere under management in place: an update that adds the
+/// identity label, keeping its id, and writes its current secret (revealed) to the sink.
+fn adopt(
+    project: &Project,
+    wanted: &DesiredEndpoint,
+    found: &LiveEndpoint,
+    live: &Live,
+) -> Option<Change> {
+    let mut change = update(project, wanted, found, live, true)?;
+    change.reason = Some(format!("adopt {}", found.id));
+    Some(change)
 }
 
 fn create(project: &Project, wanted: &DesiredEndpoint) -> Change {
@@ -91,13 +128,15 @@ fn create(project: &Project, wanted: &DesiredEndpoint) -> Change {
     }
 }
 
-/// The update of a kept endpoint, or `None` when it already matches.
+/// The update of a kept endpoint, or `None` when it already matches. `recover_secret` writes
+/// the endpoint's current secret to the sink even when the sink seems to hold one (after
+/// duplicates were removed, or on adoption).
 fn update(
     project: &Project,
     wanted: &DesiredEndpoint,
     kept: &LiveEndpoint,
     live: &Live,
-    had_duplicates: bool,
+    recover_secret: bool,
 ) -> Option<Change> {
     let spec = &wanted.signing_secret;
     let applied = applied_rotation(project, kept);
@@ -117,7 +156,7 @@ fn update(
             from: applied,
             to: spec.rotation,
         })
-    } else if secret_missing || had_duplicates || enabling_blind {
+    } else if secret_missing || recover_secret || enabling_blind {
         Some(SecretStep::Recover {
             sink: spec.sink.clone(),
             name: spec.name.clone(),
@@ -175,6 +214,16 @@ fn warnings(
         .values()
         .filter(|e| keys.contains(e.key.as_str()))
     {
+        if let Some(id) = &wanted.adopt
+            && !managed.contains_key(&wanted.key)
+            && adoptee(&desired.project, wanted, live).is_none()
+        {
+            warnings.push(format!(
+                "{}: adopt {id}: no unmanaged endpoint has that id; a new endpoint will be \
+                 created instead",
+                wanted.key
+            ));
+        }
         if wanted.enabled && wanted.encryption_keys.is_empty() {
             warnings.push(format!(
                 "{} is enabled but declares no encryption key: unless one is registered \

@@ -54,6 +54,7 @@ pub(crate) fn endpoint(key: &str) -> DesiredEndpoint {
             name: format!("KAYLE_{}_SECRET", key.to_uppercase().replace('-', "_")),
             rotation: 0,
         },
+        adopt: None,
         source: Location {
             file: PathBuf::from(format!("config/endpoints/{key}.yaml")),
             line: 1,

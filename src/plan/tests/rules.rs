@@ -449,3 +449,50 @@ fn an_endpoint_with_two_identity_labels_belongs_to_the_first_and_loses_the_other
         json!(["team:identity", "kayle-sync:a"])
     );
 }
+
+#[test]
+fn adopting_an_unmanaged_endpoint_updates_it_in_place_and_recovers_its_secret() {
+    let mut wanted = endpoint("a");
+    wanted.adopt = Some("whe_made_in_the_dashboard".into());
+    let mut made = foreign("whe_made_in_the_dashboard");
+    made.url = wanted.url.clone();
+    let state = live(vec![made, foreign("whe_other")]);
+    let plan = plan_all(&desired(vec![wanted.clone()]), &state);
+    assert_eq!(plan.changes.len(), 1);
+    let change = &plan.changes[0];
+    assert_eq!(change.action, Action::Update, "never a delete and create");
+    assert_eq!(
+        change.endpoint_id.as_deref(),
+        Some("whe_made_in_the_dashboard")
+    );
+    assert_eq!(
+        change.reason.as_deref(),
+        Some("adopt whe_made_in_the_dashboard")
+    );
+    assert!(
+        field_names(change).contains(&"labels"),
+        "gains the identity label"
+    );
+    assert!(matches!(change.secret, Some(SecretStep::Recover { .. })));
+    assert_eq!(
+        plan.unmanaged,
+        ["whe_other"],
+        "the adopted one is no longer left alone"
+    );
+
+    // Once it carries the identity label, `adopt` is no longer consulted.
+    let adopted = live_of(&wanted, "whe_made_in_the_dashboard", T1);
+    let mut state = live(vec![adopted]);
+    state.secret_present.insert("a".into(), true);
+    assert!(plan_all(&desired(vec![wanted.clone()]), &state).is_empty());
+
+    // An id that is not there creates, and says so.
+    wanted.adopt = Some("whe_gone".into());
+    let plan = plan_all(&desired(vec![wanted]), &live(vec![]));
+    assert_eq!(plan.changes[0].action, Action::Create);
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("adopt whe_gone")),
+        "{:?}",
+        plan.warnings
+    );
+}
