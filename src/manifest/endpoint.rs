@@ -12,7 +12,6 @@ use super::{key_entries, keys};
 use crate::model::{self, DesiredEndpoint, KeyMaterial, Project, SecretSpec};
 
 const FIELDS: [&str; 9] = [
-    "adopt",
     "url",
     "name",
     "labels",
@@ -21,6 +20,7 @@ const FIELDS: [&str; 9] = [
     "undelivered_payload_retention_hours",
     "encryption_keys",
     "signing_secret",
+    "adopt",
 ];
 
 /// What endpoint checks need from the project file; `project` is `None` when it had errors,
