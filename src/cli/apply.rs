@@ -86,7 +86,7 @@ fn saved_plan(path: &std::path::Path, fresh: &Plan, live: &Live) -> anyhow::Resu
 }
 
 /// Asks on the terminal; refuses outright when stdin is not one.
-fn confirm(err: &mut dyn Write) -> anyhow::Result<bool> {
+pub(super) fn confirm(err: &mut dyn Write) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
         anyhow::bail!(
             "refusing to apply: stdin is not a terminal, so nobody can confirm; pass \

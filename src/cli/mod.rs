@@ -2,7 +2,9 @@
 
 mod apply;
 mod args;
+mod export;
 mod plan;
+mod rotate;
 mod session;
 mod validate;
 
@@ -67,6 +69,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Validate(_) => unreachable!("handled above"),
             Command::Plan(args) => plan::run(args, color, &mut out, &mut err).await,
             Command::Apply(args) => apply::run(args, color, &mut out, &mut err).await,
+            Command::Export(args) => export::run(args, &mut out, &mut err).await,
+            Command::Rotate(args) => rotate::run(args, &mut out, &mut err).await,
             command => anyhow::bail!("`{command:?}` is not available yet"),
         }
     })

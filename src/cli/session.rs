@@ -113,7 +113,13 @@ impl Session {
 pub fn load(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Loaded> {
     match manifest::load(dir) {
         Ok(loaded) => {
-            for warning in &loaded.warnings {
+            // The plan itself reports an enabled endpoint without a key (in every format,
+            // pull-request comments included), so it is not said twice here.
+            for warning in loaded
+                .warnings
+                .iter()
+                .filter(|w| w.code != "no-encryption-key")
+            {
                 writeln!(err, "{warning}")?;
             }
             Ok(loaded)

@@ -1,0 +1,93 @@
+//! `kayle-sync rotate KEY`: rotate an endpoint's signing secret now and write the new one to
+//! its sink, through the same step a bumped `signing_secret.rotation` runs.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use super::Outcome;
+use super::apply::confirm;
+use super::args::RotateArgs;
+use super::session::Session;
+use crate::apply::{self, Target};
+use crate::model::Live;
+use crate::plan::{self, Action, Change, Plan, SecretStep};
+use crate::report;
+
+pub async fn run(
+    args: &RotateArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let session = Session::open(&args.dir, err).await?;
+    let result = rotate(&session, args, out, err).await;
+    session.close().await;
+    result
+}
+
+async fn rotate(
+    session: &Session,
+    args: &RotateArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    let desired = &session.loaded.desired;
+    let key = &args.key;
+    let wanted = desired
+        .endpoints
+        .get(key)
+        .with_context(|| format!("{key} is not declared in {}", args.dir.display()))?;
+    let live = Live {
+        endpoints: session.client.list_endpoints().await?,
+        ..Live::default()
+    };
+    let managed = plan::managed(&desired.project, &live);
+    let endpoint = managed
+        .get(key)
+        .and_then(|endpoints| endpoints.first())
+        .with_context(|| format!("{key} has no live endpoint yet; run apply first"))?;
+    let spec = &wanted.signing_secret;
+    writeln!(
+        out,
+        "Rotating the signing secret of {key} ({}): the old secret stops working at once; the \
+         new one goes to sink {} as {} (sensitive).",
+        endpoint.id, spec.sink, spec.name
+    )?;
+    if !args.auto_approve && !confirm(err)? {
+        writeln!(err, "Rotation cancelled; nothing was changed.")?;
+        return Ok(Outcome::Failed);
+    }
+    let applied_rotation = plan::applied_rotation(&desired.project, endpoint);
+    let plan = Plan {
+        changes: vec![Change {
+            key: key.clone(),
+            action: Action::Update,
+            endpoint_id: Some(endpoint.id.clone()),
+            reason: Some("kayle-sync rotate".into()),
+            fields: Vec::new(),
+            secret: Some(SecretStep::Rotate {
+                sink: spec.sink.clone(),
+                name: spec.name.clone(),
+                from: applied_rotation,
+                to: applied_rotation,
+            }),
+            keys: Vec::new(),
+        }],
+        ..Plan::default()
+    };
+    let target = Target {
+        client: &session.client,
+        sinks: &session.sinks,
+        desired,
+        concurrency: 1,
+    };
+    let applied = apply::apply(&target, &plan).await;
+    let mut buffer = Vec::new();
+    report::render_applied(&applied, &mut buffer)?;
+    out.write_all(&buffer)?;
+    Ok(if applied.failed() == 0 {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}
