@@ -232,8 +232,9 @@ impl Client {
         .await
     }
 
-    /// Deletes an endpoint; one that is already gone counts as deleted, so that a delete
-    /// repeated after a lost answer succeeds.
+    /// Deletes an endpoint; one that is already gone (the API's `NOT_FOUND`) counts as
+    /// deleted, so that a delete repeated after a lost answer succeeds. Any other 404, such as
+    /// the plain-text one for a route that does not exist, stays an error.
     pub async fn delete_endpoint(&self, id: &str) -> Result<(), ApiError> {
         let path = format!("/v1/webhooks/endpoints/{id}");
         let doing = format!("deleting endpoint {id}");
@@ -242,7 +243,9 @@ impl Client {
             .await
         {
             Ok(_) => Ok(()),
-            Err(err) if err.status() == Some(404) => Ok(()),
+            Err(ApiError::Status {
+                status: 404, code, ..
+            }) if code.as_deref() == Some("NOT_FOUND") => Ok(()),
             Err(err) => Err(err),
         }
     }

@@ -1,0 +1,407 @@
+//! The API client against the Kayle emulator: retries, lost answers, error shapes, paging
+//! (including the server's ignored-cursor trap), keys and secrets, with faults injected.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use kayle_emulator::{Config, Emulator, Fault, Route, Server};
+use kayle_sync::api::{ApiError, Client, ClientConfig, EndpointFields, RetryPolicy};
+use secrecy::{ExposeSecret, SecretString};
+
+const TOKEN: &str = "kk_test";
+
+/// Small delays so retrying tests stay fast; room for a one-second `Retry-After`.
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        max_total_wait: Duration::from_secs(5),
+    }
+}
+
+fn client_for(url: &str, token: &str, timeout: Duration) -> Client {
+    let mut config = ClientConfig::new(url, SecretString::from(token.to_owned()));
+    config.timeout = timeout;
+    config.retry = fast_retry();
+    Client::new(config).expect("client builds")
+}
+
+async fn start() -> (Emulator, Server, Client) {
+    let emulator = Emulator::new(Config::test(TOKEN)).expect("emulator starts");
+    let server = emulator
+        .serve("127.0.0.1:0")
+        .await
+        .expect("emulator serves");
+    let client = client_for(&server.url(), TOKEN, Duration::from_secs(5));
+    (emulator, server, client)
+}
+
+fn fields(n: usize) -> EndpointFields {
+    EndpointFields {
+        url: Some(format!("https://hooks.example.com/kayle/{n}")),
+        name: Some(Some(format!("endpoint {n}"))),
+        ..EndpointFields::default()
+    }
+}
+
+fn count(emulator: &Emulator, route: Route) -> u64 {
+    emulator.stats().requests.get(&route).copied().unwrap_or(0)
+}
+
+fn status(status: u16) -> Fault {
+    Fault::Status {
+        status,
+        retry_after_secs: None,
+    }
+}
+
+/// Fails the test if an error's text could show a signing secret.
+fn assert_no_secret(err: &ApiError) {
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("whsec_"), "secret in error: {text}");
+}
+
+#[tokio::test]
+async fn a_503_on_list_and_update_is_retried_and_succeeds() {
+    let (emulator, _server, client) = start().await;
+    let created = client.create_endpoint(&fields(1)).await.unwrap();
+    let id = created.endpoint.id.clone();
+
+    emulator.inject(Route::ListEndpoints, status(503), 1);
+    let listed = client
+        .list_endpoints()
+        .await
+        .expect("retried list succeeds");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+    assert_eq!(count(&emulator, Route::ListEndpoints), 2);
+
+    emulator.inject(Route::UpdateEndpoint, status(503), 1);
+    let change = EndpointFields {
+        name: Some(Some("renamed".into())),
+        ..EndpointFields::default()
+    };
+    let updated = client.update_endpoint(&id, &change).await.unwrap();
+    assert_eq!(updated.name.as_deref(), Some("renamed"));
+    assert_eq!(count(&emulator, Route::UpdateEndpoint), 2);
+}
+
+#[tokio::test]
+async fn a_429_waits_for_retry_after_then_succeeds() {
+    let (emulator, _server, client) = start().await;
+    emulator.inject(
+        Route::ListEndpoints,
+        Fault::Status {
+            status: 429,
+            retry_after_secs: Some(1),
+        },
+        1,
+    );
+    let started = Instant::now();
+    let listed = client.list_endpoints().await.expect("429 then success");
+    let elapsed = started.elapsed();
+    assert!(listed.is_empty());
+    assert!(elapsed >= Duration::from_millis(950), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+    assert_eq!(count(&emulator, Route::ListEndpoints), 2);
+}
+
+#[tokio::test]
+async fn a_dropped_create_answer_is_outcome_unknown_and_not_retried() {
+    let (emulator, _server, client) = start().await;
+    emulator.inject(Route::CreateEndpoint, Fault::DropAfterCommit, 1);
+    let err = client.create_endpoint(&fields(1)).await.unwrap_err();
+    assert!(matches!(err, ApiError::OutcomeUnknown { .. }), "{err:?}");
+    assert!(err.is_outcome_unknown());
+    assert_no_secret(&err);
+    assert_eq!(count(&emulator, Route::CreateEndpoint), 1);
+    let live = emulator.endpoints();
+    assert_eq!(live.len(), 1, "the create took effect on the server");
+    assert_eq!(live[0]["url"], "https://hooks.example.com/kayle/1");
+}
+
+#[tokio::test]
+async fn a_500_on_create_is_outcome_unknown_and_not_retried() {
+    let (emulator, _server, client) = start().await;
+    emulator.inject(Route::CreateEndpoint, status(500), 1);
+    let err = client.create_endpoint(&fields(1)).await.unwrap_err();
+    assert!(matches!(err, ApiError::OutcomeUnknown { .. }), "{err:?}");
+    assert_no_secret(&err);
+    assert_eq!(count(&emulator, Route::CreateEndpoint), 1);
+    assert!(emulator.endpoints().is_empty());
+}
+
+#[tokio::test]
+async fn a_create_hanging_past_the_timeout_is_outcome_unknown() {
+    let emulator = Emulator::new(Config::test(TOKEN)).unwrap();
+    let server = emulator.serve("127.0.0.1:0").await.unwrap();
+    let client = client_for(&server.url(), TOKEN, Duration::from_millis(300));
+    emulator.inject(
+        Route::CreateEndpoint,
+        Fault::Hang(Duration::from_secs(2)),
+        1,
+    );
+    let started = Instant::now();
+    let err = client.create_endpoint(&fields(1)).await.unwrap_err();
+    assert!(matches!(err, ApiError::OutcomeUnknown { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert_no_secret(&err);
+    assert_eq!(count(&emulator, Route::CreateEndpoint), 1);
+}
+
+#[tokio::test]
+async fn a_validation_error_names_each_failing_field() {
+    let (_emulator, _server, client) = start().await;
+    let bad = EndpointFields {
+        url: Some("not a url".into()),
+        name: Some(Some("n".repeat(300))),
+        ..EndpointFields::default()
+    };
+    let err = client.create_endpoint(&bad).await.unwrap_err();
+    let ApiError::Status { status, issues, .. } = &err else {
+        panic!("expected a status error, got {err:?}");
+    };
+    assert_eq!(*status, 400);
+    let paths: HashSet<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+    assert!(paths.contains("url"), "{issues:?}");
+    assert!(paths.contains("name"), "{issues:?}");
+    assert!(issues.iter().all(|i| !i.message.is_empty()), "{issues:?}");
+    let text = err.to_string();
+    assert!(text.contains("url:"), "{text}");
+    assert!(text.contains("name:"), "{text}");
+    assert!(text.contains("creating an endpoint"), "{text}");
+    assert_no_secret(&err);
+}
+
+#[tokio::test]
+async fn paging_reads_every_endpoint_once_newest_first() {
+    let (emulator, _server, client) = start().await;
+    for n in 0..250 {
+        client.create_endpoint(&fields(n)).await.unwrap();
+    }
+    emulator.reset_stats();
+    let listed = client.list_endpoints().await.unwrap();
+    assert_eq!(count(&emulator, Route::ListEndpoints), 3);
+    let ids: Vec<&str> = listed.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 250);
+    let expected: Vec<String> = emulator
+        .endpoints()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, expected, "newest first, as the server orders them");
+    assert_eq!(listed[0].url, "https://hooks.example.com/kayle/249");
+}
+
+/// Serves the emulator's router behind a layer that replaces the `starting_after` cursor of
+/// the next `rewrites` list requests with a well-formed id the server does not know, so the
+/// emulator serves page 1 again: what the real server does when a cursor was deleted.
+async fn serve_with_ignored_cursor(emulator: &Emulator, rewrites: usize) -> String {
+    let remaining = Arc::new(AtomicUsize::new(rewrites));
+    let layer = axum::middleware::from_fn(move |mut request: Request, next: Next| {
+        let remaining = remaining.clone();
+        async move {
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            if query.contains("starting_after=")
+                && remaining
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                let unknown = format!("whe_{}", "0a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p");
+                let rewritten: Vec<String> = query
+                    .split('&')
+                    .map(|pair| {
+                        if pair.starts_with("starting_after=") {
+                            format!("starting_after={unknown}")
+                        } else {
+                            pair.to_owned()
+                        }
+                    })
+                    .collect();
+                let uri = format!("{}?{}", request.uri().path(), rewritten.join("&"));
+                *request.uri_mut() = uri.parse().expect("rewritten URI parses");
+            }
+            next.run(request).await
+        }
+    });
+    let router = emulator.router().layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    url
+}
+
+async fn emulator_with(n: usize) -> Emulator {
+    let (emulator, server, client) = start().await;
+    for i in 0..n {
+        client.create_endpoint(&fields(i)).await.unwrap();
+    }
+    server.shutdown().await;
+    emulator.reset_stats();
+    emulator
+}
+
+#[tokio::test]
+async fn an_ignored_cursor_restarts_the_listing_without_duplicates() {
+    let emulator = emulator_with(150).await;
+    let url = serve_with_ignored_cursor(&emulator, 1).await;
+    let client = client_for(&url, TOKEN, Duration::from_secs(5));
+    let listed = client.list_endpoints().await.expect("restart completes");
+    let ids: HashSet<&str> = listed.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids.len(), listed.len(), "no endpoint twice");
+    assert_eq!(listed.len(), 150, "complete");
+    // page 1, page 1 again (ignored cursor), then page 1 and page 2.
+    assert_eq!(count(&emulator, Route::ListEndpoints), 4);
+}
+
+#[tokio::test]
+async fn a_cursor_ignored_forever_ends_in_unstable_listing() {
+    let emulator = emulator_with(150).await;
+    let url = serve_with_ignored_cursor(&emulator, usize::MAX).await;
+    let client = client_for(&url, TOKEN, Duration::from_secs(5));
+    let err = tokio::time::timeout(Duration::from_secs(10), client.list_endpoints())
+        .await
+        .expect("the client does not loop")
+        .unwrap_err();
+    assert!(matches!(err, ApiError::UnstableListing { .. }), "{err:?}");
+    assert_no_secret(&err);
+    // Each of the client's three attempts reads page 1, then page 1 again.
+    assert_eq!(count(&emulator, Route::ListEndpoints), 6);
+}
+
+#[tokio::test]
+async fn auth_not_found_and_repeated_delete() {
+    let (emulator, server, client) = start().await;
+    let wrong = client_for(&server.url(), "kk_wrong", Duration::from_secs(5));
+    let err = wrong.list_endpoints().await.unwrap_err();
+    match &err {
+        ApiError::Status { status, code, .. } => {
+            assert_eq!(*status, 401);
+            assert_eq!(code.as_deref(), Some("UNAUTHORIZED"));
+        }
+        other => panic!("expected a 401, got {other:?}"),
+    }
+    assert_no_secret(&err);
+    assert!(!err.to_string().contains("kk_wrong"), "{err}");
+
+    let unknown = format!("whe_{}", "a".repeat(32));
+    let err = client.get_endpoint(&unknown).await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err:?}");
+    assert_no_secret(&err);
+
+    let created = client.create_endpoint(&fields(1)).await.unwrap();
+    let id = created.endpoint.id;
+    client.delete_endpoint(&id).await.expect("first delete");
+    assert!(emulator.endpoints().is_empty());
+    client
+        .delete_endpoint(&id)
+        .await
+        .expect("deleting a deleted endpoint is fine");
+    assert_eq!(count(&emulator, Route::DeleteEndpoint), 2);
+}
+
+#[tokio::test]
+async fn a_delete_that_reaches_no_api_route_is_an_error() {
+    let (emulator, server, client) = start().await;
+    let id = client
+        .create_endpoint(&fields(1))
+        .await
+        .unwrap()
+        .endpoint
+        .id;
+    // A wrong base URL: the server's plain-text 404 for an unknown route, not NOT_FOUND.
+    let misrouted = client_for(
+        &format!("{}/wrong-prefix", server.url()),
+        TOKEN,
+        Duration::from_secs(5),
+    );
+    let err = misrouted.delete_endpoint(&id).await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err:?}");
+    assert_eq!(emulator.endpoints().len(), 1, "nothing was deleted");
+}
+
+#[tokio::test]
+async fn keys_and_secrets_round_trip() {
+    let (emulator, _server, client) = start().await;
+    let created = client.create_endpoint(&fields(1)).await.unwrap();
+    let id = created.endpoint.id.clone();
+    let debug = format!("{created:?}");
+    assert!(!debug.contains("whsec_"), "{debug}");
+    assert!(created.signing_secret.expose_secret().starts_with("whsec_"));
+
+    let revealed = client.reveal_secret(&id).await.unwrap();
+    assert_eq!(
+        revealed.expose_secret(),
+        created.signing_secret.expose_secret()
+    );
+    let rotated = client.rotate_secret(&id).await.unwrap();
+    assert_ne!(
+        rotated.expose_secret(),
+        created.signing_secret.expose_secret()
+    );
+    assert_eq!(
+        emulator.signing_secret(&id).as_deref(),
+        Some(rotated.expose_secret())
+    );
+    assert_eq!(
+        client.reveal_secret(&id).await.unwrap().expose_secret(),
+        rotated.expose_secret()
+    );
+
+    let generated = tokio::task::spawn_blocking(|| kayle_sync::apply::keys::generate(2048))
+        .await
+        .unwrap()
+        .unwrap();
+    let first = client
+        .create_key(&id, "k1", generated.public.to_api_jwk("k1"))
+        .await
+        .expect("key registered");
+    assert_eq!(first.key_id, "k1");
+    assert!(first.is_active);
+    let second = client
+        .create_key(&id, "k2", generated.public.to_api_jwk("k2"))
+        .await
+        .unwrap();
+    let keys = client.list_keys(&id).await.unwrap();
+    let listed: Vec<(&str, bool)> = keys
+        .iter()
+        .map(|k| (k.key_id.as_str(), k.is_active))
+        .collect();
+    assert_eq!(listed, vec![("k2", true), ("k1", false)], "newest first");
+
+    let off = client.deactivate_key(&second.id).await.unwrap();
+    assert!(!off.is_active);
+    let on = client.reactivate_key(&first.id).await.unwrap();
+    assert!(on.is_active);
+    let keys = client.list_keys(&id).await.unwrap();
+    let active: Vec<&str> = keys
+        .iter()
+        .filter(|k| k.is_active)
+        .map(|k| k.key_id.as_str())
+        .collect();
+    assert_eq!(active, vec!["k1"]);
+}
+
+#[tokio::test]
+async fn a_dropped_update_answer_is_retried_and_succeeds() {
+    let (emulator, _server, client) = start().await;
+    let created = client.create_endpoint(&fields(1)).await.unwrap();
+    emulator.inject(Route::UpdateEndpoint, Fault::DropAfterCommit, 1);
+    let change = EndpointFields {
+        enabled: Some(false),
+        ..EndpointFields::default()
+    };
+    let updated = client
+        .update_endpoint(&created.endpoint.id, &change)
+        .await
+        .expect("retried after the lost answer");
+    assert!(!updated.enabled);
+    assert_eq!(count(&emulator, Route::UpdateEndpoint), 2);
+}
