@@ -155,6 +155,32 @@ async fn a_create_hanging_past_the_timeout_is_outcome_unknown() {
 }
 
 #[tokio::test]
+async fn a_create_answered_with_a_garbled_body_is_outcome_unknown() {
+    let emulator = Emulator::new(Config::test(TOKEN)).unwrap();
+    // The create is carried out, then its 200 answer is cut to a body that does not parse.
+    let garble = axum::middleware::from_fn(|request: Request, next: Next| async move {
+        let is_create = request.method() == axum::http::Method::POST
+            && request.uri().path() == "/v1/webhooks/endpoints";
+        let response = next.run(request).await;
+        if is_create && response.status().is_success() {
+            let (parts, _) = response.into_parts();
+            return axum::response::Response::from_parts(
+                parts,
+                axum::body::Body::from(r#"{"data": {"endpoint": "#),
+            );
+        }
+        response
+    });
+    let url = serve_router(emulator.router().layer(garble)).await;
+    let client = client_for(&url, TOKEN, Duration::from_secs(5));
+    let err = client.create_endpoint(&fields(1)).await.unwrap_err();
+    assert!(matches!(err, ApiError::OutcomeUnknown { .. }), "{err:?}");
+    assert_no_secret(&err);
+    assert_eq!(count(&emulator, Route::CreateEndpoint), 1);
+    assert_eq!(emulator.endpoints().len(), 1, "the create took effect");
+}
+
+#[tokio::test]
 async fn a_validation_error_names_each_failing_field() {
     let (_emulator, _server, client) = start().await;
     let bad = EndpointFields {
@@ -229,7 +255,11 @@ async fn serve_with_ignored_cursor(emulator: &Emulator, rewrites: usize) -> Stri
             next.run(request).await
         }
     });
-    let router = emulator.router().layer(layer);
+    serve_router(emulator.router().layer(layer)).await
+}
+
+/// Serves `router` on a fresh loopback port and returns its base URL.
+async fn serve_router(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {

@@ -395,9 +395,18 @@ impl Client {
         doing: &str,
     ) -> Result<Envelope<T>, ApiError> {
         let bytes = self.send(method, path, body, repeat, doing).await?;
-        serde_json::from_slice(&bytes).map_err(|err| ApiError::Decode {
-            doing: doing.to_owned(),
-            reason: describe_decode(&err),
+        serde_json::from_slice(&bytes).map_err(|err| {
+            let doing = doing.to_owned();
+            let reason = describe_decode(&err);
+            // The call succeeded, so a create took effect, but what it made is unknown.
+            if repeat == Repeat::Never {
+                ApiError::OutcomeUnknown {
+                    doing,
+                    reason: format!("the answer could not be read: {reason}"),
+                }
+            } else {
+                ApiError::Decode { doing, reason }
+            }
         })
     }
 
@@ -533,12 +542,14 @@ fn describe_transport(err: &reqwest::Error) -> String {
 /// value, and the value could be a secret.
 fn describe_decode(err: &serde_json::Error) -> String {
     let message = err.to_string();
-    let safe = if message.contains('"')
-        || message.contains('`') && !message.starts_with("missing field")
-    {
-        "the body does not have the expected shape".to_owned()
+    if message.contains('"') || message.contains('`') && !message.starts_with("missing field") {
+        format!(
+            "the body does not have the expected shape (line {}, column {})",
+            err.line(),
+            err.column()
+        )
     } else {
+        // serde_json's own message already ends with the line and column.
         message
-    };
-    format!("{safe} (line {}, column {})", err.line(), err.column())
+    }
 }
