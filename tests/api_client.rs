@@ -420,6 +420,52 @@ async fn keys_and_secrets_round_trip() {
 }
 
 #[tokio::test]
+async fn reveal_and_rotate_are_repeated_after_a_failure() {
+    let (emulator, _server, client) = start().await;
+    let id = client
+        .create_endpoint(&fields(1))
+        .await
+        .unwrap()
+        .endpoint
+        .id;
+    emulator.inject(Route::RevealSecret, status(503), 1);
+    let revealed = client.reveal_secret(&id).await.expect("retried reveal");
+    assert_eq!(count(&emulator, Route::RevealSecret), 2);
+    emulator.inject(Route::RotateSecret, Fault::DropAfterCommit, 1);
+    let rotated = client.rotate_secret(&id).await.expect("retried rotate");
+    assert_eq!(count(&emulator, Route::RotateSecret), 2);
+    assert_ne!(rotated.expose_secret(), revealed.expose_secret());
+    assert_eq!(
+        emulator.signing_secret(&id).as_deref(),
+        Some(rotated.expose_secret()),
+        "the secret returned is the current one"
+    );
+}
+
+#[tokio::test]
+async fn a_429_on_create_is_retried_because_nothing_was_done() {
+    let (emulator, _server, client) = start().await;
+    emulator.inject(Route::CreateEndpoint, status(429), 1);
+    client.create_endpoint(&fields(1)).await.expect("created");
+    assert_eq!(count(&emulator, Route::CreateEndpoint), 2);
+    assert_eq!(emulator.endpoints().len(), 1);
+}
+
+#[test]
+fn a_base_url_that_is_not_http_is_refused_up_front() {
+    for base in ["api.kayle.id", "ftp://api.kayle.id", ""] {
+        let config = ClientConfig::new(base, SecretString::from(TOKEN.to_owned()));
+        let err = Client::new(config).expect_err(base);
+        assert!(err.to_string().contains("base URL"), "{err}");
+    }
+    let config = ClientConfig::new(
+        "https://api.kayle.id/",
+        SecretString::from(TOKEN.to_owned()),
+    );
+    assert!(Client::new(config).is_ok());
+}
+
+#[tokio::test]
 async fn a_dropped_update_answer_is_retried_and_succeeds() {
     let (emulator, _server, client) = start().await;
     let created = client.create_endpoint(&fields(1)).await.unwrap();

@@ -146,8 +146,20 @@ impl Identified for LiveKey {
 }
 
 impl Client {
+    /// Builds a client; fails when the base URL is not an `http` or `https` URL, which would
+    /// otherwise make every call fail as if the network did (and a create as if lost).
     pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
         let doing = || "setting up the HTTP client".to_owned();
+        let base = config.base_url.trim_end_matches('/');
+        match url::Url::parse(base) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+            _ => {
+                return Err(ApiError::Transport {
+                    doing: doing(),
+                    reason: format!("the base URL {base:?} is not an http(s) URL"),
+                });
+            }
+        }
         let mut auth =
             HeaderValue::from_str(&format!("Bearer {}", config.token.expose_secret().trim()))
                 .map_err(|_| ApiError::Transport {
