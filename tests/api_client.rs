@@ -443,6 +443,78 @@ async fn reveal_and_rotate_are_repeated_after_a_failure() {
 }
 
 #[tokio::test]
+async fn retries_are_bounded_in_count_and_in_waiting_time() {
+    let (emulator, _server, client) = start().await;
+    emulator.inject(Route::ListEndpoints, status(503), 10);
+    let err = client.list_endpoints().await.unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err:?}");
+    assert_eq!(count(&emulator, Route::ListEndpoints), 4, "max_attempts");
+    assert_no_secret(&err);
+
+    emulator.clear_faults();
+    emulator.reset_stats();
+    // A wait longer than the whole budget (5 s) is not waited for at all.
+    emulator.inject(
+        Route::ListEndpoints,
+        Fault::Status {
+            status: 429,
+            retry_after_secs: Some(60),
+        },
+        1,
+    );
+    let started = Instant::now();
+    let err = client.list_endpoints().await.unwrap_err();
+    assert_eq!(err.status(), Some(429), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(count(&emulator, Route::ListEndpoints), 1);
+}
+
+#[tokio::test]
+async fn a_read_hanging_past_the_timeout_is_repeated() {
+    let emulator = Emulator::new(Config::test(TOKEN)).unwrap();
+    let server = emulator.serve("127.0.0.1:0").await.unwrap();
+    let client = client_for(&server.url(), TOKEN, Duration::from_millis(300));
+    let id = client
+        .create_endpoint(&fields(1))
+        .await
+        .unwrap()
+        .endpoint
+        .id;
+    emulator.inject(Route::GetEndpoint, Fault::Hang(Duration::from_secs(2)), 1);
+    let started = Instant::now();
+    let got = client
+        .get_endpoint(&id)
+        .await
+        .expect("second attempt answers");
+    assert_eq!(got.id, id);
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    assert_eq!(count(&emulator, Route::GetEndpoint), 2);
+}
+
+#[tokio::test]
+async fn a_failed_key_create_is_outcome_unknown_and_not_retried() {
+    let (emulator, _server, client) = start().await;
+    let id = client
+        .create_endpoint(&fields(1))
+        .await
+        .unwrap()
+        .endpoint
+        .id;
+    let generated = tokio::task::spawn_blocking(|| kayle_sync::apply::keys::generate(2048))
+        .await
+        .unwrap()
+        .unwrap();
+    emulator.inject(Route::CreateKey, Fault::DropAfterCommit, 1);
+    let err = client
+        .create_key(&id, "k1", generated.public.to_api_jwk("k1"))
+        .await
+        .unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert_eq!(count(&emulator, Route::CreateKey), 1);
+    assert_eq!(emulator.keys(&id).len(), 1, "the key was registered");
+}
+
+#[tokio::test]
 async fn a_429_on_create_is_retried_because_nothing_was_done() {
     let (emulator, _server, client) = start().await;
     emulator.inject(Route::CreateEndpoint, status(429), 1);

@@ -3,6 +3,7 @@
 //! may safely be repeated. Endpoint creation is never repeated blindly.
 
 mod error;
+mod failure;
 mod retry;
 
 use std::collections::HashSet;
@@ -17,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{ApiError, FieldIssue};
 pub use retry::RetryPolicy;
+
+use failure::{Failure, describe_decode, describe_transport};
 
 use crate::model::{LiveEndpoint, LiveKey};
 
@@ -486,82 +489,5 @@ impl Client {
             }
             return Err(failure.into_error(doing, repeat, attempt));
         }
-    }
-}
-
-/// Why one attempt failed.
-enum Failure {
-    /// The connection could not be made: the request never left.
-    NotSent(String),
-    /// The request left, and no complete answer came back.
-    Lost(String),
-    Status(StatusCode, Option<Duration>, bytes::Bytes),
-}
-
-impl Failure {
-    fn into_error(self, doing: &str, repeat: Repeat, attempts: u32) -> ApiError {
-        let doing = doing.to_owned();
-        let tries = if attempts > 1 {
-            format!(" (after {attempts} attempts)")
-        } else {
-            String::new()
-        };
-        match self {
-            Failure::NotSent(reason) => ApiError::Transport {
-                doing,
-                reason: format!("{reason}{tries}"),
-            },
-            Failure::Lost(reason) if repeat == Repeat::Never => {
-                ApiError::OutcomeUnknown { doing, reason }
-            }
-            Failure::Lost(reason) => ApiError::Transport {
-                doing,
-                reason: format!("{reason}{tries}"),
-            },
-            Failure::Status(status, _, _)
-                if status.is_server_error() && repeat == Repeat::Never =>
-            {
-                ApiError::OutcomeUnknown {
-                    doing,
-                    reason: format!("the server answered HTTP {}", status.as_u16()),
-                }
-            }
-            Failure::Status(status, _, body) => error::from_response(doing, status.as_u16(), &body),
-        }
-    }
-}
-
-fn describe_transport(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else if err.is_body() || err.is_decode() {
-        "the answer was cut off"
-    } else {
-        "the connection failed"
-    };
-    // The URL holds no secret; the error's source chain says what the socket saw.
-    let mut reason = kind.to_owned();
-    let mut source = std::error::Error::source(err);
-    if let Some(inner) = source.take() {
-        reason.push_str(&format!(": {inner}"));
-    }
-    reason
-}
-
-/// Says why a body did not parse without quoting the body: serde's messages can quote a
-/// value, and the value could be a secret.
-fn describe_decode(err: &serde_json::Error) -> String {
-    let message = err.to_string();
-    if message.contains('"') || message.contains('`') && !message.starts_with("missing field") {
-        format!(
-            "the body does not have the expected shape (line {}, column {})",
-            err.line(),
-            err.column()
-        )
-    } else {
-        // serde_json's own message already ends with the line and column.
-        message
     }
 }
