@@ -181,6 +181,44 @@ async fn a_create_answered_with_a_garbled_body_is_outcome_unknown() {
 }
 
 #[tokio::test]
+async fn a_redirect_is_reported_not_followed() {
+    let emulator = Emulator::new(Config::test(TOKEN)).unwrap();
+    // Everything under /moved answers 303 See Other to the same path without the prefix: a
+    // client that follows it turns the PATCH or DELETE into a GET that "succeeds".
+    let redirect = axum::middleware::from_fn(|request: Request, next: Next| async move {
+        match request.uri().path().strip_prefix("/moved") {
+            Some(rest) => axum::response::Response::builder()
+                .status(303)
+                .header("location", rest.to_owned())
+                .body(axum::body::Body::empty())
+                .unwrap(),
+            None => next.run(request).await,
+        }
+    });
+    let url = serve_router(emulator.router().layer(redirect)).await;
+    let direct = client_for(&url, TOKEN, Duration::from_secs(5));
+    let id = direct
+        .create_endpoint(&fields(1))
+        .await
+        .unwrap()
+        .endpoint
+        .id;
+    let moved = client_for(&format!("{url}/moved"), TOKEN, Duration::from_secs(5));
+    let change = EndpointFields {
+        name: Some(Some("renamed".into())),
+        ..EndpointFields::default()
+    };
+    let err = moved.update_endpoint(&id, &change).await.unwrap_err();
+    assert_eq!(err.status(), Some(303), "{err:?}");
+    assert!(err.to_string().contains("/v1/webhooks/endpoints/"), "{err}");
+    let err = moved.delete_endpoint(&id).await.unwrap_err();
+    assert_eq!(err.status(), Some(303), "{err:?}");
+    let live = emulator.endpoints();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0]["name"], "endpoint 1");
+}
+
+#[tokio::test]
 async fn a_validation_error_names_each_failing_field() {
     let (_emulator, _server, client) = start().await;
     let bad = EndpointFields {
@@ -202,6 +240,24 @@ async fn a_validation_error_names_each_failing_field() {
     assert!(text.contains("name:"), "{text}");
     assert!(text.contains("creating an endpoint"), "{text}");
     assert_no_secret(&err);
+
+    // An empty PATCH is refused as a whole: the issue's path is empty.
+    let id = client
+        .create_endpoint(&fields(1))
+        .await
+        .unwrap()
+        .endpoint
+        .id;
+    let err = client
+        .update_endpoint(&id, &EndpointFields::default())
+        .await
+        .unwrap_err();
+    let ApiError::Status { issues, .. } = &err else {
+        panic!("expected a status error, got {err:?}");
+    };
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].path, "");
+    assert!(err.to_string().contains("(body)"), "{err}");
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -174,6 +174,9 @@ impl Client {
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("kayle-sync/", env!("CARGO_PKG_VERSION")))
+            // A followed 301/302/303 can turn a write into a GET that then "succeeds", and the
+            // API never redirects: a redirect means the base URL is wrong, and is reported.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| ApiError::Transport {
                 doing: doing(),
@@ -460,6 +463,21 @@ impl Client {
                         .and_then(|value| value.to_str().ok())
                         .and_then(retry::parse_retry_after);
                     tracing::debug!(%method, path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "api call");
+                    if status.is_redirection() {
+                        let to = response
+                            .headers()
+                            .get(LOCATION)
+                            .and_then(|value| value.to_str().ok())
+                            .unwrap_or("(no location)");
+                        let text = format!(
+                            "redirected to {to}; the API does not redirect, so check the base URL"
+                        );
+                        return Err(error::from_response(
+                            doing.to_owned(),
+                            status.as_u16(),
+                            text.as_bytes(),
+                        ));
+                    }
                     match response.bytes().await {
                         Ok(bytes) if status.is_success() => return Ok(bytes),
                         Ok(bytes) => Failure::Status(status, retry_after, bytes),
