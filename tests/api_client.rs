@@ -1,70 +1,18 @@
 //! The API client against the Kayle emulator: retries, lost answers, error shapes, paging
 //! (including the server's ignored-cursor trap), keys and secrets, with faults injected.
 
+#[path = "support/api_emulated.rs"]
+mod support;
+
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::middleware::Next;
-use kayle_emulator::{Config, Emulator, Fault, Route, Server};
-use kayle_sync::api::{ApiError, Client, ClientConfig, EndpointFields, RetryPolicy};
+use kayle_emulator::{Config, Emulator, Fault, Route};
+use kayle_sync::api::{ApiError, Client, ClientConfig, EndpointFields};
 use secrecy::{ExposeSecret, SecretString};
-
-const TOKEN: &str = "kk_test";
-
-/// Small delays so retrying tests stay fast; room for a one-second `Retry-After`.
-fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        max_total_wait: Duration::from_secs(5),
-    }
-}
-
-fn client_for(url: &str, token: &str, timeout: Duration) -> Client {
-    let mut config = ClientConfig::new(url, SecretString::from(token.to_owned()));
-    config.timeout = timeout;
-    config.retry = fast_retry();
-    Client::new(config).expect("client builds")
-}
-
-async fn start() -> (Emulator, Server, Client) {
-    let emulator = Emulator::new(Config::test(TOKEN)).expect("emulator starts");
-    let server = emulator
-        .serve("127.0.0.1:0")
-        .await
-        .expect("emulator serves");
-    let client = client_for(&server.url(), TOKEN, Duration::from_secs(5));
-    (emulator, server, client)
-}
-
-fn fields(n: usize) -> EndpointFields {
-    EndpointFields {
-        url: Some(format!("https://hooks.example.com/kayle/{n}")),
-        name: Some(Some(format!("endpoint {n}"))),
-        ..EndpointFields::default()
-    }
-}
-
-fn count(emulator: &Emulator, route: Route) -> u64 {
-    emulator.stats().requests.get(&route).copied().unwrap_or(0)
-}
-
-fn status(status: u16) -> Fault {
-    Fault::Status {
-        status,
-        retry_after_secs: None,
-    }
-}
-
-/// Fails the test if an error's text could show a signing secret.
-fn assert_no_secret(err: &ApiError) {
-    let text = format!("{err} {err:?}");
-    assert!(!text.contains("whsec_"), "secret in error: {text}");
-}
+use support::*;
 
 #[tokio::test]
 async fn a_503_on_list_and_update_is_retried_and_succeeds() {
@@ -278,60 +226,6 @@ async fn paging_reads_every_endpoint_once_newest_first() {
         .collect();
     assert_eq!(ids, expected, "newest first, as the server orders them");
     assert_eq!(listed[0].url, "https://hooks.example.com/kayle/249");
-}
-
-/// Serves the emulator's router behind a layer that replaces the `starting_after` cursor of
-/// the next `rewrites` list requests with a well-formed id the server does not know, so the
-/// emulator serves page 1 again: what the real server does when a cursor was deleted.
-async fn serve_with_ignored_cursor(emulator: &Emulator, rewrites: usize) -> String {
-    let remaining = Arc::new(AtomicUsize::new(rewrites));
-    let layer = axum::middleware::from_fn(move |mut request: Request, next: Next| {
-        let remaining = remaining.clone();
-        async move {
-            let query = request.uri().query().unwrap_or_default().to_owned();
-            if query.contains("starting_after=")
-                && remaining
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok()
-            {
-                let unknown = format!("whe_{}", "0a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p");
-                let rewritten: Vec<String> = query
-                    .split('&')
-                    .map(|pair| {
-                        if pair.starts_with("starting_after=") {
-                            format!("starting_after={unknown}")
-                        } else {
-                            pair.to_owned()
-                        }
-                    })
-                    .collect();
-                let uri = format!("{}?{}", request.uri().path(), rewritten.join("&"));
-                *request.uri_mut() = uri.parse().expect("rewritten URI parses");
-            }
-            next.run(request).await
-        }
-    });
-    serve_router(emulator.router().layer(layer)).await
-}
-
-/// Serves `router` on a fresh loopback port and returns its base URL.
-async fn serve_router(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    url
-}
-
-async fn emulator_with(n: usize) -> Emulator {
-    let (emulator, server, client) = start().await;
-    for i in 0..n {
-        client.create_endpoint(&fields(i)).await.unwrap();
-    }
-    server.shutdown().await;
-    emulator.reset_stats();
-    emulator
 }
 
 #[tokio::test]

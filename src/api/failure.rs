@@ -4,9 +4,20 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use reqwest::header::HeaderValue;
 
 use super::Repeat;
 use super::error::{self, ApiError};
+
+/// The error for a redirect, which is not followed: a followed 301/302/303 can turn a write
+/// into a GET that then "succeeds", and the API never redirects, so the base URL is wrong.
+pub(super) fn redirected(doing: &str, status: StatusCode, to: Option<&HeaderValue>) -> ApiError {
+    let to = to
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("(no location)");
+    let text = format!("redirected to {to}; the API does not redirect, so check the base URL");
+    error::from_response(doing.to_owned(), status.as_u16(), text.as_bytes())
+}
 
 /// Why one attempt failed.
 pub(super) enum Failure {
@@ -18,6 +29,19 @@ pub(super) enum Failure {
 }
 
 impl Failure {
+    /// Whether the call may be sent again, and the server's own wait if it gave one.
+    pub(super) fn may_repeat(&self, repeat: Repeat) -> (bool, Option<Duration>) {
+        match self {
+            Failure::NotSent(_) => (true, None),
+            Failure::Lost(_) => (repeat == Repeat::Safe, None),
+            Failure::Status(status, retry_after, _) => match *status {
+                StatusCode::TOO_MANY_REQUESTS => (true, *retry_after),
+                s if s.is_server_error() => (repeat == Repeat::Safe, *retry_after),
+                _ => (false, None),
+            },
+        }
+    }
+
     pub(super) fn into_error(self, doing: &str, repeat: Repeat, attempts: u32) -> ApiError {
         let doing = doing.to_owned();
         let tries = if attempts > 1 {

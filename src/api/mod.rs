@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
-use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -464,19 +464,8 @@ impl Client {
                         .and_then(retry::parse_retry_after);
                     tracing::debug!(%method, path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "api call");
                     if status.is_redirection() {
-                        let to = response
-                            .headers()
-                            .get(LOCATION)
-                            .and_then(|value| value.to_str().ok())
-                            .unwrap_or("(no location)");
-                        let text = format!(
-                            "redirected to {to}; the API does not redirect, so check the base URL"
-                        );
-                        return Err(error::from_response(
-                            doing.to_owned(),
-                            status.as_u16(),
-                            text.as_bytes(),
-                        ));
+                        let to = response.headers().get(LOCATION);
+                        return Err(failure::redirected(doing, status, to));
                     }
                     match response.bytes().await {
                         Ok(bytes) if status.is_success() => return Ok(bytes),
@@ -487,15 +476,7 @@ impl Client {
                 Err(err) if err.is_connect() => Failure::NotSent(describe_transport(&err)),
                 Err(err) => Failure::Lost(describe_transport(&err)),
             };
-            let (retryable, retry_after) = match &failure {
-                Failure::NotSent(_) => (true, None),
-                Failure::Lost(_) => (repeat == Repeat::Safe, None),
-                Failure::Status(status, retry_after, _) => match *status {
-                    StatusCode::TOO_MANY_REQUESTS => (true, *retry_after),
-                    s if s.is_server_error() => (repeat == Repeat::Safe, *retry_after),
-                    _ => (false, None),
-                },
-            };
+            let (retryable, retry_after) = failure.may_repeat(repeat);
             if let Some(wait) = retryable
                 .then(|| self.retry.next_wait(attempt, waited, retry_after))
                 .flatten()
