@@ -180,31 +180,53 @@ impl Drop for InFlight {
     }
 }
 
-/// The server's handled-error envelope for an injected status.
-fn status_response(status: u16, retry_after_secs: Option<u64>) -> Response {
+/// The server's handled-error envelope for an injected status; list routes also carry
+/// `pagination`, as the server's list errors do.
+fn status_response(
+    status: u16,
+    retry_after_secs: Option<u64>,
+    list_limit: Option<usize>,
+) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let code = match status.as_u16() {
-        429 => "TOO_MANY_REQUESTS",
-        503 => "SERVICE_UNAVAILABLE",
-        500 => "INTERNAL_SERVER_ERROR",
-        _ => status.canonical_reason().unwrap_or("ERROR"),
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let code = reason.to_ascii_uppercase().replace([' ', '-'], "_");
+    let mut body = serde_json::json!({
+        "data": null,
+        "error": {
+            "code": code,
+            "message": sentence(reason),
+            "hint": "The server encountered an error.",
+            "docs": "https://kayle.id/docs/api/errors",
+        },
+    });
+    if let Some(limit) = list_limit {
+        body["pagination"] =
+            serde_json::json!({"limit": limit, "has_more": false, "next_cursor": null});
     }
-    .to_ascii_uppercase()
-    .replace(' ', "_");
-    let message = format!("{}.", status.canonical_reason().unwrap_or("Error"));
-    let mut response = crate::routes::handler_error(
-        status,
-        &code,
-        &message,
-        "The server encountered an error.",
-        "https://kayle.id/docs/api/errors",
-    );
+    let mut response = (status, axum::Json(body)).into_response();
     if let Some(secs) = retry_after_secs {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
+}
+
+/// "Internal Server Error" -> "Internal server error.", as the server writes its 500.
+fn sentence(reason: &str) -> String {
+    let lower = reason.to_lowercase();
+    let mut chars = lower.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+    format!("{}{}.", first.unwrap_or_default(), chars.as_str())
+}
+
+/// The `limit` a list request asked for, or the default of 10.
+fn requested_limit(request: &Request) -> usize {
+    let query = request.uri().query().unwrap_or("");
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "limit")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(10)
 }
 
 /// A body that fails at once: the fallback for dropping a response when the router is served
@@ -254,7 +276,11 @@ pub(crate) async fn middleware(
         Some(Fault::Status {
             status,
             retry_after_secs,
-        }) => status_response(status, retry_after_secs),
+        }) => {
+            let list = matches!(route, Some(Route::ListEndpoints | Route::ListKeys));
+            let limit = list.then(|| requested_limit(&request));
+            status_response(status, retry_after_secs, limit)
+        }
         Some(Fault::Hang(duration)) => {
             tokio::time::sleep(duration).await;
             next.run(request).await

@@ -45,7 +45,9 @@
 
 mod admin;
 mod faults;
+mod key_validation;
 mod persistence;
+mod responses;
 mod routes;
 mod server;
 mod store;
@@ -169,7 +171,7 @@ impl Emulator {
 
     /// The Kayle API and the `/_emulator/` admin API as one router.
     pub fn router(&self) -> Router {
-        let not_found = || async { routes::plain(StatusCode::NOT_FOUND, "404 Not Found") };
+        let not_found = || async { responses::plain(StatusCode::NOT_FOUND, "404 Not Found") };
         routes::router(self.shared.clone())
             .with_state(self.shared.clone())
             .merge(admin::router(self.clone()))
