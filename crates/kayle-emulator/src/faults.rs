@@ -91,7 +91,8 @@ pub enum Fault {
     },
     /// Carry the request out, then close the connection without any response.
     DropAfterCommit,
-    /// Sleep this long, then answer normally.
+    /// Sleep this long, then answer normally. The request is carried out even when the
+    /// client has given up meanwhile, as a real server would.
     Hang(Duration),
 }
 
@@ -256,7 +257,7 @@ pub(crate) async fn middleware(
     next: Next,
 ) -> Response {
     let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    let _guard = InFlight(shared.clone());
+    let guard = InFlight(shared.clone());
     let route = matched.and_then(|m| Route::classify(request.method(), m.as_str()));
     let (latency, fault) = {
         let mut stats = shared.stats.lock().unwrap_or_else(|e| e.into_inner());
@@ -268,38 +269,48 @@ pub(crate) async fn middleware(
         let mut faults = shared.faults.lock().unwrap_or_else(|e| e.into_inner());
         (faults.latency, route.and_then(|r| faults.take(r)))
     };
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    match fault {
-        None => next.run(request).await,
-        Some(Fault::Status {
-            status,
-            retry_after_secs,
-        }) => {
-            let list = matches!(route, Some(Route::ListEndpoints | Route::ListKeys));
-            let limit = list.then(|| requested_limit(&request));
-            status_response(status, retry_after_secs, limit)
+    let killer = request.extensions().get::<ConnectionKiller>().cloned();
+    let list_limit = matches!(route, Some(Route::ListEndpoints | Route::ListKeys))
+        .then(|| requested_limit(&request));
+    let drop_after = fault == Some(Fault::DropAfterCommit);
+    // The work runs in its own task so that, as on a real server, a client that gives up
+    // (a timeout during a hang or latency) does not cancel a write half-way.
+    let work = tokio::spawn(async move {
+        let _guard = guard;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
         }
-        Some(Fault::Hang(duration)) => {
-            tokio::time::sleep(duration).await;
-            next.run(request).await
-        }
-        Some(Fault::DropAfterCommit) => {
-            let killer = request.extensions().get::<ConnectionKiller>().cloned();
-            let response = next.run(request).await;
-            match killer {
-                Some(killer) => {
-                    killer.kill();
-                    // The connection task drops this future together with the connection.
-                    std::future::pending::<()>().await;
-                    response
-                }
-                None => {
-                    let (parts, _) = response.into_parts();
-                    Response::from_parts(parts, Body::new(AbortedBody)).into_response()
-                }
+        match fault {
+            Some(Fault::Status {
+                status,
+                retry_after_secs,
+            }) => status_response(status, retry_after_secs, list_limit),
+            Some(Fault::Hang(duration)) => {
+                tokio::time::sleep(duration).await;
+                next.run(request).await
             }
+            Some(Fault::DropAfterCommit) | None => next.run(request).await,
+        }
+    });
+    let response = match work.await {
+        Ok(response) => response,
+        Err(_) => {
+            crate::responses::plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+    };
+    if !drop_after {
+        return response;
+    }
+    match killer {
+        Some(killer) => {
+            killer.kill();
+            // The connection task drops this future together with the connection.
+            std::future::pending::<()>().await;
+            response
+        }
+        None => {
+            let (parts, _) = response.into_parts();
+            Response::from_parts(parts, Body::new(AbortedBody)).into_response()
         }
     }
 }

@@ -77,8 +77,8 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
 }
 
-/// One API key.
-#[derive(Clone, Debug)]
+/// One API key. Its `Debug` leaves the token value out.
+#[derive(Clone)]
 pub struct Token {
     /// The bearer token, e.g. `kk_test`.
     pub value: String,
@@ -88,6 +88,17 @@ pub struct Token {
     pub write: bool,
     /// The organization it belongs to.
     pub organization_id: String,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("value", &"<redacted>")
+            .field("read", &self.read)
+            .field("write", &self.write)
+            .field("organization_id", &self.organization_id)
+            .finish()
+    }
 }
 
 /// The organization of [`Config::test`]'s token.

@@ -298,3 +298,37 @@ async fn admin_api_scripts_faults_and_reads_state() {
         .unwrap();
     assert!(r.status().is_client_error());
 }
+
+#[tokio::test]
+async fn a_hung_create_still_commits_after_the_client_gave_up() {
+    let api = Api::start().await;
+    api.emulator.inject(
+        Route::CreateEndpoint,
+        Fault::Hang(Duration::from_millis(300)),
+        1,
+    );
+    let result = api
+        .client
+        .post(api.url("/v1/webhooks/endpoints"))
+        .header("Authorization", "Bearer kk_test")
+        .header("Content-Type", "application/json")
+        .body(r#"{"url":"https://example.com/slow"}"#)
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(result.expect_err("timeout").is_timeout());
+    assert!(api.emulator.endpoints().is_empty(), "not yet");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        api.emulator.endpoints().len(),
+        1,
+        "the server finished the work"
+    );
+}
+
+#[test]
+fn token_debug_hides_the_value() {
+    let config = kayle_emulator::Config::test("kk_secret_value");
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("kk_secret_value"), "{shown}");
+}
