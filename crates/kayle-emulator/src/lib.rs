@@ -39,6 +39,8 @@
 //!   `DELETE /_emulator/stats` resets it.
 //! - `GET /_emulator/violations`: `{"violations": ["...", ...]}`, one line each time a request
 //!   left an endpoint enabled without an active key.
+//! - `POST /_emulator/frozen` `{"organization_id": "...", "frozen": true}`: the organization
+//!   is pending deletion and every call with its tokens answers 410 `ORGANIZATION_FROZEN`.
 //! - `GET /_emulator/state`: `{"endpoints": [{"endpoint": ENDPOINT, "signing_secret": "whsec_...",
 //!   "keys": [KEY, ...]}, ...]}` with ENDPOINT and KEY as the API returns them (keys newest
 //!   first). It holds secrets: it is for test assertions only.
@@ -128,6 +130,8 @@ pub(crate) struct Shared {
     pub stats: Mutex<Stats>,
     pub in_flight: AtomicUsize,
     violations: Mutex<Vec<String>>,
+    /// Organizations pending deletion: every call with their tokens answers 410.
+    frozen: Mutex<std::collections::BTreeSet<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,6 +141,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub fn lock_store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
+    }
+
+    pub fn is_frozen(&self, organization_id: &str) -> bool {
+        lock(&self.frozen).contains(organization_id)
     }
 
     /// Called with the store still locked after every change: records a violation when the
@@ -176,6 +184,7 @@ impl Emulator {
                 stats: Mutex::new(Stats::default()),
                 in_flight: AtomicUsize::new(0),
                 violations: Mutex::new(Vec::new()),
+                frozen: Mutex::new(Default::default()),
             }),
         })
     }
@@ -227,6 +236,17 @@ impl Emulator {
     /// One message per request that left an endpoint enabled without an active key.
     pub fn violations(&self) -> Vec<String> {
         lock(&self.shared.violations).clone()
+    }
+
+    /// Marks an organization as pending deletion (every call with its tokens answers
+    /// 410 `ORGANIZATION_FROZEN`), or lifts that.
+    pub fn set_organization_frozen(&self, organization_id: &str, frozen: bool) {
+        let mut set = lock(&self.shared.frozen);
+        if frozen {
+            set.insert(organization_id.to_string());
+        } else {
+            set.remove(organization_id);
+        }
     }
 
     /// Every organization's endpoints as the API returns them, newest first.

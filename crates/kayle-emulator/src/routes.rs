@@ -83,16 +83,24 @@ fn authorize(shared: &Shared, headers: &HeaderMap, route: Route) -> Result<Strin
         .iter()
         .find(|t| t.value == token)
         .ok_or_else(unauthorized)?;
-    let allowed = if route.is_write() || route == Route::RevealSecret {
+    let allowed = if route.is_write() {
         found.write
     } else {
         found.read
     };
-    if allowed {
-        Ok(found.organization_id.clone())
-    } else {
-        Err(bare_error(StatusCode::FORBIDDEN, "FORBIDDEN", "Forbidden"))
+    if !allowed {
+        return Err(bare_error(StatusCode::FORBIDDEN, "FORBIDDEN", "Forbidden"));
     }
+    if shared.is_frozen(&found.organization_id) {
+        return Err(handler_error(
+            StatusCode::GONE,
+            "ORGANIZATION_FROZEN",
+            "This organization is scheduled for deletion. API keys and verification flows are disabled until the deletion is canceled.",
+            "Cancel the pending deletion from the dashboard, then retry.",
+            "https://kayle.id/docs/errors/organization-frozen",
+        ));
+    }
+    Ok(found.organization_id.clone())
 }
 
 /// A request body: absent when it was not sent as JSON (the server then skips validation).

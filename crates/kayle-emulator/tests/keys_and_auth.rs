@@ -252,3 +252,26 @@ async fn tokens_scopes_and_organizations() {
     assert_eq!(r.status, 404);
     assert_eq!(api.emulator.endpoints().len(), 1);
 }
+
+#[tokio::test]
+async fn a_frozen_organization_answers_410_until_thawed() {
+    let api = Api::start().await;
+    let org = kayle_emulator::TEST_ORGANIZATION_ID;
+    api.emulator.set_organization_frozen(org, true);
+    for r in [
+        api.get("/v1/webhooks/endpoints").await,
+        api.post(
+            "/v1/webhooks/endpoints",
+            json!({"url": "https://example.com/f"}),
+        )
+        .await,
+    ] {
+        assert_eq!(r.status, 410);
+        assert_eq!(r.body["data"], Value::Null);
+        assert_eq!(r.body["error"]["code"], "ORGANIZATION_FROZEN");
+        assert!(r.body["error"]["hint"].is_string());
+    }
+    assert!(api.emulator.endpoints().is_empty());
+    api.emulator.set_organization_frozen(org, false);
+    assert_eq!(api.get("/v1/webhooks/endpoints").await.status, 200);
+}
