@@ -231,7 +231,9 @@ fn requested_limit(request: &Request) -> usize {
 }
 
 /// A body that fails at once: the fallback for dropping a response when the router is served
-/// by something other than [`crate::Emulator::serve`].
+/// by something other than [`crate::Emulator::serve`]. Hyper has not written the status
+/// line yet when the first frame fails, so the client still sees the connection close
+/// without a response.
 struct AbortedBody;
 
 impl http_body::Body for AbortedBody {

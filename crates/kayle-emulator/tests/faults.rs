@@ -332,3 +332,24 @@ fn token_debug_hides_the_value() {
     let shown = format!("{config:?}");
     assert!(!shown.contains("kk_secret_value"), "{shown}");
 }
+
+#[tokio::test]
+async fn drop_after_commit_also_loses_the_response_under_axum_serve() {
+    let emulator = kayle_emulator::Emulator::new(kayle_emulator::Config::test("kk_test")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = emulator.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    emulator.inject(Route::CreateEndpoint, Fault::DropAfterCommit, 1);
+    let result = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/webhooks/endpoints"))
+        .header("Authorization", "Bearer kk_test")
+        .header("Content-Type", "application/json")
+        .body(r#"{"url":"https://example.com/x"}"#)
+        .send()
+        .await;
+    let error = result.expect_err("no response, not even a status line");
+    assert!(error.status().is_none() && !error.is_timeout(), "{error:?}");
+    assert_eq!(emulator.endpoints().len(), 1);
+    server.abort();
+}
