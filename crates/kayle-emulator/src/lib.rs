@@ -62,7 +62,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::StatusCode;
 
 pub use faults::{Fault, Route, Stats};
 pub use server::Server;
@@ -191,12 +190,11 @@ impl Emulator {
 
     /// The Kayle API and the `/_emulator/` admin API as one router.
     pub fn router(&self) -> Router {
-        let not_found = || async { responses::plain(StatusCode::NOT_FOUND, "404 Not Found") };
         routes::router(self.shared.clone())
             .with_state(self.shared.clone())
             .merge(admin::router(self.clone()))
-            .fallback(not_found)
-            .method_not_allowed_fallback(not_found)
+            .fallback(responses::unrouted)
+            .method_not_allowed_fallback(responses::unrouted)
     }
 
     /// Binds `addr` (e.g. `127.0.0.1:0`) and serves on the current tokio runtime.

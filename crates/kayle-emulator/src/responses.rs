@@ -1,7 +1,7 @@
 //! The response shapes of the Kayle API: the success envelope, the list envelope, the
 //! handler error envelope, the bare 401/403/413 error, the ZodError 400 and plain text.
 
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -152,4 +152,27 @@ pub(crate) fn key_not_found(anchor: &str) -> Response {
         "The webhook encryption key with the given ID was not found.",
         &format!("{DOCS}/keys#{anchor}"),
     )
+}
+
+/// Anything no route takes: a CORS preflight gets the server's 204, the rest a plain 404
+/// (unknown paths, trailing slashes and unsupported methods alike).
+pub(crate) async fn unrouted(method: Method) -> Response {
+    if method == Method::OPTIONS {
+        return (
+            StatusCode::NO_CONTENT,
+            [
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, "http://localhost:3000"),
+                (
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    "Authorization,Content-Type",
+                ),
+                (
+                    header::ACCESS_CONTROL_ALLOW_METHODS,
+                    "GET,POST,PUT,DELETE,OPTIONS",
+                ),
+            ],
+        )
+            .into_response();
+    }
+    plain(StatusCode::NOT_FOUND, "404 Not Found")
 }

@@ -471,3 +471,24 @@ async fn zod_error_body_is_byte_for_byte_the_servers() {
     );
     assert_eq!(r.text, expected);
 }
+
+#[tokio::test]
+async fn cors_preflight_answers_204() {
+    let api = Api::start().await;
+    let id = api.create(json!({"url": "https://example.com/a"})).await;
+    let r = api
+        .client
+        .request(
+            Method::OPTIONS,
+            api.url(&format!("/v1/webhooks/endpoints/{id}")),
+        )
+        .header("Access-Control-Request-Method", "PATCH")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(
+        r.headers()["access-control-allow-headers"],
+        "Authorization,Content-Type"
+    );
+}

@@ -160,8 +160,8 @@ async fn empty_subscription_is_stored_empty_but_read_as_all_four() {
         all
     );
     // What is stored is empty: the persisted state says so.
-    let dir = tempdir();
-    let file = dir.join("state.json");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.json");
     let mut config = kayle_emulator::Config::test(common::TOKEN);
     config.state_file = Some(file.clone());
     let api = Api::with_config(config).await;
@@ -172,15 +172,4 @@ async fn empty_subscription_is_stored_empty_but_read_as_all_four() {
     .await;
     let stored: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(stored["endpoints"][0]["subscribed_event_types"], json!([]));
-    std::fs::remove_dir_all(dir).unwrap();
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "kayle-emulator-listing-{}-{}",
-        std::process::id(),
-        common::unique()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -150,10 +150,3 @@ pub fn zod_paths(reply: &Reply) -> Vec<Value> {
         .map(|i| i["path"].clone())
         .collect()
 }
-
-/// A number unique within this test process, for temporary names.
-pub fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::SeqCst)
-}
