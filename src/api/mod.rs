@@ -3,6 +3,7 @@
 //! may safely be repeated. Endpoint creation is never repeated blindly.
 
 mod error;
+mod failure;
 mod retry;
 pub mod sandbox;
 
@@ -10,14 +11,16 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use error::{ApiError, FieldIssue};
 pub use retry::RetryPolicy;
+
+use failure::{Failure, describe_decode, describe_transport};
 
 use crate::model::{LiveEndpoint, LiveKey};
 
@@ -147,8 +150,20 @@ impl Identified for LiveKey {
 }
 
 impl Client {
+    /// Builds a client; fails when the base URL is not an `http` or `https` URL, which would
+    /// otherwise make every call fail as if the network did (and a create as if lost).
     pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
         let doing = || "setting up the HTTP client".to_owned();
+        let base = config.base_url.trim_end_matches('/');
+        match url::Url::parse(base) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+            _ => {
+                return Err(ApiError::Transport {
+                    doing: doing(),
+                    reason: format!("the base URL {base:?} is not an http(s) URL"),
+                });
+            }
+        }
         let mut auth =
             HeaderValue::from_str(&format!("Bearer {}", config.token.expose_secret().trim()))
                 .map_err(|_| ApiError::Transport {
@@ -160,6 +175,9 @@ impl Client {
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("kayle-sync/", env!("CARGO_PKG_VERSION")))
+            // A followed 301/302/303 can turn a write into a GET that then "succeeds", and the
+            // API never redirects: a redirect means the base URL is wrong, and is reported.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| ApiError::Transport {
                 doing: doing(),
@@ -233,8 +251,9 @@ impl Client {
         .await
     }
 
-    /// Deletes an endpoint; one that is already gone counts as deleted, so that a delete
-    /// repeated after a lost answer succeeds.
+    /// Deletes an endpoint; one that is already gone (the API's `NOT_FOUND`) counts as
+    /// deleted, so that a delete repeated after a lost answer succeeds. Any other 404, such as
+    /// the plain-text one for a route that does not exist, stays an error.
     pub async fn delete_endpoint(&self, id: &str) -> Result<(), ApiError> {
         let path = format!("/v1/webhooks/endpoints/{id}");
         let doing = format!("deleting endpoint {id}");
@@ -243,7 +262,9 @@ impl Client {
             .await
         {
             Ok(_) => Ok(()),
-            Err(err) if err.status() == Some(404) => Ok(()),
+            Err(ApiError::Status {
+                status: 404, code, ..
+            }) if code.as_deref() == Some("NOT_FOUND") => Ok(()),
             Err(err) => Err(err),
         }
     }
@@ -393,9 +414,18 @@ impl Client {
         doing: &str,
     ) -> Result<Envelope<T>, ApiError> {
         let bytes = self.send(method, path, body, repeat, doing).await?;
-        serde_json::from_slice(&bytes).map_err(|err| ApiError::Decode {
-            doing: doing.to_owned(),
-            reason: describe_decode(&err),
+        serde_json::from_slice(&bytes).map_err(|err| {
+            let doing = doing.to_owned();
+            let reason = describe_decode(&err);
+            // The call succeeded, so a create took effect, but what it made is unknown.
+            if repeat == Repeat::Never {
+                ApiError::OutcomeUnknown {
+                    doing,
+                    reason: format!("the answer could not be read: {reason}"),
+                }
+            } else {
+                ApiError::Decode { doing, reason }
+            }
         })
     }
 
@@ -434,6 +464,10 @@ impl Client {
                         .and_then(|value| value.to_str().ok())
                         .and_then(retry::parse_retry_after);
                     tracing::debug!(%method, path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "api call");
+                    if status.is_redirection() {
+                        let to = response.headers().get(LOCATION);
+                        return Err(failure::redirected(doing, status, to));
+                    }
                     match response.bytes().await {
                         Ok(bytes) if status.is_success() => return Ok(bytes),
                         Ok(bytes) => Failure::Status(status, retry_after, bytes),
@@ -443,15 +477,7 @@ impl Client {
                 Err(err) if err.is_connect() => Failure::NotSent(describe_transport(&err)),
                 Err(err) => Failure::Lost(describe_transport(&err)),
             };
-            let (retryable, retry_after) = match &failure {
-                Failure::NotSent(_) => (true, None),
-                Failure::Lost(_) => (repeat == Repeat::Safe, None),
-                Failure::Status(status, retry_after, _) => match *status {
-                    StatusCode::TOO_MANY_REQUESTS => (true, *retry_after),
-                    s if s.is_server_error() => (repeat == Repeat::Safe, *retry_after),
-                    _ => (false, None),
-                },
-            };
+            let (retryable, retry_after) = failure.may_repeat(repeat);
             if let Some(wait) = retryable
                 .then(|| self.retry.next_wait(attempt, waited, retry_after))
                 .flatten()
@@ -464,79 +490,4 @@ impl Client {
             return Err(failure.into_error(doing, repeat, attempt));
         }
     }
-}
-
-/// Why one attempt failed.
-enum Failure {
-    /// The connection could not be made: the request never left.
-    NotSent(String),
-    /// The request left, and no complete answer came back.
-    Lost(String),
-    Status(StatusCode, Option<Duration>, bytes::Bytes),
-}
-
-impl Failure {
-    fn into_error(self, doing: &str, repeat: Repeat, attempts: u32) -> ApiError {
-        let doing = doing.to_owned();
-        let tries = if attempts > 1 {
-            format!(" (after {attempts} attempts)")
-        } else {
-            String::new()
-        };
-        match self {
-            Failure::NotSent(reason) => ApiError::Transport {
-                doing,
-                reason: format!("{reason}{tries}"),
-            },
-            Failure::Lost(reason) if repeat == Repeat::Never => {
-                ApiError::OutcomeUnknown { doing, reason }
-            }
-            Failure::Lost(reason) => ApiError::Transport {
-                doing,
-                reason: format!("{reason}{tries}"),
-            },
-            Failure::Status(status, _, _)
-                if status.is_server_error() && repeat == Repeat::Never =>
-            {
-                ApiError::OutcomeUnknown {
-                    doing,
-                    reason: format!("the server answered HTTP {}", status.as_u16()),
-                }
-            }
-            Failure::Status(status, _, body) => error::from_response(doing, status.as_u16(), &body),
-        }
-    }
-}
-
-fn describe_transport(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else if err.is_body() || err.is_decode() {
-        "the answer was cut off"
-    } else {
-        "the connection failed"
-    };
-    // The URL holds no secret; the error's source chain says what the socket saw.
-    let mut reason = kind.to_owned();
-    let mut source = std::error::Error::source(err);
-    if let Some(inner) = source.take() {
-        reason.push_str(&format!(": {inner}"));
-    }
-    reason
-}
-
-/// Says why a body did not parse without quoting the body: serde's messages can quote a
-/// value, and the value could be a secret.
-fn describe_decode(err: &serde_json::Error) -> String {
-    let message = err.to_string();
-    let safe = if message.contains('"')
-        || message.contains('`') && !message.starts_with("missing field")
-    {
-        "the body does not have the expected shape".to_owned()
-    } else {
-        message
-    };
-    format!("{safe} (line {}, column {})", err.line(), err.column())
 }

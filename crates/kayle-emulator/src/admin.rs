@@ -72,6 +72,18 @@ struct ChaosBody {
     faults: Vec<FaultSpec>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrozenBody {
+    organization_id: String,
+    frozen: bool,
+}
+
+async fn frozen(State(emulator): State<Emulator>, Json(body): Json<FrozenBody>) -> Response {
+    emulator.set_organization_frozen(&body.organization_id, body.frozen);
+    done()
+}
+
 fn done() -> Response {
     Json(json!({"ok": true})).into_response()
 }
@@ -128,6 +140,7 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         .route("/_emulator/chaos", post(chaos))
         .route("/_emulator/stats", get(stats).delete(reset_stats))
         .route("/_emulator/violations", get(violations))
+        .route("/_emulator/frozen", post(frozen))
         .route("/_emulator/state", get(state))
         .with_state(emulator)
 }

@@ -91,7 +91,8 @@ pub enum Fault {
     },
     /// Carry the request out, then close the connection without any response.
     DropAfterCommit,
-    /// Sleep this long, then answer normally.
+    /// Sleep this long, then answer normally. The request is carried out even when the
+    /// client has given up meanwhile, as a real server would.
     Hang(Duration),
 }
 
@@ -180,25 +181,30 @@ impl Drop for InFlight {
     }
 }
 
-/// The server's handled-error envelope for an injected status.
-fn status_response(status: u16, retry_after_secs: Option<u64>) -> Response {
+/// The server's handled-error envelope for an injected status; list routes also carry
+/// `pagination`, as the server's list errors do.
+fn status_response(
+    status: u16,
+    retry_after_secs: Option<u64>,
+    list_limit: Option<usize>,
+) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let code = match status.as_u16() {
-        429 => "TOO_MANY_REQUESTS",
-        503 => "SERVICE_UNAVAILABLE",
-        500 => "INTERNAL_SERVER_ERROR",
-        _ => status.canonical_reason().unwrap_or("ERROR"),
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let code = reason.to_ascii_uppercase().replace([' ', '-'], "_");
+    let mut body = serde_json::json!({
+        "data": null,
+        "error": {
+            "code": code,
+            "message": sentence(reason),
+            "hint": "The server encountered an error.",
+            "docs": "https://kayle.id/docs/api/errors",
+        },
+    });
+    if let Some(limit) = list_limit {
+        body["pagination"] =
+            serde_json::json!({"limit": limit, "has_more": false, "next_cursor": null});
     }
-    .to_ascii_uppercase()
-    .replace(' ', "_");
-    let message = format!("{}.", status.canonical_reason().unwrap_or("Error"));
-    let mut response = crate::routes::handler_error(
-        status,
-        &code,
-        &message,
-        "The server encountered an error.",
-        "https://kayle.id/docs/api/errors",
-    );
+    let mut response = (status, axum::Json(body)).into_response();
     if let Some(secs) = retry_after_secs {
         response
             .headers_mut()
@@ -207,8 +213,27 @@ fn status_response(status: u16, retry_after_secs: Option<u64>) -> Response {
     response
 }
 
+/// "Internal Server Error" -> "Internal server error.", as the server writes its 500.
+fn sentence(reason: &str) -> String {
+    let lower = reason.to_lowercase();
+    let mut chars = lower.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+    format!("{}{}.", first.unwrap_or_default(), chars.as_str())
+}
+
+/// The `limit` a list request asked for, or the default of 10.
+fn requested_limit(request: &Request) -> usize {
+    let query = request.uri().query().unwrap_or("");
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "limit")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(10)
+}
+
 /// A body that fails at once: the fallback for dropping a response when the router is served
-/// by something other than [`crate::Emulator::serve`].
+/// by something other than [`crate::Emulator::serve`]. Hyper has not written the status
+/// line yet when the first frame fails, so the client still sees the connection close
+/// without a response.
 struct AbortedBody;
 
 impl http_body::Body for AbortedBody {
@@ -234,7 +259,7 @@ pub(crate) async fn middleware(
     next: Next,
 ) -> Response {
     let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    let _guard = InFlight(shared.clone());
+    let guard = InFlight(shared.clone());
     let route = matched.and_then(|m| Route::classify(request.method(), m.as_str()));
     let (latency, fault) = {
         let mut stats = shared.stats.lock().unwrap_or_else(|e| e.into_inner());
@@ -246,34 +271,48 @@ pub(crate) async fn middleware(
         let mut faults = shared.faults.lock().unwrap_or_else(|e| e.into_inner());
         (faults.latency, route.and_then(|r| faults.take(r)))
     };
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    match fault {
-        None => next.run(request).await,
-        Some(Fault::Status {
-            status,
-            retry_after_secs,
-        }) => status_response(status, retry_after_secs),
-        Some(Fault::Hang(duration)) => {
-            tokio::time::sleep(duration).await;
-            next.run(request).await
+    let killer = request.extensions().get::<ConnectionKiller>().cloned();
+    let list_limit = matches!(route, Some(Route::ListEndpoints | Route::ListKeys))
+        .then(|| requested_limit(&request));
+    let drop_after = fault == Some(Fault::DropAfterCommit);
+    // The work runs in its own task so that, as on a real server, a client that gives up
+    // (a timeout during a hang or latency) does not cancel a write half-way.
+    let work = tokio::spawn(async move {
+        let _guard = guard;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
         }
-        Some(Fault::DropAfterCommit) => {
-            let killer = request.extensions().get::<ConnectionKiller>().cloned();
-            let response = next.run(request).await;
-            match killer {
-                Some(killer) => {
-                    killer.kill();
-                    // The connection task drops this future together with the connection.
-                    std::future::pending::<()>().await;
-                    response
-                }
-                None => {
-                    let (parts, _) = response.into_parts();
-                    Response::from_parts(parts, Body::new(AbortedBody)).into_response()
-                }
+        match fault {
+            Some(Fault::Status {
+                status,
+                retry_after_secs,
+            }) => status_response(status, retry_after_secs, list_limit),
+            Some(Fault::Hang(duration)) => {
+                tokio::time::sleep(duration).await;
+                next.run(request).await
             }
+            Some(Fault::DropAfterCommit) | None => next.run(request).await,
+        }
+    });
+    let response = match work.await {
+        Ok(response) => response,
+        Err(_) => {
+            crate::responses::plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+    };
+    if !drop_after {
+        return response;
+    }
+    match killer {
+        Some(killer) => {
+            killer.kill();
+            // The connection task drops this future together with the connection.
+            std::future::pending::<()>().await;
+            response
+        }
+        None => {
+            let (parts, _) = response.into_parts();
+            Response::from_parts(parts, Body::new(AbortedBody)).into_response()
         }
     }
 }

@@ -39,13 +39,17 @@
 //!   `DELETE /_emulator/stats` resets it.
 //! - `GET /_emulator/violations`: `{"violations": ["...", ...]}`, one line each time a request
 //!   left an endpoint enabled without an active key.
+//! - `POST /_emulator/frozen` `{"organization_id": "...", "frozen": true}`: the organization
+//!   is pending deletion and every call with its tokens answers 410 `ORGANIZATION_FROZEN`.
 //! - `GET /_emulator/state`: `{"endpoints": [{"endpoint": ENDPOINT, "signing_secret": "whsec_...",
 //!   "keys": [KEY, ...]}, ...]}` with ENDPOINT and KEY as the API returns them (keys newest
 //!   first). It holds secrets: it is for test assertions only.
 
 mod admin;
 mod faults;
+mod key_validation;
 mod persistence;
+mod responses;
 mod routes;
 mod server;
 mod store;
@@ -58,7 +62,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::StatusCode;
 
 pub use faults::{Fault, Route, Stats};
 pub use server::Server;
@@ -75,8 +78,8 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
 }
 
-/// One API key.
-#[derive(Clone, Debug)]
+/// One API key. Its `Debug` leaves the token value out.
+#[derive(Clone)]
 pub struct Token {
     /// The bearer token, e.g. `kk_test`.
     pub value: String,
@@ -86,6 +89,17 @@ pub struct Token {
     pub write: bool,
     /// The organization it belongs to.
     pub organization_id: String,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("value", &"<redacted>")
+            .field("read", &self.read)
+            .field("write", &self.write)
+            .field("organization_id", &self.organization_id)
+            .finish()
+    }
 }
 
 /// The organization of [`Config::test`]'s token.
@@ -115,6 +129,8 @@ pub(crate) struct Shared {
     pub stats: Mutex<Stats>,
     pub in_flight: AtomicUsize,
     violations: Mutex<Vec<String>>,
+    /// Organizations pending deletion: every call with their tokens answers 410.
+    frozen: Mutex<std::collections::BTreeSet<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -124,6 +140,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub fn lock_store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
+    }
+
+    pub fn is_frozen(&self, organization_id: &str) -> bool {
+        lock(&self.frozen).contains(organization_id)
     }
 
     /// Called with the store still locked after every change: records a violation when the
@@ -163,18 +183,18 @@ impl Emulator {
                 stats: Mutex::new(Stats::default()),
                 in_flight: AtomicUsize::new(0),
                 violations: Mutex::new(Vec::new()),
+                frozen: Mutex::new(Default::default()),
             }),
         })
     }
 
     /// The Kayle API and the `/_emulator/` admin API as one router.
     pub fn router(&self) -> Router {
-        let not_found = || async { routes::plain(StatusCode::NOT_FOUND, "404 Not Found") };
         routes::router(self.shared.clone())
             .with_state(self.shared.clone())
             .merge(admin::router(self.clone()))
-            .fallback(not_found)
-            .method_not_allowed_fallback(not_found)
+            .fallback(responses::unrouted)
+            .method_not_allowed_fallback(responses::unrouted)
     }
 
     /// Binds `addr` (e.g. `127.0.0.1:0`) and serves on the current tokio runtime.
@@ -214,6 +234,17 @@ impl Emulator {
     /// One message per request that left an endpoint enabled without an active key.
     pub fn violations(&self) -> Vec<String> {
         lock(&self.shared.violations).clone()
+    }
+
+    /// Marks an organization as pending deletion (every call with its tokens answers
+    /// 410 `ORGANIZATION_FROZEN`), or lifts that.
+    pub fn set_organization_frozen(&self, organization_id: &str, frozen: bool) {
+        let mut set = lock(&self.shared.frozen);
+        if frozen {
+            set.insert(organization_id.to_string());
+        } else {
+            set.remove(organization_id);
+        }
     }
 
     /// Every organization's endpoints as the API returns them, newest first.

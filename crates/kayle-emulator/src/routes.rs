@@ -1,4 +1,4 @@
-//! The Kayle webhook API routes: auth, body handling, handlers and every response shape.
+//! The Kayle webhook API routes: auth, body handling and the handlers.
 
 // Handlers return early with a finished `Response`; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
@@ -15,14 +15,17 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::faults::Route;
+use crate::key_validation;
+use crate::responses::{
+    bare_error, endpoint_not_found, handler_error, key_not_found, list, ok, plain, zod_error,
+};
 use crate::store::Page;
 use crate::validation;
-use crate::zod::{self, Issue};
 use crate::{Shared, Token};
 
 /// The largest body the server takes: 2 MiB.
 const BODY_LIMIT: usize = 2 * 1024 * 1024;
-const DOCS: &str = "https://kayle.id/docs/api/webhooks";
+use crate::responses::DOCS;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
@@ -62,154 +65,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         ))
 }
 
-// ---- response shapes ----
-
-fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
-}
-
-/// Plain text, as the server answers malformed JSON, unknown routes and unhandled errors.
-pub(crate) fn plain(status: StatusCode, text: &'static str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=UTF-8")],
-        text,
-    )
-        .into_response()
-}
-
-/// `{"data": ..., "error": null}`.
-fn ok(data: impl Serialize) -> Response {
-    #[derive(Serialize)]
-    struct Envelope<T> {
-        data: T,
-        error: Option<()>,
-    }
-    json_response(StatusCode::OK, &Envelope { data, error: None })
-}
-
-/// `{"data": [...], "error": null, "pagination": {...}}`.
-fn list<T: Serialize>(
-    data: Vec<T>,
-    limit: usize,
-    has_more: bool,
-    next: Option<String>,
-) -> Response {
-    #[derive(Serialize)]
-    struct Pagination {
-        limit: usize,
-        has_more: bool,
-        next_cursor: Option<String>,
-    }
-    #[derive(Serialize)]
-    struct ListEnvelope<T> {
-        data: Vec<T>,
-        error: Option<()>,
-        pagination: Pagination,
-    }
-    json_response(
-        StatusCode::OK,
-        &ListEnvelope {
-            data,
-            error: None,
-            pagination: Pagination {
-                limit,
-                has_more,
-                next_cursor: next,
-            },
-        },
-    )
-}
-
-/// The documented handler envelope: `{"data": null, "error": {code, message, hint, docs}}`.
-pub(crate) fn handler_error(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    hint: &str,
-    docs: &str,
-) -> Response {
-    #[derive(Serialize)]
-    struct ErrorBody<'a> {
-        code: &'a str,
-        message: &'a str,
-        hint: &'a str,
-        docs: &'a str,
-    }
-    #[derive(Serialize)]
-    struct Envelope<'a> {
-        data: Option<()>,
-        error: ErrorBody<'a>,
-    }
-    json_response(
-        status,
-        &Envelope {
-            data: None,
-            error: ErrorBody {
-                code,
-                message,
-                hint,
-                docs,
-            },
-        },
-    )
-}
-
-/// `{"error": {code, message}}`, the bare shape of 401, 403 and 413.
-fn bare_error(status: StatusCode, code: &str, message: &str) -> Response {
-    json_response(
-        status,
-        &serde_json::json!({"error": {"code": code, "message": message}}),
-    )
-}
-
-/// The request-validation 400: `{"success": false, "error": {"name": "ZodError", ...}}`.
-fn zod_error(issues: &[Issue]) -> Response {
-    #[derive(Serialize)]
-    struct ZodBody {
-        name: &'static str,
-        message: String,
-    }
-    #[derive(Serialize)]
-    struct Envelope {
-        success: bool,
-        error: ZodBody,
-    }
-    json_response(
-        StatusCode::BAD_REQUEST,
-        &Envelope {
-            success: false,
-            error: ZodBody {
-                name: "ZodError",
-                message: zod::message(issues),
-            },
-        },
-    )
-}
-
-fn endpoint_not_found(anchor: &str) -> Response {
-    handler_error(
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-        "Webhook endpoint not found.",
-        "The webhook endpoint with the given ID was not found.",
-        &format!("{DOCS}/{anchor}"),
-    )
-}
-
-fn key_not_found(anchor: &str) -> Response {
-    handler_error(
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-        "Webhook encryption key not found.",
-        "The webhook encryption key with the given ID was not found.",
-        &format!("{DOCS}/keys#{anchor}"),
-    )
-}
-
-// ---- request handling ----
-
 /// The token's organization when it is valid and carries the scope the route needs.
 fn authorize(shared: &Shared, headers: &HeaderMap, route: Route) -> Result<String, Response> {
     let unauthorized = || bare_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized");
@@ -228,16 +83,24 @@ fn authorize(shared: &Shared, headers: &HeaderMap, route: Route) -> Result<Strin
         .iter()
         .find(|t| t.value == token)
         .ok_or_else(unauthorized)?;
-    let allowed = if route.is_write() || route == Route::RevealSecret {
+    let allowed = if route.is_write() {
         found.write
     } else {
         found.read
     };
-    if allowed {
-        Ok(found.organization_id.clone())
-    } else {
-        Err(bare_error(StatusCode::FORBIDDEN, "FORBIDDEN", "Forbidden"))
+    if !allowed {
+        return Err(bare_error(StatusCode::FORBIDDEN, "FORBIDDEN", "Forbidden"));
     }
+    if shared.is_frozen(&found.organization_id) {
+        return Err(handler_error(
+            StatusCode::GONE,
+            "ORGANIZATION_FROZEN",
+            "This organization is scheduled for deletion. API keys and verification flows are disabled until the deletion is canceled.",
+            "Cancel the pending deletion from the dashboard, then retry.",
+            "https://kayle.id/docs/errors/organization-frozen",
+        ));
+    }
+    Ok(found.organization_id.clone())
 }
 
 /// A request body: absent when it was not sent as JSON (the server then skips validation).
@@ -474,17 +337,17 @@ async fn create_key(
     let JsonBody::Json(json) = tri!(parse_json(&headers, &bytes)) else {
         return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
-    let new = tri!(validation::create_key(&json).map_err(|i| zod_error(&i)));
+    let new = tri!(key_validation::create_key(&json).map_err(|i| zod_error(&i)));
     let mut store = shared.lock_store();
     if store.endpoint(&org, &id).is_none() {
         return endpoint_not_found("keys#create");
     }
-    if !validation::key_material_is_acceptable(&new.jwk) {
+    if !key_validation::key_material_is_acceptable(&new.jwk) {
         return handler_error(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
             "Bad request.",
-            validation::KEY_HINT,
+            key_validation::KEY_HINT,
             &format!("{DOCS}/keys#create"),
         );
     }

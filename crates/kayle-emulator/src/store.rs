@@ -12,7 +12,8 @@ pub(crate) const EVENT_TYPES: [&str; 4] = [
 ];
 
 /// One webhook endpoint as the server stores it (the subscription is kept as sent).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// No `Debug`: it holds the signing secret.
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct EndpointRecord {
     pub id: String,
     pub organization_id: String,
@@ -121,7 +122,7 @@ impl KeyRecord {
 }
 
 /// Everything the emulator keeps; this is also the persisted form.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Store {
     pub endpoints: Vec<EndpointRecord>,
     pub keys: Vec<KeyRecord>,

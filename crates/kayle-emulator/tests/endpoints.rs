@@ -136,9 +136,12 @@ async fn url_length_limit_is_2048() {
         .post("/v1/webhooks/endpoints", json!({"url": long}))
         .await;
     let issues = zod_issues(&r);
+    assert_eq!(issues.len(), 2, "{issues:?}");
     assert_eq!(issues[0]["code"], "too_big");
     assert_eq!(issues[0]["maximum"], 2048);
     assert_eq!(issues[0]["path"], json!(["url"]));
+    assert_eq!(issues[1]["code"], "custom");
+    assert_eq!(issues[1]["path"], json!(["url"]));
 }
 
 #[tokio::test]
@@ -450,4 +453,42 @@ async fn reveal_returns_the_create_secret_and_rotate_replaces_it() {
         )
         .await;
     assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn zod_error_body_is_byte_for_byte_the_servers() {
+    let api = Api::start().await;
+    let r = api
+        .post(
+            "/v1/webhooks/endpoints",
+            json!({"url": "https://example.com/n", "labels": ["a", "A"]}),
+        )
+        .await;
+    let expected = concat!(
+        r#"{"success":false,"error":{"name":"ZodError","message":"[\n  {\n    \"code\": \"custom\",\n"#,
+        r#"    \"message\": \"Labels must be unique case-insensitively.\",\n    \"path\": [\n"#,
+        r#"      \"labels\",\n      1\n    ]\n  }\n]"}}"#
+    );
+    assert_eq!(r.text, expected);
+}
+
+#[tokio::test]
+async fn cors_preflight_answers_204() {
+    let api = Api::start().await;
+    let id = api.create(json!({"url": "https://example.com/a"})).await;
+    let r = api
+        .client
+        .request(
+            Method::OPTIONS,
+            api.url(&format!("/v1/webhooks/endpoints/{id}")),
+        )
+        .header("Access-Control-Request-Method", "PATCH")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(
+        r.headers()["access-control-allow-headers"],
+        "Authorization,Content-Type"
+    );
 }
