@@ -47,13 +47,23 @@ async fn plan_and_apply(
         writeln!(err, "Apply cancelled; nothing was changed.")?;
         return Ok(Outcome::Failed);
     }
+    carry_out(session, &plan, usize::from(args.concurrency), out).await
+}
+
+/// Carries `plan` out and prints what was done; failed when any change failed.
+pub(super) async fn carry_out(
+    session: &Session,
+    plan: &Plan,
+    concurrency: usize,
+    out: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
     let target = Target {
         client: &session.client,
         sinks: &session.sinks,
-        desired,
-        concurrency: usize::from(args.concurrency),
+        desired: &session.loaded.desired,
+        concurrency,
     };
-    let applied = apply::apply(&target, &plan).await;
+    let applied = apply::apply(&target, plan).await;
     let mut buffer = Vec::new();
     report::render_applied(&applied, &mut buffer)?;
     out.write_all(&buffer)?;

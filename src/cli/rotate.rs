@@ -6,13 +6,11 @@ use std::io::Write;
 use anyhow::Context;
 
 use super::Outcome;
-use super::apply::confirm;
+use super::apply::{carry_out, confirm};
 use super::args::RotateArgs;
 use super::session::Session;
-use crate::apply::{self, Target};
 use crate::model::Live;
 use crate::plan::{self, Action, Change, Plan, SecretStep};
-use crate::report;
 
 pub async fn run(
     args: &RotateArgs,
@@ -75,19 +73,5 @@ async fn rotate(
         }],
         ..Plan::default()
     };
-    let target = Target {
-        client: &session.client,
-        sinks: &session.sinks,
-        desired,
-        concurrency: 1,
-    };
-    let applied = apply::apply(&target, &plan).await;
-    let mut buffer = Vec::new();
-    report::render_applied(&applied, &mut buffer)?;
-    out.write_all(&buffer)?;
-    Ok(if applied.failed() == 0 {
-        Outcome::Success
-    } else {
-        Outcome::Failed
-    })
+    carry_out(session, &plan, 1, out).await
 }
