@@ -11,11 +11,14 @@ use secrecy::SecretString;
 use crate::api::sandbox::Sandbox;
 use crate::api::{Client, ClientConfig};
 use crate::manifest::{self, Loaded};
-use crate::model::{ApiUrl, Project};
+use crate::model::{ApiUrl, Desired, Project};
 use crate::sink::Sinks;
 
 /// The environment variable that overrides the project file's API URL.
 pub const API_URL_ENV: &str = "KAYLE_API_URL";
+
+/// The hosted Kayle API.
+const PRODUCTION_HOST: &str = "api.kayle.id";
 
 /// The environment variable that sets the limit for one API request (e.g. `10s`).
 pub const TIMEOUT_ENV: &str = "KAYLE_SYNC_HTTP_TIMEOUT";
@@ -76,7 +79,10 @@ impl Session {
             None => Duration::from_secs(30),
         };
         let (url, token, sandbox) = match api_target(&loaded.desired.project, &env)? {
-            ApiTarget::Remote { url, token } => (url, token, None),
+            ApiTarget::Remote { url, token } => {
+                refuse_loopback_on_production(&loaded.desired, &url)?;
+                (url, token, None)
+            }
             ApiTarget::Sandbox => {
                 let sandbox = Sandbox::start(dir)
                     .await
@@ -107,6 +113,31 @@ impl Session {
             sandbox.stop().await;
         }
     }
+}
+
+/// The hosted API accepts `http://` only for `localhost` on a development server, never in
+/// production: say so before anything is sent rather than fail endpoint by endpoint.
+fn refuse_loopback_on_production(desired: &Desired, api_url: &str) -> anyhow::Result<()> {
+    let host = url::Url::parse(api_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
+    if host.as_deref() != Some(PRODUCTION_HOST) {
+        return Ok(());
+    }
+    let offending: Vec<String> = desired
+        .endpoints
+        .values()
+        .filter(|endpoint| endpoint.url.starts_with("http://"))
+        .map(|endpoint| format!("{} ({})", endpoint.key, endpoint.source))
+        .collect();
+    if offending.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{PRODUCTION_HOST} accepts only https:// URLs (http:// is for a local development \
+         server); change the url of: {}",
+        offending.join(", ")
+    )
 }
 
 /// Loads `dir`, printing warnings (and, when invalid, every error) to `err`.
