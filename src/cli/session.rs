@@ -219,4 +219,18 @@ mod tests {
             ApiTarget::Sandbox
         ));
     }
+
+    #[test]
+    fn http_urls_are_refused_before_any_call_only_for_the_hosted_api() {
+        use crate::plan::test_support::{desired, endpoint};
+        let mut local = endpoint("local-dev");
+        local.url = "http://localhost:3000/hooks".into();
+        let config = desired(vec![endpoint("fine"), local]);
+        let err = refuse_loopback_on_production(&config, "https://api.kayle.id")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("local-dev ("), "{err}");
+        assert!(!err.contains("fine"), "{err}");
+        assert!(refuse_loopback_on_production(&config, "http://127.0.0.1:8787").is_ok());
+    }
 }
