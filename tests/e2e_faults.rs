@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use kayle_emulator::{Fault, Route};
@@ -166,4 +167,141 @@ fn racing_applies_from_two_copies_of_the_directory_settle() {
     one.apply(&api, &[]);
     assert_settled(&api, &one);
     two.assert_converged(&api);
+}
+
+/// Lost answers of calls that can be repeated or checked settle within the same apply.
+#[test]
+fn lost_answers_on_other_writes_settle_in_the_same_apply() {
+    let api = Api::start();
+    let project = project();
+    api.emu.inject(Route::CreateKey, Fault::DropAfterCommit, 1);
+    api.emu
+        .inject(Route::UpdateEndpoint, Fault::DropAfterCommit, 1);
+    project.apply(&api, &[]);
+    assert_settled(&api, &project);
+    for key in KEYS {
+        assert_eq!(api.keys(&id(&api.one(key))).len(), 1, "one key for {key}");
+    }
+
+    // A rotation whose answer is lost: the secret changed, and nobody saw the new one.
+    let with_rotation = std::fs::read_to_string(project.path("endpoints.yaml"))
+        .unwrap()
+        .replace(
+            "    name: orders\n",
+            "    name: orders\n    signing_secret:\n      rotation: 1\n",
+        );
+    project.manifest(&with_rotation);
+    let before = api.secret(&id(&api.one("orders")));
+    api.emu
+        .inject(Route::RotateSecret, Fault::DropAfterCommit, 1);
+    project.apply(&api, &[]);
+    assert_ne!(api.secret(&id(&api.one("orders"))), before);
+    assert_settled(&api, &project);
+
+    // A delete whose answer is lost.
+    let without_identity = with_rotation.split("  identity:").next().unwrap();
+    project.manifest(without_identity);
+    api.emu
+        .inject(Route::DeleteEndpoint, Fault::DropAfterCommit, 1);
+    project.apply(&api, &["--prune"]);
+    assert!(api.managed("identity").is_empty());
+    assert_eq!(api.endpoints().len(), 1);
+    project
+        .run(&api, &["plan", "--prune", "--detailed-exitcode"])
+        .expect(0);
+    api.assert_no_violations();
+}
+
+#[test]
+fn a_process_killed_after_create_leaves_it_disabled_and_the_next_apply_finishes() {
+    let api = Api::start();
+    let project = project();
+    // The key registration hangs: the endpoint exists (disabled), its secret is not written.
+    api.emu
+        .inject(Route::CreateKey, Fault::Hang(Duration::from_secs(30)), 2);
+    let mut child = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
+    let started = std::time::Instant::now();
+    while api.emu.stats().requests.get(&Route::CreateKey).copied() < Some(2) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no key registration"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    api.emu.clear_faults();
+    for key in KEYS {
+        assert_eq!(api.one(key)["enabled"], false, "created disabled");
+        assert_eq!(project.sink(&secret_name(key)), None);
+    }
+    api.assert_no_violations();
+
+    let plan = project.run(&api, &["plan"]);
+    assert!(plan.stdout.contains("recover"), "{}", plan.stdout);
+    project.apply(&api, &[]);
+    assert_settled(&api, &project);
+}
+
+#[test]
+fn a_page_served_again_never_looks_like_duplicates() {
+    let api = Api::start();
+    let project = Project::new();
+    let entries: String = (0..130)
+        .map(|i| {
+            format!("  svc-{i:03}:\n    url: https://hooks.example.com/{i}\n    enabled: false\n")
+        })
+        .collect();
+    project.manifest(&format!("endpoints:\n{entries}"));
+    project.apply(&api, &[]);
+    assert_eq!(api.endpoints().len(), 130);
+
+    // Both pages of the next listing hang; while the second does, the endpoint its cursor
+    // names is deleted, so the server serves page 1 again.
+    api.emu.reset_stats();
+    api.emu.inject(
+        Route::ListEndpoints,
+        Fault::Hang(Duration::from_millis(300)),
+        2,
+    );
+    let child = support::spawn(project.command(&api, &["apply", "--auto-approve", "--prune"]));
+    let started = std::time::Instant::now();
+    while api.emu.stats().requests.get(&Route::ListEndpoints).copied() < Some(2) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no second page"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let cursor = api.endpoints()[99].clone();
+    let (status, _) = api.request(
+        "DELETE",
+        &format!("/v1/webhooks/endpoints/{}", id(&cursor)),
+        None,
+    );
+    assert_eq!(status, 200);
+    let run = support::wait(child);
+    run.expect(0);
+    assert!(
+        api.emu.stats().requests[&Route::ListEndpoints] >= 3,
+        "the listing saw the repeated page and listed again"
+    );
+    assert!(
+        run.stdout
+            .contains("Plan: 1 to create, 0 to update, 0 to delete."),
+        "only the deleted endpoint is re-created: {}",
+        run.stdout
+    );
+    assert_eq!(api.endpoints().len(), 130);
+    let managed: BTreeSet<String> = api
+        .endpoints()
+        .iter()
+        .flat_map(|e| {
+            support::labels(e)
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(managed.len(), 130, "one endpoint per key");
 }
