@@ -305,3 +305,99 @@ fn a_page_served_again_never_looks_like_duplicates() {
         .collect();
     assert_eq!(managed.len(), 130, "one endpoint per key");
 }
+
+#[test]
+fn a_refused_create_is_tried_again_and_429_waits_are_honoured() {
+    let api = Api::start();
+    let project = project();
+    api.emu.inject(
+        Route::CreateEndpoint,
+        Fault::Status {
+            status: 500,
+            retry_after_secs: None,
+        },
+        1,
+    );
+    api.emu.inject(
+        Route::ListEndpoints,
+        Fault::Status {
+            status: 429,
+            retry_after_secs: Some(1),
+        },
+        1,
+    );
+    let started = std::time::Instant::now();
+    project.apply(&api, &[]);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited as Retry-After said"
+    );
+    assert_settled(&api, &project);
+}
+
+#[test]
+fn random_faults_on_every_write_settle_after_a_few_applies() {
+    for seed in chaos_seeds() {
+        let api = Api::start();
+        let project = project();
+        chaos_applies(&api, &project, seed);
+
+        // Then rotate a secret, rotate a key and rename, under faults again.
+        project.public_key("keys/orders-2.pem");
+        let changed = std::fs::read_to_string(project.path("endpoints.yaml"))
+            .unwrap()
+            .replace("    name: orders\n", "    name: orders v2\n    signing_secret:\n      rotation: 1\n")
+            .replace(
+                "        public_key_file: keys/orders.pem\n",
+                "        public_key_file: keys/orders.pem\n      - key_id: orders-2\n        public_key_file: keys/orders-2.pem\n",
+            );
+        project.manifest(&changed);
+        chaos_applies(&api, &project, seed + 1000);
+        let orders = api.one("orders");
+        assert_eq!(orders["name"], "orders v2", "seed {seed}");
+        let active: Vec<_> = api
+            .keys(&id(&orders))
+            .into_iter()
+            .filter(|k| k["is_active"] == true)
+            .map(|k| k["key_id"].clone())
+            .collect();
+        assert_eq!(active, ["orders-2"], "seed {seed}");
+    }
+}
+
+/// Applies under random faults on every write until one succeeds (at most 4 times), then
+/// once more without faults if none did; then everything must be settled.
+fn chaos_applies(api: &Api, project: &Project, seed: u64) {
+    api.emu.chaos(
+        seed,
+        0.25,
+        vec![
+            Fault::DropAfterCommit,
+            Fault::Hang(Duration::from_millis(2500)),
+            Fault::Status {
+                status: 503,
+                retry_after_secs: Some(0),
+            },
+            Fault::Status {
+                status: 500,
+                retry_after_secs: None,
+            },
+        ],
+    );
+    let succeeded = (0..4).any(|_| apply_once(api, project));
+    api.emu.clear_faults();
+    api.assert_no_violations();
+    if !succeeded {
+        // One more apply without faults settles what the faults left.
+        project.apply(api, &[]);
+    }
+    assert_settled(api, project);
+}
+
+/// Seeds 1 to 3, or 1 to `E2E_CHAOS_SEEDS` (e.g. 30, for a longer hunt).
+fn chaos_seeds() -> Vec<u64> {
+    match std::env::var("E2E_CHAOS_SEEDS") {
+        Ok(n) => (1..=n.parse().unwrap()).collect(),
+        Err(_) => vec![1, 2, 3],
+    }
+}
