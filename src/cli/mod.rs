@@ -5,6 +5,7 @@ mod args;
 mod plan;
 mod session;
 mod validate;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -67,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Validate(_) => unreachable!("handled above"),
             Command::Plan(args) => plan::run(args, color, &mut out, &mut err).await,
             Command::Apply(args) => apply::run(args, color, &mut out, &mut err).await,
+            Command::Watch(args) => watch::run(args, &mut err).await,
             command => anyhow::bail!("`{command:?}` is not available yet"),
         }
     })
