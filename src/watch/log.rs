@@ -107,6 +107,8 @@ impl Log {
         if let Some(wait) = retry_text {
             text.push_str(&format!("; retrying in {wait}"));
         }
+        // Continuation lines (an API error's field list) are indented under their line.
+        let text = text.replace('\n', "\n    ");
         writeln!(self.out, "{ts} reconcile ({}): {text}", trigger.as_str())?;
         match result {
             Err(ReconcileError::Invalid { diagnostics, .. }) => indent(&mut self.out, diagnostics)?,
