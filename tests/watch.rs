@@ -432,6 +432,17 @@ fn an_invalid_edit_applies_nothing_and_fixing_it_applies() {
     assert_outcome(&fixed, "applied", "change");
     assert_eq!(keys(&fixed, "update"), ["eps"]);
     assert_eq!(api.url_of("eps").unwrap(), "https://hooks.example.com/e2");
+
+    // Another API in the project file: said in the log, the first connection is kept.
+    let moved = PROJECT.replace("127.0.0.1:1", "127.0.0.1:2");
+    std::fs::write(dir.join("kayle-sync.yaml"), moved).unwrap();
+    // (Other warnings come first: these endpoints have no encryption key.)
+    while !watch.event("warning")["message"]
+        .as_str()
+        .unwrap()
+        .contains("different API")
+    {}
+    assert_outcome(&watch.reconcile(), "in-sync", "change");
 }
 
 #[test]
@@ -598,4 +609,46 @@ fn sigterm_during_an_apply_finishes_it_and_exits_zero() {
         "{:?}",
         api.emulator.violations()
     );
+}
+
+#[test]
+fn emptying_the_directory_is_refused_by_the_deletion_guard() {
+    let api = Api::start();
+    let (_root, dir) = config_dir(&manifest(&[("theta", "https://hooks.example.com/t")]));
+    let mut watch = Watch::spawn(&dir, &api, &["--prune"]);
+    assert_outcome(&watch.reconcile(), "applied", "start");
+
+    // A half-finished checkout or an emptied ConfigMap must not delete everything.
+    std::fs::remove_file(dir.join("endpoints.yaml")).unwrap();
+    let refused = watch.reconcile();
+    assert_outcome(&refused, "refused", "change");
+    assert!(refused["retry_in"].is_null(), "not retried: {refused}");
+    assert!(api.endpoint("theta").is_some());
+
+    std::fs::write(
+        dir.join("other.yaml"),
+        manifest(&[("iota", "https://hooks.example.com/i")]),
+    )
+    .unwrap();
+    let replaced = watch.reconcile();
+    assert_outcome(&replaced, "applied", "change");
+    assert_eq!(keys(&replaced, "create"), ["iota"]);
+    assert_eq!(keys(&replaced, "delete"), ["theta"]);
+    assert!(api.endpoint("theta").is_none());
+}
+
+#[test]
+fn dry_run_plans_and_prints_but_changes_nothing() {
+    let api = Api::start();
+    let (_root, dir) = config_dir(&manifest(&[("kappa", "https://hooks.example.com/k")]));
+    let mut watch = Watch::spawn(&dir, &api, &["--dry-run"]);
+    let planned = watch.reconcile();
+    assert_outcome(&planned, "planned", "start");
+    assert_eq!(keys(&planned, "create"), ["kappa"]);
+    assert!(
+        planned["plan"].as_str().unwrap().contains("kappa"),
+        "{planned}"
+    );
+    assert!(api.emulator.endpoints().is_empty());
+    assert!(!dir.join("secrets/kayle.env").exists());
 }
