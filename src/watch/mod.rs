@@ -11,7 +11,7 @@ mod log;
 mod policy;
 mod reconcile;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -51,8 +51,13 @@ pub enum WatchError {
     Log(#[from] std::io::Error),
 }
 
-/// The loop's memory between reconciles.
-struct State {
+/// The loop's parts and its memory between reconciles.
+struct Controller<'a> {
+    options: &'a Options,
+    reconciler: Reconciler<'a>,
+    first_api: &'a ApiConfig,
+    log: &'a mut Log,
+    metrics: &'a Metrics,
     /// The content last reconciled; a change event with the same digest is ignored.
     last_digest: Option<[u8; 32]>,
     failures: u32,
@@ -76,14 +81,18 @@ pub async fn run(
 ) -> Result<(), WatchError> {
     let (notices, mut incoming) = mpsc::unbounded_channel();
     let mut files = files::FileWatcher::start(&options.dir, notices)?;
-    let reconciler = Reconciler {
-        client,
-        dry_run: options.dry_run,
-        prune: options.prune,
-        force: options.force,
-        concurrency: options.concurrency,
-    };
-    let mut state = State {
+    let mut controller = Controller {
+        options,
+        reconciler: Reconciler {
+            client,
+            dry_run: options.dry_run,
+            prune: options.prune,
+            force: options.force,
+            concurrency: options.concurrency,
+        },
+        first_api,
+        log,
+        metrics,
         last_digest: None,
         failures: 0,
         retry_at: None,
@@ -96,17 +105,7 @@ pub async fn run(
     loop {
         if let Some((trigger, snapshot)) = pending.take() {
             let snapshot = snapshot.unwrap_or_else(|| Snapshot::load(&options.dir));
-            reconcile_once(
-                &reconciler,
-                options,
-                first_api,
-                trigger,
-                snapshot,
-                &mut state,
-                log,
-                metrics,
-            )
-            .await?;
+            controller.reconcile(trigger, snapshot).await?;
             if *shutdown.borrow() {
                 break;
             }
@@ -117,136 +116,132 @@ pub async fn run(
             _ = shutdown.changed() => break,
             Some(notice) = incoming.recv() => {
                 let mut paths = Vec::new();
-                take_notice(notice, &mut paths, log)?;
+                controller.take_notice(notice, &mut paths)?;
                 while let Ok(notice) = incoming.try_recv() {
-                    take_notice(notice, &mut paths, log)?;
+                    controller.take_notice(notice, &mut paths)?;
                 }
-                let moved = retarget(&mut files, log)?;
+                let moved = controller.retarget(&mut files)?;
                 let relevant = files.relevant(&paths);
                 if moved || !relevant.is_empty() {
-                    pending = changed(&options.dir, &relevant, moved, &state, log)?;
+                    pending = controller.changed(&relevant, moved)?;
                 }
             }
-            _ = tokio::time::sleep_until(state.retry_at.unwrap_or(far)), if state.retry_at.is_some() => {
+            _ = tokio::time::sleep_until(controller.retry_at.unwrap_or(far)),
+                if controller.retry_at.is_some() => {
                 pending = Some((Trigger::Retry, None));
             }
-            _ = tokio::time::sleep_until(state.next_tick) => {
+            _ = tokio::time::sleep_until(controller.next_tick) => {
                 pending = Some((Trigger::Interval, None));
             }
             _ = poll.tick() => {
-                if retarget(&mut files, log)? {
-                    pending = changed(&options.dir, &[], true, &state, log)?;
+                if controller.retarget(&mut files)? {
+                    pending = controller.changed(&[], true)?;
                 }
             }
         }
     }
-    log.event("stop", "signal received; no reconcile in flight; exiting")?;
+    controller.log.event(
+        "stop",
+        "signal received; no reconcile was cut short; exiting",
+    )?;
     Ok(())
 }
 
-/// Loads the directory after file events; a reconcile follows only when the content changed.
-fn changed(
-    dir: &Path,
-    relevant: &[PathBuf],
-    moved: bool,
-    state: &State,
-    log: &mut Log,
-) -> Result<Option<(Trigger, Option<Snapshot>)>, WatchError> {
-    let snapshot = Snapshot::load(dir);
-    if state.last_digest == Some(snapshot.digest) {
-        return Ok(None);
+impl Controller<'_> {
+    /// Loads the directory after file events; a reconcile follows only when the content
+    /// changed.
+    fn changed(
+        &mut self,
+        relevant: &[PathBuf],
+        moved: bool,
+    ) -> Result<Option<(Trigger, Option<Snapshot>)>, WatchError> {
+        let snapshot = Snapshot::load(&self.options.dir);
+        if self.last_digest == Some(snapshot.digest) {
+            return Ok(None);
+        }
+        let mut shown: Vec<String> = relevant
+            .iter()
+            .take(5)
+            .map(|p| match p.as_os_str().is_empty() {
+                true => ".".to_owned(),
+                false => p.display().to_string(),
+            })
+            .collect();
+        if relevant.len() > 5 {
+            shown.push(format!("and {} more", relevant.len() - 5));
+        }
+        if moved {
+            shown.push("(the directory's symlink now leads elsewhere)".to_owned());
+        }
+        self.log.event("change", &shown.join(", "))?;
+        Ok(Some((Trigger::Change, Some(snapshot))))
     }
-    let mut shown: Vec<String> = relevant
-        .iter()
-        .take(5)
-        .map(|p| match p.as_os_str().is_empty() {
-            true => ".".to_owned(),
-            false => p.display().to_string(),
-        })
-        .collect();
-    if relevant.len() > 5 {
-        shown.push(format!("and {} more", relevant.len() - 5));
-    }
-    if moved {
-        shown.push("(the directory's symlink now leads elsewhere)".to_owned());
-    }
-    log.event("change", &shown.join(", "))?;
-    Ok(Some((Trigger::Change, Some(snapshot))))
-}
 
-fn take_notice(
-    notice: files::Notice,
-    paths: &mut Vec<PathBuf>,
-    log: &mut Log,
-) -> Result<(), WatchError> {
-    match notice {
-        Ok(batch) => paths.extend(batch),
-        Err(errors) => {
-            for error in errors {
-                log.event("warning", &format!("file watch: {error}"))?;
+    fn take_notice(
+        &mut self,
+        notice: files::Notice,
+        paths: &mut Vec<PathBuf>,
+    ) -> Result<(), WatchError> {
+        match notice {
+            Ok(batch) => paths.extend(batch),
+            Err(errors) => {
+                for error in errors {
+                    self.log.event("warning", &format!("file watch: {error}"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn retarget(&mut self, files: &mut files::FileWatcher) -> Result<bool, WatchError> {
+        match files.retarget() {
+            Ok(moved) => Ok(moved),
+            Err(error) => {
+                self.log.event("warning", &error.to_string())?;
+                Ok(true)
             }
         }
     }
-    Ok(())
-}
 
-fn retarget(files: &mut files::FileWatcher, log: &mut Log) -> Result<bool, WatchError> {
-    match files.retarget() {
-        Ok(moved) => Ok(moved),
-        Err(error) => {
-            log.event("warning", &error.to_string())?;
-            Ok(true)
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn reconcile_once(
-    reconciler: &Reconciler<'_>,
-    options: &Options,
-    first_api: &ApiConfig,
-    trigger: Trigger,
-    snapshot: Snapshot,
-    state: &mut State,
-    log: &mut Log,
-    metrics: &Metrics,
-) -> Result<(), WatchError> {
-    if let Ok(loaded) = &snapshot.loaded {
-        if state.last_digest != Some(snapshot.digest) {
-            for warning in &loaded.warnings {
-                log.event("warning", &warning.to_string())?;
+    /// Runs one reconcile of `snapshot` to the end, logs it, and schedules what follows.
+    async fn reconcile(&mut self, trigger: Trigger, snapshot: Snapshot) -> Result<(), WatchError> {
+        if let Ok(loaded) = &snapshot.loaded {
+            if self.last_digest != Some(snapshot.digest) {
+                for warning in &loaded.warnings {
+                    self.log.event("warning", &warning.to_string())?;
+                }
             }
-        }
-        let moved = api_changed(first_api, &loaded.desired.project.api);
-        if moved && !state.warned_api {
-            log.event(
-                "warning",
-                "the project file names a different API (url or token_env) than at start; \
-                 watch keeps using the connection made at start: restart kayle-sync to switch",
-            )?;
-        }
-        state.warned_api = moved;
-    }
-    state.last_digest = Some(snapshot.digest);
-    let (result, applied) = reconciler.reconcile(&snapshot).await;
-    let drift = trigger == Trigger::Interval && matches!(result, Ok(Done::Applied(_)));
-    metrics.record(result.is_ok(), drift);
-    let retry = match &result {
-        Ok(_) => {
-            state.failures = 0;
-            None
-        }
-        Err(error) => {
-            state.failures += 1;
-            match error_policy(error, state.failures, options.interval) {
-                Next::Retry(wait) => Some(jitter(wait)),
-                Next::AwaitChange => None,
+            let moved = api_changed(self.first_api, &loaded.desired.project.api);
+            if moved && !self.warned_api {
+                self.log.event(
+                    "warning",
+                    "the project file names a different API (url or token_env) than at start; \
+                     watch keeps using the connection made at start: restart kayle-sync to switch",
+                )?;
             }
+            self.warned_api = moved;
         }
-    };
-    let now = Instant::now();
-    state.retry_at = retry.map(|wait| now + wait);
-    state.next_tick = now + jitter(options.interval);
-    log.outcome(trigger, &result, &applied, retry)?;
-    Ok(())
+        self.last_digest = Some(snapshot.digest);
+        let (result, applied) = self.reconciler.reconcile(&snapshot).await;
+        let drift = trigger == Trigger::Interval && matches!(result, Ok(Done::Applied(_)));
+        self.metrics.record(result.is_ok(), drift);
+        let retry = match &result {
+            Ok(_) => {
+                self.failures = 0;
+                None
+            }
+            Err(error) => {
+                self.failures += 1;
+                match error_policy(error, self.failures, self.options.interval) {
+                    Next::Retry(wait) => Some(jitter(wait)),
+                    Next::AwaitChange => None,
+                }
+            }
+        };
+        let now = Instant::now();
+        self.retry_at = retry.map(|wait| now + wait);
+        self.next_tick = now + jitter(self.options.interval);
+        self.log.outcome(trigger, &result, &applied, retry)?;
+        Ok(())
+    }
 }
