@@ -7,6 +7,7 @@ mod plan;
 mod rotate;
 mod session;
 mod validate;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -71,7 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Apply(args) => apply::run(args, color, &mut out, &mut err).await,
             Command::Export(args) => export::run(args, &mut out, &mut err).await,
             Command::Rotate(args) => rotate::run(args, &mut out, &mut err).await,
-            command => anyhow::bail!("`{command:?}` is not available yet"),
+            Command::Watch(args) => watch::run(args, &mut err).await,
         }
     })
 }

@@ -72,17 +72,60 @@ impl Session {
     /// every diagnostic and fails before anything is read from the API.
     pub async fn open(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Session> {
         let loaded = load(dir, err)?;
+        let Connection {
+            client,
+            sandbox,
+            remote_url,
+        } = Connection::open(&loaded.desired.project, dir, err).await?;
+        if let Some(url) = &remote_url {
+            refuse_loopback_on_production(&loaded.desired, url)?;
+        }
+        let sinks = Sinks::from_project(&loaded.desired.project)?;
+        Ok(Session {
+            loaded,
+            client,
+            sinks,
+            sandbox,
+        })
+    }
+
+    /// Stops the sandbox, if one runs.
+    pub async fn close(self) {
+        Connection {
+            client: self.client,
+            sandbox: self.sandbox,
+            remote_url: None,
+        }
+        .close()
+        .await;
+    }
+}
+
+/// The API side of a session: a client for the API the project names, and the embedded
+/// sandbox when that is where the API is. `watch` opens it once and reloads the rest.
+pub struct Connection {
+    pub client: Client,
+    sandbox: Option<Sandbox>,
+    /// The API's URL when it is not the sandbox.
+    remote_url: Option<String>,
+}
+
+impl Connection {
+    /// Connects to the API `project` (and the environment) names; `dir` holds the sandbox's
+    /// state when the project uses the sandbox.
+    pub async fn open(
+        project: &Project,
+        dir: &Path,
+        err: &mut dyn Write,
+    ) -> anyhow::Result<Connection> {
         let env = |name: &str| std::env::var(name).ok();
         let timeout = match env(TIMEOUT_ENV) {
             Some(text) => humantime::parse_duration(&text)
                 .with_context(|| format!("{TIMEOUT_ENV}={text} is not a duration such as 30s"))?,
             None => Duration::from_secs(30),
         };
-        let (url, token, sandbox) = match api_target(&loaded.desired.project, &env)? {
-            ApiTarget::Remote { url, token } => {
-                refuse_loopback_on_production(&loaded.desired, &url)?;
-                (url, token, None)
-            }
+        let (url, token, sandbox) = match api_target(project, &env)? {
+            ApiTarget::Remote { url, token } => (url, token, None),
             ApiTarget::Sandbox => {
                 let sandbox = Sandbox::start(dir)
                     .await
@@ -95,15 +138,14 @@ impl Session {
                 (sandbox.url(), sandbox.token(), Some(sandbox))
             }
         };
+        let remote_url = sandbox.is_none().then(|| url.clone());
         let mut config = ClientConfig::new(url, token);
         config.timeout = timeout;
         let client = Client::new(config)?;
-        let sinks = Sinks::from_project(&loaded.desired.project)?;
-        Ok(Session {
-            loaded,
+        Ok(Connection {
             client,
-            sinks,
             sandbox,
+            remote_url,
         })
     }
 

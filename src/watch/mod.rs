@@ -1,1 +1,247 @@
-//! watch
+//! `watch`: file events -> debounce -> reconcile, one reconcile at a time, on every change,
+//! on an interval (drift correction) and after failures (backoff), until a shutdown signal.
+//!
+//! Modeled on a kube-rs controller: the reconcile ([`reconcile`]) is idempotent and loads the
+//! whole directory each time; one function ([`policy::error_policy`]) decides what follows a
+//! failure; events that arrive during a reconcile wait in the channel and become one more.
+
+mod files;
+pub mod health;
+mod log;
+mod policy;
+mod reconcile;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+
+pub use files::{DEBOUNCE, FilesError, is_noise};
+pub use health::Metrics;
+pub use log::{Log, Trigger, describe};
+pub use policy::{FIRST_BACKOFF, Next, error_policy, jitter};
+pub use reconcile::{Changes, Done, ReconcileError, Reconciler, Snapshot, api_changed};
+
+use crate::api::Client;
+use crate::model::ApiConfig;
+
+/// How often the directory's symlinks are re-resolved, in case a swap raised no event.
+const SYMLINK_POLL: Duration = Duration::from_secs(2);
+
+/// What `kayle-sync watch` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dir: PathBuf,
+    pub interval: Duration,
+    pub dry_run: bool,
+    pub prune: bool,
+    pub force: bool,
+    pub concurrency: usize,
+}
+
+/// Why watching stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The directory could not be watched.
+    #[error(transparent)]
+    Files(#[from] FilesError),
+    /// The log could not be written (stdout closed).
+    #[error("writing the log: {0}")]
+    Log(#[from] std::io::Error),
+}
+
+/// The loop's parts and its memory between reconciles.
+struct Controller<'a> {
+    options: &'a Options,
+    reconciler: Reconciler<'a>,
+    first_api: &'a ApiConfig,
+    log: &'a mut Log,
+    metrics: &'a Metrics,
+    /// The content last reconciled; a change event with the same digest is ignored.
+    last_digest: Option<[u8; 32]>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    next_tick: Instant,
+    warned_api: bool,
+}
+
+/// Reconciles `options.dir` now and then whenever it changes, every `options.interval` and
+/// after failures, until `shutdown` turns true. A reconcile in flight is always finished.
+///
+/// `first_api` is the API the connection behind `client` was made for; when the project file
+/// later names another, the log says so and the first connection stays in use.
+pub async fn run(
+    options: &Options,
+    client: &Client,
+    first_api: &ApiConfig,
+    log: &mut Log,
+    metrics: &Metrics,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), WatchError> {
+    let (notices, mut incoming) = mpsc::unbounded_channel();
+    let mut files = files::FileWatcher::start(&options.dir, notices)?;
+    let mut controller = Controller {
+        options,
+        reconciler: Reconciler {
+            client,
+            dry_run: options.dry_run,
+            prune: options.prune,
+            force: options.force,
+            concurrency: options.concurrency,
+        },
+        first_api,
+        log,
+        metrics,
+        last_digest: None,
+        failures: 0,
+        retry_at: None,
+        next_tick: Instant::now() + jitter(options.interval),
+        warned_api: false,
+    };
+    let mut poll = tokio::time::interval(SYMLINK_POLL);
+    poll.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut pending = Some((Trigger::Start, None));
+    loop {
+        if let Some((trigger, snapshot)) = pending.take() {
+            let snapshot = snapshot.unwrap_or_else(|| Snapshot::load(&options.dir));
+            controller.reconcile(trigger, snapshot).await?;
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        let far = Instant::now() + Duration::from_secs(86_400);
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            Some(notice) = incoming.recv() => {
+                let mut paths = Vec::new();
+                controller.take_notice(notice, &mut paths)?;
+                while let Ok(notice) = incoming.try_recv() {
+                    controller.take_notice(notice, &mut paths)?;
+                }
+                let moved = controller.retarget(&mut files)?;
+                let relevant = files.relevant(&paths);
+                if moved || !relevant.is_empty() {
+                    pending = controller.changed(&relevant, moved)?;
+                }
+            }
+            _ = tokio::time::sleep_until(controller.retry_at.unwrap_or(far)),
+                if controller.retry_at.is_some() => {
+                pending = Some((Trigger::Retry, None));
+            }
+            _ = tokio::time::sleep_until(controller.next_tick) => {
+                pending = Some((Trigger::Interval, None));
+            }
+            _ = poll.tick() => {
+                if controller.retarget(&mut files)? {
+                    pending = controller.changed(&[], true)?;
+                }
+            }
+        }
+    }
+    controller.log.event(
+        "stop",
+        "signal received; no reconcile was cut short; exiting",
+    )?;
+    Ok(())
+}
+
+impl Controller<'_> {
+    /// Loads the directory after file events; a reconcile follows only when the content
+    /// changed.
+    fn changed(
+        &mut self,
+        relevant: &[PathBuf],
+        moved: bool,
+    ) -> Result<Option<(Trigger, Option<Snapshot>)>, WatchError> {
+        let snapshot = Snapshot::load(&self.options.dir);
+        if self.last_digest == Some(snapshot.digest) {
+            return Ok(None);
+        }
+        let mut shown: Vec<String> = relevant
+            .iter()
+            .take(5)
+            .map(|p| match p.as_os_str().is_empty() {
+                true => ".".to_owned(),
+                false => p.display().to_string(),
+            })
+            .collect();
+        if relevant.len() > 5 {
+            shown.push(format!("and {} more", relevant.len() - 5));
+        }
+        if moved {
+            shown.push("(the directory's symlink now leads elsewhere)".to_owned());
+        }
+        self.log.event("change", &shown.join(", "))?;
+        Ok(Some((Trigger::Change, Some(snapshot))))
+    }
+
+    fn take_notice(
+        &mut self,
+        notice: files::Notice,
+        paths: &mut Vec<PathBuf>,
+    ) -> Result<(), WatchError> {
+        match notice {
+            Ok(batch) => paths.extend(batch),
+            Err(errors) => {
+                for error in errors {
+                    self.log.event("warning", &format!("file watch: {error}"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn retarget(&mut self, files: &mut files::FileWatcher) -> Result<bool, WatchError> {
+        match files.retarget() {
+            Ok(moved) => Ok(moved),
+            Err(error) => {
+                self.log.event("warning", &error.to_string())?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Runs one reconcile of `snapshot` to the end, logs it, and schedules what follows.
+    async fn reconcile(&mut self, trigger: Trigger, snapshot: Snapshot) -> Result<(), WatchError> {
+        if let Ok(loaded) = &snapshot.loaded {
+            if self.last_digest != Some(snapshot.digest) {
+                for warning in &loaded.warnings {
+                    self.log.event("warning", &warning.to_string())?;
+                }
+            }
+            let moved = api_changed(self.first_api, &loaded.desired.project.api);
+            if moved && !self.warned_api {
+                self.log.event(
+                    "warning",
+                    "the project file names a different API (url or token_env) than at start; \
+                     watch keeps using the connection made at start: restart kayle-sync to switch",
+                )?;
+            }
+            self.warned_api = moved;
+        }
+        self.last_digest = Some(snapshot.digest);
+        let (result, applied) = self.reconciler.reconcile(&snapshot).await;
+        let drift = trigger == Trigger::Interval && matches!(result, Ok(Done::Applied(_)));
+        self.metrics.record(result.is_ok(), drift);
+        let retry = match &result {
+            Ok(_) => {
+                self.failures = 0;
+                None
+            }
+            Err(error) => {
+                self.failures += 1;
+                match error_policy(error, self.failures, self.options.interval) {
+                    Next::Retry(wait) => Some(jitter(wait)),
+                    Next::AwaitChange => None,
+                }
+            }
+        };
+        let now = Instant::now();
+        self.retry_at = retry.map(|wait| now + wait);
+        self.next_tick = now + jitter(self.options.interval);
+        self.log.outcome(trigger, &result, &applied, retry)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,91 @@
+//! `kayle-sync watch`: connect once, then hand the directory to the reconcile loop until
+//! SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::Outcome;
+use super::args::{Format, WatchArgs};
+use super::session::Connection;
+use crate::manifest;
+use crate::watch::{self, Log, Metrics, health};
+
+pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcome> {
+    // Listen before anything else, so a signal is never missed between start and the loop.
+    let shutdown = shutdown_on_signal()?;
+    let project = match manifest::load_project(&args.dir) {
+        Ok(project) => project,
+        Err(diagnostics) => {
+            writeln!(err, "{diagnostics}")?;
+            anyhow::bail!(
+                "{}: the project file is invalid; watch needs it to reach the API",
+                args.dir.display()
+            );
+        }
+    };
+    let connection = Connection::open(&project, &args.dir, err).await?;
+    let mut log = Log::new(Box::new(std::io::stdout()), args.format == Format::Json);
+    let metrics = Arc::new(Metrics::default());
+    if let Some(addr) = args.health_addr {
+        let bound = health::serve(addr, Arc::clone(&metrics))
+            .await
+            .with_context(|| format!("--health-addr {addr}: cannot listen"))?;
+        log.event(
+            "health",
+            &format!("serving /healthz and /metrics on http://{bound}"),
+        )?;
+    }
+    let options = watch::Options {
+        dir: args.dir.clone(),
+        interval: args.interval,
+        dry_run: args.dry_run,
+        prune: args.prune,
+        force: args.force,
+        concurrency: usize::from(args.concurrency),
+    };
+    log.event(
+        "start",
+        &format!(
+            "watching {} (interval {}{})",
+            args.dir.display(),
+            humantime::format_duration(args.interval),
+            if args.dry_run { ", dry run" } else { "" }
+        ),
+    )?;
+    let result = watch::run(
+        &options,
+        &connection.client,
+        &project.api,
+        &mut log,
+        &metrics,
+        shutdown,
+    )
+    .await;
+    connection.close().await;
+    result?;
+    Ok(Outcome::Success)
+}
+
+/// Turns true on the first SIGINT or SIGTERM; a second one ends the process at once.
+fn shutdown_on_signal() -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let (sender, receiver) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        let _ = sender.send(true);
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        eprintln!("second signal: exiting without finishing the reconcile in flight");
+        std::process::exit(130);
+    });
+    Ok(receiver)
+}

@@ -1,0 +1,211 @@
+//! The watch log: one timestamped line per event and per reconcile outcome, as text for people
+//! or as one JSON object per line for log pipelines. Never holds a secret.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::reconcile::{Changes, Done, ReconcileError};
+
+/// What started a reconcile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The first reconcile after start.
+    Start,
+    /// Files under the directory changed.
+    Change,
+    /// The drift-correction interval elapsed.
+    Interval,
+    /// A retry after a failure.
+    Retry,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Start => "start",
+            Trigger::Change => "change",
+            Trigger::Interval => "interval",
+            Trigger::Retry => "retry",
+        }
+    }
+}
+
+/// Where log lines go and in which form.
+pub struct Log {
+    out: Box<dyn Write + Send>,
+    json: bool,
+}
+
+impl Log {
+    pub fn new(out: Box<dyn Write + Send>, json: bool) -> Log {
+        Log { out, json }
+    }
+
+    /// One line for an event that is not a reconcile outcome (`start`, `change`, `warning`,
+    /// `shutdown`, ...).
+    pub fn event(&mut self, event: &str, message: &str) -> io::Result<()> {
+        let ts = jiff::Timestamp::now();
+        if self.json {
+            let line = json!({"ts": ts.to_string(), "event": event, "message": message});
+            writeln!(self.out, "{line}")?;
+        } else {
+            writeln!(self.out, "{ts} {event}: {message}")?;
+        }
+        self.out.flush()
+    }
+
+    /// The outcome of one reconcile; `applied` is what was applied even when it failed, and
+    /// `retry` the wait before the next attempt, if one is planned.
+    pub fn outcome(
+        &mut self,
+        trigger: Trigger,
+        result: &Result<Done, ReconcileError>,
+        applied: &Changes,
+        retry: Option<Duration>,
+    ) -> io::Result<()> {
+        let ts = jiff::Timestamp::now();
+        let (outcome, changes) = match result {
+            Ok(Done::InSync) => ("in-sync", applied),
+            Ok(Done::Applied(changes)) => ("applied", changes),
+            Ok(Done::Planned { changes, .. }) => ("planned", changes),
+            Err(ReconcileError::Invalid { .. }) => ("invalid", applied),
+            Err(ReconcileError::Refused(_)) => ("refused", applied),
+            Err(_) => ("failed", applied),
+        };
+        let error = result.as_ref().err().map(|e| e.to_string());
+        let retry_text = retry.map(|wait| humantime::format_duration(round(wait)).to_string());
+        if self.json {
+            let mut line = json!({
+                "ts": ts.to_string(),
+                "event": "reconcile",
+                "trigger": trigger.as_str(),
+                "outcome": outcome,
+                "changes": changes,
+                "error": error,
+                "retry_in": retry_text,
+            });
+            if let Err(ReconcileError::Invalid { diagnostics, .. }) = result {
+                line["diagnostics"] = json!(diagnostics);
+            }
+            if let Ok(Done::Planned { text, .. }) = result {
+                line["plan"] = json!(text);
+            }
+            writeln!(self.out, "{line}")?;
+            return self.out.flush();
+        }
+        let mut text = match result {
+            Ok(Done::InSync) => "in sync".to_owned(),
+            Ok(Done::Applied(changes)) => format!("applied: {}", describe(changes)),
+            Ok(Done::Planned { changes, .. }) => {
+                format!("dry run, would apply: {}", describe(changes))
+            }
+            Err(error) if applied.is_empty() => format!("{outcome}: {error}"),
+            Err(error) => format!("{outcome}: {error} (applied: {})", describe(applied)),
+        };
+        if let Some(wait) = retry_text {
+            text.push_str(&format!("; retrying in {wait}"));
+        }
+        // Continuation lines (an API error's field list) are indented under their line.
+        let text = text.replace('\n', "\n    ");
+        writeln!(self.out, "{ts} reconcile ({}): {text}", trigger.as_str())?;
+        match result {
+            Err(ReconcileError::Invalid { diagnostics, .. }) => indent(&mut self.out, diagnostics)?,
+            Ok(Done::Planned { text, .. }) => indent(&mut self.out, text)?,
+            _ => {}
+        }
+        self.out.flush()
+    }
+}
+
+/// `1 created (orders), 1 updated (billing), 0 deleted`.
+pub fn describe(changes: &Changes) -> String {
+    let part = |count: &[String], verb: &str| {
+        if count.is_empty() {
+            format!("0 {verb}")
+        } else {
+            format!("{} {verb} ({})", count.len(), count.join(", "))
+        }
+    };
+    format!(
+        "{}, {}, {}",
+        part(&changes.create, "created"),
+        part(&changes.update, "updated"),
+        part(&changes.delete, "deleted")
+    )
+}
+
+fn round(wait: Duration) -> Duration {
+    Duration::from_millis(wait.as_millis().min(u128::from(u64::MAX)) as u64 / 100 * 100)
+}
+
+fn indent(out: &mut Box<dyn Write + Send>, text: &str) -> io::Result<()> {
+    for line in text.lines() {
+        writeln!(out, "    {line}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn applied_changes_are_one_text_line_and_one_json_object() {
+        let changes = Changes {
+            create: vec!["orders".into()],
+            update: vec![],
+            delete: vec!["old".into()],
+        };
+        let result = Ok(Done::Applied(changes.clone()));
+        let buffer = Shared::default();
+        let mut log = Log::new(Box::new(buffer.clone()), false);
+        log.outcome(Trigger::Change, &result, &changes, None)
+            .unwrap();
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(
+            text.trim_end().ends_with(
+                "reconcile (change): applied: 1 created (orders), 0 updated, 1 deleted (old)"
+            ),
+            "{text}"
+        );
+
+        let buffer = Shared::default();
+        let mut log = Log::new(Box::new(buffer.clone()), true);
+        let failed = Err(ReconcileError::Apply {
+            failed: 1,
+            of: 2,
+            errors: vec!["billing: 503".into()],
+        });
+        log.outcome(
+            Trigger::Retry,
+            &failed,
+            &changes,
+            Some(Duration::from_secs(2)),
+        )
+        .unwrap();
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["outcome"], "failed");
+        assert_eq!(line["trigger"], "retry");
+        assert_eq!(line["changes"]["create"][0], "orders");
+        assert_eq!(line["retry_in"], "2s");
+        assert!(line["ts"].as_str().unwrap().ends_with('Z'));
+        assert!(line["error"].as_str().unwrap().contains("billing: 503"));
+    }
+}

@@ -1,0 +1,200 @@
+//! One reconcile: load and validate the whole directory, read the live state, plan, and apply
+//! (or only plan, for `--dry-run`). Idempotent: a second run over the same state changes nothing.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::api::Client;
+use crate::apply::{self, ReadError, Target};
+use crate::manifest::{self, Diagnostics, Loaded};
+use crate::model::{ApiConfig, SinkError};
+use crate::plan::{self, Action, GuardError, Plan, PlanOptions};
+use crate::report;
+use crate::sink::Sinks;
+
+/// How many endpoints are read at once when listing keys.
+const READ_CONCURRENCY: usize = 8;
+
+/// The directory's content as loaded at one moment, with a digest to tell whether it changed.
+pub struct Snapshot {
+    pub loaded: Result<Loaded, Diagnostics>,
+    /// Digest of the validated desired state (or of the diagnostics): equal digests mean
+    /// nothing that matters changed, e.g. when only kayle-sync's own sink file was written.
+    pub digest: [u8; 32],
+}
+
+impl Snapshot {
+    /// Loads and validates `dir`.
+    pub fn load(dir: &Path) -> Snapshot {
+        let loaded = manifest::load(dir);
+        // The Debug form holds every validated value (public keys included, never a secret);
+        // it is only compared within this process, so its format need not be stable.
+        let text = match &loaded {
+            Ok(loaded) => format!("ok {:?}", loaded.desired),
+            Err(diagnostics) => format!("invalid {diagnostics}"),
+        };
+        Snapshot {
+            loaded,
+            digest: Sha256::digest(text.as_bytes()).into(),
+        }
+    }
+}
+
+/// Endpoint keys by what happened (or would happen) to them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Changes {
+    pub create: Vec<String>,
+    pub update: Vec<String>,
+    pub delete: Vec<String>,
+}
+
+impl Changes {
+    fn push(&mut self, action: Action, key: &str) {
+        match action {
+            Action::Create => self.create.push(key.to_owned()),
+            Action::Update => self.update.push(key.to_owned()),
+            Action::Delete => self.delete.push(key.to_owned()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.update.is_empty() && self.delete.is_empty()
+    }
+
+    fn of_plan(plan: &Plan) -> Changes {
+        let mut changes = Changes::default();
+        for change in &plan.changes {
+            changes.push(change.action, &change.key);
+        }
+        changes
+    }
+
+    fn of_applied(applied: &apply::Applied) -> Changes {
+        let mut changes = Changes::default();
+        for outcome in applied.outcomes.iter().filter(|o| o.error.is_none()) {
+            changes.push(outcome.action, &outcome.key);
+        }
+        changes
+    }
+}
+
+/// A reconcile that went through.
+#[derive(Debug)]
+pub enum Done {
+    /// The live state already matched.
+    InSync,
+    /// These changes were applied.
+    Applied(Changes),
+    /// `--dry-run`: these changes would be applied; `text` is the rendered plan.
+    Planned { changes: Changes, text: String },
+}
+
+/// Why a reconcile did not go through. Never holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The directory does not validate; `diagnostics` is every problem, rendered.
+    #[error("invalid configuration ({errors} error(s)); nothing applied")]
+    Invalid { errors: usize, diagnostics: String },
+    /// A sink named in the project file could not be set up.
+    #[error("setting up the sinks: {0}")]
+    Sinks(#[source] SinkError),
+    /// The live state could not be read.
+    #[error("reading the live state: {0:#}")]
+    Read(#[source] ReadError),
+    /// The deletion guard refused the plan (`--force` overrides).
+    #[error("{0}")]
+    Refused(#[source] GuardError),
+    /// Some changes failed; the others were applied.
+    #[error("{failed} of {of} change(s) failed: {}", errors.join("; "))]
+    Apply {
+        failed: usize,
+        of: usize,
+        errors: Vec<String>,
+    },
+}
+
+/// What every reconcile needs besides the directory's content.
+pub struct Reconciler<'a> {
+    pub client: &'a Client,
+    pub dry_run: bool,
+    pub prune: bool,
+    pub force: bool,
+    pub concurrency: usize,
+}
+
+impl Reconciler<'_> {
+    /// Plans `snapshot` against the live state and applies the plan (or, dry-run, renders it).
+    /// Returns the changes applied so far along with a failure, for the log.
+    pub async fn reconcile(&self, snapshot: &Snapshot) -> (Result<Done, ReconcileError>, Changes) {
+        let loaded = match &snapshot.loaded {
+            Ok(loaded) => loaded,
+            Err(diagnostics) => {
+                let error = ReconcileError::Invalid {
+                    errors: diagnostics.0.len(),
+                    diagnostics: diagnostics.to_string(),
+                };
+                return (Err(error), Changes::default());
+            }
+        };
+        let desired = &loaded.desired;
+        let sinks = match Sinks::from_project(&desired.project) {
+            Ok(sinks) => sinks,
+            Err(err) => return (Err(ReconcileError::Sinks(err)), Changes::default()),
+        };
+        let live = match apply::read_live(self.client, desired, &sinks, READ_CONCURRENCY).await {
+            Ok(live) => live,
+            Err(err) => return (Err(ReconcileError::Read(err)), Changes::default()),
+        };
+        let options = PlanOptions {
+            prune: self.prune,
+            targets: Vec::new(),
+        };
+        let plan = plan::plan(desired, &live, &options);
+        if let Err(refusal) = plan::check_guard(&plan, desired, &live, self.force) {
+            return (Err(ReconcileError::Refused(refusal)), Changes::default());
+        }
+        if plan.is_empty() {
+            return (Ok(Done::InSync), Changes::default());
+        }
+        if self.dry_run {
+            let mut text = Vec::new();
+            // Rendering into memory cannot fail.
+            let _ = report::render_text(&plan, &mut text, false);
+            let done = Done::Planned {
+                changes: Changes::of_plan(&plan),
+                text: String::from_utf8_lossy(&text).into_owned(),
+            };
+            return (Ok(done), Changes::default());
+        }
+        let target = Target {
+            client: self.client,
+            sinks: &sinks,
+            desired,
+            concurrency: self.concurrency,
+        };
+        let applied = apply::apply(&target, &plan).await;
+        let changes = Changes::of_applied(&applied);
+        let failed = applied.failed();
+        if failed == 0 {
+            return (Ok(Done::Applied(changes.clone())), changes);
+        }
+        let errors = applied
+            .outcomes
+            .iter()
+            .filter_map(|o| o.error.as_ref())
+            .map(|e| format!("{e:#}"))
+            .collect();
+        let error = ReconcileError::Apply {
+            failed,
+            of: applied.outcomes.len(),
+            errors,
+        };
+        (Err(error), changes)
+    }
+}
+
+/// Whether the project file now names a different API than the one connected at start.
+pub fn api_changed(first: &ApiConfig, now: &ApiConfig) -> bool {
+    first.url != now.url || first.token_env != now.token_env
+}

@@ -1,0 +1,223 @@
+//! End to end: the command line's contract for plan and apply (issue 4): confirmation,
+//! saved plans, the JSON plan, exit codes, and API errors.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::manifests::{applied, assert_one_with_secret, disabled, endpoint, manifest, url};
+use support::{Api, Project, id};
+
+#[test]
+fn apply_without_a_terminal_needs_auto_approve() {
+    let api = Api::start();
+    let project = Project::new();
+    project.public_key("keys/orders.pem");
+    project.manifest(&manifest(&[endpoint("orders", "Orders", &url("orders"))]));
+
+    let refused = project.run(&api, &["apply"]);
+    refused.expect(1);
+    assert!(
+        refused.stderr.contains("--auto-approve"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stdout.contains("+ create orders"),
+        "the plan is still shown"
+    );
+    assert!(api.endpoints().is_empty(), "nothing was created");
+    assert!(!project.sink_path().exists(), "nothing was written");
+}
+
+#[test]
+fn saved_plan_applies_exactly() {
+    let api = Api::start();
+    let project = applied(&api, &["orders"]);
+    project.public_key("keys/billing.pem");
+    project.manifest(&manifest(&[
+        endpoint("orders", "Orders v2", &url("orders")),
+        endpoint("billing", "Billing", &url("billing")),
+    ]));
+    project.run(&api, &["plan", "--out", "plan.json"]).expect(0);
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(project.path("plan.json")).unwrap()).unwrap();
+    assert!(saved.is_object(), "the saved plan is JSON");
+
+    let run = project.run(&api, &["apply", "--plan", "plan.json", "--auto-approve"]);
+    run.expect(0);
+    assert!(
+        run.stdout.contains("1 created, 1 updated, 0 deleted"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(api.one("orders")["name"], "Orders v2");
+    assert_one_with_secret(&api, &project, "billing");
+    api.assert_no_violations();
+    project.assert_converged(&api);
+}
+
+#[test]
+fn saved_plan_is_refused_when_live_state_moved() {
+    let api = Api::start();
+    let project = applied(&api, &["orders"]);
+    project.manifest(&manifest(&[endpoint(
+        "orders",
+        "Orders v2",
+        &url("orders"),
+    )]));
+    project.run(&api, &["plan", "--out", "plan.json"]).expect(0);
+    let live = api.one("orders");
+    let moved = api.patch(
+        &id(&live),
+        json!({"undelivered_payload_retention_hours": 24}),
+    );
+
+    let refused = project.run(&api, &["apply", "--plan", "plan.json", "--auto-approve"]);
+    refused.expect(1);
+    assert!(
+        refused.stderr.contains("live state changed"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(api.one("orders"), moved, "nothing was changed");
+
+    // A saved plan from another configuration is refused too.
+    project.run(&api, &["plan", "--out", "plan.json"]).expect(0);
+    project.manifest(&manifest(&[endpoint(
+        "orders",
+        "Orders v3",
+        &url("orders"),
+    )]));
+    let refused = project.run(&api, &["apply", "--plan", "plan.json", "--auto-approve"]);
+    refused.expect(1);
+    assert_eq!(api.one("orders"), moved, "nothing was changed");
+}
+
+#[test]
+fn json_plan_has_the_documented_shape() {
+    let api = Api::start();
+    let other =
+        api.create_endpoint(json!({"url": "https://hooks.example.com/x", "enabled": false}));
+    let project = applied(&api, &["orders"]);
+    project.public_key("keys/billing.pem");
+    project.manifest(&manifest(&[
+        endpoint("orders", "Orders v2", &url("orders")),
+        endpoint("billing", "Billing", &url("billing")),
+    ]));
+
+    let run = project.run(&api, &["plan", "--format", "json"]);
+    run.expect(0);
+    let plan: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(plan["format_version"].is_u64(), "{plan:#}");
+    assert_eq!(
+        plan["summary"],
+        json!({"create": 1, "update": 1, "delete": 0})
+    );
+    assert_eq!(plan["unmanaged"], json!([id(&other)]));
+    let changes = plan["changes"].as_array().unwrap();
+    let billing = changes.iter().find(|c| c["key"] == "billing").unwrap();
+    assert_eq!(billing["action"], "create");
+    assert!(billing["endpoint_id"].is_null());
+    assert_eq!(billing["fields"]["url"]["after"], url("billing"));
+    let orders = changes.iter().find(|c| c["key"] == "orders").unwrap();
+    assert_eq!(orders["action"], "update");
+    assert_eq!(orders["endpoint_id"], id(&api.one("orders")));
+    assert_eq!(
+        orders["fields"]["name"],
+        json!({"before": "orders service", "after": "Orders v2"})
+    );
+    assert!(orders["fields"].get("url").is_none(), "only changed fields");
+}
+
+#[test]
+fn exit_codes() {
+    let api = Api::start();
+    let project = Project::new();
+    project.manifest(&manifest(&[disabled("orders")]));
+
+    project.run(&api, &["plan", "--no-such-flag"]).expect(64);
+    project.run(&api, &["no-such-command"]).expect(64);
+    project.run(&api, &["plan"]).expect(0);
+    project
+        .run(&api, &["plan", "--detailed-exitcode"])
+        .expect(2);
+    project.apply(&api, &[]);
+    project
+        .run(&api, &["plan", "--detailed-exitcode"])
+        .expect(0);
+    project.run(&api, &["--version"]).expect(0);
+
+    project
+        .manifest("endpoints:\n  orders:\n    url: https://hooks.example.com/x\n    colour: red\n");
+    let invalid = project.run(&api, &["plan", "--detailed-exitcode"]);
+    invalid.expect(1);
+    assert!(
+        invalid.stderr.contains("endpoints.yaml"),
+        "{}",
+        invalid.stderr
+    );
+
+    let unreachable = Api::start();
+    let url = unreachable.url.clone();
+    drop(unreachable);
+    project.manifest(&manifest(&[disabled("orders")]));
+    let mut command = project.command(&api, &["plan", "--detailed-exitcode"]);
+    command.env("KAYLE_API_URL", url);
+    support::finish(command).expect(1);
+}
+
+#[test]
+fn api_error_is_reported_and_other_endpoints_still_apply() {
+    let api = Api::start();
+    let project = applied(&api, &["aaa", "bbb"]);
+    project.manifest(&manifest(&[
+        endpoint("aaa", "A v2", &url("aaa")),
+        endpoint("bbb", "B v2", &url("bbb")),
+    ]));
+    // One endpoint at a time, in key order: the first update (aaa's) gets the 400.
+    api.emu.inject(
+        kayle_emulator::Route::UpdateEndpoint,
+        kayle_emulator::Fault::Status {
+            status: 400,
+            retry_after_secs: None,
+        },
+        1,
+    );
+    let run = project.run(&api, &["apply", "--auto-approve", "--concurrency", "1"]);
+    run.expect(1);
+    let all = run.all();
+    assert!(all.contains("aaa"), "names the endpoint: {all}");
+    assert!(all.contains("Bad Request."), "the API's message: {all}");
+    assert_eq!(api.one("bbb")["name"], "B v2", "the other one applied");
+    assert_eq!(api.one("aaa")["name"], "aaa service");
+
+    // 500s beyond the retry budget (5 attempts) fail the same way.
+    project.manifest(&manifest(&[
+        endpoint("aaa", "A v3", &url("aaa")),
+        endpoint("bbb", "B v3", &url("bbb")),
+    ]));
+    api.emu.inject(
+        kayle_emulator::Route::UpdateEndpoint,
+        kayle_emulator::Fault::Status {
+            status: 500,
+            retry_after_secs: None,
+        },
+        5,
+    );
+    let run = project.run(&api, &["apply", "--auto-approve", "--concurrency", "1"]);
+    run.expect(1);
+    assert!(
+        run.all().contains("Internal Server Error."),
+        "{}",
+        run.all()
+    );
+    assert_eq!(api.one("bbb")["name"], "B v3", "the other one applied");
+    assert_eq!(api.one("aaa")["name"], "aaa service");
+    api.emu.clear_faults();
+
+    project.apply(&api, &[]);
+    assert_eq!(api.one("aaa")["name"], "A v3");
+    assert_eq!(api.one("bbb")["name"], "B v3");
+    api.assert_no_violations();
+    project.assert_converged(&api);
+}

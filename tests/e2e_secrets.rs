@@ -1,0 +1,355 @@
+//! End to end: the signing-secret lifecycle and encryption keys (issue 5), with the real
+//! binary against an in-process emulator.
+
+mod support;
+
+use rsa::pkcs8::DecodePrivateKey;
+use serde_json::Value;
+use support::{Api, Project, id, labels};
+
+const SECRET: &str = "KAYLE_WEBHOOK_SECRET_ORDERS";
+
+/// The manifest of one enabled endpoint `orders`; `extra` is appended to its entry.
+fn orders(keys: &[&str], extra: &str) -> String {
+    let mut yaml = String::from(
+        "endpoints:\n  orders:\n    url: https://hooks.example.com/orders\n    name: Orders\n",
+    );
+    if !keys.is_empty() {
+        yaml.push_str("    encryption_keys:\n");
+        for key in keys {
+            yaml.push_str(&format!(
+                "      - key_id: {key}\n        public_key_file: keys/{key}.pem\n"
+            ));
+        }
+    }
+    yaml.push_str(extra);
+    yaml
+}
+
+fn rotation(n: u64) -> String {
+    format!("    signing_secret:\n      rotation: {n}\n")
+}
+
+/// `orders` with key `k1`, applied.
+fn applied(api: &Api, extra: &str) -> Project {
+    let project = Project::new();
+    project.public_key("keys/k1.pem");
+    project.manifest(&orders(&["k1"], extra));
+    project.apply(api, &[]);
+    project
+}
+
+/// `(key_id, is_active)` of every key of an endpoint, sorted by key id.
+fn key_states(api: &Api, endpoint_id: &str) -> Vec<(String, bool)> {
+    let mut keys: Vec<(String, bool)> = api
+        .keys(endpoint_id)
+        .iter()
+        .map(|k| {
+            (
+                k["key_id"].as_str().unwrap().to_owned(),
+                k["is_active"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The sink file without the line that sets `name`.
+fn remove_line(project: &Project, name: &str) {
+    let text: String = project
+        .sink_text()
+        .lines()
+        .filter(|line| !line.starts_with(&format!("{name}=")))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(project.sink_path(), text).unwrap();
+}
+
+#[test]
+fn missing_secret_is_recovered_from_the_api() {
+    let api = Api::start();
+    let project = applied(&api, "");
+    project.write(
+        "secrets/kayle.env",
+        &format!("# kept\nOTHER=1\n{}", project.sink_text()),
+    );
+    let endpoint = api.one("orders");
+    let secret = api.secret(&id(&endpoint));
+    remove_line(&project, SECRET);
+    assert_eq!(project.sink(SECRET), None);
+
+    let plan = project.run(&api, &["plan", "--detailed-exitcode"]);
+    plan.expect(2);
+    assert!(
+        plan.stdout.contains(&format!("{SECRET}: recover")),
+        "{}",
+        plan.stdout
+    );
+    let json = project.run(&api, &["plan", "--format", "json"]);
+    let json: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["changes"][0]["secret"]["step"], "recover", "{json:#}");
+
+    project.apply(&api, &[]);
+    assert_eq!(project.sink(SECRET), Some(secret.clone()), "written back");
+    assert_eq!(api.secret(&id(&endpoint)), secret, "revealed, not rotated");
+    assert_eq!(id(&api.one("orders")), id(&endpoint));
+    assert!(
+        project.sink_text().starts_with("# kept\nOTHER=1\n"),
+        "other lines are kept: {}",
+        project.sink_text().lines().next().unwrap_or_default()
+    );
+    api.assert_no_violations();
+    project.assert_converged(&api);
+}
+
+#[test]
+fn failed_sink_write_fails_the_apply_and_the_next_apply_recovers() {
+    let api = Api::start();
+    let project = Project::new();
+    project.public_key("keys/k1.pem");
+    project.manifest(&orders(&["k1"], ""));
+    // A file where the sink's directory should be: the write cannot succeed.
+    project.write("secrets", "not a directory");
+
+    let failed = project.run(&api, &["apply", "--auto-approve"]);
+    failed.expect(1);
+    let all = failed.all();
+    assert!(all.contains("orders"), "{all}");
+    assert!(all.contains("sink local"), "names the sink: {all}");
+    let endpoint = api.one("orders");
+    assert_eq!(
+        endpoint["enabled"], false,
+        "never enabled without its secret"
+    );
+    api.assert_no_violations();
+
+    std::fs::remove_file(project.path("secrets")).unwrap();
+    let plan = project.run(&api, &["plan", "--detailed-exitcode"]);
+    plan.expect(2);
+    assert!(plan.stdout.contains("recover"), "{}", plan.stdout);
+    project.apply(&api, &[]);
+    let endpoint = api.one("orders");
+    assert_eq!(endpoint["enabled"], true);
+    assert_eq!(project.sink(SECRET), Some(api.secret(&id(&endpoint))));
+    api.assert_no_violations();
+    project.assert_converged(&api);
+}
+
+#[test]
+fn rotation_is_applied_exactly_once() {
+    let api = Api::start();
+    let project = applied(&api, "");
+    let endpoint = api.one("orders");
+    let first = api.secret(&id(&endpoint));
+
+    project.manifest(&orders(&["k1"], &rotation(1)));
+    let plan = project.run(&api, &["plan"]);
+    plan.expect(0);
+    assert!(plan.stdout.contains("rotate 0 → 1"), "{}", plan.stdout);
+    project.apply(&api, &[]);
+    let second = api.secret(&id(&endpoint));
+    assert_ne!(second, first, "rotated");
+    assert_eq!(project.sink(SECRET), Some(second.clone()));
+    assert!(
+        labels(&api.one("orders")).contains(&"kayle-sync:rotation=1"),
+        "the applied rotation is recorded: {:?}",
+        api.one("orders")
+    );
+
+    let again = project.apply(&api, &[]);
+    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+    assert_eq!(api.secret(&id(&endpoint)), second, "not rotated again");
+    project.assert_converged(&api);
+
+    project.manifest(&orders(&["k1"], &rotation(2)));
+    project.apply(&api, &[]);
+    let third = api.secret(&id(&endpoint));
+    assert_ne!(third, second);
+    assert_eq!(project.sink(SECRET), Some(third.clone()));
+    project.apply(&api, &[]);
+    assert_eq!(api.secret(&id(&endpoint)), third);
+    assert_eq!(
+        id(&api.one("orders")),
+        id(&endpoint),
+        "same endpoint throughout"
+    );
+    api.assert_no_violations();
+}
+
+#[test]
+fn an_endpoint_created_with_a_rotation_counter_is_not_rotated() {
+    let api = Api::start();
+    let project = applied(&api, &rotation(3));
+    let endpoint = api.one("orders");
+    assert!(labels(&endpoint).contains(&"kayle-sync:rotation=3"));
+    assert_eq!(
+        api.emu
+            .stats()
+            .requests
+            .get(&kayle_emulator::Route::RotateSecret),
+        None
+    );
+    assert_eq!(project.sink(SECRET), Some(api.secret(&id(&endpoint))));
+    project.assert_converged(&api);
+}
+
+#[test]
+fn key_rotation_keeps_old_keys_registered_and_inactive() {
+    let api = Api::start();
+    let project = applied(&api, "");
+    let endpoint = id(&api.one("orders"));
+    assert_eq!(key_states(&api, &endpoint), [("k1".into(), true)]);
+
+    // A second entry: the last one is the active key, the first stays registered.
+    project.public_key("keys/k2.pem");
+    project.manifest(&orders(&["k1", "k2"], ""));
+    project.apply(&api, &[]);
+    assert_eq!(
+        key_states(&api, &endpoint),
+        [("k1".into(), false), ("k2".into(), true)]
+    );
+    project.assert_converged(&api);
+
+    // Dropping the old entry: it is already inactive, so nothing changes (keys are never
+    // deleted, so history stays decryptable).
+    project.manifest(&orders(&["k2"], ""));
+    project.assert_converged(&api);
+    assert_eq!(
+        key_states(&api, &endpoint),
+        [("k1".into(), false), ("k2".into(), true)]
+    );
+
+    // Listing the old key last again reactivates it.
+    project.manifest(&orders(&["k2", "k1"], ""));
+    let plan = project.run(&api, &["plan"]);
+    assert!(plan.stdout.contains("reactivate"), "{}", plan.stdout);
+    project.apply(&api, &[]);
+    assert_eq!(
+        key_states(&api, &endpoint),
+        [("k1".into(), true), ("k2".into(), false)]
+    );
+    project.assert_converged(&api);
+    assert_eq!(api.one("orders")["enabled"], true);
+    api.assert_no_violations();
+}
+
+#[test]
+fn a_key_no_entry_names_is_deactivated() {
+    let api = Api::start();
+    let project = applied(&api, "");
+    let endpoint = id(&api.one("orders"));
+    project.public_key("keys/k2.pem");
+    project.manifest(&orders(&["k1", "k2"], ""));
+    project.apply(&api, &[]);
+    // Someone switches the old key back on behind kayle-sync's back.
+    let k1 = api
+        .keys(&endpoint)
+        .into_iter()
+        .find(|k| k["key_id"] == "k1")
+        .unwrap();
+    let (status, body) = api.request(
+        "POST",
+        &format!("/v1/webhooks/keys/{}/reactivate", id(&k1)),
+        None,
+    );
+    assert!(status < 300, "{status} {body}");
+    assert_eq!(
+        key_states(&api, &endpoint),
+        [("k1".into(), true), ("k2".into(), false)]
+    );
+
+    project.apply(&api, &[]);
+    assert_eq!(
+        key_states(&api, &endpoint),
+        [("k1".into(), false), ("k2".into(), true)]
+    );
+    project.assert_converged(&api);
+    api.assert_no_violations();
+}
+
+#[test]
+fn generated_key_pair_private_half_goes_to_the_sink() {
+    let api = Api::start();
+    let project = Project::new();
+    project.manifest(
+        "endpoints:
+  orders:
+    url: https://hooks.example.com/orders
+    encryption_keys:
+      - key_id: gen-1
+        generate: true
+",
+    );
+    let run = project.apply(&api, &[]);
+    let endpoint = api.one("orders");
+    let pem = project
+        .sink("KAYLE_WEBHOOK_PRIVATE_KEY_ORDERS")
+        .expect("the private key is in the sink");
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8 PEM");
+    assert!(!run.all().contains("PRIVATE KEY-----"), "never printed");
+    let private = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).unwrap();
+    let public = kayle_sync::apply::keys::public_jwk(&private.to_public_key());
+    let keys = api.keys(&id(&endpoint));
+    assert_eq!(keys.len(), 1, "{keys:#?}");
+    assert_eq!(keys[0]["key_id"], "gen-1");
+    assert_eq!(keys[0]["is_active"], true);
+    assert_eq!(
+        keys[0]["jwk"]["n"],
+        public.n.as_str(),
+        "the public half matches"
+    );
+    assert_eq!(keys[0]["jwk"]["e"], public.e.as_str());
+    assert_eq!(
+        project.sink(SECRET),
+        Some(api.secret(&id(&endpoint))),
+        "and the signing secret next to it"
+    );
+    assert_eq!(endpoint["enabled"], true);
+    api.assert_no_violations();
+
+    project.assert_converged(&api);
+    assert_eq!(
+        project.sink("KAYLE_WEBHOOK_PRIVATE_KEY_ORDERS"),
+        Some(pem),
+        "not generated again"
+    );
+}
+
+#[test]
+fn failing_command_sink_fails_the_apply_and_leaves_the_endpoint_disabled() {
+    let api = Api::start();
+    let project = Project::with_project_file(
+        "\
+api:
+  url: http://127.0.0.1:9
+sinks:
+  ci:
+    type: command
+    command: [\"sh\", \"-c\", \"cat > /dev/null; echo refused by the store >&2; exit 3\"]
+defaults:
+  signing_secret:
+    sink: ci
+",
+    );
+    project.public_key("keys/k1.pem");
+    project.manifest(&orders(&["k1"], ""));
+
+    let run = project.run(&api, &["apply", "--auto-approve"]);
+    run.expect(1);
+    let all = run.all();
+    assert!(all.contains("orders"), "names the endpoint: {all}");
+    assert!(all.contains("sink ci"), "names the sink: {all}");
+    assert!(
+        all.contains("refused by the store"),
+        "shows the command's stderr: {all}"
+    );
+    let endpoint = api.one("orders");
+    assert_eq!(
+        endpoint["enabled"], false,
+        "never enabled without its secret"
+    );
+    assert!(!all.contains(&api.secret(&id(&endpoint))));
+    assert_eq!(key_states(&api, &id(&endpoint)), [("k1".into(), true)]);
+    api.assert_no_violations();
+}
