@@ -187,7 +187,7 @@ fn api_error_is_reported_and_other_endpoints_still_apply() {
     run.expect(1);
     let all = run.all();
     assert!(all.contains("aaa"), "names the endpoint: {all}");
-    assert!(all.contains("Bad Request."), "the API's message: {all}");
+    assert!(all.contains("Bad request."), "the API's message: {all}");
     assert_eq!(api.one("bbb")["name"], "B v2", "the other one applied");
     assert_eq!(api.one("aaa")["name"], "aaa service");
 
