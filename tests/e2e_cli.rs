@@ -207,7 +207,7 @@ fn api_error_is_reported_and_other_endpoints_still_apply() {
     let run = project.run(&api, &["apply", "--auto-approve", "--concurrency", "1"]);
     run.expect(1);
     assert!(
-        run.all().contains("Internal Server Error."),
+        run.all().contains("Internal server error."),
         "{}",
         run.all()
     );
