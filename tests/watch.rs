@@ -652,3 +652,45 @@ fn dry_run_plans_and_prints_but_changes_nothing() {
     assert!(api.emulator.endpoints().is_empty());
     assert!(!dir.join("secrets/kayle.env").exists());
 }
+
+#[test]
+fn a_kubelet_configmap_update_applies_once() {
+    // The layout a ConfigMap volume has: every file a link through `..data` to a timestamped
+    // directory; an update writes a new directory, swaps `..data`, removes the old one.
+    let api = Api::start();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("config");
+    let write_version = |name: &str, url: &str| {
+        let data = dir.join(name);
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(
+            data.join("kayle-sync.yaml"),
+            PROJECT.replace(
+                "secrets/kayle.env",
+                &root.path().join("kayle.env").display().to_string(),
+            ),
+        )
+        .unwrap();
+        std::fs::write(data.join("endpoints.yaml"), manifest(&[("lambda", url)])).unwrap();
+    };
+    write_version("..2026_11_27_09_00_00.1", "https://hooks.example.com/1");
+    std::os::unix::fs::symlink("..2026_11_27_09_00_00.1", dir.join("..data")).unwrap();
+    for file in ["kayle-sync.yaml", "endpoints.yaml"] {
+        std::os::unix::fs::symlink(format!("..data/{file}"), dir.join(file)).unwrap();
+    }
+    let mut watch = Watch::spawn(&dir, &api, &[]);
+    assert_outcome(&watch.reconcile(), "applied", "start");
+
+    write_version("..2026_11_27_09_01_00.2", "https://hooks.example.com/2");
+    let temp = dir.join("..data_tmp");
+    std::os::unix::fs::symlink("..2026_11_27_09_01_00.2", &temp).unwrap();
+    std::fs::rename(&temp, dir.join("..data")).unwrap();
+    std::fs::remove_dir_all(dir.join("..2026_11_27_09_00_00.1")).unwrap();
+
+    let updated = watch.reconcile();
+    assert_outcome(&updated, "applied", "change");
+    assert_eq!(keys(&updated, "update"), ["lambda"]);
+    assert_eq!(api.url_of("lambda").unwrap(), "https://hooks.example.com/2");
+    let extra = watch.reconciles_during(Duration::from_millis(1500));
+    assert!(extra.is_empty(), "{extra:?}");
+}
