@@ -694,3 +694,53 @@ fn a_kubelet_configmap_update_applies_once() {
     let extra = watch.reconciles_during(Duration::from_millis(1500));
     assert!(extra.is_empty(), "{extra:?}");
 }
+
+#[test]
+fn the_text_log_has_one_timestamped_line_per_event() {
+    let api = Api::start();
+    let (_root, dir) = config_dir(&manifest(&[("mu", "https://hooks.example.com/m")]));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kayle-sync"))
+        .arg("watch")
+        .arg(&dir)
+        .env("KAYLE_API_URL", api.server.url())
+        .env("KAYLE_API_KEY", "kk_test")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains(" reconcile (start): "))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no reconcile line: {seen:?}"),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    // Multi-line messages (a warning's hint) continue on indented lines.
+    for line in seen.iter().filter(|l| !l.starts_with("    ")) {
+        let ts = line.split(' ').next().unwrap();
+        assert!(
+            ts.parse::<jiff::Timestamp>().is_ok(),
+            "no timestamp: {line}"
+        );
+    }
+    let last = seen.last().unwrap();
+    assert!(
+        last.ends_with(" reconcile (start): applied: 1 created (mu), 0 updated, 0 deleted"),
+        "{last}"
+    );
+}

@@ -51,6 +51,7 @@ impl Log {
             let line = json!({"ts": ts.to_string(), "event": event, "message": message});
             writeln!(self.out, "{line}")?;
         } else {
+            let message = message.replace('\n', "\n    ");
             writeln!(self.out, "{ts} {event}: {message}")?;
         }
         self.out.flush()
