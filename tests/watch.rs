@@ -744,3 +744,40 @@ fn the_text_log_has_one_timestamped_line_per_event() {
         "{last}"
     );
 }
+
+#[test]
+fn a_directory_replaced_at_the_same_path_is_watched_again() {
+    let api = Api::start();
+    let (root, dir) = config_dir(&manifest(&[("nu", "https://hooks.example.com/n1")]));
+    let mut watch = Watch::spawn(&dir, &api, &[]);
+    assert_outcome(&watch.reconcile(), "applied", "start");
+
+    // A deploy that builds the new directory aside and swaps it in with two renames.
+    let (new, old) = (
+        root.path().join("config.new"),
+        root.path().join("config.old"),
+    );
+    std::fs::create_dir_all(new.join("keys")).unwrap();
+    std::fs::copy(dir.join("kayle-sync.yaml"), new.join("kayle-sync.yaml")).unwrap();
+    std::fs::create_dir_all(new.join("secrets")).unwrap();
+    std::fs::copy(dir.join("secrets/kayle.env"), new.join("secrets/kayle.env")).unwrap();
+    std::fs::write(
+        new.join("endpoints.yaml"),
+        manifest(&[("nu", "https://hooks.example.com/n2")]),
+    )
+    .unwrap();
+    std::fs::rename(&dir, &old).unwrap();
+    std::fs::rename(&new, &dir).unwrap();
+    let swapped = watch.reconcile();
+    assert_outcome(&swapped, "applied", "change");
+    assert_eq!(api.url_of("nu").unwrap(), "https://hooks.example.com/n2");
+
+    // Edits in the new directory are seen: the watch moved to it.
+    std::fs::write(
+        dir.join("endpoints.yaml"),
+        manifest(&[("nu", "https://hooks.example.com/n3")]),
+    )
+    .unwrap();
+    assert_outcome(&watch.reconcile(), "applied", "change");
+    assert_eq!(api.url_of("nu").unwrap(), "https://hooks.example.com/n3");
+}

@@ -171,7 +171,7 @@ impl Controller<'_> {
             shown.push(format!("and {} more", relevant.len() - 5));
         }
         if moved {
-            shown.push("(the directory's symlink now leads elsewhere)".to_owned());
+            shown.push("(the directory was replaced, or the symlink to it swapped)".to_owned());
         }
         self.log.event("change", &shown.join(", "))?;
         Ok(Some((Trigger::Change, Some(snapshot))))
