@@ -297,7 +297,7 @@ fn symlink_over(target: &str, link: &Path) {
 }
 
 #[test]
-fn applies_at_start_then_a_new_file_and_an_atomic_save_once_each() {
+fn applies_at_start_then_new_files_new_directories_and_atomic_saves_once_each() {
     let api = Api::start();
     let (_root, dir) = config_dir(&manifest(&[("alpha", "https://hooks.example.com/a")]));
     let mut watch = Watch::spawn(&dir, &api, &[]);
@@ -330,6 +330,22 @@ fn applies_at_start_then_a_new_file_and_an_atomic_save_once_each() {
     assert_outcome(&saved, "applied", "change");
     assert_eq!(keys(&saved, "update"), ["alpha"]);
     assert_eq!(api.url_of("alpha").unwrap(), "https://hooks.example.com/a2");
+
+    // A new directory, its file written at once (before any watch on it can exist).
+    std::fs::create_dir_all(dir.join("team/payments")).unwrap();
+    std::fs::write(
+        dir.join("team/payments/pay.yml"),
+        manifest(&[("pay", "https://hooks.example.com/p")]),
+    )
+    .unwrap();
+    let nested = watch.reconcile();
+    assert_outcome(&nested, "applied", "change");
+    assert_eq!(keys(&nested, "create"), ["pay"]);
+
+    // Deleting it is one reconcile too; without --prune the endpoint stays.
+    std::fs::remove_dir_all(dir.join("team")).unwrap();
+    assert_outcome(&watch.reconcile(), "in-sync", "change");
+    assert!(api.endpoint("pay").is_some());
 
     // Its own sink writes, the editor's leftovers and reads change nothing: no more reconciles.
     let extra = watch.reconciles_during(Duration::from_millis(1500));
