@@ -234,7 +234,11 @@ impl Controller<'_> {
                 self.failures += 1;
                 match error_policy(error, self.failures, self.options.interval) {
                     Next::Retry(wait) => Some(jitter(wait)),
-                    Next::AwaitChange => None,
+                    Next::AwaitChange => {
+                        // Backoff counts retryable failures only.
+                        self.failures = 0;
+                        None
+                    }
                 }
             }
         };
