@@ -62,12 +62,12 @@ fn drift_is_corrected_on_the_interval_and_reported_by_metrics() {
 #[test]
 fn api_errors_are_retried_with_backoff_until_they_stop() {
     let api = Api::start();
-    // The client itself tries each read 5 times: this fails the first reconcile whole.
+    // The API is down until the test says otherwise (the client's own retries give up).
     let fault = Fault::Status {
         status: 503,
         retry_after_secs: None,
     };
-    api.emulator.inject(Route::ListEndpoints, fault, 7);
+    api.emulator.inject(Route::ListEndpoints, fault, 1000);
     let (_root, dir) = config_dir(&manifest(&[("eta", "https://hooks.example.com/h")]));
     let mut watch = Watch::spawn(&dir, &api, &["--health-addr", "127.0.0.1:0"]);
     let health = watch.event("health");
@@ -78,6 +78,12 @@ fn api_errors_are_retried_with_backoff_until_they_stop() {
         .next()
         .unwrap()
         .to_owned();
+    let backoff = |line: &Value| {
+        let text = line["retry_in"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{line}"));
+        humantime::parse_duration(text).unwrap().as_millis()
+    };
 
     let failed = watch.reconcile();
     assert_outcome(&failed, "failed", "start");
@@ -85,18 +91,30 @@ fn api_errors_are_retried_with_backoff_until_they_stop() {
         failed["error"].as_str().unwrap().contains("503"),
         "{failed}"
     );
-    let wait = humantime::parse_duration(failed["retry_in"].as_str().unwrap()).unwrap();
     assert!(
-        (900..=1100).contains(&wait.as_millis()),
-        "the first backoff is 1s ± 10%: {failed}"
+        (900..=1100).contains(&backoff(&failed)),
+        "1s ± 10%: {failed}"
     );
     assert_eq!(api.get(&format!("{base}/healthz")).0, 503);
     assert!(api.endpoint("eta").is_none());
+
+    let again = watch.reconcile();
+    assert_outcome(&again, "failed", "retry");
+    assert!(
+        (1800..=2200).contains(&backoff(&again)),
+        "2s ± 10%: {again}"
+    );
+    api.emulator.clear_faults();
 
     let recovered = watch.reconcile();
     assert_outcome(&recovered, "applied", "retry");
     assert_eq!(keys(&recovered, "create"), ["eta"]);
     assert_eq!(api.get(&format!("{base}/healthz")).0, 200);
+    let (_, metrics) = api.get(&format!("{base}/metrics"));
+    assert!(
+        metrics.contains("\nkayle_sync_reconcile_failures_total 2\n"),
+        "{metrics}"
+    );
     watch.assert_running();
 }
 
