@@ -286,3 +286,21 @@ fn the_text_log_has_one_timestamped_line_per_event() {
         "{last}"
     );
 }
+
+#[test]
+fn sigint_while_idle_exits_zero_at_once() {
+    let api = Api::start();
+    let (_root, dir) = config_dir(&manifest(&[("xi", "https://hooks.example.com/x")]));
+    let mut watch = Watch::spawn(&dir, &api, &[]);
+    assert_outcome(&watch.reconcile(), "applied", "start");
+    let sent = Instant::now();
+    watch.signal("INT");
+    let status = watch.wait_exit();
+    assert!(status.success(), "{status:?}; {}", watch.context());
+    assert!(
+        sent.elapsed() < Duration::from_secs(10),
+        "waited {:?} for an idle watch to stop",
+        sent.elapsed()
+    );
+    assert!(watch.seen.last().unwrap().contains("\"stop\""));
+}
