@@ -32,8 +32,9 @@ pub struct FileWatcher {
     debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
     /// The directory as given, made absolute but with symlinks kept.
     dir: PathBuf,
-    /// Where `dir` led when it was last watched.
-    resolved: Option<PathBuf>,
+    /// Where `dir` led when it was last watched: the path and the directory's identity, so a
+    /// directory replaced at the same path is noticed too.
+    resolved: Option<Resolved>,
 }
 
 impl FileWatcher {
@@ -83,7 +84,7 @@ impl FileWatcher {
     }
 
     fn watch_dir(&mut self) -> Result<(), FilesError> {
-        self.resolved = std::fs::canonicalize(&self.dir).ok();
+        self.resolved = resolve(&self.dir);
         self.debouncer
             .watch(&self.dir, RecursiveMode::Recursive)
             .map_err(|source| FilesError::Watch {
@@ -92,10 +93,10 @@ impl FileWatcher {
             })
     }
 
-    /// Checks where the directory leads now; if a symlink swap moved it, watches the new
-    /// target and returns true.
+    /// Checks where the directory leads now; if a symlink swap moved it (or the directory was
+    /// replaced by another at the same path), watches the new one and returns true.
     pub fn retarget(&mut self) -> Result<bool, FilesError> {
-        let now = std::fs::canonicalize(&self.dir).ok();
+        let now = resolve(&self.dir);
         if now == self.resolved {
             return Ok(false);
         }
@@ -121,6 +122,16 @@ impl FileWatcher {
         relevant.dedup();
         relevant
     }
+}
+
+/// A directory's real path and its device and inode numbers.
+type Resolved = (PathBuf, u64, u64);
+
+fn resolve(dir: &Path) -> Option<Resolved> {
+    use std::os::unix::fs::MetadataExt;
+    let path = std::fs::canonicalize(dir).ok()?;
+    let meta = std::fs::metadata(&path).ok()?;
+    Some((path, meta.dev(), meta.ino()))
 }
 
 /// Files no configuration is read from: kayle-sync's own state, and editors' swap, backup and

@@ -46,11 +46,12 @@ impl Log {
     /// One line for an event that is not a reconcile outcome (`start`, `change`, `warning`,
     /// `shutdown`, ...).
     pub fn event(&mut self, event: &str, message: &str) -> io::Result<()> {
-        let ts = jiff::Timestamp::now();
+        let ts = now();
         if self.json {
             let line = json!({"ts": ts.to_string(), "event": event, "message": message});
             writeln!(self.out, "{line}")?;
         } else {
+            let message = message.replace('\n', "\n    ");
             writeln!(self.out, "{ts} {event}: {message}")?;
         }
         self.out.flush()
@@ -65,7 +66,7 @@ impl Log {
         applied: &Changes,
         retry: Option<Duration>,
     ) -> io::Result<()> {
-        let ts = jiff::Timestamp::now();
+        let ts = now();
         let (outcome, changes) = match result {
             Ok(Done::InSync) => ("in-sync", applied),
             Ok(Done::Applied(changes)) => ("applied", changes),
@@ -117,6 +118,12 @@ impl Log {
         }
         self.out.flush()
     }
+}
+
+/// The current time to the millisecond, e.g. `2026-11-27T09:00:00.123Z`.
+fn now() -> jiff::Timestamp {
+    let now = jiff::Timestamp::now();
+    now.round(jiff::Unit::Millisecond).unwrap_or(now)
 }
 
 /// `1 created (orders), 1 updated (billing), 0 deleted`.

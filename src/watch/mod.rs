@@ -171,7 +171,7 @@ impl Controller<'_> {
             shown.push(format!("and {} more", relevant.len() - 5));
         }
         if moved {
-            shown.push("(the directory's symlink now leads elsewhere)".to_owned());
+            shown.push("(the directory was replaced, or the symlink to it swapped)".to_owned());
         }
         self.log.event("change", &shown.join(", "))?;
         Ok(Some((Trigger::Change, Some(snapshot))))
@@ -234,7 +234,11 @@ impl Controller<'_> {
                 self.failures += 1;
                 match error_policy(error, self.failures, self.options.interval) {
                     Next::Retry(wait) => Some(jitter(wait)),
-                    Next::AwaitChange => None,
+                    Next::AwaitChange => {
+                        // Backoff counts retryable failures only.
+                        self.failures = 0;
+                        None
+                    }
                 }
             }
         };
