@@ -33,6 +33,11 @@ impl Sandbox {
             std::fs::create_dir_all(parent)?;
         }
         let lock = lock(&config_dir.join(LOCK_FILE))?;
+        // The state holds signing secrets: keep it out of the user's git.
+        let ignore = config_dir.join(".kayle-sync/.gitignore");
+        if !ignore.exists() {
+            std::fs::write(&ignore, "# kayle-sync's sandbox state holds secrets\n*\n")?;
+        }
         let emulator = Emulator::new(Config {
             tokens: vec![Token {
                 value: TOKEN.to_owned(),
@@ -99,6 +104,11 @@ mod tests {
     async fn one_process_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
         let first = Sandbox::start(dir.path()).await.unwrap();
+        let ignore = std::fs::read_to_string(dir.path().join(".kayle-sync/.gitignore")).unwrap();
+        assert!(
+            ignore.lines().any(|line| line == "*"),
+            "the state stays out of git"
+        );
         let second = Sandbox::start(dir.path()).await;
         let err = second
             .err()

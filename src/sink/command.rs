@@ -22,6 +22,9 @@ pub struct CommandSink {
     sink: String,
     argv: Vec<String>,
     timeout: Duration,
+    /// Environment variables the command must not inherit (the Kayle API token, store
+    /// tokens): it gets the secret it is handed, and no other credential of ours.
+    hidden_env: Vec<String>,
 }
 
 impl CommandSink {
@@ -38,7 +41,14 @@ impl CommandSink {
             sink: sink.to_owned(),
             argv,
             timeout,
+            hidden_env: Vec::new(),
         })
+    }
+
+    /// Keeps the variables `names` out of the command's environment.
+    pub fn hiding_env(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.hidden_env.extend(names);
+        self
     }
 
     fn error(&self, message: String) -> SinkError {
@@ -50,7 +60,11 @@ impl CommandSink {
 
     async fn run(&self, argv: &[String], value: &SecretString) -> Result<(), SinkError> {
         let program = &argv[0];
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        for name in &self.hidden_env {
+            command.env_remove(name);
+        }
+        let mut child = command
             .args(&argv[1..])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -131,6 +145,19 @@ fn shown_stderr(stderr: &[u8], value: &SecretString) -> String {
     let secret = value.expose_secret();
     if !secret.is_empty() {
         text = text.replace(secret, SCRUBBED);
+        // The same secret encoded, as a debugging command might print it.
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        for encoded in [
+            STANDARD.encode(secret),
+            STANDARD_NO_PAD.encode(secret),
+            URL_SAFE_NO_PAD.encode(secret),
+            hex.clone(),
+            hex.to_uppercase(),
+        ] {
+            text = text.replace(&encoded, SCRUBBED);
+        }
         // A multi-line secret (a PEM key) may be echoed line by line or reflowed.
         for line in secret.lines().map(str::trim).filter(|l| l.len() >= 8) {
             text = text.replace(line, SCRUBBED);

@@ -96,10 +96,32 @@ impl std::fmt::Debug for Sinks {
 impl Sinks {
     /// Builds every sink in `project.sinks`; the first one that cannot be built is the error.
     pub fn from_project(project: &Project) -> Result<Sinks, SinkError> {
+        // A command sink gets the secret it is handed and no credential of ours.
+        let mut hidden: Vec<String> = vec![project.api.token_env.clone()];
+        hidden.extend(project.sinks.values().filter_map(|config| match config {
+            SinkConfig::Vault { token_env, .. } => Some(token_env.clone()),
+            _ => None,
+        }));
         let by_name = project
             .sinks
             .iter()
-            .map(|(name, config)| Ok((name.clone(), build(name, config, &project.dir)?)))
+            .map(|(name, config)| {
+                let sink = match config {
+                    SinkConfig::Command {
+                        command,
+                        timeout_seconds,
+                    } => Arc::new(
+                        command::CommandSink::new(
+                            name,
+                            command.clone(),
+                            Duration::from_secs(*timeout_seconds),
+                        )?
+                        .hiding_env(hidden.iter().cloned()),
+                    ),
+                    _ => build(name, config, &project.dir)?,
+                };
+                Ok((name.clone(), sink))
+            })
             .collect::<Result<_, SinkError>>()?;
         Ok(Sinks { by_name })
     }

@@ -30,7 +30,14 @@ pub(crate) fn save(path: &Path, store: &Store) -> std::io::Result<()> {
         .unwrap_or_else(|| "state.json".to_string());
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     {
-        let mut file = std::fs::File::create(&tmp)?;
+        // The state holds signing secrets: readable by its owner only, from the first byte.
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
     }
@@ -45,5 +52,16 @@ mod tests {
     fn a_missing_file_is_an_empty_state() {
         let store = load(Path::new("/nonexistent/kayle-emulator-state.json")).unwrap();
         assert!(store.endpoints.is_empty());
+    }
+
+    #[test]
+    fn the_state_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let path =
+            std::env::temp_dir().join(format!("kayle-emulator-mode-{}.json", std::process::id()));
+        save(&path, &Store::default()).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(mode, 0o600, "it holds signing secrets");
     }
 }
