@@ -233,3 +233,52 @@ async fn command_timeout_kills_what_the_command_started() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn command_from_a_project_does_not_inherit_our_tokens() {
+    use kayle_sync::model::{ApiConfig, ApiUrl, Project};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("env");
+    let script = format!("cat > /dev/null; env > {}", out.display());
+    // HOME is always set here, so it stands in for the API token's variable.
+    let project = Project {
+        dir: dir.path().to_path_buf(),
+        api: ApiConfig {
+            url: ApiUrl::Sandbox,
+            token_env: "HOME".into(),
+        },
+        label_prefix: "kayle-sync:".into(),
+        sinks: [(
+            "ci".to_owned(),
+            SinkConfig::Command {
+                command: vec!["/bin/sh".into(), "-c".into(), script],
+                timeout_seconds: 10,
+            },
+        )]
+        .into(),
+        default_sink: Some("ci".into()),
+    };
+    let sinks = sink::Sinks::from_project(&project).unwrap();
+    sinks
+        .get("ci")
+        .unwrap()
+        .put("KAYLE_SECRET", &secret(SECRET))
+        .await
+        .unwrap();
+    let env = std::fs::read_to_string(&out).unwrap();
+    assert!(env.contains("PATH="), "the rest of the environment is kept");
+    assert!(!env.lines().any(|l| l.starts_with("HOME=")), "{env}");
+}
+
+#[tokio::test]
+async fn command_failure_scrubs_encoded_echoes_of_the_secret() {
+    let sink = command_sink(&["sh", "-c", "base64 >&2; exit 1"], 10);
+    let error = sink
+        .put("X", &secret("whsec_abc123"))
+        .await
+        .unwrap_err()
+        .to_string();
+    let encoded = "d2hzZWNfYWJjMTIz";
+    assert!(!error.contains(encoded), "{error}");
+    assert!(error.contains("(sensitive)"), "{error}");
+}
