@@ -67,9 +67,16 @@ pub async fn apply(target: &Target<'_>, plan: &Plan) -> Applied {
     }
     let mut outcomes: Vec<Outcome> = futures::stream::iter(by_key.into_values())
         .map(|changes| async move {
+            // A key's later changes (duplicate deletes) wait for the first to succeed: a
+            // duplicate is deleted only once the kept endpoint's secret is safely in the sink.
             let mut outcomes = Vec::with_capacity(changes.len());
             for change in changes {
-                outcomes.push(endpoint::carry_out(target, change).await);
+                let outcome = endpoint::carry_out(target, change).await;
+                let failed = outcome.error.is_some();
+                outcomes.push(outcome);
+                if failed {
+                    break;
+                }
             }
             outcomes
         })

@@ -62,7 +62,10 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
             (None, _) => None,
         };
         changes.extend(change);
-        if let Some(kept) = kept {
+        // Duplicates of a key this directory does not declare belong to whoever declares it
+        // (another directory may share the label prefix): resolved only with --prune.
+        let ours = desired.endpoints.contains_key(*key) || options.prune;
+        if let Some(kept) = kept.filter(|_| ours) {
             changes.extend(
                 duplicates
                     .iter()
@@ -144,11 +147,10 @@ fn update(
     // label records what the secret in the sink is.
     let rotation = spec.rotation.max(applied);
     let secret_missing = live.secret_present.get(&wanted.key) == Some(&false);
-    // A write-only sink cannot say whether it holds the secret. An endpoint the manifest
-    // wants enabled but that is live disabled may be one whose creation was interrupted
-    // before its secret reached the sink, so the secret is written again before enabling.
-    let secret_unknown = !live.secret_present.contains_key(&wanted.key);
-    let enabling_blind = secret_unknown && wanted.enabled && !kept.enabled;
+    // An endpoint the manifest wants enabled but that is live disabled may be one whose
+    // creation was interrupted before its secret reached the sink (a readable sink may even
+    // hold an older value under that name), so its secret is written again before enabling.
+    let enabling = wanted.enabled && !kept.enabled;
     let secret = if spec.rotation > applied {
         Some(SecretStep::Rotate {
             sink: spec.sink.clone(),
@@ -156,7 +158,7 @@ fn update(
             from: applied,
             to: spec.rotation,
         })
-    } else if secret_missing || recover_secret || enabling_blind {
+    } else if secret_missing || recover_secret || enabling {
         Some(SecretStep::Recover {
             sink: spec.sink.clone(),
             name: spec.name.clone(),
