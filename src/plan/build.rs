@@ -49,9 +49,12 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
             None => (None, &[][..]),
         };
         let change = match (desired.endpoints.get(*key), kept) {
-            (Some(wanted), None) => match adoptee(project, wanted, live) {
-                Some(found) => adopt(project, wanted, found, live),
-                None => Some(create(project, wanted)),
+            // An `adopt` that finds nothing creates nothing: a typo must not give the
+            // receiver a second endpoint with a new secret.
+            (Some(wanted), None) => match (adoptee(project, wanted, live), &wanted.adopt) {
+                (Some(found), _) => adopt(project, wanted, found, live),
+                (None, Some(_)) => None,
+                (None, None) => Some(create(project, wanted)),
             },
             (Some(wanted), Some(kept)) => {
                 update(project, wanted, kept, live, !duplicates.is_empty())
@@ -221,10 +224,22 @@ fn warnings(
             && adoptee(&desired.project, wanted, live).is_none()
         {
             warnings.push(format!(
-                "{}: adopt {id}: no unmanaged endpoint has that id; a new endpoint will be \
-                 created instead",
+                "{}: adopt {id}: no unmanaged endpoint has that id, so nothing is done for it; \
+                 fix the id, or remove `adopt` to create a new endpoint",
                 wanted.key
             ));
+        }
+        if !managed.contains_key(&wanted.key) && wanted.adopt.is_none() {
+            let twin = unique(live).into_iter().find(|endpoint| {
+                endpoint.url == wanted.url && key_of(&desired.project, endpoint).is_none()
+            });
+            if let Some(twin) = twin {
+                warnings.push(format!(
+                    "{}: {} already has this URL and is not managed; to take it over instead of \
+                     creating a second endpoint, add `adopt: {}`",
+                    wanted.key, twin.id, twin.id
+                ));
+            }
         }
         if wanted.enabled && wanted.encryption_keys.is_empty() {
             warnings.push(format!(

@@ -494,12 +494,24 @@ fn adopting_an_unmanaged_endpoint_updates_it_in_place_and_recovers_its_secret() 
     state.secret_present.insert("a".into(), true);
     assert!(plan_all(&desired(vec![wanted.clone()]), &state).is_empty());
 
-    // An id that is not there creates, and says so.
+    // An id that is not there creates nothing, and says so.
     wanted.adopt = Some("whe_gone".into());
-    let plan = plan_all(&desired(vec![wanted]), &live(vec![]));
-    assert_eq!(plan.changes[0].action, Action::Create);
+    let plan = plan_all(&desired(vec![wanted.clone()]), &live(vec![]));
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes);
     assert!(
         plan.warnings.iter().any(|w| w.contains("adopt whe_gone")),
+        "{:?}",
+        plan.warnings
+    );
+
+    // Without `adopt`, a create whose URL an unmanaged endpoint has points at adoption.
+    wanted.adopt = None;
+    let mut twin = foreign("whe_twin");
+    twin.url = wanted.url.clone();
+    let plan = plan_all(&desired(vec![wanted]), &live(vec![twin]));
+    assert_eq!(plan.changes[0].action, Action::Create);
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("adopt: whe_twin")),
         "{:?}",
         plan.warnings
     );
