@@ -401,3 +401,37 @@ fn chaos_seeds() -> Vec<u64> {
         Err(_) => vec![1, 2, 3],
     }
 }
+
+#[test]
+fn duplicates_from_a_race_over_many_endpoints_are_resolved_without_force() {
+    let api = Api::start();
+    let project = Project::new();
+    let entries: String = (0..10)
+        .map(|i| {
+            format!("  svc-{i}:\n    url: https://hooks.example.com/{i}\n    enabled: false\n")
+        })
+        .collect();
+    project.manifest(&format!("endpoints:\n{entries}"));
+    api.emu.set_latency(RACE_LATENCY);
+    let first = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
+    let second = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
+    let (first, second) = (support::wait(first), support::wait(second));
+    api.emu.set_latency(Duration::ZERO);
+    for run in [&first, &second] {
+        assert!(run.code == 0 || run.code == 1, "{run:#?}");
+    }
+    assert!(api.endpoints().len() > 10, "the race made duplicates");
+
+    // Deleting duplicates of declared endpoints is not a mass deletion.
+    project.apply(&api, &[]);
+    assert_eq!(api.endpoints().len(), 10);
+    for i in 0..10 {
+        let key = format!("svc-{i}");
+        let endpoint = api.one(&key);
+        assert_eq!(
+            project.sink(&format!("KAYLE_WEBHOOK_SECRET_SVC_{i}")),
+            Some(api.secret(&id(&endpoint)))
+        );
+    }
+    project.assert_converged(&api);
+}
