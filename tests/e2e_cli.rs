@@ -164,6 +164,45 @@ fn exit_codes() {
     let mut command = project.command(&api, &["plan", "--detailed-exitcode"]);
     command.env("KAYLE_API_URL", url);
     support::finish(command).expect(1);
+
+    let mut command = project.command(&api, &["plan", "--detailed-exitcode"]);
+    command.env_remove("KAYLE_API_KEY");
+    let run = support::finish(command);
+    run.expect(1);
+    assert!(
+        run.stderr.contains("KAYLE_API_KEY"),
+        "names the variable: {}",
+        run.stderr
+    );
+
+    let mut command = project.command(&api, &["plan", "--detailed-exitcode"]);
+    command.env("KAYLE_API_KEY", "kk_wrong");
+    let run = support::finish(command);
+    run.expect(1);
+    assert!(
+        !run.all().contains("kk_wrong"),
+        "the token is never printed"
+    );
+
+    let run = project.run(&api, &["apply", "--plan", "missing.json", "--auto-approve"]);
+    run.expect(1);
+    assert!(run.stderr.contains("missing.json"), "{}", run.stderr);
+}
+
+#[test]
+fn a_saved_plan_still_needs_auto_approve_without_a_terminal() {
+    let api = Api::start();
+    let project = Project::new();
+    project.manifest(&manifest(&[disabled("orders")]));
+    project.run(&api, &["plan", "--out", "plan.json"]).expect(0);
+    let refused = project.run(&api, &["apply", "--plan", "plan.json"]);
+    refused.expect(1);
+    assert!(
+        refused.stderr.contains("--auto-approve"),
+        "{}",
+        refused.stderr
+    );
+    assert!(api.endpoints().is_empty());
 }
 
 #[test]

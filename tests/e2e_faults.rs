@@ -255,6 +255,20 @@ fn a_page_served_again_never_looks_like_duplicates() {
     project.manifest(&format!("endpoints:\n{entries}"));
     project.apply(&api, &[]);
     assert_eq!(api.endpoints().len(), 130);
+    for endpoint in api.endpoints() {
+        let key = support::labels(&endpoint)[0]
+            .strip_prefix(support::PREFIX)
+            .unwrap();
+        let name = format!(
+            "KAYLE_WEBHOOK_SECRET_{}",
+            key.to_uppercase().replace('-', "_")
+        );
+        assert_eq!(
+            project.sink(&name),
+            Some(api.secret(&id(&endpoint))),
+            "130 concurrent writes to one dotenv file all landed"
+        );
+    }
 
     // Both pages of the next listing hang; while the second does, the endpoint its cursor
     // names is deleted, so the server serves page 1 again.
