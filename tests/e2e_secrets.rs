@@ -353,3 +353,28 @@ defaults:
     assert_eq!(key_states(&api, &id(&endpoint)), [("k1".into(), true)]);
     api.assert_no_violations();
 }
+
+#[test]
+fn a_renamed_secret_is_written_under_its_new_name_without_rotating() {
+    let api = Api::start();
+    let project = applied(&api, "");
+    let endpoint = api.one("orders");
+    let secret = api.secret(&id(&endpoint));
+
+    project.manifest(&orders(
+        &["k1"],
+        "    signing_secret:\n      name: ORDERS_WEBHOOK_SECRET\n",
+    ));
+    project.apply(&api, &[]);
+    assert_eq!(project.sink("ORDERS_WEBHOOK_SECRET"), Some(secret.clone()));
+    assert_eq!(api.secret(&id(&endpoint)), secret, "not rotated");
+    assert_eq!(
+        api.emu
+            .stats()
+            .requests
+            .get(&kayle_emulator::Route::RotateSecret),
+        None
+    );
+    project.assert_converged(&api);
+    api.assert_no_violations();
+}
