@@ -260,3 +260,29 @@ fn api_error_is_reported_and_other_endpoints_still_apply() {
     api.assert_no_violations();
     project.assert_converged(&api);
 }
+
+#[test]
+fn target_limits_apply_to_the_named_endpoints() {
+    let api = Api::start();
+    let project = applied(&api, &["aaa", "bbb"]);
+    project.manifest(&manifest(&[
+        endpoint("aaa", "A v2", &url("aaa")),
+        endpoint("bbb", "B v2", &url("bbb")),
+    ]));
+    let run = project.apply(&api, &["--target", "bbb"]);
+    assert!(!run.stdout.contains("aaa"), "{}", run.stdout);
+    assert_eq!(api.one("aaa")["name"], "aaa service");
+    assert_eq!(api.one("bbb")["name"], "B v2");
+
+    let plan = project.run(&api, &["plan", "--target", "bbb", "--detailed-exitcode"]);
+    plan.expect(0);
+    let plan = project.run(&api, &["plan", "--target", "nope"]);
+    assert!(
+        plan.all().contains("nope"),
+        "warns about a target matching nothing"
+    );
+    project
+        .run(&api, &["plan", "--target", "Not A Key"])
+        .expect(1);
+    api.assert_no_violations();
+}

@@ -194,7 +194,10 @@ fn no_secret_or_private_key_appears_in_any_output() {
     assert!(logs.contains("(sensitive)"), "secret steps are shown");
 
     for (what, text) in &watch.outputs {
-        assert!(!text.contains(support::TOKEN), "the API key appears in {what}");
+        assert!(
+            !text.contains(support::TOKEN),
+            "the API key appears in {what}"
+        );
         for needle in &needles {
             assert!(
                 !text.contains(needle.as_str()),
