@@ -286,3 +286,48 @@ fn target_limits_apply_to_the_named_endpoints() {
         .expect(1);
     api.assert_no_violations();
 }
+
+#[test]
+fn a_saved_plan_applies_with_the_options_it_was_made_with() {
+    let api = Api::start();
+    let project = applied(&api, &["aaa", "bbb", "ccc"]);
+    project.manifest(&manifest(&[
+        endpoint("aaa", "A v2", &url("aaa")),
+        endpoint("bbb", "B v2", &url("bbb")),
+    ]));
+
+    // Made with --prune and --target: the command plan prints applies it as it is.
+    project
+        .run(
+            &api,
+            &[
+                "plan", "--prune", "--target", "aaa", "--target", "ccc", "--out", "p.json",
+            ],
+        )
+        .expect(0);
+    let run = project.run(&api, &["apply", "--plan", "p.json", "--auto-approve"]);
+    run.expect(0);
+    assert!(api.managed("ccc").is_empty(), "pruned as planned");
+    assert_eq!(api.one("aaa")["name"], "A v2");
+    assert_eq!(api.one("bbb")["name"], "bbb service", "not targeted");
+
+    // Options the plan was not made with are refused.
+    project.run(&api, &["plan", "--out", "q.json"]).expect(0);
+    for extra in [&["--prune"][..], &["--target", "aaa"][..]] {
+        let mut args = vec!["apply", "--plan", "q.json", "--auto-approve"];
+        args.extend_from_slice(extra);
+        let refused = project.run(&api, &args);
+        refused.expect(1);
+        assert!(
+            refused.stderr.contains("run plan again"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert_eq!(api.one("bbb")["name"], "bbb service", "nothing changed");
+    project
+        .run(&api, &["apply", "--plan", "q.json", "--auto-approve"])
+        .expect(0);
+    assert_eq!(api.one("bbb")["name"], "B v2");
+    api.assert_no_violations();
+}
