@@ -331,3 +331,49 @@ fn a_saved_plan_applies_with_the_options_it_was_made_with() {
     assert_eq!(api.one("bbb")["name"], "B v2");
     api.assert_no_violations();
 }
+
+#[test]
+fn the_quickstart_runs_against_the_embedded_sandbox() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let project = Project::with_project_file(
+        &std::fs::read_to_string(example.join("kayle-sync.yaml")).unwrap(),
+    );
+    for file in ["endpoints.yaml", "keys/orders-2026-11.pub.pem"] {
+        project.write(file, &std::fs::read_to_string(example.join(file)).unwrap());
+    }
+    // No API in the environment: the project file's `url: sandbox` is used.
+    let unused = Api::start();
+    let sandbox = |args: &[&str]| {
+        let mut command = project.command(&unused, args);
+        command
+            .env_remove("KAYLE_API_URL")
+            .env_remove("KAYLE_API_KEY");
+        support::finish(command)
+    };
+
+    sandbox(&["plan", "--detailed-exitcode"]).expect(2);
+    let run = sandbox(&["apply", "--auto-approve"]);
+    run.expect(0);
+    assert!(run.stderr.contains("sandbox"), "{}", run.stderr);
+    assert!(
+        project.path(".kayle-sync").is_dir(),
+        "state kept in the directory"
+    );
+    for name in [
+        "KAYLE_WEBHOOK_SECRET_ORDERS",
+        "KAYLE_WEBHOOK_SECRET_IDENTITY",
+    ] {
+        assert!(
+            project.sink(name).is_some_and(|s| s.starts_with("whsec_")),
+            "{name} written"
+        );
+    }
+    // The state persisted: a second run sees what the first made.
+    let again = sandbox(&["plan", "--detailed-exitcode"]);
+    again.expect(0);
+    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+    assert!(
+        unused.endpoints().is_empty(),
+        "the test's emulator was not used"
+    );
+}
