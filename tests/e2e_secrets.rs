@@ -326,7 +326,7 @@ api:
 sinks:
   ci:
     type: command
-    command: [\"sh\", \"-c\", \"cat > /dev/null; echo refused by the store >&2; exit 3\"]
+    command: [\"sh\", \"-c\", \"echo refused by the store: >&2; cat >&2; exit 3\"]
 defaults:
   signing_secret:
     sink: ci
@@ -349,7 +349,10 @@ defaults:
         endpoint["enabled"], false,
         "never enabled without its secret"
     );
-    assert!(!all.contains(&api.secret(&id(&endpoint))));
+    assert!(
+        !all.contains(&api.secret(&id(&endpoint))),
+        "the command echoed the secret on stderr; it is not shown: {all}"
+    );
     assert_eq!(key_states(&api, &id(&endpoint)), [("k1".into(), true)]);
     api.assert_no_violations();
 }
