@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::Context;
 
 use super::Outcome;
-use super::args::{ApplyArgs, ColorChoice, SelectArgs};
+use super::args::{ApplyArgs, ColorChoice, Format, SelectArgs};
 use super::plan::{compute, options, print};
 use super::session::Session;
 use crate::apply::{self, Target};
@@ -55,7 +55,12 @@ async fn plan_and_apply(
     let applied = apply::apply(&target, &plan).await;
     let mut buffer = Vec::new();
     report::render_applied(&applied, &mut buffer)?;
-    out.write_all(&buffer)?;
+    // With --format json, stdout holds the plan as one JSON document that scripts parse; what
+    // was done goes to stderr.
+    match args.format {
+        Format::Json => err.write_all(&buffer)?,
+        Format::Text | Format::Markdown => out.write_all(&buffer)?,
+    }
     Ok(if applied.failed() == 0 {
         Outcome::Success
     } else {
