@@ -377,3 +377,17 @@ fn the_quickstart_runs_against_the_embedded_sandbox() {
         "the test's emulator was not used"
     );
 }
+
+#[test]
+fn apply_with_json_format_keeps_stdout_one_json_document() {
+    let api = Api::start();
+    let project = Project::new();
+    project.manifest(&manifest(&[disabled("orders")]));
+    let run = project.run(&api, &["apply", "--auto-approve", "--format", "json"]);
+    run.expect(0);
+    let plan: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", run.stdout));
+    assert_eq!(plan["summary"]["create"], 1);
+    assert!(run.stderr.contains("Apply complete"), "{}", run.stderr);
+    api.one("orders");
+}
