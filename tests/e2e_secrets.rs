@@ -381,3 +381,24 @@ fn a_renamed_secret_is_written_under_its_new_name_without_rotating() {
     project.assert_converged(&api);
     api.assert_no_violations();
 }
+
+#[test]
+fn an_enabled_endpoint_without_a_key_is_warned_about() {
+    let api = Api::start();
+    let project = Project::new();
+    project.manifest(&orders(&[], ""));
+    let validate = project.run(&api, &["validate"]);
+    validate.expect(0);
+    assert!(
+        validate.all().contains("without an encryption key"),
+        "{}",
+        validate.all()
+    );
+    let plan = project.run(&api, &["plan"]);
+    plan.expect(0);
+    assert!(
+        plan.all().contains("declares no encryption key"),
+        "{}",
+        plan.all()
+    );
+}
