@@ -107,8 +107,15 @@ fn timed_out_create_settles_after_one_more_apply() {
     assert_settled(&api, &project);
 }
 
-/// Added to every call while two applies race, so that both list before either creates.
-const RACE_LATENCY: Duration = Duration::from_millis(300);
+/// Makes the next `creates` creates wait before they land, so that two applies started
+/// together both list before either creates, however late the second one starts (within it).
+fn slow_creates(api: &Api, creates: usize) {
+    api.emu.inject(
+        Route::CreateEndpoint,
+        Fault::Hang(Duration::from_millis(1200)),
+        creates,
+    );
+}
 
 /// The race did what it is for: both processes created, so there are duplicates to resolve,
 /// and neither enabled an endpoint before its key was registered.
@@ -126,7 +133,7 @@ fn assert_raced(api: &Api) {
 fn racing_applies_settle_after_one_more_apply() {
     let api = Api::start();
     let project = project();
-    api.emu.set_latency(RACE_LATENCY);
+    slow_creates(&api, 2 * KEYS.len());
     let first = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
     let second = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
     let (first, second) = (support::wait(first), support::wait(second));
@@ -134,7 +141,6 @@ fn racing_applies_settle_after_one_more_apply() {
         assert!(run.code == 0 || run.code == 1, "{run:#?}");
     }
     assert_raced(&api);
-    api.emu.set_latency(Duration::ZERO);
 
     project.apply(&api, &[]);
     assert_settled(&api, &project);
@@ -153,14 +159,13 @@ fn racing_applies_from_two_copies_of_the_directory_settle() {
     for file in ["endpoints.yaml", "keys/orders.pem", "keys/identity.pem"] {
         two.write(file, &std::fs::read_to_string(one.path(file)).unwrap());
     }
-    api.emu.set_latency(RACE_LATENCY);
+    slow_creates(&api, 2 * KEYS.len());
     let first = support::spawn(one.command(&api, &["apply", "--auto-approve"]));
     let second = support::spawn(two.command(&api, &["apply", "--auto-approve"]));
     let (first, second) = (support::wait(first), support::wait(second));
     for run in [&first, &second] {
         assert!(run.code == 0 || run.code == 1, "{run:#?}");
     }
-    api.emu.set_latency(Duration::ZERO);
     assert_raced(&api);
 
     // Either copy settles the organization; the other then has nothing left to do.
@@ -273,11 +278,8 @@ fn a_page_served_again_never_looks_like_duplicates() {
     // Both pages of the next listing hang; while the second does, the endpoint its cursor
     // names is deleted, so the server serves page 1 again.
     api.emu.reset_stats();
-    api.emu.inject(
-        Route::ListEndpoints,
-        Fault::Hang(Duration::from_millis(300)),
-        2,
-    );
+    api.emu
+        .inject(Route::ListEndpoints, Fault::Hang(Duration::from_secs(1)), 2);
     let child = support::spawn(project.command(&api, &["apply", "--auto-approve", "--prune"]));
     let started = std::time::Instant::now();
     while api.emu.stats().requests.get(&Route::ListEndpoints).copied() < Some(2) {
@@ -426,11 +428,10 @@ fn duplicates_from_a_race_over_many_endpoints_are_resolved_without_force() {
         })
         .collect();
     project.manifest(&format!("endpoints:\n{entries}"));
-    api.emu.set_latency(RACE_LATENCY);
+    slow_creates(&api, 20);
     let first = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
     let second = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
     let (first, second) = (support::wait(first), support::wait(second));
-    api.emu.set_latency(Duration::ZERO);
     for run in [&first, &second] {
         assert!(run.code == 0 || run.code == 1, "{run:#?}");
     }
