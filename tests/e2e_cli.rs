@@ -164,6 +164,45 @@ fn exit_codes() {
     let mut command = project.command(&api, &["plan", "--detailed-exitcode"]);
     command.env("KAYLE_API_URL", url);
     support::finish(command).expect(1);
+
+    let mut command = project.command(&api, &["plan", "--detailed-exitcode"]);
+    command.env_remove("KAYLE_API_KEY");
+    let run = support::finish(command);
+    run.expect(1);
+    assert!(
+        run.stderr.contains("KAYLE_API_KEY"),
+        "names the variable: {}",
+        run.stderr
+    );
+
+    let mut command = project.command(&api, &["plan", "--detailed-exitcode"]);
+    command.env("KAYLE_API_KEY", "kk_wrong");
+    let run = support::finish(command);
+    run.expect(1);
+    assert!(
+        !run.all().contains("kk_wrong"),
+        "the token is never printed"
+    );
+
+    let run = project.run(&api, &["apply", "--plan", "missing.json", "--auto-approve"]);
+    run.expect(1);
+    assert!(run.stderr.contains("missing.json"), "{}", run.stderr);
+}
+
+#[test]
+fn a_saved_plan_still_needs_auto_approve_without_a_terminal() {
+    let api = Api::start();
+    let project = Project::new();
+    project.manifest(&manifest(&[disabled("orders")]));
+    project.run(&api, &["plan", "--out", "plan.json"]).expect(0);
+    let refused = project.run(&api, &["apply", "--plan", "plan.json"]);
+    refused.expect(1);
+    assert!(
+        refused.stderr.contains("--auto-approve"),
+        "{}",
+        refused.stderr
+    );
+    assert!(api.endpoints().is_empty());
 }
 
 #[test]
@@ -220,4 +259,135 @@ fn api_error_is_reported_and_other_endpoints_still_apply() {
     assert_eq!(api.one("bbb")["name"], "B v3");
     api.assert_no_violations();
     project.assert_converged(&api);
+}
+
+#[test]
+fn target_limits_apply_to_the_named_endpoints() {
+    let api = Api::start();
+    let project = applied(&api, &["aaa", "bbb"]);
+    project.manifest(&manifest(&[
+        endpoint("aaa", "A v2", &url("aaa")),
+        endpoint("bbb", "B v2", &url("bbb")),
+    ]));
+    let run = project.apply(&api, &["--target", "bbb"]);
+    assert!(!run.stdout.contains("aaa"), "{}", run.stdout);
+    assert_eq!(api.one("aaa")["name"], "aaa service");
+    assert_eq!(api.one("bbb")["name"], "B v2");
+
+    let plan = project.run(&api, &["plan", "--target", "bbb", "--detailed-exitcode"]);
+    plan.expect(0);
+    let plan = project.run(&api, &["plan", "--target", "nope"]);
+    assert!(
+        plan.all().contains("nope"),
+        "warns about a target matching nothing"
+    );
+    project
+        .run(&api, &["plan", "--target", "Not A Key"])
+        .expect(1);
+    api.assert_no_violations();
+}
+
+#[test]
+fn a_saved_plan_applies_with_the_options_it_was_made_with() {
+    let api = Api::start();
+    let project = applied(&api, &["aaa", "bbb", "ccc"]);
+    project.manifest(&manifest(&[
+        endpoint("aaa", "A v2", &url("aaa")),
+        endpoint("bbb", "B v2", &url("bbb")),
+    ]));
+
+    // Made with --prune and --target: the command plan prints applies it as it is.
+    project
+        .run(
+            &api,
+            &[
+                "plan", "--prune", "--target", "aaa", "--target", "ccc", "--out", "p.json",
+            ],
+        )
+        .expect(0);
+    let run = project.run(&api, &["apply", "--plan", "p.json", "--auto-approve"]);
+    run.expect(0);
+    assert!(api.managed("ccc").is_empty(), "pruned as planned");
+    assert_eq!(api.one("aaa")["name"], "A v2");
+    assert_eq!(api.one("bbb")["name"], "bbb service", "not targeted");
+
+    // Options the plan was not made with are refused.
+    project.run(&api, &["plan", "--out", "q.json"]).expect(0);
+    for extra in [&["--prune"][..], &["--target", "aaa"][..]] {
+        let mut args = vec!["apply", "--plan", "q.json", "--auto-approve"];
+        args.extend_from_slice(extra);
+        let refused = project.run(&api, &args);
+        refused.expect(1);
+        assert!(
+            refused.stderr.contains("run plan again"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert_eq!(api.one("bbb")["name"], "bbb service", "nothing changed");
+    project
+        .run(&api, &["apply", "--plan", "q.json", "--auto-approve"])
+        .expect(0);
+    assert_eq!(api.one("bbb")["name"], "B v2");
+    api.assert_no_violations();
+}
+
+#[test]
+fn the_quickstart_runs_against_the_embedded_sandbox() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let project = Project::with_project_file(
+        &std::fs::read_to_string(example.join("kayle-sync.yaml")).unwrap(),
+    );
+    for file in ["endpoints.yaml", "keys/orders-2026-11.pub.pem"] {
+        project.write(file, &std::fs::read_to_string(example.join(file)).unwrap());
+    }
+    // No API in the environment: the project file's `url: sandbox` is used.
+    let unused = Api::start();
+    let sandbox = |args: &[&str]| {
+        let mut command = project.command(&unused, args);
+        command
+            .env_remove("KAYLE_API_URL")
+            .env_remove("KAYLE_API_KEY");
+        support::finish(command)
+    };
+
+    sandbox(&["plan", "--detailed-exitcode"]).expect(2);
+    let run = sandbox(&["apply", "--auto-approve"]);
+    run.expect(0);
+    assert!(run.stderr.contains("sandbox"), "{}", run.stderr);
+    assert!(
+        project.path(".kayle-sync").is_dir(),
+        "state kept in the directory"
+    );
+    for name in [
+        "KAYLE_WEBHOOK_SECRET_ORDERS",
+        "KAYLE_WEBHOOK_SECRET_IDENTITY",
+    ] {
+        assert!(
+            project.sink(name).is_some_and(|s| s.starts_with("whsec_")),
+            "{name} written"
+        );
+    }
+    // The state persisted: a second run sees what the first made.
+    let again = sandbox(&["plan", "--detailed-exitcode"]);
+    again.expect(0);
+    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+    assert!(
+        unused.endpoints().is_empty(),
+        "the test's emulator was not used"
+    );
+}
+
+#[test]
+fn apply_with_json_format_keeps_stdout_one_json_document() {
+    let api = Api::start();
+    let project = Project::new();
+    project.manifest(&manifest(&[disabled("orders")]));
+    let run = project.run(&api, &["apply", "--auto-approve", "--format", "json"]);
+    run.expect(0);
+    let plan: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", run.stdout));
+    assert_eq!(plan["summary"]["create"], 1);
+    assert!(run.stderr.contains("Apply complete"), "{}", run.stderr);
+    api.one("orders");
 }

@@ -96,19 +96,26 @@ fn timed_out_create_settles_after_one_more_apply() {
     // Longer than KAYLE_SYNC_HTTP_TIMEOUT (2s): the client gives up, then the create lands.
     api.emu.inject(
         Route::CreateEndpoint,
-        Fault::Hang(Duration::from_secs(3)),
+        Fault::Hang(Duration::from_millis(2300)),
         1,
     );
 
     apply_once(&api, &project);
     // Let the hung create land before looking.
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(500));
     project.apply(&api, &[]);
     assert_settled(&api, &project);
 }
 
-/// Added to every call while two applies race, so that both list before either creates.
-const RACE_LATENCY: Duration = Duration::from_millis(300);
+/// Makes the next `creates` creates wait before they land, so that two applies started
+/// together both list before either creates, however late the second one starts (within it).
+fn slow_creates(api: &Api, creates: usize) {
+    api.emu.inject(
+        Route::CreateEndpoint,
+        Fault::Hang(Duration::from_millis(1200)),
+        creates,
+    );
+}
 
 /// The race did what it is for: both processes created, so there are duplicates to resolve,
 /// and neither enabled an endpoint before its key was registered.
@@ -126,7 +133,7 @@ fn assert_raced(api: &Api) {
 fn racing_applies_settle_after_one_more_apply() {
     let api = Api::start();
     let project = project();
-    api.emu.set_latency(RACE_LATENCY);
+    slow_creates(&api, 2 * KEYS.len());
     let first = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
     let second = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
     let (first, second) = (support::wait(first), support::wait(second));
@@ -134,7 +141,6 @@ fn racing_applies_settle_after_one_more_apply() {
         assert!(run.code == 0 || run.code == 1, "{run:#?}");
     }
     assert_raced(&api);
-    api.emu.set_latency(Duration::ZERO);
 
     project.apply(&api, &[]);
     assert_settled(&api, &project);
@@ -153,14 +159,13 @@ fn racing_applies_from_two_copies_of_the_directory_settle() {
     for file in ["endpoints.yaml", "keys/orders.pem", "keys/identity.pem"] {
         two.write(file, &std::fs::read_to_string(one.path(file)).unwrap());
     }
-    api.emu.set_latency(RACE_LATENCY);
+    slow_creates(&api, 2 * KEYS.len());
     let first = support::spawn(one.command(&api, &["apply", "--auto-approve"]));
     let second = support::spawn(two.command(&api, &["apply", "--auto-approve"]));
     let (first, second) = (support::wait(first), support::wait(second));
     for run in [&first, &second] {
         assert!(run.code == 0 || run.code == 1, "{run:#?}");
     }
-    api.emu.set_latency(Duration::ZERO);
     assert_raced(&api);
 
     // Either copy settles the organization; the other then has nothing left to do.
@@ -255,15 +260,26 @@ fn a_page_served_again_never_looks_like_duplicates() {
     project.manifest(&format!("endpoints:\n{entries}"));
     project.apply(&api, &[]);
     assert_eq!(api.endpoints().len(), 130);
+    for endpoint in api.endpoints() {
+        let key = support::labels(&endpoint)[0]
+            .strip_prefix(support::PREFIX)
+            .unwrap();
+        let name = format!(
+            "KAYLE_WEBHOOK_SECRET_{}",
+            key.to_uppercase().replace('-', "_")
+        );
+        assert_eq!(
+            project.sink(&name),
+            Some(api.secret(&id(&endpoint))),
+            "130 concurrent writes to one dotenv file all landed"
+        );
+    }
 
     // Both pages of the next listing hang; while the second does, the endpoint its cursor
     // names is deleted, so the server serves page 1 again.
     api.emu.reset_stats();
-    api.emu.inject(
-        Route::ListEndpoints,
-        Fault::Hang(Duration::from_millis(300)),
-        2,
-    );
+    api.emu
+        .inject(Route::ListEndpoints, Fault::Hang(Duration::from_secs(1)), 2);
     let child = support::spawn(project.command(&api, &["apply", "--auto-approve", "--prune"]));
     let started = std::time::Instant::now();
     while api.emu.stats().requests.get(&Route::ListEndpoints).copied() < Some(2) {
@@ -394,10 +410,43 @@ fn chaos_applies(api: &Api, project: &Project, seed: u64) {
     assert_settled(api, project);
 }
 
-/// Seeds 1 to 3, or 1 to `E2E_CHAOS_SEEDS` (e.g. 30, for a longer hunt).
+/// Seeds 1 and 2, or 1 to `E2E_CHAOS_SEEDS` (e.g. 30, for a longer hunt).
 fn chaos_seeds() -> Vec<u64> {
     match std::env::var("E2E_CHAOS_SEEDS") {
         Ok(n) => (1..=n.parse().unwrap()).collect(),
-        Err(_) => vec![1, 2, 3],
+        Err(_) => vec![1, 2],
     }
+}
+
+#[test]
+fn duplicates_from_a_race_over_many_endpoints_are_resolved_without_force() {
+    let api = Api::start();
+    let project = Project::new();
+    let entries: String = (0..10)
+        .map(|i| {
+            format!("  svc-{i}:\n    url: https://hooks.example.com/{i}\n    enabled: false\n")
+        })
+        .collect();
+    project.manifest(&format!("endpoints:\n{entries}"));
+    slow_creates(&api, 20);
+    let first = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
+    let second = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
+    let (first, second) = (support::wait(first), support::wait(second));
+    for run in [&first, &second] {
+        assert!(run.code == 0 || run.code == 1, "{run:#?}");
+    }
+    assert!(api.endpoints().len() > 10, "the race made duplicates");
+
+    // Deleting duplicates of declared endpoints is not a mass deletion.
+    project.apply(&api, &[]);
+    assert_eq!(api.endpoints().len(), 10);
+    for i in 0..10 {
+        let key = format!("svc-{i}");
+        let endpoint = api.one(&key);
+        assert_eq!(
+            project.sink(&format!("KAYLE_WEBHOOK_SECRET_SVC_{i}")),
+            Some(api.secret(&id(&endpoint)))
+        );
+    }
+    project.assert_converged(&api);
 }

@@ -161,7 +161,7 @@ fn no_secret_or_private_key_appears_in_any_output() {
     ));
     api.emu.inject(
         Route::CreateEndpoint,
-        Fault::Hang(Duration::from_secs(3)),
+        Fault::Hang(Duration::from_millis(2300)),
         1,
     );
     watch.run(&["apply", "--auto-approve"]);
@@ -194,6 +194,10 @@ fn no_secret_or_private_key_appears_in_any_output() {
     assert!(logs.contains("(sensitive)"), "secret steps are shown");
 
     for (what, text) in &watch.outputs {
+        assert!(
+            !text.contains(support::TOKEN),
+            "the API key appears in {what}"
+        );
         for needle in &needles {
             assert!(
                 !text.contains(needle.as_str()),

@@ -326,7 +326,7 @@ api:
 sinks:
   ci:
     type: command
-    command: [\"sh\", \"-c\", \"cat > /dev/null; echo refused by the store >&2; exit 3\"]
+    command: [\"sh\", \"-c\", \"echo refused by the store: >&2; cat >&2; exit 3\"]
 defaults:
   signing_secret:
     sink: ci
@@ -349,7 +349,56 @@ defaults:
         endpoint["enabled"], false,
         "never enabled without its secret"
     );
-    assert!(!all.contains(&api.secret(&id(&endpoint))));
+    assert!(
+        !all.contains(&api.secret(&id(&endpoint))),
+        "the command echoed the secret on stderr; it is not shown: {all}"
+    );
     assert_eq!(key_states(&api, &id(&endpoint)), [("k1".into(), true)]);
     api.assert_no_violations();
+}
+
+#[test]
+fn a_renamed_secret_is_written_under_its_new_name_without_rotating() {
+    let api = Api::start();
+    let project = applied(&api, "");
+    let endpoint = api.one("orders");
+    let secret = api.secret(&id(&endpoint));
+
+    project.manifest(&orders(
+        &["k1"],
+        "    signing_secret:\n      name: ORDERS_WEBHOOK_SECRET\n",
+    ));
+    project.apply(&api, &[]);
+    assert_eq!(project.sink("ORDERS_WEBHOOK_SECRET"), Some(secret.clone()));
+    assert_eq!(api.secret(&id(&endpoint)), secret, "not rotated");
+    assert_eq!(
+        api.emu
+            .stats()
+            .requests
+            .get(&kayle_emulator::Route::RotateSecret),
+        None
+    );
+    project.assert_converged(&api);
+    api.assert_no_violations();
+}
+
+#[test]
+fn an_enabled_endpoint_without_a_key_is_warned_about() {
+    let api = Api::start();
+    let project = Project::new();
+    project.manifest(&orders(&[], ""));
+    let validate = project.run(&api, &["validate"]);
+    validate.expect(0);
+    assert!(
+        validate.all().contains("without an encryption key"),
+        "{}",
+        validate.all()
+    );
+    let plan = project.run(&api, &["plan"]);
+    plan.expect(0);
+    assert!(
+        plan.all().contains("declares no encryption key"),
+        "{}",
+        plan.all()
+    );
 }

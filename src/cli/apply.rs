@@ -5,12 +5,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::Context;
 
 use super::Outcome;
-use super::args::{ApplyArgs, ColorChoice};
-use super::plan::{compute, print};
+use super::args::{ApplyArgs, ColorChoice, Format, SelectArgs};
+use super::plan::{compute, options, print};
 use super::session::Session;
 use crate::apply::{self, Target};
 use crate::model::Live;
-use crate::plan::{self, Plan};
+use crate::plan::{self, Plan, PlanOptions};
 use crate::report;
 
 pub async fn run(
@@ -33,10 +33,9 @@ async fn plan_and_apply(
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     let desired = &session.loaded.desired;
-    let (fresh, live) = compute(session, &args.select).await?;
-    let plan = match &args.plan {
-        Some(path) => saved_plan(path, &fresh, &live)?,
-        None => fresh,
+    let (plan, live) = match &args.plan {
+        Some(path) => saved_plan(session, path, &args.select).await?,
+        None => compute(session, &options(&args.select)?).await?,
     };
     print(&plan, args.format, color, out)?;
     plan::check_guard(&plan, desired, &live, args.force)?;
@@ -66,7 +65,12 @@ pub(super) async fn carry_out(
     let applied = apply::apply(&target, plan).await;
     let mut buffer = Vec::new();
     report::render_applied(&applied, &mut buffer)?;
-    out.write_all(&buffer)?;
+    // With --format json, stdout holds the plan as one JSON document that scripts parse; what
+    // was done goes to stderr.
+    match args.format {
+        Format::Json => err.write_all(&buffer)?,
+        Format::Text | Format::Markdown => out.write_all(&buffer)?,
+    }
     Ok(if applied.failed() == 0 {
         Outcome::Success
     } else {
@@ -74,25 +78,56 @@ pub(super) async fn carry_out(
     })
 }
 
-/// Loads a plan saved by `plan --out` and makes sure it is still exactly what would be done.
-fn saved_plan(path: &std::path::Path, fresh: &Plan, live: &Live) -> anyhow::Result<Plan> {
+/// Loads a plan saved by `plan --out` and makes sure it is still exactly what would be done,
+/// planning again with the options (`--prune`, `--target`) it was made with.
+async fn saved_plan(
+    session: &Session,
+    path: &std::path::Path,
+    select: &SelectArgs,
+) -> anyhow::Result<(Plan, Live)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the saved plan {}", path.display()))?;
     let saved = plan::from_saved(&text).with_context(|| path.display().to_string())?;
-    if saved.fingerprint != plan::fingerprint(live) {
+    let options = saved.options();
+    if (select.prune && !options.prune)
+        || (!select.targets.is_empty() && select.targets != options.targets)
+    {
+        anyhow::bail!(
+            "{}: this plan was made {}; apply --plan uses the options the plan was made with, \
+             so leave out --prune and --target, or run plan again; nothing was changed.",
+            path.display(),
+            describe(&options)
+        );
+    }
+    let (fresh, live) = compute(session, &options).await?;
+    if saved.fingerprint != plan::fingerprint(&live) {
         anyhow::bail!(
             "{}: the live state changed since this plan was made; nothing was changed. Run plan again.",
             path.display()
         );
     }
-    if saved.plan != *fresh {
+    if saved.plan != fresh {
         anyhow::bail!(
-            "{}: the configuration changed since this plan was made (or other options were \
-             given); nothing was changed. Run plan again.",
+            "{}: the configuration changed since this plan was made; nothing was changed. Run \
+             plan again.",
             path.display()
         );
     }
-    Ok(saved.plan)
+    Ok((saved.plan, live))
+}
+
+/// The options of a saved plan, in the words of the command line.
+fn describe(options: &PlanOptions) -> String {
+    let mut words = Vec::new();
+    if options.prune {
+        words.push("--prune".to_owned());
+    }
+    words.extend(options.targets.iter().map(|key| format!("--target {key}")));
+    if words.is_empty() {
+        "without --prune or --target".to_owned()
+    } else {
+        format!("with {}", words.join(" "))
+    }
 }
 
 /// Asks on the terminal; refuses outright when stdin is not one.

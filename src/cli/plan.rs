@@ -35,13 +35,14 @@ async fn plan_and_print(
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     let desired = &session.loaded.desired;
-    let (plan, live) = compute(session, &args.select).await?;
+    let options = options(&args.select)?;
+    let (plan, live) = compute(session, &options).await?;
     print(&plan, args.format, color, out)?;
     if let Err(refusal) = plan::check_guard(&plan, desired, &live, false) {
         writeln!(err, "warning: apply would refuse this plan: {refusal}")?;
     }
     if let Some(path) = &args.out {
-        let text = plan::to_saved(&plan, &plan::fingerprint(&live));
+        let text = plan::to_saved(&plan, &plan::fingerprint(&live), &options);
         std::fs::write(path, text)
             .with_context(|| format!("writing the plan to {}", path.display()))?;
         writeln!(
@@ -58,21 +59,25 @@ async fn plan_and_print(
     })
 }
 
+/// The planner's options as the command line gives them.
+pub(super) fn options(select: &SelectArgs) -> anyhow::Result<PlanOptions> {
+    check_targets(&select.targets)?;
+    Ok(PlanOptions {
+        prune: select.prune,
+        targets: select.targets.clone(),
+    })
+}
+
 /// Reads the live state and plans against it.
 pub(super) async fn compute(
     session: &Session,
-    select: &SelectArgs,
+    options: &PlanOptions,
 ) -> anyhow::Result<(Plan, Live)> {
     let desired: &Desired = &session.loaded.desired;
-    check_targets(&select.targets)?;
     let live = read_live(&session.client, desired, &session.sinks, READ_CONCURRENCY)
         .await
         .context("reading the live state")?;
-    let options = PlanOptions {
-        prune: select.prune,
-        targets: select.targets.clone(),
-    };
-    Ok((plan::plan(desired, &live, &options), live))
+    Ok((plan::plan(desired, &live, options), live))
 }
 
 /// A `--target` must at least be shaped like a key; the planner warns about one that matches

@@ -1,9 +1,10 @@
-//! A plan saved with `plan --out` and loaded with `apply --plan`: the plan and the fingerprint
-//! of the live state it was computed from. It holds no secret: a plan never does.
+//! A plan saved with `plan --out` and loaded with `apply --plan`: the plan, the options it was
+//! made with and the fingerprint of the live state it was computed from. It holds no secret: a
+//! plan never does.
 
 use serde::{Deserialize, Serialize};
 
-use super::{FORMAT_VERSION, Plan};
+use super::{FORMAT_VERSION, Plan, PlanOptions};
 
 /// The contents of a `--out` file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,7 +12,24 @@ pub struct SavedPlan {
     pub format_version: u32,
     /// [`super::fingerprint`] of the live state the plan was computed from.
     pub fingerprint: String,
+    /// `--prune` as the plan was made: `apply --plan` plans again the same way to check that
+    /// the saved plan is still exactly what would be done.
+    #[serde(default)]
+    pub prune: bool,
+    /// `--target` keys as the plan was made (empty: every key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
     pub plan: Plan,
+}
+
+impl SavedPlan {
+    /// The options the plan was made with.
+    pub fn options(&self) -> PlanOptions {
+        PlanOptions {
+            prune: self.prune,
+            targets: self.targets.clone(),
+        }
+    }
 }
 
 /// Why a saved plan cannot be loaded.
@@ -31,10 +49,12 @@ pub enum SavedPlanError {
 }
 
 /// The JSON text of a saved plan (pretty, with a trailing newline).
-pub fn to_saved(plan: &Plan, fingerprint: &str) -> String {
+pub fn to_saved(plan: &Plan, fingerprint: &str, options: &PlanOptions) -> String {
     let saved = SavedPlan {
         format_version: FORMAT_VERSION,
         fingerprint: fingerprint.to_owned(),
+        prune: options.prune,
+        targets: options.targets.clone(),
         plan: plan.clone(),
     };
     let mut text = serde_json::to_string_pretty(&saved).expect("plain data serializes");

@@ -74,3 +74,42 @@ fn the_refusal_says_how_to_go_ahead() {
         "{message}"
     );
 }
+
+#[test]
+fn duplicates_of_declared_endpoints_do_not_count_as_deletions() {
+    // Two applies raced over ten endpoints: each key has a duplicate, all still declared.
+    let (wanted, mut state) = fleet(10, 10);
+    let copies: Vec<_> = state
+        .endpoints
+        .iter()
+        .map(|e| {
+            let mut copy = e.clone();
+            copy.id = format!("{}_copy", e.id);
+            copy.created_at = "2026-03-01T10:00:01Z".to_owned();
+            copy
+        })
+        .collect();
+    state.endpoints.extend(copies);
+    let plan = pruning(&wanted, &state);
+    assert_eq!(plan.summary().delete, 10, "every duplicate is deleted");
+    assert_eq!(check_guard(&plan, &wanted, &state, false), Ok(()));
+
+    // Undeclared keys still count, once each however many endpoints carry them.
+    let (wanted, mut state) = fleet(10, 6);
+    let copy = {
+        let mut copy = state.endpoints[9].clone();
+        copy.id = "whe_k9_copy".to_owned();
+        copy.created_at = "2026-03-01T10:00:01Z".to_owned();
+        copy
+    };
+    state.endpoints.push(copy);
+    let plan = pruning(&wanted, &state);
+    assert_eq!(plan.summary().delete, 5);
+    assert_eq!(
+        check_guard(&plan, &wanted, &state, false),
+        Err(GuardError::TooManyDeletes {
+            deletes: 4,
+            managed: 10
+        })
+    );
+}

@@ -1,7 +1,7 @@
 //! The live-state fingerprint and saved plans.
 
 use crate::plan::test_support::{desired, endpoint, foreign, live, live_key, live_of, public_key};
-use crate::plan::{FORMAT_VERSION, SavedPlanError, fingerprint, from_saved, to_saved};
+use crate::plan::{FORMAT_VERSION, PlanOptions, SavedPlanError, fingerprint, from_saved, to_saved};
 
 use super::pruning;
 
@@ -70,7 +70,11 @@ fn a_saved_plan_round_trips_with_fields_keyed_by_name() {
     let plan = pruning(&desired(vec![drifted, wanted]), &sample());
     assert_eq!(plan.changes.len(), 2);
 
-    let text = to_saved(&plan, &fingerprint(&sample()));
+    let options = PlanOptions {
+        prune: true,
+        targets: vec!["a".into(), "b".into()],
+    };
+    let text = to_saved(&plan, &fingerprint(&sample()), &options);
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["format_version"], FORMAT_VERSION);
     assert_eq!(
@@ -81,11 +85,23 @@ fn a_saved_plan_round_trips_with_fields_keyed_by_name() {
     let saved = from_saved(&text).unwrap();
     assert_eq!(saved.plan, plan);
     assert_eq!(saved.fingerprint, fingerprint(&sample()));
+    assert_eq!(saved.options(), options, "the options it was made with");
+}
+
+#[test]
+fn a_saved_plan_without_options_was_made_without_prune_or_targets() {
+    let text = to_saved(&Default::default(), "f", &PlanOptions::default());
+    assert!(!text.contains("targets"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut older = json.as_object().unwrap().clone();
+    older.remove("prune");
+    let saved = from_saved(&serde_json::Value::Object(older).to_string()).unwrap();
+    assert_eq!(saved.options(), PlanOptions::default());
 }
 
 #[test]
 fn a_saved_plan_of_another_version_or_shape_is_refused() {
-    let text = to_saved(&Default::default(), "f").replace(
+    let text = to_saved(&Default::default(), "f", &PlanOptions::default()).replace(
         &format!("\"format_version\": {FORMAT_VERSION}"),
         "\"format_version\": 999",
     );
