@@ -46,7 +46,13 @@ async fn plan_and_apply(
         writeln!(err, "Apply cancelled; nothing was changed.")?;
         return Ok(Outcome::Failed);
     }
-    carry_out(session, &plan, usize::from(args.concurrency), out).await
+    // With --format json, stdout holds the plan as one JSON document that scripts parse; what
+    // was done goes to stderr.
+    let concurrency = usize::from(args.concurrency);
+    match args.format {
+        Format::Json => carry_out(session, &plan, concurrency, err).await,
+        Format::Text | Format::Markdown => carry_out(session, &plan, concurrency, out).await,
+    }
 }
 
 /// Carries `plan` out and prints what was done; failed when any change failed.
@@ -65,12 +71,7 @@ pub(super) async fn carry_out(
     let applied = apply::apply(&target, plan).await;
     let mut buffer = Vec::new();
     report::render_applied(&applied, &mut buffer)?;
-    // With --format json, stdout holds the plan as one JSON document that scripts parse; what
-    // was done goes to stderr.
-    match args.format {
-        Format::Json => err.write_all(&buffer)?,
-        Format::Text | Format::Markdown => out.write_all(&buffer)?,
-    }
+    out.write_all(&buffer)?;
     Ok(if applied.failed() == 0 {
         Outcome::Success
     } else {
