@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::api::{ApiError, Client};
-use crate::model::{Desired, Live, SinkError};
+use crate::model::{Desired, Live};
 use crate::sink::Sinks;
 
 /// Why the live state could not be read.
@@ -15,13 +15,6 @@ pub enum ReadError {
     /// The API refused or failed.
     #[error(transparent)]
     Api(#[from] ApiError),
-    /// A sink could not say whether it holds a secret.
-    #[error("checking sink {sink}: {source}")]
-    Sink {
-        sink: String,
-        #[source]
-        source: SinkError,
-    },
 }
 
 /// Reads the live state for `desired`.
@@ -69,22 +62,24 @@ pub async fn read_live(
                 .push((key.clone(), wanted.signing_secret.name.clone()));
         }
     }
-    let secret_present = &mut live.secret_present;
     for (sink_name, entries) in names_by_sink {
         let Some(sink) = sinks.get(sink_name) else {
             continue;
         };
         let names: Vec<String> = entries.iter().map(|(_, name)| name.clone()).collect();
-        let found = sink
-            .contains_all(&names)
-            .await
-            .map_err(|source| ReadError::Sink {
-                sink: sink_name.to_owned(),
-                source,
-            })?;
+        // A sink that cannot be read makes its secrets' presence unknown, not the plan
+        // impossible: a pull-request job may hold no credentials for the store.
+        let found = match sink.contains_all(&names).await {
+            Ok(found) => found,
+            Err(error) => {
+                live.unreadable_sinks
+                    .insert(sink_name.to_owned(), error.to_string());
+                continue;
+            }
+        };
         for ((key, _), present) in entries.into_iter().zip(found) {
             if let Some(present) = present {
-                secret_present.insert(key, present);
+                live.secret_present.insert(key, present);
             }
         }
     }

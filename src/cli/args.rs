@@ -138,7 +138,7 @@ pub struct WatchArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The config directory whose kayle-sync.yaml names the API.
-    #[arg(long, default_value = ".")]
+    #[arg(default_value = ".")]
     pub dir: PathBuf,
     /// Where to write the manifests.
     #[arg(long, value_name = "DIR")]

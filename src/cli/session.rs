@@ -125,7 +125,25 @@ impl Connection {
             None => Duration::from_secs(30),
         };
         let (url, token, sandbox) = match api_target(project, &env)? {
-            ApiTarget::Remote { url, token } => (url, token, None),
+            ApiTarget::Remote { url, token } => {
+                // Always say where the token goes; loudly when the environment replaced the
+                // project's own choice of the sandbox.
+                let from_env = env(API_URL_ENV).is_some_and(|v| !v.trim().is_empty());
+                if from_env && project.api.url == ApiUrl::Sandbox {
+                    writeln!(
+                        err,
+                        "warning: {API_URL_ENV} is set, so this project's `url: sandbox` is \
+                         overridden: working against {url}"
+                    )?;
+                }
+                let source = if from_env {
+                    API_URL_ENV
+                } else {
+                    "kayle-sync.yaml"
+                };
+                writeln!(err, "Kayle API: {url} (from {source})")?;
+                (url, token, None)
+            }
             ApiTarget::Sandbox => {
                 let sandbox = Sandbox::start(dir)
                     .await

@@ -253,6 +253,9 @@ pub struct Live {
     /// For readable sinks: whether each managed endpoint's secret is present, by key.
     /// Absent when the sink cannot be read (write-only) or was not asked.
     pub secret_present: BTreeMap<String, bool>,
+    /// Readable sinks that could not be asked (no credentials in a pull-request job, say), by
+    /// name, with the reason: whether they hold their secrets is unknown.
+    pub unreadable_sinks: BTreeMap<String, String>,
 }
 
 impl SinkConfig {

@@ -206,6 +206,11 @@ fn warnings(
     keys: &BTreeSet<&str>,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
+    for (sink, reason) in &live.unreadable_sinks {
+        warnings.push(format!(
+            "sink {sink} could not be read ({reason}); whether it holds its secrets is unknown"
+        ));
+    }
     for target in &options.targets {
         if !keys.contains(target.as_str()) {
             warnings.push(format!(

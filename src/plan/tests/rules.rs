@@ -516,3 +516,19 @@ fn adopting_an_unmanaged_endpoint_updates_it_in_place_and_recovers_its_secret() 
         plan.warnings
     );
 }
+
+#[test]
+fn an_unreadable_sink_is_a_warning_not_a_missing_secret() {
+    let wanted = endpoint("a");
+    let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
+    state
+        .unreadable_sinks
+        .insert("vault".into(), "VAULT_TOKEN is not set".into());
+    let plan = plan_all(&desired(vec![wanted]), &state);
+    assert!(plan.changes.is_empty(), "nothing is recovered on a guess");
+    assert_eq!(
+        plan.warnings[0],
+        "sink vault could not be read (VAULT_TOKEN is not set); whether it holds its secrets \
+         is unknown"
+    );
+}
