@@ -50,8 +50,13 @@ async fn plan_and_apply(
     // was done goes to stderr.
     let concurrency = usize::from(args.concurrency);
     match args.format {
-        Format::Json => carry_out(session, &plan, concurrency, err).await,
-        Format::Text | Format::Markdown => carry_out(session, &plan, concurrency, out).await,
+        Format::Json => {
+            let mut report = Vec::new();
+            let outcome = carry_out(session, &plan, concurrency, &mut report, err).await;
+            err.write_all(&report)?;
+            outcome
+        }
+        Format::Text | Format::Markdown => carry_out(session, &plan, concurrency, out, err).await,
     }
 }
 
@@ -61,6 +66,7 @@ pub(super) async fn carry_out(
     plan: &Plan,
     concurrency: usize,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     let target = Target {
         client: &session.client,
@@ -69,9 +75,10 @@ pub(super) async fn carry_out(
         concurrency,
     };
     let applied = apply::apply(&target, plan).await;
-    let mut buffer = Vec::new();
-    report::render_applied(&applied, &mut buffer)?;
-    out.write_all(&buffer)?;
+    let (mut done, mut failures) = (Vec::new(), Vec::new());
+    report::render_applied(&applied, &mut done, &mut failures)?;
+    err.write_all(&failures)?;
+    out.write_all(&done)?;
     Ok(if applied.failed() == 0 {
         Outcome::Success
     } else {

@@ -73,5 +73,5 @@ async fn rotate(
         }],
         ..Plan::default()
     };
-    carry_out(session, &plan, 1, out).await
+    carry_out(session, &plan, 1, out, err).await
 }

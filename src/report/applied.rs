@@ -5,15 +5,19 @@ use std::io::{self, Write};
 use crate::apply::Applied;
 use crate::plan::Action;
 
-/// One line per step done, an `error:` line per failure, then the closing line.
-pub fn render_applied(applied: &Applied, out: &mut impl Write) -> io::Result<()> {
+/// One line per step done and the closing line to `out`; one line per failure to `errors`.
+pub fn render_applied(
+    applied: &Applied,
+    out: &mut impl Write,
+    errors: &mut impl Write,
+) -> io::Result<()> {
     for outcome in &applied.outcomes {
         let id = outcome.endpoint_id.as_deref().unwrap_or("-");
         for step in &outcome.done {
             writeln!(out, "{} ({id}): {step}", outcome.key)?;
         }
         if let Some(error) = &outcome.error {
-            writeln!(out, "{} ({id}): FAILED: {error:#}", outcome.key)?;
+            writeln!(errors, "{} ({id}): FAILED: {error:#}", outcome.key)?;
         }
     }
     let (created, updated, deleted) = (
