@@ -232,14 +232,42 @@ impl Run<'_, '_> {
                 };
                 (sink, name, secret, what.to_owned())
             }
-            SecretStep::Rotate { sink, name, to, .. } => {
+            SecretStep::Rotate { sink, name, .. } => {
                 let secret = self.api(client.rotate_secret(endpoint_id).await)?;
-                (sink, name, secret, format!("rotated ({to})"))
+                self.put(sink, name, &secret).await?;
+                self.settle_rotation(endpoint_id, sink, name, secret)
+                    .await?;
+                self.done.push(format!(
+                    "signing secret rotated, written to sink {sink} as {name}"
+                ));
+                return Ok(());
             }
         };
         self.put(sink, name, &secret).await?;
         self.done
             .push(format!("signing secret {what} to sink {sink} as {name}"));
+        Ok(())
+    }
+
+    /// Another rotation (a racing apply, a `rotate` elsewhere) may have replaced the secret
+    /// just written: the sink must end with the secret the API holds now, so read it back
+    /// and write again until they agree.
+    async fn settle_rotation(
+        &self,
+        endpoint_id: &str,
+        sink: &str,
+        name: &str,
+        mut written: SecretString,
+    ) -> Result<(), ApplyError> {
+        use secrecy::ExposeSecret;
+        for _ in 0..3 {
+            let current = self.api(self.target.client.reveal_secret(endpoint_id).await)?;
+            if current.expose_secret() == written.expose_secret() {
+                return Ok(());
+            }
+            self.put(sink, name, &current).await?;
+            written = current;
+        }
         Ok(())
     }
 
