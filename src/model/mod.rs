@@ -241,6 +241,9 @@ pub struct LiveKey {
     pub key_id: String,
     pub is_active: bool,
     pub created_at: String,
+    /// The registered public JWK, when the listing carries it.
+    #[serde(default)]
+    pub jwk: Option<serde_json::Value>,
 }
 
 /// The organization's endpoints as listed, with the keys of those whose manifests declare keys.

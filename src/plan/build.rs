@@ -246,6 +246,21 @@ fn warnings(
                 ));
             }
         }
+        let kept = managed
+            .get(&wanted.key)
+            .and_then(|endpoints| endpoints.first());
+        let live_keys = kept
+            .and_then(|kept| live.keys.get(&kept.id))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for key_id in super::keys::changed_material(wanted, live_keys) {
+            warnings.push(format!(
+                "{}: key {key_id} is registered with other key material than its file now holds; \
+                 a key_id names one key for good, so give the new key a new key_id (listed last) \
+                 to rotate to it",
+                wanted.key
+            ));
+        }
         if wanted.enabled && wanted.encryption_keys.is_empty() {
             warnings.push(format!(
                 "{} is enabled but declares no encryption key: unless one is registered \

@@ -9,6 +9,25 @@
 use super::KeyStep;
 use crate::model::{DesiredEndpoint, KeyMaterial, LiveKey};
 
+/// Keys of `desired` registered under their `key_id` with other key material: a `key_id`
+/// names one key for good (history was encrypted to it), so a changed file under the same id
+/// is reported, never registered over it.
+pub(crate) fn changed_material(desired: &DesiredEndpoint, live: &[LiveKey]) -> Vec<String> {
+    desired
+        .encryption_keys
+        .iter()
+        .filter_map(|key| {
+            let KeyMaterial::Public(wanted) = &key.material else {
+                return None;
+            };
+            let jwk = registered(live, &key.key_id)?.jwk.as_ref()?;
+            let same = jwk.get("n").and_then(|n| n.as_str()) == Some(wanted.n.as_str())
+                && jwk.get("e").and_then(|e| e.as_str()) == Some(wanted.e.as_str());
+            (!same).then(|| key.key_id.clone())
+        })
+        .collect()
+}
+
 /// The steps for one endpoint, in the order they must run. `live` is the endpoint's keys as
 /// listed (newest first), empty when none are registered or the endpoint is new.
 ///

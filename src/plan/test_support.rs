@@ -134,6 +134,7 @@ pub(crate) fn live_key(id: &str, key_id: &str, is_active: bool, created_at: &str
         key_id: key_id.to_owned(),
         is_active,
         created_at: created_at.to_owned(),
+        jwk: None,
     }
 }
 

@@ -143,3 +143,21 @@ fn a_missing_key_listing_means_no_key_is_registered() {
         ]
     );
 }
+
+#[test]
+fn other_key_material_under_a_registered_key_id_is_reported_not_replaced() {
+    let wanted = with_keys(&["k1"]);
+    let mut registered = live_key("whk_1", "k1", true, T1);
+    registered.jwk = Some(serde_json::json!({"kty": "RSA", "n": "n-modulus", "e": "AQAB"}));
+    assert!(crate::plan::keys::changed_material(&wanted, &[registered.clone()]).is_empty());
+
+    registered.jwk = Some(serde_json::json!({"kty": "RSA", "n": "another", "e": "AQAB"}));
+    assert_eq!(
+        crate::plan::keys::changed_material(&wanted, &[registered.clone()]),
+        ["k1"]
+    );
+    assert!(
+        crate::plan::keys::key_steps(&wanted, &[registered]).is_empty(),
+        "nothing is registered over it"
+    );
+}
