@@ -222,7 +222,7 @@ impl Run<'_, '_> {
     ) -> Result<(), ApplyError> {
         let client = self.target.client;
         let (sink, name, secret, what) = match step {
-            SecretStep::Write { sink, name } | SecretStep::Recover { sink, name } => {
+            SecretStep::Write { sink, name } | SecretStep::Recover { sink, name, .. } => {
                 let (secret, what) = match issued {
                     Some(secret) => (secret, "written"),
                     None => (

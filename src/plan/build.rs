@@ -56,9 +56,13 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
                 (None, Some(_)) => None,
                 (None, None) => Some(create(project, wanted)),
             },
-            (Some(wanted), Some(kept)) => {
-                update(project, wanted, kept, live, !duplicates.is_empty())
-            }
+            (Some(wanted), Some(kept)) => update(
+                project,
+                wanted,
+                kept,
+                live,
+                (!duplicates.is_empty()).then_some("duplicates removed"),
+            ),
             (None, Some(kept)) if options.prune => {
                 Some(delete(key, kept, "no longer declared".to_owned()))
             }
@@ -113,7 +117,7 @@ fn adopt(
     found: &LiveEndpoint,
     live: &Live,
 ) -> Option<Change> {
-    let mut change = update(project, wanted, found, live, true)?;
+    let mut change = update(project, wanted, found, live, Some("adopted"))?;
     change.reason = Some(format!("adopt {}", found.id));
     Some(change)
 }
@@ -142,7 +146,7 @@ fn update(
     wanted: &DesiredEndpoint,
     kept: &LiveEndpoint,
     live: &Live,
-    recover_secret: bool,
+    recover_because: Option<&str>,
 ) -> Option<Change> {
     let spec = &wanted.signing_secret;
     let applied = applied_rotation(project, kept);
@@ -154,6 +158,10 @@ fn update(
     // creation was interrupted before its secret reached the sink (a readable sink may even
     // hold an older value under that name), so its secret is written again before enabling.
     let enabling = wanted.enabled && !kept.enabled;
+    let recover = secret_missing
+        .then_some("missing from sink")
+        .or(recover_because)
+        .or(enabling.then_some("before enabling"));
     let secret = if spec.rotation > applied {
         Some(SecretStep::Rotate {
             sink: spec.sink.clone(),
@@ -161,13 +169,12 @@ fn update(
             from: applied,
             to: spec.rotation,
         })
-    } else if secret_missing || recover_secret || enabling {
-        Some(SecretStep::Recover {
+    } else {
+        recover.map(|because| SecretStep::Recover {
             sink: spec.sink.clone(),
             name: spec.name.clone(),
+            because: because.to_owned(),
         })
-    } else {
-        None
     };
     let live_keys = live
         .keys

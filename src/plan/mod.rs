@@ -83,7 +83,13 @@ pub enum SecretStep {
     /// A new endpoint: the secret the create returns is written to the sink.
     Write { sink: String, name: String },
     /// The sink lacks the secret (or may: duplicates were removed): reveal it and write it.
-    Recover { sink: String, name: String },
+    Recover {
+        sink: String,
+        name: String,
+        /// Why: "missing from sink", "duplicates removed", "adopted", "before enabling".
+        #[serde(default)]
+        because: String,
+    },
     /// The manifest's rotation counter moved past the applied one: rotate and write.
     Rotate {
         sink: String,

@@ -132,7 +132,12 @@ fn key_line(step: &KeyStep, active: bool) -> Line {
 fn secret_line(step: &SecretStep) -> Line {
     let (sink, name, what) = match step {
         SecretStep::Write { sink, name } => (sink, name, "write".to_owned()),
-        SecretStep::Recover { sink, name } => (sink, name, "recover from API".to_owned()),
+        SecretStep::Recover {
+            sink,
+            name,
+            because,
+        } if !because.is_empty() => (sink, name, format!("recover from API, {because}")),
+        SecretStep::Recover { sink, name, .. } => (sink, name, "recover from API".to_owned()),
         SecretStep::Rotate {
             sink,
             name,
