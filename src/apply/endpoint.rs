@@ -71,6 +71,11 @@ pub(super) async fn carry_out(target: &Target<'_>, change: &Change) -> Outcome {
 impl Run<'_, '_> {
     async fn create(&mut self, change: &Change) -> Result<(), ApplyError> {
         let mut fields = self.fields(&change.fields)?;
+        // The create call refuses `"name": null` (only an update may clear a name); leaving
+        // the field out creates the endpoint without a name.
+        if fields.name == Some(None) {
+            fields.name = None;
+        }
         let enable = fields.enabled.unwrap_or(true);
         fields.enabled = Some(false);
         let (endpoint, secret) = self.create_or_find(&fields).await?;
