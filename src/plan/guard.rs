@@ -1,5 +1,7 @@
 //! The deletion guard: refuse plans that look like the tool was pointed at the wrong directory.
 
+use std::collections::BTreeSet;
+
 use super::{Action, Plan};
 use crate::model::{Desired, Live};
 
@@ -17,9 +19,9 @@ pub enum GuardError {
          check the directory, then pass --force if this is intended"
     )]
     TooManyDeletes {
-        /// Endpoints the plan deletes.
+        /// Undeclared keys whose endpoints the plan deletes.
         deletes: usize,
-        /// Live endpoints carrying an identity label.
+        /// Keys that live endpoints carry as identity labels.
         managed: usize,
     },
     /// The directory declares no endpoints while endpoints are managed or would be deleted.
@@ -28,7 +30,7 @@ pub enum GuardError {
          endpoint(s) exist; check the directory, then pass --force if this is intended"
     )]
     NothingDeclared {
-        /// Live endpoints carrying an identity label.
+        /// Keys that live endpoints carry as identity labels.
         managed: usize,
     },
 }
@@ -38,8 +40,11 @@ pub enum GuardError {
 /// refuses), or any plan from a directory declaring no endpoints when it deletes something or
 /// managed endpoints exist.
 ///
-/// `managed` counts every live endpoint carrying an identity label, duplicates included, and
-/// ignores `--target`: the share is of what the organization holds.
+/// Both counts are of keys: `managed` counts the keys that live endpoints carry (ignoring
+/// `--target`: the share is of what the organization holds), and `deletes` the keys no manifest
+/// declares that the plan deletes. Deleting the duplicates of a declared key (left by applies
+/// that raced) resolves a conflict the design says the next apply must resolve; it is no sign
+/// of a wrong directory, so it never counts, however many duplicates there are.
 pub fn check_guard(
     plan: &Plan,
     desired: &Desired,
@@ -51,13 +56,16 @@ pub fn check_guard(
     }
     let managed = unique(live)
         .into_iter()
-        .filter(|endpoint| key_of(&desired.project, endpoint).is_some())
-        .count();
+        .filter_map(|endpoint| key_of(&desired.project, endpoint))
+        .collect::<BTreeSet<_>>()
+        .len();
     let deletes = plan
         .changes
         .iter()
-        .filter(|c| c.action == Action::Delete)
-        .count();
+        .filter(|c| c.action == Action::Delete && !desired.endpoints.contains_key(&c.key))
+        .map(|c| c.key.as_str())
+        .collect::<BTreeSet<_>>()
+        .len();
     if desired.endpoints.is_empty() && (deletes > 0 || managed > 0) {
         return Err(GuardError::NothingDeclared { managed });
     }

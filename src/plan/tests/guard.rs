@@ -74,3 +74,35 @@ fn the_refusal_says_how_to_go_ahead() {
         "{message}"
     );
 }
+
+#[test]
+fn deleting_the_duplicates_left_by_racing_applies_is_never_refused() {
+    const T2: &str = "2026-03-01T10:00:01Z";
+    let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+    let mut endpoints = Vec::new();
+    for key in &keys {
+        endpoints.push(live_of(&endpoint(key), &format!("whe_{key}"), T1));
+        endpoints.push(live_of(&endpoint(key), &format!("whe_{key}_again"), T2));
+    }
+    let state = live(endpoints);
+    let wanted = desired(keys.iter().map(|key| endpoint(key)).collect());
+    let plan = pruning(&wanted, &state);
+    let deletes = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == crate::plan::Action::Delete)
+        .count();
+    assert_eq!(deletes, 10, "one duplicate of each key is deleted");
+    assert_eq!(check_guard(&plan, &wanted, &state, false), Ok(()));
+
+    // Undeclaring 4 of the 10 keys deletes 8 endpoints: 4 keys of 10, refused.
+    let wanted = desired(keys.iter().take(6).map(|key| endpoint(key)).collect());
+    let plan = pruning(&wanted, &state);
+    assert_eq!(
+        check_guard(&plan, &wanted, &state, false),
+        Err(GuardError::TooManyDeletes {
+            deletes: 4,
+            managed: 10
+        })
+    );
+}
