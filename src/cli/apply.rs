@@ -19,6 +19,8 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
+    // Held until the apply is done: applies of one directory take turns.
+    let _lock = super::session::lock_dir(&args.dir, err).await?;
     let session = Session::open(&args.dir, err).await?;
     let result = plan_and_apply(&session, args, color, out, err).await;
     session.close().await;
