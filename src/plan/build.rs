@@ -105,6 +105,12 @@ fn update(
     // label records what the secret in the sink is.
     let rotation = spec.rotation.max(applied);
     let secret_missing = live.secret_present.get(&wanted.key) == Some(&false);
+    // A sink that cannot be read (a command) cannot say that it lacks the secret. An apply that
+    // stopped between creating an endpoint and writing its secret leaves the endpoint disabled,
+    // so the secret is written again (revealed, then put) before such an endpoint is enabled:
+    // one reveal, and never an enabled endpoint whose secret no sink may hold.
+    let enabling_unchecked =
+        wanted.enabled && !kept.enabled && !live.secret_present.contains_key(&wanted.key);
     let secret = if spec.rotation > applied {
         Some(SecretStep::Rotate {
             sink: spec.sink.clone(),
@@ -112,7 +118,7 @@ fn update(
             from: applied,
             to: spec.rotation,
         })
-    } else if secret_missing || had_duplicates {
+    } else if secret_missing || had_duplicates || enabling_unchecked {
         Some(SecretStep::Recover {
             sink: spec.sink.clone(),
             name: spec.name.clone(),

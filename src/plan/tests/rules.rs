@@ -124,7 +124,10 @@ fn an_update_lists_only_the_fields_that_differ_with_before_and_after() {
     drifted.url = "https://a.example.com/old".into();
     drifted.enabled = false;
     drifted.undelivered_payload_retention_hours = 24;
-    let plan = plan_all(&desired(vec![wanted]), &live(vec![drifted]));
+    let mut state = live(vec![drifted]);
+    // A readable sink holding the secret: enabling needs no second write of it.
+    state.secret_present.insert("a".into(), true);
+    let plan = plan_all(&desired(vec![wanted]), &state);
     let change = &plan.changes[0];
     assert_eq!(change.action, Action::Update);
     assert_eq!(change.endpoint_id.as_deref(), Some("whe_a"));
@@ -432,4 +435,27 @@ fn an_endpoint_with_two_identity_labels_belongs_to_the_first_and_loses_the_other
         plan.changes[0].fields[0].after,
         json!(["team:identity", "kayle-sync:a"])
     );
+}
+
+#[test]
+fn enabling_an_endpoint_whose_sink_cannot_be_read_writes_its_secret_first() {
+    let wanted = endpoint("a");
+    let mut disabled = live_of(&wanted, "whe_1", T1);
+    disabled.enabled = false;
+    // Nothing in `secret_present`: the sink is write-only, as a command sink is.
+    let plan = plan_all(
+        &desired(vec![wanted.clone()]),
+        &live(vec![disabled.clone()]),
+    );
+    assert_eq!(field_names(&plan.changes[0]), ["enabled"]);
+    assert!(matches!(
+        plan.changes[0].secret,
+        Some(SecretStep::Recover { .. })
+    ));
+
+    // A readable sink that holds the secret needs no second write.
+    let mut state = live(vec![disabled]);
+    state.secret_present.insert("a".into(), true);
+    let plan = plan_all(&desired(vec![wanted]), &state);
+    assert_eq!(plan.changes[0].secret, None);
 }
