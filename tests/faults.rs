@@ -248,3 +248,20 @@ fn an_endpoint_without_a_name_is_created() {
     let broken = check::invariants(&mut lab, &world);
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
+
+/// `--concurrency N` bounds the requests in flight (endpoints waiting on their sink do not
+/// count), and apply does use that many.
+#[test]
+fn apply_concurrency_bounds_the_requests_in_flight() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut lab = Lab::new();
+    lab.emulator.set_latency(Duration::from_millis(30));
+    let mut world = World::initial(&mut rng, false);
+    while world.endpoints.len() < 6 {
+        world.mutate(&mut rng, false);
+    }
+    lab.write(&world);
+    let ended = lab.run(&["apply", "--auto-approve", "--concurrency", "2"], None);
+    assert_eq!(ended, Ended::Exited(0), "{}", lab.last_output());
+    assert_eq!(lab.emulator.stats().peak_in_flight, 2);
+}

@@ -21,7 +21,10 @@ pub async fn run(
 ) -> anyhow::Result<Outcome> {
     // Held until the apply is done: applies of one directory take turns.
     let _lock = super::session::lock_dir(&args.dir, err).await?;
-    let session = Session::open(&args.dir, err).await?;
+    let mut session = Session::open(&args.dir, err).await?;
+    session
+        .client
+        .limit_in_flight(usize::from(args.concurrency));
     let result = plan_and_apply(&session, args, color, out, err).await;
     session.close().await;
     result
@@ -53,7 +56,8 @@ async fn plan_and_apply(
         client: &session.client,
         sinks: &session.sinks,
         desired,
-        concurrency: usize::from(args.concurrency),
+        // More endpoints than requests in flight: one waiting on its sink frees its slot.
+        concurrency: usize::from(args.concurrency) * apply::ENDPOINTS_PER_REQUEST_SLOT,
     };
     let applied = apply::apply(&target, &plan).await;
     let mut buffer = Vec::new();
