@@ -5,7 +5,7 @@
 //! prints one table row per case: the requests per route the emulator counted, the wall time,
 //! the floor (listing: ceil(N/100) sequential requests x latency; writes: write count x
 //! latency / concurrency; key listings: count x latency / 8, plan's read concurrency), the
-//! ratio to the floor, and the child's peak resident memory (`ru_maxrss` from `wait4`).
+//! ratio to the floor, and the child's peak resident memory (`VmHWM`, polled).
 //! Then it checks the targets of issue 7 and prints one line per target.
 //!
 //! Cases: N endpoints, with no keys or with 10% declaring one shared 2048-bit public key; an
@@ -61,6 +61,8 @@ struct Run {
     requests: String,
     wall: Duration,
     floor: Duration,
+    /// kayle-sync's own CPU time, user + system.
+    cpu: Duration,
     peak_kb: u64,
     /// What the target checks need.
     list_requests: u64,
@@ -90,8 +92,8 @@ fn main() {
 
     println!("kayle-sync benchmark: {}", binary.display());
     println!("sizes {sizes:?}, latencies {latencies:?} ms, apply concurrency {concurrencies:?}\n");
-    println!("| case | requests per route | wall | floor | ratio | peak RSS |");
-    println!("|---|---|---:|---:|---:|---:|");
+    println!("| case | requests per route | wall | floor | ratio | CPU | peak RSS |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
     let mut checks = Vec::new();
     for &latency in &latencies {
         for &n in &sizes {
@@ -192,7 +194,7 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// Runs kayle-sync once with `args` and measures it; panics if it fails.
-    // The child is reaped by `wait4` (which also reports its peak memory), not `Child::wait`.
+    // The child is reaped by `waitpid` while its memory is polled, not by `Child::wait`.
     #[allow(clippy::zombie_processes)]
     fn run(&self, case: &str, args: &[&str], floor: Duration) -> Run {
         self.emulator.reset_stats();
@@ -210,7 +212,7 @@ impl Bench<'_> {
             .stderr(log("stderr.log"))
             .spawn()
             .expect("kayle-sync runs");
-        let (code, peak_kb) = wait_with_rusage(child.id());
+        let (code, peak_kb, cpu) = wait_with_peak(child.id());
         let wall = started.elapsed();
         if code != 0 {
             let stderr = std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default();
@@ -230,6 +232,7 @@ impl Bench<'_> {
             requests,
             wall,
             floor,
+            cpu,
             peak_kb,
             list_requests: count(Route::ListEndpoints),
             list_key_requests: count(Route::ListKeys),
@@ -238,21 +241,50 @@ impl Bench<'_> {
     }
 }
 
-/// Waits for `pid` and returns its exit code (or 128 + signal) and its peak RSS in KiB.
-fn wait_with_rusage(pid: u32) -> (i32, u64) {
+/// Waits for `pid` and returns its exit code (or 128 + signal), its peak RSS in KiB and the
+/// CPU time it used (user + system, from `wait4`).
+///
+/// The peak is `VmHWM` from `/proc/<pid>/status`, polled every 2 ms while the child runs:
+/// `wait4`'s `ru_maxrss` is no good here, because Linux carries the parent's high-water mark
+/// into a child across `execve` (and std spawns with `CLONE_VM`), so every child would report
+/// at least this benchmark's own size.
+fn wait_with_peak(pid: u32) -> (i32, u64, Duration) {
     let pid = libc::pid_t::try_from(pid).expect("pid fits");
-    let mut status = 0;
-    // SAFETY: rusage is plain data, and zero is a valid value for every field.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 writes only into the two out-pointers, which live for the call.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        128 + libc::WTERMSIG(status)
-    };
-    (code, u64::try_from(usage.ru_maxrss).unwrap_or(0))
+    let status_path = format!("/proc/{pid}/status");
+    let mut peak_kb = 0;
+    loop {
+        if let Some(kb) = std::fs::read_to_string(&status_path)
+            .ok()
+            .and_then(|status| vm_hwm_kb(&status))
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        let mut status = 0;
+        // SAFETY: rusage is plain data, and zero is a valid value for every field.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: wait4 writes only into the two out-pointers, which live for the call.
+        let waited = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        assert!(waited >= 0, "wait4: {}", std::io::Error::last_os_error());
+        if waited == pid {
+            let code = if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                128 + libc::WTERMSIG(status)
+            };
+            let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            let cpu = Duration::from_secs_f64(seconds(usage.ru_utime) + seconds(usage.ru_stime));
+            return (code, peak_kb, cpu);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The `VmHWM:` line of a `/proc/<pid>/status`, in KiB.
+fn vm_hwm_kb(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// A config directory of `n` endpoints, 100 per manifest file, one dotenv sink.
@@ -308,12 +340,13 @@ fn ratio(run: &Run) -> Option<f64> {
 fn print_row(run: &Run) {
     let ratio = ratio(run).map_or("-".to_owned(), |r| format!("{r:.2}x"));
     println!(
-        "| {} | {} | {:.2} s | {:.2} s | {} | {:.1} MB |",
+        "| {} | {} | {:.2} s | {:.2} s | {} | {:.2} s | {:.1} MB |",
         run.case,
         run.requests,
         run.wall.as_secs_f64(),
         run.floor.as_secs_f64(),
         ratio,
+        run.cpu.as_secs_f64(),
         run.peak_kb as f64 / 1024.0
     );
 }
