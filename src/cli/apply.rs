@@ -45,6 +45,8 @@ async fn plan_and_apply(
     };
     print(&plan, args.format, color, out)?;
     plan::check_guard(&plan, desired, &live, args.force)?;
+    // The listing is not needed any more; at 10,000 endpoints it is megabytes.
+    drop(live);
     if plan.is_empty() {
         return Ok(Outcome::Success);
     }
@@ -60,9 +62,9 @@ async fn plan_and_apply(
         concurrency: usize::from(args.concurrency) * apply::ENDPOINTS_PER_REQUEST_SLOT,
     };
     let applied = apply::apply(&target, &plan).await;
-    let mut buffer = Vec::new();
+    let mut buffer = std::io::BufWriter::with_capacity(64 * 1024, &mut *out);
     report::render_applied(&applied, &mut buffer)?;
-    out.write_all(&buffer)?;
+    buffer.flush()?;
     Ok(if applied.failed() == 0 {
         Outcome::Success
     } else {
