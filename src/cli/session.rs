@@ -124,8 +124,14 @@ pub struct DirLock {
 /// Takes `dir`'s lock, waiting (and saying so on `err`) while another kayle-sync holds it. A
 /// file system that cannot lock gets a warning, and the apply goes on unlocked.
 pub async fn lock_dir(dir: &Path, err: &mut dyn Write) -> anyhow::Result<DirLock> {
-    let file = std::fs::File::open(dir)
-        .with_context(|| format!("opening {} to lock it", dir.display()))?;
+    let file = match std::fs::File::open(dir) {
+        Ok(file) => file,
+        // Nothing to protect; loading the configuration says what is wrong with the path.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DirLock { _file: None }),
+        Err(e) => {
+            return Err(e).with_context(|| format!("opening {} to lock it", dir.display()));
+        }
+    };
     match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
         Ok(()) => return Ok(DirLock { _file: Some(file) }),
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -238,5 +244,43 @@ mod tests {
             api_target(&project(ApiUrl::Sandbox), &env).unwrap(),
             ApiTarget::Sandbox
         ));
+    }
+
+    #[tokio::test]
+    async fn a_second_lock_of_a_directory_waits_for_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut err = Vec::new();
+        let first = lock_dir(dir.path(), &mut err).await.unwrap();
+        assert!(err.is_empty());
+        let path = dir.path().to_owned();
+        let (granted, second) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let mut err = Vec::new();
+            let lock = runtime.block_on(lock_dir(&path, &mut err)).unwrap();
+            granted.send(String::from_utf8(err).unwrap()).unwrap();
+            drop(lock);
+        });
+        let waited = Duration::from_millis(300);
+        assert!(
+            second.recv_timeout(waited).is_err(),
+            "the second lock did not wait"
+        );
+        drop(first);
+        let said = second
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the second lock is granted once the first is dropped");
+        assert!(
+            said.starts_with("Waiting for another kayle-sync apply"),
+            "{said}"
+        );
+        waiter.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_missing_directory_is_left_to_the_loader_to_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut err = Vec::new();
+        assert!(lock_dir(&dir.path().join("nope"), &mut err).await.is_ok());
     }
 }
