@@ -99,6 +99,8 @@ pub struct Client {
     auth: HeaderValue,
     retry: RetryPolicy,
     requests: AtomicU64,
+    /// When set, the most requests in flight at once, across every task using this client.
+    in_flight: Option<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Client {
@@ -189,7 +191,15 @@ impl Client {
             auth,
             retry: config.retry,
             requests: AtomicU64::new(0),
+            in_flight: None,
         })
+    }
+
+    /// Allows at most `max` requests in flight at once; callers beyond that wait their turn
+    /// (a retry's backoff does not hold a place). Apply uses it so that an endpoint waiting on
+    /// its sink does not keep a request slot idle.
+    pub fn limit_in_flight(&mut self, max: usize) {
+        self.in_flight = Some(tokio::sync::Semaphore::new(max.max(1)));
     }
 
     /// How many HTTP requests this client has sent, retries included.
@@ -453,6 +463,10 @@ impl Client {
                     .header(CONTENT_TYPE, "application/json")
                     .body(serde_json::to_vec(body).expect("JSON body serializes"));
             }
+            let permit = match &self.in_flight {
+                Some(semaphore) => Some(semaphore.acquire().await.expect("never closed")),
+                None => None,
+            };
             self.requests.fetch_add(1, Ordering::Relaxed);
             let started = std::time::Instant::now();
             let failure = match request.send().await {
@@ -477,6 +491,7 @@ impl Client {
                 Err(err) if err.is_connect() => Failure::NotSent(describe_transport(&err)),
                 Err(err) => Failure::Lost(describe_transport(&err)),
             };
+            drop(permit);
             let (retryable, retry_after) = failure.may_repeat(repeat);
             if let Some(wait) = retryable
                 .then(|| self.retry.next_wait(attempt, waited, retry_after))

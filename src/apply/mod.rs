@@ -17,6 +17,10 @@ use crate::model::Desired;
 use crate::plan::{Action, Change, Plan};
 use crate::sink::Sinks;
 
+/// How many endpoints apply works on per request allowed in flight: an endpoint spends part
+/// of its time writing its secret to a sink, and the others keep the requests busy meanwhile.
+pub const ENDPOINTS_PER_REQUEST_SLOT: usize = 4;
+
 /// What apply works with.
 pub struct Target<'a> {
     pub client: &'a Client,

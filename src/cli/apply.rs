@@ -19,7 +19,12 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
-    let session = Session::open(&args.dir, err).await?;
+    // Held until the apply is done: applies of one directory take turns.
+    let _lock = super::session::lock_dir(&args.dir, err).await?;
+    let mut session = Session::open(&args.dir, err).await?;
+    session
+        .client
+        .limit_in_flight(usize::from(args.concurrency));
     let result = plan_and_apply(&session, args, color, out, err).await;
     session.close().await;
     result
@@ -39,6 +44,8 @@ async fn plan_and_apply(
     };
     print(&plan, args.format, color, out)?;
     plan::check_guard(&plan, desired, &live, args.force)?;
+    // The listing is not needed any more; at 10,000 endpoints it is megabytes.
+    drop(live);
     if plan.is_empty() {
         return Ok(Outcome::Success);
     }
@@ -48,7 +55,8 @@ async fn plan_and_apply(
     }
     // With --format json, stdout holds the plan as one JSON document that scripts parse; what
     // was done goes to stderr.
-    let concurrency = usize::from(args.concurrency);
+    // More endpoints than requests in flight: one waiting on its sink frees its slot.
+    let concurrency = usize::from(args.concurrency) * apply::ENDPOINTS_PER_REQUEST_SLOT;
     match args.format {
         Format::Json => {
             let mut report = Vec::new();

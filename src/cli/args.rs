@@ -99,7 +99,8 @@ pub struct ApplyArgs {
     /// Allow a plan the deletion guard refuses.
     #[arg(long)]
     pub force: bool,
-    /// How many endpoints to work on at once.
+    /// How many API requests to have in flight at once (endpoints are worked on up to four
+    /// times as many at once, so one writing its secret does not leave a request slot idle).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// How to print the plan.

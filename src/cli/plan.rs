@@ -101,7 +101,9 @@ pub(super) fn print(
     color: ColorChoice,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let mut buffer = Vec::new();
+    // Streamed through a buffer, not rendered whole first: the text of 10,000 creates is
+    // megabytes, and the plan is already in memory once.
+    let mut buffer = std::io::BufWriter::with_capacity(64 * 1024, &mut *out);
     match format {
         Format::Text => {
             let color = report::color_enabled(
@@ -114,7 +116,8 @@ pub(super) fn print(
         Format::Json => report::render_json(plan, &mut buffer)?,
         Format::Markdown => report::render_markdown(plan, &mut buffer)?,
     }
-    out.write_all(&buffer)?;
+    buffer.flush()?;
+    drop(buffer);
     out.flush()?;
     Ok(())
 }

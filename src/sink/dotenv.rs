@@ -11,22 +11,42 @@ use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::batch::BatchedFile;
 use super::file::{SecretFile, blocking};
 use crate::model::{SecretSink, SinkError};
 
-/// A dotenv file; see the module documentation for its format.
+/// A dotenv file; see the module documentation for its format. Puts made at the same time
+/// are written together (see `batch`).
 #[derive(Debug)]
 pub struct DotenvSink {
     file: SecretFile,
+    batched: BatchedFile,
 }
 
 impl DotenvSink {
     /// A sink named `sink` writing to `path` (already resolved against the config directory).
     pub fn new(sink: &str, path: PathBuf) -> Self {
+        let file = SecretFile::new(sink, path);
         DotenvSink {
-            file: SecretFile::new(sink, path),
+            batched: BatchedFile::new(file.clone(), merge),
+            file,
         }
     }
+}
+
+/// The file's text with every put applied, parsed once for the whole batch.
+fn merge(
+    file: &SecretFile,
+    text: Option<&str>,
+    puts: &[(String, SecretString)],
+) -> Result<String, SinkError> {
+    let text = text.unwrap_or_default();
+    let entries = parse(text).map_err(|e| file.format_error(e))?;
+    let values: Vec<(&str, &str)> = puts
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.expose_secret()))
+        .collect();
+    Ok(set(text, &entries, &values))
 }
 
 #[async_trait::async_trait]
@@ -36,31 +56,32 @@ impl SecretSink for DotenvSink {
     }
 
     async fn put(&self, name: &str, value: &SecretString) -> Result<(), SinkError> {
-        let file = self.file.clone();
-        let name = name.to_owned();
-        let value = value.clone();
-        blocking(&self.file.sink, move || {
-            file.update(|text| {
-                let text = text.unwrap_or("");
-                let entries = parse(text).map_err(|e| file.format_error(e))?;
-                Ok(set(text, &entries, &name, value.expose_secret()))
-            })
-        })
-        .await
+        self.batched.put(name, value).await
     }
 
     async fn contains(&self, name: &str) -> Result<Option<bool>, SinkError> {
+        let found = self.contains_all(&[name.to_owned()]).await?;
+        Ok(found.into_iter().next().flatten())
+    }
+
+    /// Reads and parses the file once for all names (a plan asks for every managed endpoint).
+    async fn contains_all(&self, names: &[String]) -> Result<Vec<Option<bool>>, SinkError> {
         let file = self.file.clone();
-        let name = name.to_owned();
+        let names = names.to_vec();
         blocking(&self.file.sink, move || {
             let Some(text) = file.read()? else {
-                return Ok(Some(false));
+                return Ok(vec![Some(false); names.len()]);
             };
             let entries = parse(&text).map_err(|e| file.format_error(e))?;
-            Ok(Some(entries.iter().any(|e| {
-                e.key.as_deref() == Some(name.as_str())
-                    && e.value.as_ref().is_some_and(|v| !v.is_empty())
-            })))
+            let present: std::collections::HashSet<&str> = entries
+                .iter()
+                .filter(|e| e.value.as_ref().is_some_and(|v| !v.is_empty()))
+                .filter_map(|e| e.key.as_deref())
+                .collect();
+            Ok(names
+                .iter()
+                .map(|name| Some(present.contains(name.as_str())))
+                .collect())
         })
         .await
     }
@@ -199,30 +220,44 @@ pub fn quote(value: &str) -> String {
     out
 }
 
-/// `text` with every `name` entry set to `value`, or a new line appended.
-fn set(text: &str, entries: &[Entry], name: &str, value: &str) -> String {
-    let line = |export: bool| {
+/// `text` with every entry of each name in `values` set to its value (the last one given for
+/// a name wins), and a line appended, in order, for each name not in it yet.
+fn set(text: &str, entries: &[Entry], values: &[(&str, &str)]) -> String {
+    let mut wanted: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut order = Vec::new();
+    for (name, value) in values {
+        if wanted.insert(name, value).is_none() {
+            order.push(*name);
+        }
+    }
+    let line = |export: bool, name: &str, value: &str| {
         let prefix = if export { "export " } else { "" };
         format!("{prefix}{name}={}\n", quote(value))
     };
-    let mut out = String::with_capacity(text.len() + name.len() + value.len() + 4);
-    let mut found = false;
+    let extra: usize = values.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut out = String::with_capacity(text.len() + extra);
+    let mut found = std::collections::HashSet::new();
     for entry in entries {
-        if entry.key.as_deref() == Some(name) {
-            found = true;
-            out.push_str(&line(entry.export));
-            if !text[entry.start..entry.end].ends_with('\n') {
-                out.pop();
+        match entry
+            .key
+            .as_deref()
+            .and_then(|key| wanted.get_key_value(key))
+        {
+            Some((name, value)) => {
+                found.insert(*name);
+                out.push_str(&line(entry.export, name, value));
+                if !text[entry.start..entry.end].ends_with('\n') {
+                    out.pop();
+                }
             }
-        } else {
-            out.push_str(&text[entry.start..entry.end]);
+            None => out.push_str(&text[entry.start..entry.end]),
         }
     }
-    if !found {
+    for name in order.into_iter().filter(|name| !found.contains(name)) {
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }
-        out.push_str(&line(false));
+        out.push_str(&line(false, name, wanted[name]));
     }
     out
 }

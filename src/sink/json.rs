@@ -8,22 +8,46 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
+use super::batch::BatchedFile;
 use super::file::{SecretFile, blocking};
 use crate::model::{SecretSink, SinkError};
 
-/// A JSON file holding one object.
+/// A JSON file holding one object. Puts made at the same time are written together (see
+/// `batch`).
 #[derive(Debug)]
 pub struct JsonSink {
     file: SecretFile,
+    batched: BatchedFile,
 }
 
 impl JsonSink {
     /// A sink named `sink` writing to `path` (already resolved against the config directory).
     pub fn new(sink: &str, path: PathBuf) -> Self {
+        let file = SecretFile::new(sink, path);
         JsonSink {
-            file: SecretFile::new(sink, path),
+            batched: BatchedFile::new(file.clone(), merge),
+            file,
         }
     }
+}
+
+/// The file's object with every put applied, pretty-printed with sorted keys.
+fn merge(
+    file: &SecretFile,
+    text: Option<&str>,
+    puts: &[(String, SecretString)],
+) -> Result<String, SinkError> {
+    let mut map = parse(file, text)?;
+    for (name, value) in puts {
+        map.insert(
+            name.clone(),
+            Value::String(value.expose_secret().to_owned()),
+        );
+    }
+    let mut out = serde_json::to_string_pretty(&map)
+        .map_err(|e| file.format_error(format_args!("cannot encode: {e}")))?;
+    out.push('\n');
+    Ok(out)
 }
 
 /// The object in `text`; the error names the position, never the contents.
@@ -49,30 +73,24 @@ impl SecretSink for JsonSink {
     }
 
     async fn put(&self, name: &str, value: &SecretString) -> Result<(), SinkError> {
-        let file = self.file.clone();
-        let name = name.to_owned();
-        let value = value.clone();
-        blocking(&self.file.sink, move || {
-            file.update(|text| {
-                let mut map = parse(&file, text)?;
-                map.insert(name, Value::String(value.expose_secret().to_owned()));
-                let mut out = serde_json::to_string_pretty(&map)
-                    .map_err(|e| file.format_error(format_args!("cannot encode: {e}")))?;
-                out.push('\n');
-                Ok(out)
-            })
-        })
-        .await
+        self.batched.put(name, value).await
     }
 
     async fn contains(&self, name: &str) -> Result<Option<bool>, SinkError> {
+        let found = self.contains_all(&[name.to_owned()]).await?;
+        Ok(found.into_iter().next().flatten())
+    }
+
+    /// Reads and parses the file once for all names (a plan asks for every managed endpoint).
+    async fn contains_all(&self, names: &[String]) -> Result<Vec<Option<bool>>, SinkError> {
         let file = self.file.clone();
-        let name = name.to_owned();
+        let names = names.to_vec();
         blocking(&self.file.sink, move || {
             let map = parse(&file, file.read()?.as_deref())?;
-            Ok(Some(
-                matches!(map.get(&name), Some(Value::String(s)) if !s.is_empty()),
-            ))
+            Ok(names
+                .iter()
+                .map(|name| Some(matches!(map.get(name), Some(Value::String(s)) if !s.is_empty())))
+                .collect())
         })
         .await
     }

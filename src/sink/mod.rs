@@ -27,6 +27,7 @@ use crate::model::{Project, SecretSink, SinkConfig, SinkError};
 
 #[cfg(feature = "aws")]
 pub mod aws;
+mod batch;
 pub mod command;
 pub mod dotenv;
 mod file;
