@@ -125,7 +125,7 @@ pub struct WatchArgs {
     /// Allow a plan the deletion guard refuses.
     #[arg(long)]
     pub force: bool,
-    /// How many endpoints to work on at once.
+    /// How many API requests may be in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Log lines as text or JSON.

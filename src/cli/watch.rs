@@ -26,7 +26,12 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
             );
         }
     };
-    let connection = Connection::open(&project, &args.dir, err).await?;
+    let mut connection = Connection::open(&project, &args.dir, err).await?;
+    // As apply: --concurrency bounds requests in flight, and more endpoints than that are
+    // worked on so that one waiting on its sink does not leave a slot idle.
+    connection
+        .client
+        .limit_in_flight(usize::from(args.concurrency));
     let mut log = Log::new(Box::new(std::io::stdout()), args.format == Format::Json);
     let metrics = Arc::new(Metrics::default());
     if let Some(addr) = args.health_addr {
@@ -44,7 +49,7 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
         dry_run: args.dry_run,
         prune: args.prune,
         force: args.force,
-        concurrency: usize::from(args.concurrency),
+        concurrency: usize::from(args.concurrency) * crate::apply::ENDPOINTS_PER_REQUEST_SLOT,
     };
     log.event(
         "start",
