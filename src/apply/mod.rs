@@ -4,6 +4,7 @@
 mod endpoint;
 pub mod keys;
 mod live;
+pub mod lock;
 
 use std::collections::BTreeMap;
 

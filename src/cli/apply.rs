@@ -20,7 +20,7 @@ pub async fn run(
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     // Held until the apply is done: applies of one directory take turns.
-    let _lock = super::session::lock_dir(&args.dir, err).await?;
+    let _lock = crate::apply::lock::lock_dir(&args.dir, err).await?;
     let mut session = Session::open(&args.dir, err).await?;
     session
         .client

@@ -18,7 +18,7 @@ pub async fn run(
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     // Takes turns with applies of the same directory: both write its sinks.
-    let _lock = super::session::lock_dir(&args.dir, err).await?;
+    let _lock = crate::apply::lock::lock_dir(&args.dir, err).await?;
     let session = Session::open(&args.dir, err).await?;
     let result = rotate(&session, args, out, err).await;
     session.close().await;

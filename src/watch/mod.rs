@@ -222,7 +222,15 @@ impl Controller<'_> {
             self.warned_api = moved;
         }
         self.last_digest = Some(snapshot.digest);
+        // Takes turns with `apply` and `rotate` of the same directory: they write its sinks.
+        let mut waiting = Vec::new();
+        let lock = crate::apply::lock::lock_dir(&self.options.dir, &mut waiting).await;
+        if !waiting.is_empty() {
+            self.log
+                .event("lock", String::from_utf8_lossy(&waiting).trim())?;
+        }
         let (result, applied) = self.reconciler.reconcile(&snapshot).await;
+        drop(lock);
         let drift = trigger == Trigger::Interval && matches!(result, Ok(Done::Applied(_)));
         self.metrics.record(result.is_ok(), drift);
         let retry = match &result {
