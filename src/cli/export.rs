@@ -145,10 +145,14 @@ fn manifest(
     if !labels.is_empty() {
         writeln!(text, "    labels: {}", list(&labels))?;
     }
-    if labels.len() >= model::MAX_LABELS {
+    // One label slot holds the identity label, one more the rotation label once rotated.
+    let rotation = plan::applied_rotation(project, endpoint);
+    let room = model::MAX_LABELS - 1 - usize::from(rotation > 0);
+    if labels.len() > room {
         writeln!(
             err,
-            "{key}: {} labels; kayle-sync needs a slot for its identity label, so drop one before applying",
+            "{key}: {} labels, but a manifest may declare {room} (kayle-sync keeps its own \
+             labels in the other slots): drop some before applying",
             labels.len()
         )?;
     }
@@ -172,7 +176,6 @@ fn manifest(
             endpoint.undelivered_payload_retention_hours
         )?;
     }
-    let rotation = plan::applied_rotation(project, endpoint);
     let sink = match (&project.default_sink, project.sinks.len()) {
         (Some(_), _) => None,
         (None, 1) => project.sinks.keys().next().cloned(),
