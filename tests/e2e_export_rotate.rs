@@ -1,0 +1,113 @@
+//! End to end: taking over an organization with `export` and `adopt`, and `rotate KEY`.
+
+mod support;
+
+use serde_json::json;
+use support::manifests::{applied, secret_name};
+use support::{Api, Project, id, labels};
+
+#[test]
+fn export_then_apply_adopts_dashboard_endpoints_in_place_and_converges() {
+    let api = Api::start();
+    let made = api.create_endpoint(json!({
+        "url": "https://dash.example.com/hook",
+        "name": "Made in the dashboard",
+        "labels": ["team-b"],
+        "subscribed_event_types": ["verification.session.failed"],
+        "undelivered_payload_retention_hours": 24,
+        "enabled": false,
+    }));
+    let made_id = id(&made);
+    let secret_before = api.secret(&made_id);
+
+    let project = Project::new();
+    let run = project.run(&api, &["export", ".", "--out", "exported"]);
+    run.expect(0);
+    let file = project.path("exported/made-in-the-dashboard.yaml");
+    let text = std::fs::read_to_string(&file).expect("one manifest per endpoint");
+    assert!(text.contains(&format!("adopt: {made_id}")), "{text}");
+
+    // Before it is applied, the exported manifest plans an adoption: an update, no create.
+    let plan = project.run(&api, &["plan", "--format", "json"]);
+    plan.expect(0);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(
+        plan["summary"],
+        json!({"create": 0, "update": 1, "delete": 0})
+    );
+    assert_eq!(plan["changes"][0]["endpoint_id"], json!(made_id));
+
+    project.apply(&api, &[]);
+    assert_eq!(api.endpoints().len(), 1, "adopted, never re-created");
+    let adopted = api.one("made-in-the-dashboard");
+    assert_eq!(id(&adopted), made_id, "same id");
+    assert!(labels(&adopted).contains(&"team-b"), "its own labels kept");
+    assert_eq!(api.secret(&made_id), secret_before, "same secret");
+    assert_eq!(
+        project.sink(&secret_name("made-in-the-dashboard")),
+        Some(secret_before.clone()),
+        "its secret is now in the sink"
+    );
+    project.assert_converged(&api);
+    assert!(
+        !plan_text(&project, &api).contains(&secret_before),
+        "no secret in output"
+    );
+}
+
+#[test]
+fn export_refuses_to_overwrite_and_writes_nothing_then() {
+    let api = Api::start();
+    let project = applied(&api, &["orders"]);
+    project.write("exported/orders.yaml", "# mine\n");
+    let run = project.run(&api, &["export", ".", "--out", "exported"]);
+    run.expect(1);
+    assert!(
+        run.stderr.contains("refusing to overwrite"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.path("exported/orders.yaml")).unwrap(),
+        "# mine\n"
+    );
+}
+
+#[test]
+fn rotate_key_replaces_the_secret_and_writes_the_new_one_to_the_sink() {
+    let api = Api::start();
+    let project = applied(&api, &["orders"]);
+    let endpoint_id = id(&api.one("orders"));
+    let before = api.secret(&endpoint_id);
+
+    let refused = project.run(&api, &["rotate", "orders"]);
+    refused.expect(1);
+    assert_eq!(
+        api.secret(&endpoint_id),
+        before,
+        "no terminal, no --auto-approve: nothing"
+    );
+
+    let run = project.run(&api, &["rotate", "orders", "--auto-approve"]);
+    run.expect(0);
+    let after = api.secret(&endpoint_id);
+    assert_ne!(after, before, "rotated");
+    assert_eq!(project.sink(&secret_name("orders")), Some(after.clone()));
+    for secret in [&before, &after] {
+        assert!(!run.all().contains(secret.as_str()), "no secret in output");
+    }
+    // The manifest's rotation counter did not move: nothing more to do.
+    project.assert_converged(&api);
+
+    let unknown = project.run(&api, &["rotate", "nope", "--auto-approve"]);
+    unknown.expect(1);
+    assert!(
+        unknown.stderr.contains("nope is not declared"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+fn plan_text(project: &Project, api: &Api) -> String {
+    project.run(api, &["plan"]).all()
+}
