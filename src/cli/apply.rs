@@ -59,10 +59,8 @@ async fn plan_and_apply(
     let concurrency = usize::from(args.concurrency) * apply::ENDPOINTS_PER_REQUEST_SLOT;
     match args.format {
         Format::Json => {
-            let mut report = Vec::new();
-            let outcome = carry_out(session, &plan, concurrency, &mut report, err).await;
-            err.write_all(&report)?;
-            outcome
+            let mut stderr = std::io::stderr();
+            carry_out(session, &plan, concurrency, &mut stderr, err).await
         }
         Format::Text | Format::Markdown => carry_out(session, &plan, concurrency, out, err).await,
     }
@@ -83,10 +81,12 @@ pub(super) async fn carry_out(
         concurrency,
     };
     let applied = apply::apply(&target, plan).await;
-    let (mut done, mut failures) = (Vec::new(), Vec::new());
+    // Streamed: the report of 10,000 creates is megabytes.
+    let mut done = std::io::BufWriter::with_capacity(64 * 1024, &mut *out);
+    let mut failures = std::io::BufWriter::new(&mut *err);
     report::render_applied(&applied, &mut done, &mut failures)?;
-    err.write_all(&failures)?;
-    out.write_all(&done)?;
+    failures.flush()?;
+    done.flush()?;
     Ok(if applied.failed() == 0 {
         Outcome::Success
     } else {
