@@ -45,14 +45,21 @@ pub enum Format {
     Markdown,
 }
 
+/// For output that is not a plan (diagnostics, log lines): markdown does not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LineFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// The config directory.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// How to print diagnostics (text or json).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = LineFormat::Text)]
+    pub format: LineFormat,
 }
 
 #[derive(Debug, Args)]
@@ -129,8 +136,8 @@ pub struct WatchArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Log lines as text or JSON.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = LineFormat::Text)]
+    pub format: LineFormat,
     /// Serve /healthz and /metrics on this address, e.g. 127.0.0.1:9090.
     #[arg(long, value_name = "ADDR")]
     pub health_addr: Option<std::net::SocketAddr>,

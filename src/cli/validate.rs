@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::Outcome;
-use super::args::{Format, ValidateArgs};
+use super::args::{LineFormat, ValidateArgs};
 use crate::manifest::{self, Diagnostic};
 
 /// Runs `validate`, writing the summary to `out` and diagnostics to `err` (stdout and stderr).
@@ -14,7 +14,7 @@ pub fn run(
 ) -> anyhow::Result<Outcome> {
     let result = manifest::load(&args.dir);
     match args.format {
-        Format::Json => {
+        LineFormat::Json => {
             let (valid, endpoints, files, diagnostics): (bool, usize, usize, Vec<Diagnostic>) =
                 match &result {
                     Ok(loaded) => (
@@ -33,7 +33,7 @@ pub fn run(
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
         }
-        Format::Text | Format::Markdown => match &result {
+        LineFormat::Text => match &result {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
                     writeln!(err, "{warning}")?;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::Outcome;
-use super::args::{Format, WatchArgs};
+use super::args::{LineFormat, WatchArgs};
 use super::session::Connection;
 use crate::manifest;
 use crate::watch::{self, Log, Metrics, health};
@@ -32,7 +32,7 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
     connection
         .client
         .limit_in_flight(usize::from(args.concurrency));
-    let mut log = Log::new(Box::new(std::io::stdout()), args.format == Format::Json);
+    let mut log = Log::new(Box::new(std::io::stdout()), args.format == LineFormat::Json);
     let metrics = Arc::new(Metrics::default());
     if let Some(addr) = args.health_addr {
         let bound = health::serve(addr, Arc::clone(&metrics))
