@@ -289,13 +289,15 @@ impl Client {
         Ok(SecretString::from(body.signing_secret))
     }
 
-    /// Replaces the endpoint's signing secret; the old one stops working at once. Repeating a
-    /// rotation is harmless: the secret returned by the last one is the current one.
+    /// Replaces the endpoint's signing secret; the old one stops working at once. Never
+    /// repeated blindly: a rotation whose answer was lost (a timeout) may still land on the
+    /// server after a repeat, replacing the secret the repeat returned; the error is then
+    /// [`ApiError::OutcomeUnknown`].
     pub async fn rotate_secret(&self, id: &str) -> Result<SecretString, ApiError> {
         let path = format!("/v1/webhooks/endpoints/{id}/signing-secret/rotate");
         let doing = format!("rotating the signing secret of endpoint {id}");
         let body: SecretBody = self
-            .call(Method::POST, &path, None, Repeat::Safe, &doing)
+            .call(Method::POST, &path, None, Repeat::Never, &doing)
             .await?;
         Ok(SecretString::from(body.signing_secret))
     }

@@ -233,7 +233,20 @@ impl Run<'_, '_> {
                 (sink, name, secret, what.to_owned())
             }
             SecretStep::Rotate { sink, name, .. } => {
-                let secret = self.api(client.rotate_secret(endpoint_id).await)?;
+                let secret = match client.rotate_secret(endpoint_id).await {
+                    Ok(secret) => secret,
+                    Err(err) if err.is_outcome_unknown() => {
+                        // The rotation may have happened, or may still land (a request that
+                        // timed out can be carried out later). The sink gets what the API
+                        // holds now, so the receiver works meanwhile, and the step fails:
+                        // the rotation label is not moved, so the next apply rotates again
+                        // and settles it.
+                        let current = self.api(client.reveal_secret(endpoint_id).await)?;
+                        self.put(sink, name, &current).await?;
+                        return Err(self.api_error(err));
+                    }
+                    Err(err) => return Err(self.api_error(err)),
+                };
                 self.put(sink, name, &secret).await?;
                 self.settle_rotation(endpoint_id, sink, name, secret)
                     .await?;
