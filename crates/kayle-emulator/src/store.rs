@@ -191,32 +191,50 @@ fn newest_first(a: (i64, &str), b: (i64, &str)) -> std::cmp::Ordering {
     b.0.cmp(&a.0).then_with(|| b.1.cmp(a.1))
 }
 
-/// Pages a newest-first list. An unknown cursor is ignored and page 1 comes back, as on the
-/// real server. `cursor_pool` holds every (created_ms, id) the cursor may name.
-fn paginate<T: Clone>(
-    mut matching: Vec<(i64, String, T)>,
-    cursor_pool: &[(i64, String)],
+/// A record a listing pages over: newest first by creation time, then id.
+trait Listed {
+    fn order(&self) -> (i64, &str);
+}
+
+impl Listed for EndpointRecord {
+    fn order(&self) -> (i64, &str) {
+        (self.created_ms, &self.id)
+    }
+}
+
+impl Listed for KeyRecord {
+    fn order(&self) -> (i64, &str) {
+        (self.created_ms, &self.id)
+    }
+}
+
+/// Pages `own` (every record the cursor may name) newest first, keeping those `keep` accepts.
+/// An unknown cursor is ignored and page 1 comes back, as on the real server. Only the page's
+/// records are cloned.
+fn paginate<T: Listed + Clone>(
+    own: Vec<&T>,
+    keep: impl Fn(&T) -> bool,
     limit: usize,
     starting_after: Option<&str>,
 ) -> Page<T> {
-    matching.sort_by(|a, b| newest_first((a.0, &a.1), (b.0, &b.1)));
-    let cursor = starting_after.and_then(|c| cursor_pool.iter().find(|(_, id)| id == c));
-    let rest: Vec<_> = match cursor {
-        Some((ms, id)) => matching
-            .into_iter()
-            .filter(|(m, i, _)| newest_first((*ms, id), (*m, i)).is_lt())
-            .collect(),
-        None => matching,
-    };
-    let has_more = rest.len() > limit;
-    let page: Vec<_> = rest.into_iter().take(limit).collect();
+    let cursor = starting_after.and_then(|c| own.iter().find(|r| r.order().1 == c));
+    let cursor = cursor.map(|r| r.order());
+    let mut matching: Vec<&T> = own
+        .iter()
+        .copied()
+        .filter(|r| keep(r))
+        .filter(|r| cursor.is_none_or(|at| newest_first(at, r.order()).is_lt()))
+        .collect();
+    matching.sort_by(|a, b| newest_first(a.order(), b.order()));
+    let has_more = matching.len() > limit;
+    matching.truncate(limit);
     let next_cursor = if has_more {
-        page.last().map(|(_, id, _)| id.clone())
+        matching.last().map(|r| r.order().1.to_owned())
     } else {
         None
     };
     Page {
-        items: page.into_iter().map(|(_, _, t)| t).collect(),
+        items: matching.into_iter().cloned().collect(),
         has_more,
         next_cursor,
     }
@@ -250,18 +268,13 @@ impl Store {
         limit: usize,
         starting_after: Option<&str>,
     ) -> Page<EndpointRecord> {
-        let own: Vec<&EndpointRecord> = self
+        let own = self
             .endpoints
             .iter()
             .filter(|e| e.organization_id == org)
             .collect();
-        let pool: Vec<(i64, String)> = own.iter().map(|e| (e.created_ms, e.id.clone())).collect();
-        let matching = own
-            .into_iter()
-            .filter(|e| enabled.is_none_or(|want| e.enabled == want))
-            .map(|e| (e.created_ms, e.id.clone(), e.clone()))
-            .collect();
-        paginate(matching, &pool, limit, starting_after)
+        let keep = |e: &EndpointRecord| enabled.is_none_or(|want| e.enabled == want);
+        paginate(own, keep, limit, starting_after)
     }
 
     pub fn create_endpoint(&mut self, org: &str, new: NewEndpoint) -> EndpointRecord {
@@ -382,18 +395,13 @@ impl Store {
         starting_after: Option<&str>,
     ) -> Option<Page<KeyRecord>> {
         self.endpoint(org, endpoint_id)?;
-        let own: Vec<&KeyRecord> = self
+        let own = self
             .keys
             .iter()
             .filter(|k| k.webhook_endpoint_id == endpoint_id)
             .collect();
-        let pool: Vec<(i64, String)> = own.iter().map(|k| (k.created_ms, k.id.clone())).collect();
-        let matching = own
-            .into_iter()
-            .filter(|k| is_active.is_none_or(|want| k.is_active == want))
-            .map(|k| (k.created_ms, k.id.clone(), k.clone()))
-            .collect();
-        Some(paginate(matching, &pool, limit, starting_after))
+        let keep = |k: &KeyRecord| is_active.is_none_or(|want| k.is_active == want);
+        Some(paginate(own, keep, limit, starting_after))
     }
 
     /// Switches a key on or off; switching one on switches the endpoint's others off.
