@@ -7,83 +7,44 @@
 //! which is why single quotes are preferred. Reading accepts the same forms, an `export `
 //! prefix, `# comments` after bare values, and double-quoted values spanning lines.
 
-use std::path::PathBuf;
-
 use secrecy::{ExposeSecret, SecretString};
 
-use super::batch::BatchedFile;
-use super::file::{SecretFile, blocking};
-use crate::model::{SecretSink, SinkError};
+use std::collections::HashSet;
 
-/// A dotenv file; see the module documentation for its format. Puts made at the same time
-/// are written together (see `batch`).
+use super::file::SecretFile;
+use super::file_sink::{FileSink, Format};
+use crate::model::SinkError;
+
+/// The dotenv format; see the module documentation.
 #[derive(Debug)]
-pub struct DotenvSink {
-    file: SecretFile,
-    batched: BatchedFile,
-}
+pub(crate) struct Dotenv;
 
-impl DotenvSink {
-    /// A sink named `sink` writing to `path` (already resolved against the config directory).
-    pub fn new(sink: &str, path: PathBuf) -> Self {
-        let file = SecretFile::new(sink, path);
-        DotenvSink {
-            batched: BatchedFile::new(file.clone(), merge),
-            file,
-        }
-    }
-}
+/// A dotenv file as a sink.
+pub(crate) type DotenvSink = FileSink<Dotenv>;
 
-/// The file's text with every put applied, parsed once for the whole batch.
-fn merge(
-    file: &SecretFile,
-    text: Option<&str>,
-    puts: &[(String, SecretString)],
-) -> Result<String, SinkError> {
-    let text = text.unwrap_or_default();
-    let entries = parse(text).map_err(|e| file.format_error(e))?;
-    let values: Vec<(&str, &str)> = puts
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.expose_secret()))
-        .collect();
-    Ok(set(text, &entries, &values))
-}
-
-#[async_trait::async_trait]
-impl SecretSink for DotenvSink {
-    fn name(&self) -> &str {
-        &self.file.sink
+impl Format for Dotenv {
+    /// The file's text with every put applied, parsed once for the whole batch.
+    fn merge(
+        file: &SecretFile,
+        text: Option<&str>,
+        puts: &[(String, SecretString)],
+    ) -> Result<String, SinkError> {
+        let text = text.unwrap_or_default();
+        let entries = parse(text).map_err(|e| file.format_error(e))?;
+        let values: Vec<(&str, &str)> = puts
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.expose_secret()))
+            .collect();
+        Ok(set(text, &entries, &values))
     }
 
-    async fn put(&self, name: &str, value: &SecretString) -> Result<(), SinkError> {
-        self.batched.put(name, value).await
-    }
-
-    async fn contains(&self, name: &str) -> Result<Option<bool>, SinkError> {
-        let found = self.contains_all(&[name.to_owned()]).await?;
-        Ok(found.into_iter().next().flatten())
-    }
-
-    /// Reads and parses the file once for all names (a plan asks for every managed endpoint).
-    async fn contains_all(&self, names: &[String]) -> Result<Vec<Option<bool>>, SinkError> {
-        let file = self.file.clone();
-        let names = names.to_vec();
-        blocking(&self.file.sink, move || {
-            let Some(text) = file.read()? else {
-                return Ok(vec![Some(false); names.len()]);
-            };
-            let entries = parse(&text).map_err(|e| file.format_error(e))?;
-            let present: std::collections::HashSet<&str> = entries
-                .iter()
-                .filter(|e| e.value.as_ref().is_some_and(|v| !v.is_empty()))
-                .filter_map(|e| e.key.as_deref())
-                .collect();
-            Ok(names
-                .iter()
-                .map(|name| Some(present.contains(name.as_str())))
-                .collect())
-        })
-        .await
+    fn holding(file: &SecretFile, text: Option<&str>) -> Result<HashSet<String>, SinkError> {
+        let entries = parse(text.unwrap_or_default()).map_err(|e| file.format_error(e))?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.value.as_ref().is_some_and(|v| !v.is_empty()))
+            .filter_map(|e| e.key)
+            .collect())
     }
 }
 

@@ -31,6 +31,7 @@ mod batch;
 pub mod command;
 pub mod dotenv;
 mod file;
+mod file_sink;
 pub mod json;
 pub mod vault;
 
