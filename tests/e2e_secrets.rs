@@ -402,3 +402,28 @@ fn an_enabled_endpoint_without_a_key_is_warned_about() {
         plan.all()
     );
 }
+
+#[test]
+fn a_sink_that_cannot_be_read_is_a_plan_warning_not_a_failure() {
+    let api = Api::start();
+    let project = applied(&api, "");
+    // The secret now goes to a Vault nobody can reach from here (a pull-request job without
+    // its credentials): whether it holds the secret is unknown, and the plan says so.
+    project.write(
+        "kayle-sync.yaml",
+        &support::PROJECT_FILE.replace(
+            "defaults:",
+            "  vault:\n    type: vault\n    address: http://127.0.0.1:1\n    \
+             token_env: KAYLE_TEST_UNSET_VAULT_TOKEN\ndefaults:",
+        ),
+    );
+    project.manifest(&orders(&["k1"], "    signing_secret:\n      sink: vault\n"));
+    let run = project.run(&api, &["plan", "--detailed-exitcode"]);
+    run.expect(0);
+    assert!(run.stdout.contains("No changes."), "{}", run.stdout);
+    assert!(
+        run.all().contains("sink vault could not be read"),
+        "{}",
+        run.all()
+    );
+}
