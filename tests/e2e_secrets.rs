@@ -127,7 +127,12 @@ fn failed_sink_write_fails_the_apply_and_the_next_apply_recovers() {
     std::fs::remove_file(project.path("secrets")).unwrap();
     let plan = project.run(&api, &["plan", "--detailed-exitcode"]);
     plan.expect(2);
-    assert!(plan.stdout.contains("recover"), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("the sink may not hold the API's current secret"),
+        "{}",
+        plan.stdout
+    );
     project.apply(&api, &[]);
     let endpoint = api.one("orders");
     assert_eq!(endpoint["enabled"], true);
@@ -383,7 +388,7 @@ fn a_renamed_secret_is_written_under_its_new_name_without_rotating() {
 }
 
 #[test]
-fn an_enabled_endpoint_without_a_key_is_warned_about() {
+fn an_endpoint_without_a_key_is_never_enabled_and_the_plan_says_how_to_fix_it() {
     let api = Api::start();
     let project = Project::new();
     project.manifest(&orders(&[], ""));
@@ -397,10 +402,31 @@ fn an_enabled_endpoint_without_a_key_is_warned_about() {
     let plan = project.run(&api, &["plan"]);
     plan.expect(0);
     assert!(
-        plan.all().contains("declares no encryption key"),
+        plan.all().contains("orders is not enabled")
+            && plan.all().contains("declare a key under `encryption_keys`"),
         "{}",
         plan.all()
     );
+    project.apply(&api, &[]);
+    let endpoint = api.one("orders");
+    assert_eq!(endpoint["enabled"], false, "not enabled without a key");
+    assert_eq!(project.sink(SECRET), Some(api.secret(&id(&endpoint))));
+    // Nothing more can be done until a key is declared: the plan says so, and changes nothing.
+    let again = project.run(&api, &["plan", "--detailed-exitcode"]);
+    again.expect(0);
+    assert!(
+        again.all().contains("orders is not enabled"),
+        "{}",
+        again.all()
+    );
+
+    // Once a key is declared, it is registered and the endpoint enabled.
+    project.public_key("keys/k1.pem");
+    project.manifest(&orders(&["k1"], ""));
+    project.apply(&api, &[]);
+    assert_eq!(api.one("orders")["enabled"], true);
+    project.assert_converged(&api);
+    api.assert_no_violations();
 }
 
 #[test]

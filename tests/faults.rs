@@ -99,6 +99,8 @@ fn run_seed(seed: u64) -> Result<Vec<String>, String> {
         }
         lab.clear_faults();
     }
+    // Once no lost request can land any more, one more apply settles everything.
+    faults_support::wait_out_late_window();
     let last = lab.run(&["apply", "--auto-approve", "--prune"], None);
     let mut broken = Vec::new();
     if last != Ended::Exited(0) {

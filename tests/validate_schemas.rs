@@ -142,6 +142,7 @@ const SCHEMA_REFUSES: &[&str] = &[
     "key-too-long",
     "label-empty",
     "label-prefix-empty",
+    "label-prefix-too-long",
     "label-reserved-prefix",
     "label-too-long",
     "labels-too-many",

@@ -2,12 +2,12 @@
 //! endpoint is created disabled, gets its keys, has its secret written, and only then is
 //! enabled; an update switches keys and writes secrets before it changes fields.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
-use super::keys::{GENERATED_KEY_BITS, generate};
+use super::keys::{GENERATED_KEY_BITS, generate, public_half};
 use super::{Outcome, Target};
 use crate::api::{ApiError, EndpointFields};
-use crate::model::{KeyMaterial, LiveEndpoint, SinkError};
+use crate::model::{KeyMaterial, LiveEndpoint, RsaPublicJwk, SecretState, SinkError};
 use crate::plan::{Action, Change, FieldChange, KeyStep, SecretStep};
 
 /// How many times a create whose outcome was unknown, and which was then not found, is tried.
@@ -41,6 +41,10 @@ struct Run<'a, 'b> {
     target: &'a Target<'b>,
     key: &'a str,
     endpoint_id: Option<String>,
+    /// The endpoint's labels as last read or written in this run.
+    labels: Option<Vec<String>>,
+    /// The secret state this run recorded on the endpoint, if it recorded one.
+    state: Option<SecretState>,
     done: Vec<String>,
 }
 
@@ -49,6 +53,8 @@ pub(super) async fn carry_out(target: &Target<'_>, change: &Change) -> Outcome {
         target,
         key: &change.key,
         endpoint_id: change.endpoint_id.clone(),
+        labels: None,
+        state: None,
         done: Vec::new(),
     };
     let result = match change.action {
@@ -68,7 +74,17 @@ pub(super) async fn carry_out(target: &Target<'_>, change: &Change) -> Outcome {
     }
 }
 
+/// Now, as a unix time in seconds.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
 impl Run<'_, '_> {
+    /// A new endpoint is created disabled and unsettled (the sink does not hold its secret
+    /// yet), gets its keys and has its secret written; then one update records it settled and
+    /// enables it. Interrupted anywhere, the next plan finds it unsettled and disabled.
     async fn create(&mut self, change: &Change) -> Result<(), ApplyError> {
         let mut fields = self.fields(&change.fields)?;
         // No name is the create route's default, and it refuses an explicit null (only an
@@ -78,21 +94,23 @@ impl Run<'_, '_> {
         }
         let enable = fields.enabled.unwrap_or(true);
         fields.enabled = Some(false);
+        let rotation = self.wanted_rotation()?;
+        let labels = fields.labels.take().unwrap_or_default();
+        fields.labels =
+            Some(self.with_state(&labels, SecretState::Unsettled { rotation, until: 0 }));
         let (endpoint, secret) = self.create_or_find(&fields).await?;
         let id = endpoint.id.clone();
         self.endpoint_id = Some(id.clone());
+        self.labels = Some(labels);
         for step in &change.keys {
             self.key_step(&id, step).await?;
         }
         if let Some(step) = &change.secret {
             self.secret_step(&id, step, secret).await?;
         }
+        self.settle(&id, SecretState::Settled { rotation }, enable)
+            .await?;
         if enable {
-            let enabled = EndpointFields {
-                enabled: Some(true),
-                ..EndpointFields::default()
-            };
-            self.api(self.target.client.update_endpoint(&id, &enabled).await)?;
             self.done.push("enabled".into());
         }
         Ok(())
@@ -107,7 +125,11 @@ impl Run<'_, '_> {
             self.secret_step(&id, step, None).await?;
         }
         if !change.fields.is_empty() {
-            let fields = self.fields(&change.fields)?;
+            let mut fields = self.fields(&change.fields)?;
+            // A state this run recorded replaces the one the plan read.
+            if let (Some(labels), Some(state)) = (&fields.labels, self.state) {
+                fields.labels = Some(self.with_state(labels, state));
+            }
             self.api(self.target.client.update_endpoint(&id, &fields).await)?;
             let names: Vec<&str> = change.fields.iter().map(|f| f.field.as_str()).collect();
             self.done.push(format!("updated {}", names.join(", ")));
@@ -159,7 +181,12 @@ impl Run<'_, '_> {
     async fn key_step(&mut self, endpoint_id: &str, step: &KeyStep) -> Result<(), ApplyError> {
         let client = self.target.client;
         match step {
-            KeyStep::Register { key_id, .. } => self.register_key(endpoint_id, key_id).await,
+            KeyStep::Register { key_id, repair, .. } => {
+                if let Some(repair) = repair {
+                    self.done.push(format!("key {key_id}: {}", repair.as_str()));
+                }
+                self.register_key(endpoint_id, key_id).await
+            }
             KeyStep::Reactivate { key_id, id } => {
                 self.api(client.reactivate_key(id).await)?;
                 self.done.push(format!("reactivated key {key_id}"));
@@ -173,9 +200,11 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Registers a key from the manifest. A generated key's private half is written to the
-    /// sink before its public half is registered, so no event is ever encrypted to a key
-    /// whose private half was lost.
+    /// Registers a key from the manifest. A generated key's private half is in the sink before
+    /// its public half is registered, so no event is ever encrypted to a key whose private half
+    /// was lost; and a key the sink already holds is registered again rather than a new one
+    /// generated, so that a registration whose answer was lost, landing late, registers the
+    /// same key.
     async fn register_key(&mut self, endpoint_id: &str, key_id: &str) -> Result<(), ApplyError> {
         let wanted = self
             .target
@@ -187,15 +216,7 @@ impl Run<'_, '_> {
         let public = match &wanted.material {
             KeyMaterial::Public(jwk) => jwk.clone(),
             KeyMaterial::Generate { private_key_name } => {
-                let generated = tokio::task::spawn_blocking(|| generate(GENERATED_KEY_BITS))
-                    .await
-                    .map_err(|err| self.inconsistent(format!("generating key {key_id}: {err}")))?
-                    .map_err(|err| self.inconsistent(format!("generating key {key_id}: {err}")))?;
-                let sink = self.secret_sink()?;
-                self.put(&sink, private_key_name, &generated.private_pem)
-                    .await?;
-                self.done.push(format!("generated key {key_id}, private key written to sink {sink} as {private_key_name}"));
-                generated.public
+                self.private_key(key_id, private_key_name).await?
             }
         };
         let client = self.target.client;
@@ -204,7 +225,15 @@ impl Run<'_, '_> {
             Ok(_) => {}
             Err(err) if err.is_outcome_unknown() => {
                 let keys = self.api(client.list_keys(endpoint_id).await)?;
-                if !keys.iter().any(|k| k.key_id == key_id && k.is_active) {
+                let landed = keys.iter().any(|k| {
+                    k.key_id == key_id
+                        && k.is_active
+                        && k.jwk.as_ref().is_some_and(|registered| {
+                            registered.get("n") == jwk.get("n")
+                                && registered.get("e") == jwk.get("e")
+                        })
+                });
+                if !landed {
                     self.api(client.create_key(endpoint_id, key_id, jwk).await)?;
                 }
             }
@@ -214,6 +243,64 @@ impl Run<'_, '_> {
         Ok(())
     }
 
+    /// The public half of a generated key: of the private key the sink holds under
+    /// `private_key_name`, or of a new pair whose private half is written there first (unless
+    /// another apply wrote one meanwhile, which is then used).
+    async fn private_key(
+        &mut self,
+        key_id: &str,
+        private_key_name: &str,
+    ) -> Result<RsaPublicJwk, ApplyError> {
+        let sink = self.secret_sink()?;
+        let store = self.store(&sink)?.clone();
+        let sink_error = |source| self.sink_error(&sink, private_key_name, source);
+        let held = store
+            .read_all(&[private_key_name.to_owned()])
+            .await
+            .map_err(sink_error)?
+            .and_then(|values| values.into_iter().next().flatten());
+        let pem = match held {
+            Some(pem) => {
+                self.done.push(format!(
+                    "key {key_id}: using the private key sink {sink} holds as {private_key_name}"
+                ));
+                pem
+            }
+            None => {
+                let generated = tokio::task::spawn_blocking(|| generate(GENERATED_KEY_BITS))
+                    .await
+                    .map_err(|err| self.inconsistent(format!("generating key {key_id}: {err}")))?
+                    .map_err(|err| self.inconsistent(format!("generating key {key_id}: {err}")))?;
+                let raced = store
+                    .put_if_absent(private_key_name, &generated.private_pem)
+                    .await
+                    .map_err(|source| self.sink_error(&sink, private_key_name, source))?;
+                match raced {
+                    Some(theirs) => {
+                        self.done.push(format!(
+                            "key {key_id}: another run wrote a private key to sink {sink} \
+                             first; using it"
+                        ));
+                        theirs
+                    }
+                    None => {
+                        self.done.push(format!(
+                            "generated key {key_id}, private key written to sink {sink} as \
+                             {private_key_name}"
+                        ));
+                        generated.private_pem
+                    }
+                }
+            }
+        };
+        public_half(&pem).ok_or_else(|| {
+            self.inconsistent(format!(
+                "sink {sink} holds something under {private_key_name} that is not an RSA \
+                 private key; remove it to have a new key generated"
+            ))
+        })
+    }
+
     async fn secret_step(
         &mut self,
         endpoint_id: &str,
@@ -221,7 +308,7 @@ impl Run<'_, '_> {
         issued: Option<SecretString>,
     ) -> Result<(), ApplyError> {
         let client = self.target.client;
-        let (sink, name, secret, what) = match step {
+        match step {
             SecretStep::Write { sink, name } | SecretStep::Recover { sink, name, .. } => {
                 let (secret, what) = match issued {
                     Some(secret) => (secret, "written"),
@@ -230,36 +317,178 @@ impl Run<'_, '_> {
                         "recovered",
                     ),
                 };
-                (sink, name, secret, what.to_owned())
-            }
-            SecretStep::Rotate { sink, name, .. } => {
-                let secret = match client.rotate_secret(endpoint_id).await {
-                    Ok(secret) => secret,
-                    Err(err) if err.is_outcome_unknown() => {
-                        // The rotation may have happened, or may still land (a request that
-                        // timed out can be carried out later). The sink gets what the API
-                        // holds now, so the receiver works meanwhile, and the step fails:
-                        // the rotation label is not moved, so the next apply rotates again
-                        // and settles it.
-                        let current = self.api(client.reveal_secret(endpoint_id).await)?;
-                        self.put(sink, name, &current).await?;
-                        return Err(self.api_error(err));
-                    }
-                    Err(err) => return Err(self.api_error(err)),
-                };
                 self.put(sink, name, &secret).await?;
-                self.settle_rotation(endpoint_id, sink, name, secret)
-                    .await?;
-                self.done.push(format!(
-                    "signing secret rotated, written to sink {sink} as {name}"
-                ));
-                return Ok(());
+                self.done
+                    .push(format!("signing secret {what} to sink {sink} as {name}"));
+                Ok(())
             }
+            SecretStep::Rotate {
+                sink,
+                name,
+                from,
+                to,
+                unsettled_until,
+            } => {
+                self.rotate(endpoint_id, sink, name, (*from, *to), *unsettled_until)
+                    .await
+            }
+            SecretStep::Verify {
+                sink,
+                name,
+                rotation,
+                until,
+            } => {
+                self.verify(endpoint_id, sink, name, *rotation, *until)
+                    .await
+            }
+        }
+    }
+
+    /// Rotates the secret, with the endpoint recorded unsettled first: whatever happens to
+    /// the request or to this process, the next run finds the record and checks the sink.
+    /// A rotation is never repeated (one whose answer was lost may still land), and the record
+    /// says until when a lost request may land.
+    async fn rotate(
+        &mut self,
+        endpoint_id: &str,
+        sink: &str,
+        name: &str,
+        (from, to): (u64, u64),
+        unsettled_until: Option<u64>,
+    ) -> Result<(), ApplyError> {
+        let client = self.target.client;
+        let window = self.target.late_window.as_secs();
+        let earlier = unsettled_until.unwrap_or(0);
+        let until = earlier.max(now().saturating_add(window));
+        self.settle(
+            endpoint_id,
+            SecretState::Unsettled {
+                rotation: from,
+                until,
+            },
+            false,
+        )
+        .await?;
+        let secret = match client.rotate_secret(endpoint_id).await {
+            Ok(secret) => secret,
+            Err(err) if err.is_outcome_unknown() => {
+                // The rotation may have happened, or may still land. The sink gets what the
+                // API holds now, so the receiver works meanwhile; the record stays, so the
+                // next apply rotates again (or, for `kayle-sync rotate`, checks the sink once
+                // no lost request can land any more).
+                let current = self.api(client.reveal_secret(endpoint_id).await)?;
+                self.put(sink, name, &current).await?;
+                return Err(self.api_error(err));
+            }
+            Err(err) => return Err(self.api_error(err)),
         };
         self.put(sink, name, &secret).await?;
-        self.done
-            .push(format!("signing secret {what} to sink {sink} as {name}"));
+        self.settle_rotation(endpoint_id, sink, name, secret)
+            .await?;
+        self.done.push(format!(
+            "signing secret rotated, written to sink {sink} as {name}"
+        ));
+        // An earlier lost request may still land: the record stays until it no longer can.
+        let state = if earlier > now() {
+            SecretState::Unsettled {
+                rotation: to,
+                until: earlier,
+            }
+        } else {
+            SecretState::Settled { rotation: to }
+        };
+        self.settle(endpoint_id, state, false).await
+    }
+
+    /// Reveals the secret of an unsettled endpoint and writes it to the sink unless the sink
+    /// holds it already; records it settled once no lost request can land any more.
+    async fn verify(
+        &mut self,
+        endpoint_id: &str,
+        sink: &str,
+        name: &str,
+        rotation: u64,
+        until: u64,
+    ) -> Result<(), ApplyError> {
+        let current = self.api(self.target.client.reveal_secret(endpoint_id).await)?;
+        let store = self.store(sink)?.clone();
+        let held = store
+            .read_all(&[name.to_owned()])
+            .await
+            .map_err(|source| self.sink_error(sink, name, source))?
+            .and_then(|values| values.into_iter().next().flatten());
+        if held.is_some_and(|held| held.expose_secret() == current.expose_secret()) {
+            self.done
+                .push(format!("signing secret in sink {sink} as {name} verified"));
+        } else {
+            self.put(sink, name, &current).await?;
+            self.done.push(format!(
+                "signing secret recovered to sink {sink} as {name} (it was unsettled)"
+            ));
+        }
+        if until > now() {
+            self.done.push(format!(
+                "kept unsettled until {}: a request whose answer was lost may still land",
+                jiff::Timestamp::from_second(until as i64)
+                    .map_or_else(|_| until.to_string(), |t| t.to_string())
+            ));
+            return Ok(());
+        }
+        self.settle(endpoint_id, SecretState::Settled { rotation }, false)
+            .await
+    }
+
+    /// Records `state` on the endpoint, and enables it with `enable`.
+    ///
+    /// Repeated within the retry policy like any update. An attempt whose answer was lost can
+    /// still land later; should it land over the record of a later run's rotation whose own
+    /// answer was lost too, that doubt would be lost: two lost answers on one endpoint within
+    /// the late window. `--verify-secrets` finds what that leaves.
+    async fn settle(
+        &mut self,
+        endpoint_id: &str,
+        state: SecretState,
+        enable: bool,
+    ) -> Result<(), ApplyError> {
+        let labels = self.current_labels(endpoint_id).await?;
+        let fields = EndpointFields {
+            labels: Some(self.with_state(&labels, state)),
+            enabled: enable.then_some(true),
+            ..EndpointFields::default()
+        };
+        let updated = self.api(
+            self.target
+                .client
+                .update_endpoint(endpoint_id, &fields)
+                .await,
+        )?;
+        self.labels = Some(updated.labels);
+        self.state = Some(state);
         Ok(())
+    }
+
+    /// The endpoint's labels as this run last saw them, read from the API if it has not.
+    async fn current_labels(&mut self, endpoint_id: &str) -> Result<Vec<String>, ApplyError> {
+        if let Some(labels) = &self.labels {
+            return Ok(labels.clone());
+        }
+        let endpoint = self.api(self.target.client.get_endpoint(endpoint_id).await)?;
+        self.labels = Some(endpoint.labels.clone());
+        Ok(endpoint.labels)
+    }
+
+    /// `labels` with the secret-state label recording `state`.
+    fn with_state(&self, labels: &[String], state: SecretState) -> Vec<String> {
+        crate::plan::with_state_label(&self.target.desired.project, labels, state)
+    }
+
+    fn wanted_rotation(&self) -> Result<u64, ApplyError> {
+        self.target
+            .desired
+            .endpoints
+            .get(self.key)
+            .map(|wanted| wanted.signing_secret.rotation)
+            .ok_or_else(|| self.inconsistent("the endpoint is not declared any more".into()))
     }
 
     /// Another rotation (a racing apply, a `rotate` elsewhere) may have replaced the secret
@@ -272,7 +501,6 @@ impl Run<'_, '_> {
         name: &str,
         mut written: SecretString,
     ) -> Result<(), ApplyError> {
-        use secrecy::ExposeSecret;
         for _ in 0..3 {
             let current = self.api(self.target.client.reveal_secret(endpoint_id).await)?;
             if current.expose_secret() == written.expose_secret() {
@@ -285,20 +513,29 @@ impl Run<'_, '_> {
     }
 
     async fn put(&self, sink: &str, name: &str, value: &SecretString) -> Result<(), ApplyError> {
-        let store = self
-            .target
-            .sinks
-            .get(sink)
-            .ok_or_else(|| self.inconsistent(format!("sink {sink} is not declared")))?;
-        store
+        self.store(sink)?
             .put(name, value)
             .await
-            .map_err(|source| ApplyError::Sink {
-                key: self.key.to_owned(),
-                sink: sink.to_owned(),
-                name: name.to_owned(),
-                source: Box::new(source),
-            })
+            .map_err(|source| self.sink_error(sink, name, source))
+    }
+
+    fn store(
+        &self,
+        sink: &str,
+    ) -> Result<&std::sync::Arc<dyn crate::model::SecretSink>, ApplyError> {
+        self.target
+            .sinks
+            .get(sink)
+            .ok_or_else(|| self.inconsistent(format!("sink {sink} is not declared")))
+    }
+
+    fn sink_error(&self, sink: &str, name: &str, source: SinkError) -> ApplyError {
+        ApplyError::Sink {
+            key: self.key.to_owned(),
+            sink: sink.to_owned(),
+            name: name.to_owned(),
+            source: Box::new(source),
+        }
     }
 
     /// The sink of this endpoint's signing secret, where generated private keys go too.

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::model::RsaPublicJwk;
 
@@ -40,6 +40,18 @@ pub fn generate(bits: usize) -> Result<GeneratedKey, rsa::Error> {
     })
 }
 
+/// The public half of a PEM private key (PKCS#8 or PKCS#1); `None` for anything else. The
+/// PEM is never echoed.
+pub fn public_half(pem: &SecretString) -> Option<RsaPublicJwk> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    let pem = pem.expose_secret().trim();
+    let private = RsaPrivateKey::from_pkcs8_pem(pem)
+        .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
+        .ok()?;
+    Some(public_jwk(&private.to_public_key()))
+}
+
 /// The JWK members `n` and `e` of a public key.
 pub fn public_jwk(key: &RsaPublicKey) -> RsaPublicJwk {
     RsaPublicJwk {
@@ -50,8 +62,6 @@ pub fn public_jwk(key: &RsaPublicKey) -> RsaPublicJwk {
 
 #[cfg(test)]
 mod tests {
-    use secrecy::ExposeSecret;
-
     use super::*;
 
     #[test]
@@ -66,5 +76,7 @@ mod tests {
             !format!("{key:?}").contains("PRIVATE"),
             "Debug hides the private key"
         );
+        assert_eq!(public_half(&key.private_pem), Some(key.public.clone()));
+        assert_eq!(public_half(&SecretString::from("whsec_not_a_key")), None);
     }
 }

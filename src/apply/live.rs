@@ -1,12 +1,16 @@
 //! Reads the live state a plan needs: one paginated listing, the keys of endpoints whose
-//! manifests declare keys, and whether readable sinks hold each managed secret.
+//! manifests declare keys, whether readable sinks hold each managed secret and which private
+//! key they hold for generated keys, and, when asked, whether the secrets they hold are the
+//! API's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::{StreamExt, TryStreamExt};
+use secrecy::{ExposeSecret, SecretString};
 
+use super::keys::public_half;
 use crate::api::{ApiError, Client};
-use crate::model::{Desired, Live};
+use crate::model::{Desired, KeyMaterial, Live, PrivateKeyHalf};
 use crate::sink::Sinks;
 
 /// Why the live state could not be read.
@@ -17,71 +21,157 @@ pub enum ReadError {
     Api(#[from] ApiError),
 }
 
+/// What reading the live state costs beyond the listing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// How many requests to send at once.
+    pub concurrency: usize,
+    /// Reveal every managed endpoint's secret and compare it with its readable sink (one
+    /// request per endpoint).
+    pub verify_secrets: bool,
+}
+
 /// Reads the live state for `desired`.
 pub async fn read_live(
     client: &Client,
     desired: &Desired,
     sinks: &Sinks,
-    concurrency: usize,
+    options: ReadOptions,
 ) -> Result<Live, ReadError> {
+    let concurrency = options.concurrency.max(1);
     let mut live = Live {
         endpoints: client.list_endpoints().await?,
         ..Live::default()
     };
-    let managed: BTreeMap<String, String> = crate::plan::managed(&desired.project, &live)
+    // Each key's kept endpoint: id and whether it is enabled.
+    let managed: BTreeMap<String, (String, bool)> = crate::plan::managed(&desired.project, &live)
         .into_iter()
-        .map(|(key, endpoints)| (key, endpoints[0].id.clone()))
+        .map(|(key, endpoints)| (key, (endpoints[0].id.clone(), endpoints[0].enabled)))
         .collect();
 
     // Keys are read for endpoints whose manifests declare keys: the managed endpoint, or the
-    // one the manifest adopts while none is managed yet.
-    let with_keys: Vec<&str> = desired
+    // one the manifest adopts while none is managed yet. And for a disabled endpoint the
+    // manifest wants enabled without declaring a key: it is enabled only if one is active.
+    let with_keys: Vec<String> = desired
         .endpoints
         .iter()
-        .filter(|(_, wanted)| !wanted.encryption_keys.is_empty())
-        .filter_map(|(key, wanted)| match managed.get(key) {
-            Some(id) => Some(id.as_str()),
-            None => wanted
-                .adopt
-                .as_deref()
-                .filter(|id| live.endpoints.iter().any(|e| e.id == *id)),
+        .filter_map(|(key, wanted)| {
+            let (id, enabled) = managed.get(key).cloned().or_else(|| {
+                let id = wanted.adopt.as_deref()?;
+                let adopted = live.endpoints.iter().find(|e| e.id == id)?;
+                Some((adopted.id.clone(), adopted.enabled))
+            })?;
+            let enabling_blind = wanted.encryption_keys.is_empty() && wanted.enabled && !enabled;
+            (!wanted.encryption_keys.is_empty() || enabling_blind).then_some(id)
         })
         .collect();
-    live.keys = futures::stream::iter(with_keys)
-        .map(|id| async move { client.list_keys(id).await.map(|keys| (id.to_owned(), keys)) })
-        .buffer_unordered(concurrency.max(1))
+    let keys = futures::stream::iter(with_keys)
+        .map(|id| async move { client.list_keys(&id).await.map(|keys| (id, keys)) })
+        .buffer_unordered(concurrency)
         .try_collect()
         .await?;
 
-    let mut names_by_sink: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+    let mut presence = Vec::new();
+    let mut private_keys = Vec::new();
     for (key, wanted) in &desired.endpoints {
-        if managed.contains_key(key) {
-            names_by_sink
-                .entry(wanted.signing_secret.sink.as_str())
-                .or_default()
-                .push((key.clone(), wanted.signing_secret.name.clone()));
+        if !managed.contains_key(key) {
+            continue;
+        }
+        let sink = wanted.signing_secret.sink.as_str();
+        presence.push((sink, key.clone(), wanted.signing_secret.name.clone()));
+        if let Some(KeyMaterial::Generate { private_key_name }) =
+            wanted.active_key().map(|active| &active.material)
+        {
+            private_keys.push((sink, key.clone(), private_key_name.clone()));
         }
     }
-    for (sink_name, entries) in names_by_sink {
+    let secret_present = read_sinks(sinks, &presence, &mut live.unreadable_sinks).await;
+    live.secret_present = secret_present
+        .into_iter()
+        .filter_map(|(key, value)| Some((key, value.as_ref()?.is_some())))
+        .collect();
+    live.private_keys = read_sinks(sinks, &private_keys, &mut live.unreadable_sinks)
+        .await
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let half = match value? {
+                None => PrivateKeyHalf::Missing,
+                Some(pem) => {
+                    public_half(&pem).map_or(PrivateKeyHalf::Unusable, PrivateKeyHalf::Holds)
+                }
+            };
+            Some((key, half))
+        })
+        .collect();
+    live.keys = keys;
+
+    if options.verify_secrets {
+        live.secret_differs =
+            differing_secrets(client, &presence, &managed, sinks, concurrency).await?;
+    }
+    Ok(live)
+}
+
+/// What readable sinks hold under each `(sink, key, name)`, by key: `None` for a write-only
+/// or unreadable sink (the reason goes to `unreadable`), else the value if any.
+///
+/// A sink that cannot be read makes its values unknown, not the plan impossible: a
+/// pull-request job may hold no credentials for the store.
+async fn read_sinks(
+    sinks: &Sinks,
+    wanted: &[(&str, String, String)],
+    unreadable: &mut BTreeMap<String, String>,
+) -> Vec<(String, Option<Option<SecretString>>)> {
+    let mut by_sink: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+    for (sink, key, name) in wanted {
+        by_sink
+            .entry(sink)
+            .or_default()
+            .push((key.clone(), name.clone()));
+    }
+    let mut found = Vec::new();
+    for (sink_name, entries) in by_sink {
         let Some(sink) = sinks.get(sink_name) else {
             continue;
         };
         let names: Vec<String> = entries.iter().map(|(_, name)| name.clone()).collect();
-        // A sink that cannot be read makes its secrets' presence unknown, not the plan
-        // impossible: a pull-request job may hold no credentials for the store.
-        let found = match sink.contains_all(&names).await {
-            Ok(found) => found,
+        let values = match sink.read_all(&names).await {
+            Ok(Some(values)) => values.into_iter().map(Some).collect(),
+            Ok(None) => vec![None; names.len()],
             Err(error) => {
-                live.unreadable_sinks
-                    .insert(sink_name.to_owned(), error.to_string());
-                continue;
+                unreadable.insert(sink_name.to_owned(), error.to_string());
+                vec![None; names.len()]
             }
         };
-        for ((key, _), present) in entries.into_iter().zip(found) {
-            if let Some(present) = present {
-                live.secret_present.insert(key, present);
-            }
-        }
+        found.extend(entries.into_iter().map(|(key, _)| key).zip(values));
     }
-    Ok(live)
+    found
+}
+
+/// Keys whose readable sink holds a secret other than the one the API reveals (one reveal
+/// per endpoint whose sink could be read). A missing secret is reported by presence already.
+async fn differing_secrets(
+    client: &Client,
+    wanted: &[(&str, String, String)],
+    managed: &BTreeMap<String, (String, bool)>,
+    sinks: &Sinks,
+    concurrency: usize,
+) -> Result<BTreeSet<String>, ReadError> {
+    let mut unreadable = BTreeMap::new();
+    let held: Vec<(String, SecretString)> = read_sinks(sinks, wanted, &mut unreadable)
+        .await
+        .into_iter()
+        .filter_map(|(key, value)| Some((key, value??)))
+        .collect();
+    let differing: Vec<Option<String>> = futures::stream::iter(held)
+        .map(|(key, held)| async move {
+            let (id, _) = &managed[&key];
+            let current = client.reveal_secret(id).await?;
+            let same = current.expose_secret() == held.expose_secret();
+            Ok::<_, ApiError>((!same).then_some(key))
+        })
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await?;
+    Ok(differing.into_iter().flatten().collect())
 }

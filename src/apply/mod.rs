@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 
 pub use endpoint::ApplyError;
-pub use live::{ReadError, read_live};
+pub use live::{ReadError, ReadOptions, read_live};
 
 use crate::api::Client;
 use crate::model::Desired;
@@ -29,7 +29,13 @@ pub struct Target<'a> {
     pub desired: &'a Desired,
     /// How many endpoints are worked on at once.
     pub concurrency: usize,
+    /// How long after it was sent a request whose answer was lost may still land on the
+    /// server: an endpoint whose rotation was lost stays unsettled that long.
+    pub late_window: std::time::Duration,
 }
+
+/// The default [`Target::late_window`]; `KAYLE_SYNC_LATE_WINDOW` overrides it.
+pub const DEFAULT_LATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// What happened to one change.
 #[derive(Debug)]

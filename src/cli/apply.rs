@@ -79,6 +79,7 @@ pub(super) async fn carry_out(
         sinks: &session.sinks,
         desired: &session.loaded.desired,
         concurrency,
+        late_window: session.late_window,
     };
     let applied = apply::apply(&target, plan).await;
     // Streamed: the report of 10,000 creates is megabytes.

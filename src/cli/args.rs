@@ -70,6 +70,11 @@ pub struct SelectArgs {
     /// Delete managed endpoints that no manifest declares any more.
     #[arg(long)]
     pub prune: bool,
+    /// Reveal every managed endpoint's signing secret and compare it with its readable sink;
+    /// a difference is a change that apply repairs. One extra request per endpoint, and the
+    /// API key needs write scope (reveal is a write-scope call): meant for a nightly job.
+    #[arg(long)]
+    pub verify_secrets: bool,
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +128,10 @@ pub struct WatchArgs {
     /// Reconcile this often to correct drift, e.g. 30s or 5m.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub interval: std::time::Duration,
+    /// Also reconcile with `--verify-secrets` this often, e.g. 24h: reveal every managed
+    /// secret and compare it with its readable sink (one request per endpoint). Off unless set.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub verify_interval: Option<std::time::Duration>,
     /// Plan and print only; never apply.
     #[arg(long)]
     pub dry_run: bool,

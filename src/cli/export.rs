@@ -145,9 +145,9 @@ fn manifest(
     if !labels.is_empty() {
         writeln!(text, "    labels: {}", list(&labels))?;
     }
-    // One label slot holds the identity label, one more the rotation label once rotated.
+    // One label slot holds the identity label, one more the secret-state label.
     let rotation = plan::applied_rotation(project, endpoint);
-    let room = model::MAX_LABELS - 1 - usize::from(rotation > 0);
+    let room = model::MAX_DECLARED_LABELS;
     if labels.len() > room {
         writeln!(
             err,

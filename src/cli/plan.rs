@@ -7,7 +7,7 @@ use anyhow::Context;
 use super::Outcome;
 use super::args::{ColorChoice, Format, PlanArgs, SelectArgs};
 use super::session::Session;
-use crate::apply::read_live;
+use crate::apply::{ReadOptions, read_live};
 use crate::model::{Desired, Live};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::report;
@@ -65,6 +65,7 @@ pub(super) fn options(select: &SelectArgs) -> anyhow::Result<PlanOptions> {
     Ok(PlanOptions {
         prune: select.prune,
         targets: select.targets.clone(),
+        verify_secrets: select.verify_secrets,
     })
 }
 
@@ -74,7 +75,11 @@ pub(super) async fn compute(
     options: &PlanOptions,
 ) -> anyhow::Result<(Plan, Live)> {
     let desired: &Desired = &session.loaded.desired;
-    let live = read_live(&session.client, desired, &session.sinks, READ_CONCURRENCY)
+    let read = ReadOptions {
+        concurrency: READ_CONCURRENCY,
+        verify_secrets: options.verify_secrets,
+    };
+    let live = read_live(&session.client, desired, &session.sinks, read)
         .await
         .context("reading the live state")?;
     Ok((plan::plan(desired, &live, options), live))

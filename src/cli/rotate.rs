@@ -9,7 +9,7 @@ use super::Outcome;
 use super::apply::{carry_out, confirm};
 use super::args::RotateArgs;
 use super::session::Session;
-use crate::model::Live;
+use crate::model::{Live, SecretState};
 use crate::plan::{self, Action, Change, Plan, SecretStep};
 
 pub async fn run(
@@ -57,7 +57,12 @@ async fn rotate(
         writeln!(err, "Rotation cancelled; nothing was changed.")?;
         return Ok(Outcome::Failed);
     }
-    let applied_rotation = plan::applied_rotation(&desired.project, endpoint);
+    let state = plan::secret_state(&desired.project, endpoint);
+    let applied_rotation = state.rotation();
+    let unsettled_until = match state {
+        SecretState::Unsettled { until, .. } => Some(until),
+        SecretState::Settled { .. } => None,
+    };
     let plan = Plan {
         changes: vec![Change {
             key: key.clone(),
@@ -70,6 +75,7 @@ async fn rotate(
                 name: spec.name.clone(),
                 from: applied_rotation,
                 to: applied_rotation,
+                unsettled_until,
             }),
             keys: Vec::new(),
         }],

@@ -23,6 +23,10 @@ const PRODUCTION_HOST: &str = "api.kayle.id";
 /// The environment variable that sets the limit for one API request (e.g. `10s`).
 pub const TIMEOUT_ENV: &str = "KAYLE_SYNC_HTTP_TIMEOUT";
 
+/// The environment variable that sets how long after it was sent a request whose answer was
+/// lost may still land on the server (e.g. `15m`).
+pub const LATE_WINDOW_ENV: &str = "KAYLE_SYNC_LATE_WINDOW";
+
 /// Where the API is, as the configuration and the environment decide.
 #[derive(Debug)]
 pub enum ApiTarget {
@@ -64,6 +68,8 @@ pub struct Session {
     pub loaded: Loaded,
     pub client: Client,
     pub sinks: Sinks,
+    /// See [`LATE_WINDOW_ENV`].
+    pub late_window: Duration,
     sandbox: Option<Sandbox>,
 }
 
@@ -76,6 +82,7 @@ impl Session {
             client,
             sandbox,
             remote_url,
+            late_window,
         } = Connection::open(&loaded.desired.project, dir, err).await?;
         if let Some(url) = &remote_url {
             refuse_loopback_on_production(&loaded.desired, url)?;
@@ -85,6 +92,7 @@ impl Session {
             loaded,
             client,
             sinks,
+            late_window,
             sandbox,
         })
     }
@@ -95,6 +103,7 @@ impl Session {
             client: self.client,
             sandbox: self.sandbox,
             remote_url: None,
+            late_window: self.late_window,
         }
         .close()
         .await;
@@ -108,6 +117,8 @@ pub struct Connection {
     sandbox: Option<Sandbox>,
     /// The API's URL when it is not the sandbox.
     remote_url: Option<String>,
+    /// See [`LATE_WINDOW_ENV`].
+    pub late_window: Duration,
 }
 
 impl Connection {
@@ -123,6 +134,12 @@ impl Connection {
             Some(text) => humantime::parse_duration(&text)
                 .with_context(|| format!("{TIMEOUT_ENV}={text} is not a duration such as 30s"))?,
             None => Duration::from_secs(30),
+        };
+        let late_window = match env(LATE_WINDOW_ENV) {
+            Some(text) => humantime::parse_duration(&text).with_context(|| {
+                format!("{LATE_WINDOW_ENV}={text} is not a duration such as 15m")
+            })?,
+            None => crate::apply::DEFAULT_LATE_WINDOW,
         };
         let (url, token, sandbox) = match api_target(project, &env)? {
             ApiTarget::Remote { url, token } => {
@@ -164,6 +181,7 @@ impl Connection {
             client,
             sandbox,
             remote_url,
+            late_window,
         })
     }
 

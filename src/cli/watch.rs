@@ -50,6 +50,8 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
         prune: args.prune,
         force: args.force,
         concurrency: usize::from(args.concurrency) * crate::apply::ENDPOINTS_PER_REQUEST_SLOT,
+        late_window: connection.late_window,
+        verify_interval: args.verify_interval,
     };
     log.event(
         "start",

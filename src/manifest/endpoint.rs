@@ -189,9 +189,8 @@ fn read_endpoint(
         fields.get("signing_secret"),
         &f("signing_secret"),
     );
-    let rotation = signing_secret.as_ref().map_or(0, |s| s.rotation);
     let labels = match fields.get("labels") {
-        Some(value) => read_labels(r, cx, value, &f("labels"), rotation),
+        Some(value) => read_labels(r, cx, value, &f("labels")),
         None => Vec::new(),
     };
     let sink = signing_secret
@@ -280,31 +279,24 @@ fn read_event_types(r: &mut Reader, node: &Node, field: &str) -> Vec<String> {
     out
 }
 
-fn read_labels(
-    r: &mut Reader,
-    cx: &Context,
-    node: &Node,
-    field: &str,
-    rotation: u64,
-) -> Vec<String> {
+fn read_labels(r: &mut Reader, cx: &Context, node: &Node, field: &str) -> Vec<String> {
     let mut out: Vec<(String, usize)> = Vec::new();
     let Some(items) = r.strings(node, field) else {
         return Vec::new();
     };
-    let max = model::MAX_LABELS - 1 - usize::from(rotation > 0);
+    let max = model::MAX_DECLARED_LABELS;
     if items.len() > max {
-        let why = if rotation > 0 {
-            "one slot is kayle-sync's identity label and one records the secret rotation"
-        } else {
-            "the API keeps 8 and one is kayle-sync's identity label"
-        };
         r.error(
             "too-many-labels",
             node,
             field,
             format!("{} labels; at most {max} are allowed", items.len()),
         )
-        .hint = Some(why.to_owned());
+        .hint = Some(
+            "the API keeps 8: one is kayle-sync's identity label and one records the state of \
+             the signing secret (its rotation, or that it is being checked)"
+                .to_owned(),
+        );
     }
     for (i, (text, item)) in items.iter().enumerate() {
         let item_field = format!("{field}[{i}]");
@@ -348,14 +340,14 @@ fn read_secret(
     let rotation = match get("rotation") {
         Some(value) => {
             let rotation = r.unsigned(value, &join(field, "rotation"))?;
-            let label = model::rotation_label(cx.label_prefix, rotation);
+            let label = model::longest_state_label(cx.label_prefix, rotation);
             if utf16_len(&label) > model::MAX_LABEL_UNITS {
                 r.error(
                     "rotation-too-large",
                     value,
                     &join(field, "rotation"),
                     format!(
-                        "the rotation label `{label}` would be longer than {} characters",
+                        "the secret-state label `{label}` would be longer than {} characters",
                         model::MAX_LABEL_UNITS
                     ),
                 );

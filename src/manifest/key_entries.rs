@@ -5,7 +5,7 @@ use super::endpoint::Context;
 use super::keys;
 use super::node::{Node, Value};
 use super::reader::{Reader, join};
-use crate::model::{self, DesiredKey, KeyMaterial};
+use crate::model::{self, DesiredKey, KeyMaterial, SinkConfig};
 
 const KEY_FIELDS: [&str; 4] = ["key_id", "public_key_file", "generate", "private_key_name"];
 
@@ -90,6 +90,25 @@ pub fn read_keys(
                 })
             }
             (None, Some(true)) => {
+                if let Some(sink @ SinkConfig::Command { .. }) = sink {
+                    r.error(
+                        "generate-needs-readable-sink",
+                        item,
+                        &join(&item_field, "generate"),
+                        format!(
+                            "`generate: true` needs a sink kayle-sync can read, and the \
+                             endpoint's sink is a {} sink",
+                            sink.kind()
+                        ),
+                    )
+                    .hint = Some(
+                        "kayle-sync reads a generated private key back, so that an apply \
+                         repeated after an interruption registers the same key instead of \
+                         minting another, and so that a plan can check it; use a dotenv, json, \
+                         vault or aws-secrets-manager sink, or a public_key_file"
+                            .to_owned(),
+                    );
+                }
                 let name_field = join(&item_field, "private_key_name");
                 let name = match fields.get("private_key_name") {
                     Some(v) => r.string(v, &name_field).map(|n| (n, v)),

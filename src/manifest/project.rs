@@ -130,8 +130,11 @@ fn read_prefix(r: &mut Reader, node: &Node) -> Option<String> {
         Some("the label prefix must not be empty")
     } else if prefix.trim() != prefix {
         Some("the label prefix must not start or end with whitespace (the server trims labels)")
-    } else if utf16_len(&prefix) > model::MAX_LABEL_UNITS - 1 {
-        Some("the label prefix leaves no room for a key in a 40-character label")
+    } else if utf16_len(&model::longest_state_label(&prefix, 0)) > model::MAX_LABEL_UNITS {
+        Some(
+            "the label prefix leaves no room in a 40-character label for kayle-sync's \
+             secret-state label (`<prefix>verify=N@<unix time>`); use at most 21 characters",
+        )
     } else {
         None
     };

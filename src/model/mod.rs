@@ -259,6 +259,24 @@ pub struct Live {
     /// Readable sinks that could not be asked (no credentials in a pull-request job, say), by
     /// name, with the reason: whether they hold their secrets is unknown.
     pub unreadable_sinks: BTreeMap<String, String>,
+    /// With `--verify-secrets`: keys whose readable sink holds a secret other than the one the
+    /// API reveals.
+    pub secret_differs: std::collections::BTreeSet<String>,
+    /// For endpoints whose active key is generated and whose sink is readable: what the sink
+    /// holds under the key's private key name, by endpoint key.
+    pub private_keys: BTreeMap<String, PrivateKeyHalf>,
+}
+
+/// What a readable sink holds for a generated key: only the public half derived from it is
+/// kept, never the private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrivateKeyHalf {
+    /// No value under the key's private key name.
+    Missing,
+    /// A private key whose public half is this.
+    Holds(RsaPublicJwk),
+    /// A value that is not a PKCS#8 or PKCS#1 RSA private key.
+    Unusable,
 }
 
 impl SinkConfig {
@@ -309,19 +327,151 @@ impl SinkConfig {
     }
 }
 
+/// The most labels a manifest may declare: the API keeps 8, and kayle-sync keeps two of its
+/// own, the identity label and the secret-state label.
+pub const MAX_DECLARED_LABELS: usize = MAX_LABELS - 2;
+
+/// What kayle-sync knows about an endpoint's signing secret, recorded on the endpoint itself in
+/// one label so that it survives without local state and any later run finds it.
+///
+/// - `Settled { rotation: 0 }`: no label. The sink was written with the secret the API holds,
+///   and no rotation was ever applied.
+/// - `Settled { rotation: N }`: `<prefix>rotation=N`. Rotation N was applied and the sink holds
+///   the secret it produced.
+/// - `Unsettled { rotation: N, until: T }`: `<prefix>verify=N@T`. Something happened that may
+///   have left the sink without the API's current secret: a create or rotation is under way or
+///   was interrupted, or a request whose answer was lost may still land on the server until
+///   unix time `T` (0 when none can). The next apply reveals the secret and writes it to the
+///   sink, and records `Settled` only once `T` has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SecretState {
+    Settled { rotation: u64 },
+    Unsettled { rotation: u64, until: u64 },
+}
+
+impl SecretState {
+    /// The rotation number last applied.
+    pub fn rotation(self) -> u64 {
+        match self {
+            SecretState::Settled { rotation } | SecretState::Unsettled { rotation, .. } => rotation,
+        }
+    }
+
+    /// The label that records this state, `None` for a settled secret never rotated.
+    pub fn label(self, label_prefix: &str) -> Option<String> {
+        match self {
+            SecretState::Settled { rotation: 0 } => None,
+            SecretState::Settled { rotation } => Some(rotation_label(label_prefix, rotation)),
+            SecretState::Unsettled { rotation, until } => {
+                Some(format!("{label_prefix}verify={rotation}@{until}"))
+            }
+        }
+    }
+
+    /// The state an endpoint's labels record. Several state labels (a label set by hand, say)
+    /// combine to the most cautious reading: the highest rotation, unsettled if any is.
+    pub fn of_labels<'a>(label_prefix: &str, labels: impl IntoIterator<Item = &'a String>) -> Self {
+        let mut rotation = 0;
+        let mut until: Option<u64> = None;
+        for label in labels {
+            match state_of_label(label_prefix, label) {
+                Some(SecretState::Settled { rotation: r }) => rotation = rotation.max(r),
+                Some(SecretState::Unsettled {
+                    rotation: r,
+                    until: t,
+                }) => {
+                    rotation = rotation.max(r);
+                    until = Some(until.unwrap_or(0).max(t));
+                }
+                None => {}
+            }
+        }
+        match until {
+            Some(until) => SecretState::Unsettled { rotation, until },
+            None => SecretState::Settled { rotation },
+        }
+    }
+}
+
+/// Whether `label` is one of kayle-sync's secret-state labels.
+pub fn is_state_label(label_prefix: &str, label: &str) -> bool {
+    state_of_label(label_prefix, label).is_some()
+}
+
 /// The label recording the rotation number last applied to an endpoint's signing secret.
 ///
-/// It lives on the endpoint itself, so it survives any local state, and cannot be mistaken for
-/// an identity label (keys never contain `=`). Present only once a secret has been rotated.
+/// It cannot be mistaken for an identity label (keys never contain `=`).
 pub fn rotation_label(label_prefix: &str, rotation: u64) -> String {
     format!("{label_prefix}rotation={rotation}")
 }
 
-/// The rotation number a label records, if it is a rotation label.
-pub fn rotation_of_label(label_prefix: &str, label: &str) -> Option<u64> {
-    label
-        .strip_prefix(label_prefix)?
-        .strip_prefix("rotation=")?
-        .parse()
-        .ok()
+/// The state one label records, if it is a state label.
+fn state_of_label(label_prefix: &str, label: &str) -> Option<SecretState> {
+    let rest = label.strip_prefix(label_prefix)?;
+    if let Some(number) = rest.strip_prefix("rotation=") {
+        return Some(SecretState::Settled {
+            rotation: number.parse().ok()?,
+        });
+    }
+    let (rotation, until) = rest.strip_prefix("verify=")?.split_once('@')?;
+    Some(SecretState::Unsettled {
+        rotation: rotation.parse().ok()?,
+        until: until.parse().ok()?,
+    })
+}
+
+/// The longest state label a project can write, for checking that it fits in a label: the
+/// largest rotation a manifest declares, and a time far in the future.
+pub fn longest_state_label(label_prefix: &str, rotation: u64) -> String {
+    SecretState::Unsettled {
+        rotation,
+        until: 9_999_999_999,
+    }
+    .label(label_prefix)
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_labels_round_trip_and_combine_cautiously() {
+        let prefix = "kayle-sync:";
+        for state in [
+            SecretState::Settled { rotation: 3 },
+            SecretState::Unsettled {
+                rotation: 0,
+                until: 0,
+            },
+            SecretState::Unsettled {
+                rotation: 4,
+                until: 1_764_687_600,
+            },
+        ] {
+            let label = state.label(prefix).unwrap();
+            assert!(is_state_label(prefix, &label), "{label}");
+            assert_eq!(SecretState::of_labels(prefix, [&label]), state);
+        }
+        assert_eq!(SecretState::Settled { rotation: 0 }.label(prefix), None);
+        let labels = [
+            "team".to_owned(),
+            "kayle-sync:orders".to_owned(),
+            "kayle-sync:rotation=5".to_owned(),
+            "kayle-sync:verify=4@100".to_owned(),
+        ];
+        assert_eq!(
+            SecretState::of_labels(prefix, &labels),
+            SecretState::Unsettled {
+                rotation: 5,
+                until: 100
+            }
+        );
+        assert!(!is_state_label(prefix, "kayle-sync:orders"));
+        assert!(!is_state_label(prefix, "kayle-sync:verify=x@1"));
+        assert!(
+            longest_state_label(prefix, 9999).encode_utf16().count() <= MAX_LABEL_UNITS,
+            "the default prefix leaves room for the longest state label"
+        );
+    }
 }

@@ -42,4 +42,31 @@ pub trait SecretSink: Send + Sync {
         }
         Ok(found)
     }
+
+    /// The values the store holds under `names` (`None` for an absent or empty one), in the
+    /// order asked; `Ok(None)` for write-only stores, which cannot be read.
+    async fn read_all(
+        &self,
+        names: &[String],
+    ) -> Result<Option<Vec<Option<SecretString>>>, SinkError> {
+        let _ = names;
+        Ok(None)
+    }
+
+    /// Stores `value` under `name` unless the store already holds a value there; then nothing
+    /// is written and that value is returned. Stores make it atomic where they can (a file
+    /// lock, Vault's check-and-set, AWS's create), so that two applies racing to generate a
+    /// key for one name end up with the same key.
+    async fn put_if_absent(
+        &self,
+        name: &str,
+        value: &SecretString,
+    ) -> Result<Option<SecretString>, SinkError> {
+        let held = self.read_all(&[name.to_owned()]).await?;
+        if let Some(existing) = held.and_then(|values| values.into_iter().next().flatten()) {
+            return Ok(Some(existing));
+        }
+        self.put(name, value).await?;
+        Ok(None)
+    }
 }

@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 
 use super::fields::{changed_fields, create_fields, desired_labels};
-use super::identity::{applied_rotation, key_of, managed, unique, unmanaged};
+use super::identity::{applied_rotation, key_of, managed, secret_state, unique, unmanaged};
 use super::keys::key_steps;
 use super::{Action, Change, Plan, SecretStep};
-use crate::model::{self, Desired, DesiredEndpoint, Live, LiveEndpoint, Project};
+use crate::model::{self, Desired, DesiredEndpoint, Live, LiveEndpoint, Project, SecretState};
 
 /// What the command line asks of a plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,6 +16,9 @@ pub struct PlanOptions {
     pub prune: bool,
     /// Only these keys; empty means every key.
     pub targets: Vec<String>,
+    /// The live state compared every readable sink's secret with the API's (the planner only
+    /// reads the outcome from `Live`; a saved plan records it so it is re-planned alike).
+    pub verify_secrets: bool,
 }
 
 impl PlanOptions {
@@ -124,17 +127,21 @@ fn adopt(
 
 fn create(project: &Project, wanted: &DesiredEndpoint) -> Change {
     let secret = &wanted.signing_secret;
+    let mut fields = create_fields(project, wanted);
+    if enable_blocked(wanted, None, &Live::default()) {
+        hold_disabled(&mut fields);
+    }
     Change {
         key: wanted.key.clone(),
         action: Action::Create,
         endpoint_id: None,
         reason: None,
-        fields: create_fields(project, wanted, secret.rotation),
+        fields,
         secret: Some(SecretStep::Write {
             sink: secret.sink.clone(),
             name: secret.name.clone(),
         }),
-        keys: key_steps(wanted, &[]),
+        keys: key_steps(wanted, &[], None),
     }
 }
 
@@ -149,25 +156,42 @@ fn update(
     recover_because: Option<&str>,
 ) -> Option<Change> {
     let spec = &wanted.signing_secret;
-    let applied = applied_rotation(project, kept);
-    // A counter moved back below the applied rotation rotates nothing and keeps the label: the
-    // label records what the secret in the sink is.
-    let rotation = spec.rotation.max(applied);
+    let state = secret_state(project, kept);
+    let applied = state.rotation();
     let secret_missing = live.secret_present.get(&wanted.key) == Some(&false);
     // An endpoint the manifest wants enabled but that is live disabled may be one whose
     // creation was interrupted before its secret reached the sink (a readable sink may even
     // hold an older value under that name), so its secret is written again before enabling.
-    let enabling = wanted.enabled && !kept.enabled;
+    let blocked = enable_blocked(wanted, Some(kept), live);
+    let enabling = wanted.enabled && !kept.enabled && !blocked;
     let recover = secret_missing
         .then_some("missing from sink")
+        .or(live
+            .secret_differs
+            .contains(&wanted.key)
+            .then_some("differs from the API's"))
         .or(recover_because)
         .or(enabling.then_some("before enabling"));
+    let unsettled_until = match state {
+        SecretState::Unsettled { until, .. } => Some(until),
+        SecretState::Settled { .. } => None,
+    };
+    // A counter moved back below the applied rotation rotates nothing and keeps the label: the
+    // label records what the secret in the sink is.
     let secret = if spec.rotation > applied {
         Some(SecretStep::Rotate {
             sink: spec.sink.clone(),
             name: spec.name.clone(),
             from: applied,
             to: spec.rotation,
+            unsettled_until,
+        })
+    } else if let Some(until) = unsettled_until {
+        Some(SecretStep::Verify {
+            sink: spec.sink.clone(),
+            name: spec.name.clone(),
+            rotation: applied,
+            until,
         })
     } else {
         recover.map(|because| SecretStep::Recover {
@@ -181,17 +205,42 @@ fn update(
         .get(&kept.id)
         .map(Vec::as_slice)
         .unwrap_or_default();
+    let mut fields = changed_fields(project, wanted, kept);
+    if blocked {
+        fields.retain(|change| change.field != "enabled");
+    }
     let change = Change {
         key: wanted.key.clone(),
         action: Action::Update,
         endpoint_id: Some(kept.id.clone()),
         reason: None,
-        fields: changed_fields(project, wanted, kept, rotation),
+        fields,
         secret,
-        keys: key_steps(wanted, live_keys),
+        keys: key_steps(wanted, live_keys, live.private_keys.get(&wanted.key)),
     };
     let needed = !change.fields.is_empty() || change.secret.is_some() || !change.keys.is_empty();
     needed.then_some(change)
+}
+
+/// Whether the manifest wants the endpoint enabled, but it would have no active encryption key:
+/// it declares none, and the live endpoint (if any) is disabled with none registered active.
+/// Enabled like that, every event would be lost for good, so it is kept disabled.
+fn enable_blocked(wanted: &DesiredEndpoint, kept: Option<&LiveEndpoint>, live: &Live) -> bool {
+    let has_active_key = |kept: &LiveEndpoint| {
+        live.keys
+            .get(&kept.id)
+            .is_some_and(|keys| keys.iter().any(|key| key.is_active))
+    };
+    wanted.enabled
+        && wanted.encryption_keys.is_empty()
+        && kept.is_none_or(|kept| !kept.enabled && !has_active_key(kept))
+}
+
+/// A create's fields with `enabled: false`.
+fn hold_disabled(fields: &mut [super::FieldChange]) {
+    for change in fields.iter_mut().filter(|change| change.field == "enabled") {
+        change.after = serde_json::Value::Bool(false);
+    }
 }
 
 fn delete(key: &str, endpoint: &LiveEndpoint, reason: String) -> Change {
@@ -268,20 +317,40 @@ fn warnings(
                 wanted.key
             ));
         }
-        if wanted.enabled && wanted.encryption_keys.is_empty() {
+        if live.private_keys.get(&wanted.key) == Some(&model::PrivateKeyHalf::Unusable)
+            && let Some(active) = wanted.active_key()
+        {
+            warnings.push(format!(
+                "{}: sink {} holds something under the private key name of key {} that is not \
+                 an RSA private key; it is left as it is, and the registered key is not checked \
+                 against it",
+                wanted.key, wanted.signing_secret.sink, active.key_id
+            ));
+        }
+        let target = kept
+            .copied()
+            .or_else(|| adoptee(&desired.project, wanted, live));
+        if enable_blocked(wanted, target, live) {
+            warnings.push(format!(
+                "{} is not enabled: it has no active encryption key, and an enabled endpoint \
+                 without one loses every event for good; declare a key under \
+                 `encryption_keys`, or set `enabled: false`",
+                wanted.key
+            ));
+        } else if wanted.enabled && wanted.encryption_keys.is_empty() {
             warnings.push(format!(
                 "{} is enabled but declares no encryption key: unless one is registered \
                  elsewhere, every delivery fails and its events are lost",
                 wanted.key
             ));
         }
-        let labels = desired_labels(&desired.project, wanted, wanted.signing_secret.rotation);
-        if labels.len() > model::MAX_LABELS {
+        // The identity label, and one slot for the secret-state label.
+        let labels = desired_labels(&desired.project, wanted).len() + 1;
+        if labels > model::MAX_LABELS {
             warnings.push(format!(
-                "{}: {} labels with the identity and rotation labels, the API keeps at most {}; \
-                 declare fewer labels or the write is refused",
+                "{}: {labels} labels with the identity and secret-state labels, the API keeps at \
+                 most {}; declare fewer labels or the write is refused",
                 wanted.key,
-                labels.len(),
                 model::MAX_LABELS
             ));
         }

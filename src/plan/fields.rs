@@ -8,17 +8,28 @@ use serde_json::{Value, json};
 use super::FieldChange;
 use crate::model::{self, DesiredEndpoint, LiveEndpoint, Project};
 
-/// The labels an endpoint should carry: the user's, then the identity label, then the rotation
-/// label when a rotation has been (or is about to be) applied.
-///
-/// `apply` uses it to write the labels without the new rotation label first, and with it once
-/// the rotated secret is in the sink.
-pub fn desired_labels(project: &Project, desired: &DesiredEndpoint, rotation: u64) -> Vec<String> {
+/// The labels an endpoint should carry apart from the secret-state label: the user's, then the
+/// identity label. The state label is apply's to write (see [`model::SecretState`]): a plan
+/// keeps whatever state label the endpoint carries, and never shows one changing as a field.
+pub fn desired_labels(project: &Project, desired: &DesiredEndpoint) -> Vec<String> {
     let mut labels = desired.labels.clone();
     labels.push(project.identity_label(&desired.key));
-    if rotation > 0 {
-        labels.push(model::rotation_label(&project.label_prefix, rotation));
-    }
+    labels
+}
+
+/// `labels` with the secret-state labels replaced by the one recording `state`.
+pub fn with_state_label(
+    project: &Project,
+    labels: &[String],
+    state: model::SecretState,
+) -> Vec<String> {
+    let prefix = &project.label_prefix;
+    let mut labels: Vec<String> = labels
+        .iter()
+        .filter(|label| !model::is_state_label(prefix, label))
+        .cloned()
+        .collect();
+    labels.extend(state.label(prefix));
     labels
 }
 
@@ -27,14 +38,9 @@ fn normalized_name(name: Option<&str>) -> Option<&str> {
     name.map(str::trim).filter(|name| !name.is_empty())
 }
 
-/// Every field of a desired endpoint as the create call sends it (`rotation` picks the
-/// rotation label).
-pub(crate) fn create_fields(
-    project: &Project,
-    desired: &DesiredEndpoint,
-    rotation: u64,
-) -> Vec<FieldChange> {
-    desired_values(project, desired, rotation)
+/// Every field of a desired endpoint as the create call sends it (apply adds the state label).
+pub(crate) fn create_fields(project: &Project, desired: &DesiredEndpoint) -> Vec<FieldChange> {
+    desired_values(desired, desired_labels(project, desired))
         .into_iter()
         .map(|(field, after)| FieldChange {
             field: field.to_owned(),
@@ -44,14 +50,10 @@ pub(crate) fn create_fields(
         .collect()
 }
 
-fn desired_values(
-    project: &Project,
-    desired: &DesiredEndpoint,
-    rotation: u64,
-) -> Vec<(&'static str, Value)> {
+fn desired_values(desired: &DesiredEndpoint, labels: Vec<String>) -> Vec<(&'static str, Value)> {
     vec![
         ("name", json!(normalized_name(desired.name.as_deref()))),
-        ("labels", json!(desired_labels(project, desired, rotation))),
+        ("labels", json!(labels)),
         ("url", json!(desired.url)),
         ("enabled", json!(desired.enabled)),
         (
@@ -88,13 +90,22 @@ fn live_values(live: &LiveEndpoint) -> Vec<(&'static str, Value)> {
 /// - `subscribed_event_types`: as sets (the server stores duplicates as sent); a live empty list
 ///   reads as all four types, as the server reports it.
 /// - `url` verbatim (the server does not normalize it), `enabled` and retention as values.
+///
+/// The endpoint's secret-state labels are kept as they are on the desired side: the secret
+/// step, not a field change, moves them.
 pub(crate) fn changed_fields(
     project: &Project,
     desired: &DesiredEndpoint,
     live: &LiveEndpoint,
-    rotation: u64,
 ) -> Vec<FieldChange> {
-    desired_values(project, desired, rotation)
+    let state_labels = live
+        .labels
+        .iter()
+        .filter(|label| model::is_state_label(&project.label_prefix, label))
+        .cloned();
+    let mut labels = desired_labels(project, desired);
+    labels.extend(state_labels);
+    desired_values(desired, labels)
         .into_iter()
         .zip(live_values(live))
         .filter(|((field, after), (_, before))| !same(field, before, after))

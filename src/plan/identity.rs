@@ -12,15 +12,14 @@ pub(crate) fn key_of<'a>(project: &Project, endpoint: &'a LiveEndpoint) -> Optio
         .find_map(|label| project.key_of_label(label))
 }
 
-/// The rotation number last applied to an endpoint's signing secret: the highest rotation
-/// label it carries, 0 when it carries none.
+/// What an endpoint's labels record about its signing secret.
+pub fn secret_state(project: &Project, endpoint: &LiveEndpoint) -> model::SecretState {
+    model::SecretState::of_labels(&project.label_prefix, &endpoint.labels)
+}
+
+/// The rotation number last applied to an endpoint's signing secret, 0 when none was.
 pub fn applied_rotation(project: &Project, endpoint: &LiveEndpoint) -> u64 {
-    endpoint
-        .labels
-        .iter()
-        .filter_map(|label| model::rotation_of_label(&project.label_prefix, label))
-        .max()
-        .unwrap_or(0)
+    secret_state(project, endpoint).rotation()
 }
 
 /// Live endpoints, each id once (the first listing wins), in listing order.

@@ -6,8 +6,8 @@
 //! have run. Keys are never deleted: an old key stays registered, inactive, so its private key
 //! can still decrypt history.
 
-use super::KeyStep;
-use crate::model::{DesiredEndpoint, KeyMaterial, LiveKey};
+use super::{KeyRepair, KeyStep};
+use crate::model::{DesiredEndpoint, KeyMaterial, LiveKey, PrivateKeyHalf, RsaPublicJwk};
 
 /// Keys of `desired` registered under their `key_id` with other key material: a `key_id`
 /// names one key for good (history was encrypted to it), so a changed file under the same id
@@ -20,19 +20,55 @@ pub(crate) fn changed_material(desired: &DesiredEndpoint, live: &[LiveKey]) -> V
             let KeyMaterial::Public(wanted) = &key.material else {
                 return None;
             };
-            let jwk = registered(live, &key.key_id)?.jwk.as_ref()?;
-            let same = jwk.get("n").and_then(|n| n.as_str()) == Some(wanted.n.as_str())
-                && jwk.get("e").and_then(|e| e.as_str()) == Some(wanted.e.as_str());
-            (!same).then(|| key.key_id.clone())
+            let registered = registered(live, &key.key_id)?;
+            (matches_jwk(registered, wanted) == Some(false)).then(|| key.key_id.clone())
         })
         .collect()
+}
+
+/// Whether a registered key's public JWK is `wanted`; `None` when the listing has no JWK.
+fn matches_jwk(registered: &LiveKey, wanted: &RsaPublicJwk) -> Option<bool> {
+    let jwk = registered.jwk.as_ref()?;
+    Some(
+        jwk.get("n").and_then(|n| n.as_str()) == Some(wanted.n.as_str())
+            && jwk.get("e").and_then(|e| e.as_str()) == Some(wanted.e.as_str()),
+    )
+}
+
+/// Why the registered active key must be registered again, if it must: it is generated, and
+/// the private key its sink holds is another one, or none. A sink that could not be read
+/// (`half` is `None`) or holds something unusable repairs nothing.
+fn repair(
+    desired: &DesiredEndpoint,
+    live: &[LiveKey],
+    half: Option<&PrivateKeyHalf>,
+) -> Option<KeyRepair> {
+    let active = desired.active_key()?;
+    if !matches!(active.material, KeyMaterial::Generate { .. }) {
+        return None;
+    }
+    let registered = registered(live, &active.key_id)?;
+    match half? {
+        PrivateKeyHalf::Missing => Some(KeyRepair::MissingFromSink),
+        PrivateKeyHalf::Holds(public) => {
+            (matches_jwk(registered, public) == Some(false)).then_some(KeyRepair::DiffersFromSink)
+        }
+        PrivateKeyHalf::Unusable => None,
+    }
 }
 
 /// The steps for one endpoint, in the order they must run. `live` is the endpoint's keys as
 /// listed (newest first), empty when none are registered or the endpoint is new.
 ///
 /// A manifest that declares no key leaves the endpoint's keys alone.
-pub(crate) fn key_steps(desired: &DesiredEndpoint, live: &[LiveKey]) -> Vec<KeyStep> {
+///
+/// `half` is what the sink holds for a generated active key (see [`PrivateKeyHalf`]): when it
+/// is not the registered key, the active key is registered again, last, from the sink's key.
+pub(crate) fn key_steps(
+    desired: &DesiredEndpoint,
+    live: &[LiveKey],
+    half: Option<&PrivateKeyHalf>,
+) -> Vec<KeyStep> {
     let Some(active) = desired.active_key() else {
         return Vec::new();
     };
@@ -43,8 +79,19 @@ pub(crate) fn key_steps(desired: &DesiredEndpoint, live: &[LiveKey]) -> Vec<KeyS
         .map(|key| KeyStep::Register {
             key_id: key.key_id.clone(),
             generate: matches!(key.material, KeyMaterial::Generate { .. }),
+            repair: None,
         })
         .collect();
+
+    if let Some(repair) = repair(desired, live, half) {
+        // Registering makes it the active key, so nothing needs switching after it.
+        steps.push(KeyStep::Register {
+            key_id: active.key_id.clone(),
+            generate: true,
+            repair: Some(repair),
+        });
+        return steps;
+    }
 
     match registered(live, &active.key_id) {
         // Not registered: it is registered last above, which leaves it the only active key.

@@ -17,10 +17,10 @@ pub(crate) mod test_support;
 mod tests;
 
 pub use build::{PlanOptions, plan};
-pub use fields::desired_labels;
+pub use fields::{desired_labels, with_state_label};
 pub use fingerprint::fingerprint;
 pub use guard::{GuardError, check_guard};
-pub use identity::{applied_rotation, managed};
+pub use identity::{applied_rotation, managed, secret_state};
 pub use saved::{SavedPlan, SavedPlanError, from_saved, to_saved};
 
 /// The version of the JSON plan format (`--format json` and `--out` files).
@@ -90,12 +90,26 @@ pub enum SecretStep {
         #[serde(default)]
         because: String,
     },
-    /// The manifest's rotation counter moved past the applied one: rotate and write.
+    /// The manifest's rotation counter moved past the applied one, or `kayle-sync rotate`
+    /// asked for it (`from` = `to`): rotate and write.
     Rotate {
         sink: String,
         name: String,
         from: u64,
         to: u64,
+        /// The endpoint was unsettled, and a lost request may still land until this unix
+        /// time: the rotation leaves it unsettled until then.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unsettled_until: Option<u64>,
+    },
+    /// The endpoint's secret is unsettled (a create or rotation was interrupted, or its
+    /// answer was lost): reveal it, write it to the sink, and record it settled once no lost
+    /// request can still land (`until`, a unix time; 0 when none can).
+    Verify {
+        sink: String,
+        name: String,
+        rotation: u64,
+        until: u64,
     },
 }
 
@@ -104,11 +118,39 @@ pub enum SecretStep {
 #[serde(tag = "step", rename_all = "kebab-case")]
 pub enum KeyStep {
     /// Register a key from the manifest; registering makes it the active one.
-    Register { key_id: String, generate: bool },
+    Register {
+        key_id: String,
+        generate: bool,
+        /// Set when the key is registered already but its private half, in the sink, is not
+        /// the registered one: the sink's key (or a new one, when the sink has none) is
+        /// registered again under the same `key_id`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repair: Option<KeyRepair>,
+    },
     /// Reactivate a registered key (it is listed last again).
     Reactivate { key_id: String, id: String },
     /// Deactivate a key that is no longer the last entry, or that no entry names.
     Deactivate { key_id: String, id: String },
+}
+
+/// Why a registered generated key is registered again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyRepair {
+    /// The sink holds a private key whose public half is not the registered one.
+    DiffersFromSink,
+    /// The sink holds no private key for it: a new pair is generated.
+    MissingFromSink,
+}
+
+impl KeyRepair {
+    /// In the user's words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyRepair::DiffersFromSink => "the registered key is not the private key in the sink",
+            KeyRepair::MissingFromSink => "its private key is missing from the sink",
+        }
+    }
 }
 
 /// The counts on the summary line.

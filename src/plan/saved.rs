@@ -19,6 +19,9 @@ pub struct SavedPlan {
     /// `--target` keys as the plan was made (empty: every key).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// `--verify-secrets` as the plan was made.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verify_secrets: bool,
     pub plan: Plan,
 }
 
@@ -28,6 +31,7 @@ impl SavedPlan {
         PlanOptions {
             prune: self.prune,
             targets: self.targets.clone(),
+            verify_secrets: self.verify_secrets,
         }
     }
 }
@@ -55,6 +59,7 @@ pub fn to_saved(plan: &Plan, fingerprint: &str, options: &PlanOptions) -> String
         fingerprint: fingerprint.to_owned(),
         prune: options.prune,
         targets: options.targets.clone(),
+        verify_secrets: options.verify_secrets,
         plan: plan.clone(),
     };
     let mut text = serde_json::to_string_pretty(&saved).expect("plain data serializes");

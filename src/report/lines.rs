@@ -4,7 +4,7 @@
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
-use crate::plan::{Action, Change, KeyStep, SecretStep};
+use crate::plan::{Action, Change, KeyRepair, KeyStep, SecretStep};
 
 /// How a line reads, which decides its sign and color.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,15 +107,24 @@ fn document(field: &str, value: &Value) -> String {
 fn key_line(step: &KeyStep, active: bool) -> Line {
     let active = if active { ", active" } else { "" };
     match step {
-        KeyStep::Register { key_id, generate } => {
-            let generated = if *generate {
-                ", generate: private key to the sink (sensitive)"
-            } else {
-                ""
+        KeyStep::Register {
+            key_id,
+            generate,
+            repair,
+        } => {
+            let generated = match (generate, repair) {
+                (_, Some(KeyRepair::DiffersFromSink)) => {
+                    ", again from the private key in the sink (sensitive)"
+                }
+                (true, _) => {
+                    ", generate unless the sink holds it: private key to the sink (sensitive)"
+                }
+                (false, _) => "",
             };
+            let why = repair.map_or_else(String::new, |r| format!("; {}", r.as_str()));
             Line {
                 tone: Tone::Add,
-                text: format!("key {key_id} (register{generated}{active})"),
+                text: format!("key {key_id} (register{generated}{active}{why})"),
             }
         }
         KeyStep::Reactivate { key_id, id } => Line {
@@ -126,6 +135,17 @@ fn key_line(step: &KeyStep, active: bool) -> Line {
             tone: Tone::Modify,
             text: format!("key {key_id} (deactivate {id})"),
         },
+    }
+}
+
+/// Why an unsettled secret is checked, in words.
+pub(super) fn verify_reason(until: u64) -> String {
+    let base = "reveal, compare and write: the sink may not hold the API's current secret";
+    match jiff::Timestamp::from_second(until as i64) {
+        Ok(time) if until > 0 => {
+            format!("{base}; a request whose answer was lost may still land until {time}")
+        }
+        _ => format!("{base} (a create or rotation was interrupted)"),
     }
 }
 
@@ -143,7 +163,18 @@ fn secret_line(step: &SecretStep) -> Line {
             name,
             from,
             to,
+            ..
+        } if from == to => (sink, name, format!("rotate now (rotation {to})")),
+        SecretStep::Rotate {
+            sink,
+            name,
+            from,
+            to,
+            ..
         } => (sink, name, format!("rotate {from} → {to}")),
+        SecretStep::Verify {
+            sink, name, until, ..
+        } => (sink, name, verify_reason(*until)),
     };
     Line {
         tone: Tone::Secret,

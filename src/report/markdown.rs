@@ -85,6 +85,7 @@ fn what(change: &Change) -> String {
             SecretStep::Write { .. } => "write".to_owned(),
             SecretStep::Recover { .. } => "recover".to_owned(),
             SecretStep::Rotate { from, to, .. } => format!("rotate {from} → {to}"),
+            SecretStep::Verify { .. } => "verify (unsettled)".to_owned(),
         };
         parts.push(format!("signing secret: {verb} (sensitive)"));
     }

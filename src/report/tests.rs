@@ -46,6 +46,7 @@ fn rich_plan() -> Plan {
     let options = PlanOptions {
         prune: true,
         targets: Vec::new(),
+        verify_secrets: false,
     };
     plan(
         &desired(vec![billing, identity, endpoint("no-key")]),

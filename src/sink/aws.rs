@@ -129,6 +129,33 @@ impl AwsSecretsManagerSink {
             .map_err(|e| self.error("restoring", id, e))
     }
 
+    /// The secret's current value; `None` when there is no such secret, it is scheduled for
+    /// deletion, or its value is empty.
+    async fn value(&self, id: &str) -> Result<Option<SecretString>, SinkError> {
+        let got = self
+            .client()
+            .await
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await;
+        match got {
+            Ok(output) => Ok(output
+                .secret_string()
+                .filter(|value| !value.is_empty())
+                .map(|value| SecretString::from(value.to_owned()))),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    // A secret scheduled for deletion answers InvalidRequest.
+                    s.is_resource_not_found_exception() || s.is_invalid_request_exception()
+                }) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.error("reading", id, e)),
+        }
+    }
+
     /// Adds a new current version; `Ok(false)` if the secret does not exist.
     async fn update(&self, id: &str, value: &SecretString) -> Result<bool, SinkError> {
         let updated = self
@@ -184,6 +211,38 @@ impl SecretSink for AwsSecretsManagerSink {
             sink: self.sink.clone(),
             name: name.to_owned(),
         })
+    }
+
+    async fn read_all(
+        &self,
+        names: &[String],
+    ) -> Result<Option<Vec<Option<SecretString>>>, SinkError> {
+        let mut values = Vec::with_capacity(names.len());
+        for name in names {
+            values.push(self.value(&format!("{}{name}", self.prefix)).await?);
+        }
+        Ok(Some(values))
+    }
+
+    /// Atomic through CreateSecret, which fails for a name that exists.
+    async fn put_if_absent(
+        &self,
+        name: &str,
+        value: &SecretString,
+    ) -> Result<Option<SecretString>, SinkError> {
+        let id = format!("{}{name}", self.prefix);
+        if let Some(existing) = self.value(&id).await? {
+            return Ok(Some(existing));
+        }
+        if self.create(&id, value).await? {
+            return Ok(None);
+        }
+        // It exists: created meanwhile by another writer, or empty, or scheduled for deletion.
+        if let Some(existing) = self.value(&id).await? {
+            return Ok(Some(existing));
+        }
+        self.put(name, value).await?;
+        Ok(None)
     }
 
     /// Present when the secret exists, is not scheduled for deletion and has a current value.

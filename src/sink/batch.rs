@@ -107,7 +107,7 @@ fn drain(file: &SecretFile, queue: &Mutex<Queue>, merge: Merge) {
             .into_iter()
             .map(|p| ((p.name, p.value), p.done))
             .unzip();
-        let result = file.update(|text| merge(file, text, &puts));
+        let result = file.update(|text| merge(file, text, &puts).map(Some));
         match result {
             Ok(()) => {
                 for waiter in waiters {

@@ -9,7 +9,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use super::file::SecretFile;
 use super::file_sink::{FileSink, Format};
@@ -38,12 +38,16 @@ impl Format for Dotenv {
         Ok(set(text, &entries, &values))
     }
 
-    fn holding(file: &SecretFile, text: Option<&str>) -> Result<HashSet<String>, SinkError> {
+    fn values(
+        file: &SecretFile,
+        text: Option<&str>,
+    ) -> Result<HashMap<String, SecretString>, SinkError> {
         let entries = parse(text.unwrap_or_default()).map_err(|e| file.format_error(e))?;
         Ok(entries
             .into_iter()
-            .filter(|e| e.value.as_ref().is_some_and(|v| !v.is_empty()))
-            .filter_map(|e| e.key)
+            .filter_map(|e| Some((e.key?, e.value?)))
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(key, value)| (key, SecretString::from(value)))
             .collect())
     }
 }

@@ -53,7 +53,8 @@ impl SecretFile {
         }
     }
 
-    /// Replaces the contents with `change(current)` while holding the file's lock.
+    /// Replaces the contents with `change(current)` while holding the file's lock; a change
+    /// that returns `None` leaves the file as it is.
     ///
     /// The lock is a sidecar `<file>.lock` (the file itself is replaced by rename, so a lock
     /// on it would not be seen by the next writer). The new contents go to a 0600 temporary
@@ -64,7 +65,7 @@ impl SecretFile {
     /// A symbolic link is followed: its target is updated and the link kept.
     pub(crate) fn update(
         &self,
-        change: impl FnOnce(Option<&str>) -> Result<String, SinkError>,
+        change: impl FnOnce(Option<&str>) -> Result<Option<String>, SinkError>,
     ) -> Result<(), SinkError> {
         let target = match std::fs::canonicalize(&self.path) {
             Ok(target) => SecretFile::new(&self.sink, target),
@@ -76,7 +77,7 @@ impl SecretFile {
 
     fn update_file(
         &self,
-        change: impl FnOnce(Option<&str>) -> Result<String, SinkError>,
+        change: impl FnOnce(Option<&str>) -> Result<Option<String>, SinkError>,
     ) -> Result<(), SinkError> {
         let dir = self.directory();
         std::fs::create_dir_all(&dir).map_err(|e| self.io_error(&dir, e))?;
@@ -93,7 +94,10 @@ impl SecretFile {
 
         // Both texts hold every secret in the file: wipe them once written.
         let mut old_text = self.read()?;
-        let result = change(old_text.as_deref()).and_then(|mut new_text| {
+        let result = change(old_text.as_deref()).and_then(|new_text| {
+            let Some(mut new_text) = new_text else {
+                return Ok(());
+            };
             let written = self.replace(&dir, new_text.as_bytes());
             new_text.zeroize();
             written

@@ -2,11 +2,12 @@
 //! time are written together (see `batch`), and a plan's question about many names reads the
 //! file once. Only the file's format differs between kinds.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::path::PathBuf;
 
 use secrecy::SecretString;
+use zeroize::Zeroizing;
 
 use super::batch::BatchedFile;
 use super::file::{SecretFile, blocking};
@@ -21,8 +22,11 @@ pub(crate) trait Format: Send + Sync + 'static {
         puts: &[(String, SecretString)],
     ) -> Result<String, SinkError>;
 
-    /// The names the file holds a non-empty value for.
-    fn holding(file: &SecretFile, text: Option<&str>) -> Result<HashSet<String>, SinkError>;
+    /// The non-empty values the file holds, by name.
+    fn values(
+        file: &SecretFile,
+        text: Option<&str>,
+    ) -> Result<HashMap<String, SecretString>, SinkError>;
 }
 
 /// A secret file in the format `F`.
@@ -62,12 +66,43 @@ impl<F: Format> SecretSink for FileSink<F> {
 
     /// Reads and parses the file once for all names (a plan asks for every managed endpoint).
     async fn contains_all(&self, names: &[String]) -> Result<Vec<Option<bool>>, SinkError> {
+        let values = self.read_all(names).await?.unwrap_or_default();
+        Ok(values.iter().map(|value| Some(value.is_some())).collect())
+    }
+
+    async fn read_all(
+        &self,
+        names: &[String],
+    ) -> Result<Option<Vec<Option<SecretString>>>, SinkError> {
         let file = self.file.clone();
         let names = names.to_vec();
         blocking(&self.file.sink, move || {
-            let text = file.read()?;
-            let held = F::holding(&file, text.as_deref())?;
-            Ok(names.iter().map(|name| Some(held.contains(name))).collect())
+            let text = file.read().map(Zeroizing::new)?;
+            let mut held = F::values(&file, text.as_deref())?;
+            Ok(Some(names.iter().map(|name| held.remove(name)).collect()))
+        })
+        .await
+    }
+
+    /// Under the file's lock, so that two applies generating a key for the same name end up
+    /// with one key: the second finds the first's.
+    async fn put_if_absent(
+        &self,
+        name: &str,
+        value: &SecretString,
+    ) -> Result<Option<SecretString>, SinkError> {
+        let file = self.file.clone();
+        let put = [(name.to_owned(), value.clone())];
+        blocking(&self.file.sink, move || {
+            let mut found = None;
+            file.update(|text| {
+                found = F::values(&file, text)?.remove(&put[0].0);
+                match found {
+                    Some(_) => Ok(None),
+                    None => F::merge(&file, text, &put).map(Some),
+                }
+            })?;
+            Ok(found)
         })
         .await
     }

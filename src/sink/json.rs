@@ -6,7 +6,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use super::file::SecretFile;
 use super::file_sink::{FileSink, Format};
@@ -39,11 +39,16 @@ impl Format for Json {
         Ok(out)
     }
 
-    fn holding(file: &SecretFile, text: Option<&str>) -> Result<HashSet<String>, SinkError> {
+    fn values(
+        file: &SecretFile,
+        text: Option<&str>,
+    ) -> Result<HashMap<String, SecretString>, SinkError> {
         Ok(parse(file, text)?
             .into_iter()
-            .filter(|(_, value)| matches!(value, Value::String(s) if !s.is_empty()))
-            .map(|(name, _)| name)
+            .filter_map(|(name, value)| match value {
+                Value::String(s) if !s.is_empty() => Some((name, SecretString::from(s))),
+                _ => None,
+            })
             .collect())
     }
 }

@@ -186,10 +186,63 @@ impl SecretSink for VaultSink {
     }
 
     async fn put(&self, name: &str, value: &SecretString) -> Result<(), SinkError> {
+        self.merge_in(name, value, false).await.map(|_| ())
+    }
+
+    async fn contains(&self, name: &str) -> Result<Option<bool>, SinkError> {
+        let token = self.token()?;
+        let current = self.read(&self.data_url(name), &token).await?;
+        Ok(Some(held(&current.data, name).is_some()))
+    }
+
+    async fn read_all(
+        &self,
+        names: &[String],
+    ) -> Result<Option<Vec<Option<SecretString>>>, SinkError> {
+        let token = self.token()?;
+        let mut values = Vec::with_capacity(names.len());
+        for name in names {
+            let current = self.read(&self.data_url(name), &token).await?;
+            values.push(held(&current.data, name));
+        }
+        Ok(Some(values))
+    }
+
+    /// With check-and-set, like a put: a writer that got in between is seen on the next read.
+    async fn put_if_absent(
+        &self,
+        name: &str,
+        value: &SecretString,
+    ) -> Result<Option<SecretString>, SinkError> {
+        self.merge_in(name, value, true).await
+    }
+}
+
+/// The non-empty string value of `name` in a secret's data.
+fn held(data: &Map<String, Value>, name: &str) -> Option<SecretString> {
+    match data.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Some(SecretString::from(s.clone())),
+        _ => None,
+    }
+}
+
+impl VaultSink {
+    /// Merges `name = value` into the secret's data with check-and-set, retrying when another
+    /// writer got in between. With `keep_existing`, a value already held is returned instead,
+    /// and nothing is written.
+    async fn merge_in(
+        &self,
+        name: &str,
+        value: &SecretString,
+        keep_existing: bool,
+    ) -> Result<Option<SecretString>, SinkError> {
         let token = self.token()?;
         let url = self.data_url(name);
         for attempt in 1..=MAX_ATTEMPTS {
             let Current { mut data, version } = self.read(&url, &token).await?;
+            if keep_existing && let Some(existing) = held(&data, name) {
+                return Ok(Some(existing));
+            }
             data.insert(
                 name.to_owned(),
                 Value::String(value.expose_secret().to_owned()),
@@ -198,7 +251,7 @@ impl SecretSink for VaultSink {
                 hook().await;
             }
             if self.write(&url, &token, data, version).await? {
-                return Ok(());
+                return Ok(None);
             }
             tracing::debug!(sink = %self.sink, %url, attempt, "check-and-set conflict");
             // Jittered so that writers racing for one path do not collide again in lockstep.
@@ -209,13 +262,5 @@ impl SecretSink for VaultSink {
             sink: self.sink.clone(),
             name: name.to_owned(),
         })
-    }
-
-    async fn contains(&self, name: &str) -> Result<Option<bool>, SinkError> {
-        let token = self.token()?;
-        let current = self.read(&self.data_url(name), &token).await?;
-        Ok(Some(
-            matches!(current.data.get(name), Some(Value::String(s)) if !s.is_empty()),
-        ))
     }
 }

@@ -19,6 +19,9 @@ pub enum Trigger {
     Interval,
     /// A retry after a failure.
     Retry,
+    /// The `--verify-interval` elapsed: the reconcile compares every readable sink's secret
+    /// with the API's.
+    Verify,
 }
 
 impl Trigger {
@@ -28,6 +31,7 @@ impl Trigger {
             Trigger::Change => "change",
             Trigger::Interval => "interval",
             Trigger::Retry => "retry",
+            Trigger::Verify => "verify",
         }
     }
 }

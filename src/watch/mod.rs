@@ -38,6 +38,10 @@ pub struct Options {
     pub prune: bool,
     pub force: bool,
     pub concurrency: usize,
+    /// See [`crate::apply::Target::late_window`].
+    pub late_window: Duration,
+    /// Reconcile with `--verify-secrets` this often (`None`: never).
+    pub verify_interval: Option<Duration>,
 }
 
 /// Why watching stopped early.
@@ -63,6 +67,8 @@ struct Controller<'a> {
     failures: u32,
     retry_at: Option<Instant>,
     next_tick: Instant,
+    /// When the next reconcile that verifies secrets is due (`--verify-interval`).
+    next_verify: Option<Instant>,
     warned_api: bool,
 }
 
@@ -89,6 +95,7 @@ pub async fn run(
             prune: options.prune,
             force: options.force,
             concurrency: options.concurrency,
+            late_window: options.late_window,
         },
         first_api,
         log,
@@ -97,6 +104,9 @@ pub async fn run(
         failures: 0,
         retry_at: None,
         next_tick: Instant::now() + jitter(options.interval),
+        next_verify: options
+            .verify_interval
+            .map(|interval| Instant::now() + jitter(interval)),
         warned_api: false,
     };
     let mut poll = tokio::time::interval(SYMLINK_POLL);
@@ -132,6 +142,10 @@ pub async fn run(
             }
             _ = tokio::time::sleep_until(controller.next_tick) => {
                 pending = Some((Trigger::Interval, None));
+            }
+            _ = tokio::time::sleep_until(controller.next_verify.unwrap_or(far)),
+                if controller.next_verify.is_some() => {
+                pending = Some((Trigger::Verify, None));
             }
             _ = poll.tick() => {
                 if controller.retarget(&mut files)? {
@@ -229,9 +243,11 @@ impl Controller<'_> {
             self.log
                 .event("lock", String::from_utf8_lossy(&waiting).trim())?;
         }
-        let (result, applied) = self.reconciler.reconcile(&snapshot).await;
+        let verify = trigger == Trigger::Verify;
+        let (result, applied) = self.reconciler.reconcile(&snapshot, verify).await;
         drop(lock);
-        let drift = trigger == Trigger::Interval && matches!(result, Ok(Done::Applied(_)));
+        let drift = matches!(trigger, Trigger::Interval | Trigger::Verify)
+            && matches!(result, Ok(Done::Applied(_)));
         self.metrics.record(result.is_ok(), drift);
         let retry = match &result {
             Ok(_) => {
@@ -253,6 +269,12 @@ impl Controller<'_> {
         let now = Instant::now();
         self.retry_at = retry.map(|wait| now + wait);
         self.next_tick = now + jitter(self.options.interval);
+        if verify || self.next_verify.is_none() {
+            self.next_verify = self
+                .options
+                .verify_interval
+                .map(|interval| now + jitter(interval));
+        }
         self.log.outcome(trigger, &result, &applied, retry)?;
         Ok(())
     }

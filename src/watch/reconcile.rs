@@ -121,12 +121,19 @@ pub struct Reconciler<'a> {
     pub prune: bool,
     pub force: bool,
     pub concurrency: usize,
+    /// See [`crate::apply::Target::late_window`].
+    pub late_window: std::time::Duration,
 }
 
 impl Reconciler<'_> {
     /// Plans `snapshot` against the live state and applies the plan (or, dry-run, renders it).
     /// Returns the changes applied so far along with a failure, for the log.
-    pub async fn reconcile(&self, snapshot: &Snapshot) -> (Result<Done, ReconcileError>, Changes) {
+    /// With `verify_secrets`, every readable sink's secret is compared with the API's.
+    pub async fn reconcile(
+        &self,
+        snapshot: &Snapshot,
+        verify_secrets: bool,
+    ) -> (Result<Done, ReconcileError>, Changes) {
         let loaded = match &snapshot.loaded {
             Ok(loaded) => loaded,
             Err(diagnostics) => {
@@ -142,13 +149,18 @@ impl Reconciler<'_> {
             Ok(sinks) => sinks,
             Err(err) => return (Err(ReconcileError::Sinks(err)), Changes::default()),
         };
-        let live = match apply::read_live(self.client, desired, &sinks, READ_CONCURRENCY).await {
+        let read = apply::ReadOptions {
+            concurrency: READ_CONCURRENCY,
+            verify_secrets,
+        };
+        let live = match apply::read_live(self.client, desired, &sinks, read).await {
             Ok(live) => live,
             Err(err) => return (Err(ReconcileError::Read(err)), Changes::default()),
         };
         let options = PlanOptions {
             prune: self.prune,
             targets: Vec::new(),
+            verify_secrets,
         };
         let plan = plan::plan(desired, &live, &options);
         if let Err(refusal) = plan::check_guard(&plan, desired, &live, self.force) {
@@ -172,6 +184,7 @@ impl Reconciler<'_> {
             sinks: &sinks,
             desired,
             concurrency: self.concurrency,
+            late_window: self.late_window,
         };
         let applied = apply::apply(&target, &plan).await;
         let changes = Changes::of_applied(&applied);

@@ -16,6 +16,14 @@ use rsa::pkcs8::{EncodePublicKey, LineEnding};
 
 use world::{KEY_POOL, World};
 
+/// `KAYLE_SYNC_LATE_WINDOW` for every run: the emulator's hangs (2 s) land within it.
+pub const LATE_WINDOW: &str = "3s";
+
+/// Waits until a request lost now can no longer land, by the binary's reckoning.
+pub fn wait_out_late_window() {
+    std::thread::sleep(std::time::Duration::from_millis(3_100));
+}
+
 pub const TOKEN: &str = "kk_test";
 
 /// A run that takes longer than this is a hang, and a failure.
@@ -154,6 +162,7 @@ impl Lab {
             .env("KAYLE_API_URL", &self.url)
             .env("KAYLE_API_KEY", TOKEN)
             .env("KAYLE_SYNC_HTTP_TIMEOUT", "1s")
+            .env("KAYLE_SYNC_LATE_WINDOW", LATE_WINDOW)
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "kayle_sync=debug")
             .stdin(Stdio::null())

@@ -16,6 +16,14 @@ use serde_json::Value;
 /// The API key the emulator accepts.
 pub const TOKEN: &str = "kk_test";
 
+/// `KAYLE_SYNC_LATE_WINDOW` for every run of the binary.
+pub const LATE_WINDOW: &str = "3s";
+
+/// Waits until a request lost now can no longer land, by the binary's reckoning.
+pub fn wait_out_late_window() {
+    std::thread::sleep(std::time::Duration::from_millis(3_100));
+}
+
 /// The default label prefix.
 pub const PREFIX: &str = "kayle-sync:";
 
@@ -297,6 +305,9 @@ impl Project {
             .env("KAYLE_API_URL", &api.url)
             .env("KAYLE_API_KEY", TOKEN)
             .env("KAYLE_SYNC_HTTP_TIMEOUT", "2s")
+            // A lost request lands within 3 s in these tests (the emulator's hangs are
+            // shorter), so an unsettled endpoint settles 3 s after its last lost request.
+            .env("KAYLE_SYNC_LATE_WINDOW", LATE_WINDOW)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())

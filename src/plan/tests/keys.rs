@@ -33,6 +33,7 @@ fn register(key_id: &str) -> KeyStep {
     KeyStep::Register {
         key_id: key_id.into(),
         generate: false,
+        repair: None,
     }
 }
 
@@ -138,7 +139,8 @@ fn a_missing_key_listing_means_no_key_is_registered() {
             register("a"),
             KeyStep::Register {
                 key_id: "b".into(),
-                generate: true
+                generate: true,
+                repair: None,
             }
         ]
     );
@@ -157,7 +159,7 @@ fn other_key_material_under_a_registered_key_id_is_reported_not_replaced() {
         ["k1"]
     );
     assert!(
-        crate::plan::keys::key_steps(&wanted, &[registered]).is_empty(),
+        crate::plan::keys::key_steps(&wanted, &[registered], None).is_empty(),
         "nothing is registered over it"
     );
 }

@@ -20,6 +20,7 @@ fn pruning(desired: &Desired, live: &Live) -> Plan {
         &PlanOptions {
             prune: true,
             targets: Vec::new(),
+            verify_secrets: false,
         },
     )
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{field_names, outline, plan_all, pruning};
 use crate::model;
-use crate::plan::test_support::{desired, endpoint, foreign, live, live_of, public_key};
+use crate::plan::test_support::{desired, endpoint, foreign, live, live_key, live_of, public_key};
 use crate::plan::{Action, PlanOptions, SecretStep, plan};
 
 const T1: &str = "2026-03-01T10:00:00Z";
@@ -57,13 +57,13 @@ fn a_new_key_is_created_with_every_field_its_secret_written_and_its_keys_registe
 }
 
 #[test]
-fn a_create_with_a_rotation_counter_carries_the_rotation_label() {
+fn a_create_shows_the_declared_labels_and_leaves_the_state_label_to_apply() {
     let mut wanted = endpoint("a");
     wanted.signing_secret.rotation = 2;
     let plan = plan_all(&desired(vec![wanted]), &live(vec![]));
     assert_eq!(
         plan.changes[0].fields[1].after,
-        json!(["team:identity", "kayle-sync:a", "kayle-sync:rotation=2"])
+        json!(["team:identity", "kayle-sync:a"])
     );
 }
 
@@ -126,6 +126,10 @@ fn an_update_lists_only_the_fields_that_differ_with_before_and_after() {
     drifted.undelivered_payload_retention_hours = 24;
     let mut state = live(vec![drifted]);
     state.secret_present.insert("a".into(), true);
+    // It has an active key (registered elsewhere), so it may be enabled.
+    state
+        .keys
+        .insert("whe_a".into(), vec![live_key("whk_1", "k1", true, T1)]);
     let plan = plan_all(&desired(vec![wanted]), &state);
     let change = &plan.changes[0];
     assert_eq!(change.action, Action::Update);
@@ -283,7 +287,7 @@ fn a_repeated_page_never_looks_like_a_duplicate() {
 }
 
 #[test]
-fn bumping_the_rotation_counter_rotates_and_records_the_new_rotation_label() {
+fn bumping_the_rotation_counter_rotates_and_the_state_label_is_no_field_change() {
     let mut wanted = endpoint("a");
     let stored = live_of(&wanted, "whe_a", T1);
     wanted.signing_secret.rotation = 1;
@@ -291,17 +295,64 @@ fn bumping_the_rotation_counter_rotates_and_records_the_new_rotation_label() {
     let change = &plan.changes[0];
     assert!(matches!(
         change.secret,
-        Some(SecretStep::Rotate { from: 0, to: 1, .. })
+        Some(SecretStep::Rotate {
+            from: 0,
+            to: 1,
+            unsettled_until: None,
+            ..
+        })
     ));
-    assert_eq!(field_names(change), ["labels"]);
-    assert_eq!(
-        change.fields[0].after,
-        json!(["team:identity", "kayle-sync:a", "kayle-sync:rotation=1"])
-    );
+    assert!(change.fields.is_empty(), "{:?}", change.fields);
 
     // Once the label is written, the rotation is done.
     let rotated = live_of(&wanted, "whe_a", T1);
     assert!(plan_all(&desired(vec![wanted]), &live(vec![rotated])).is_empty());
+}
+
+#[test]
+fn an_unsettled_endpoint_is_verified_and_never_reads_as_no_changes() {
+    let wanted = endpoint("a");
+    let mut stored = live_of(&wanted, "whe_a", T1);
+    stored.labels.push("kayle-sync:verify=2@1764687600".into());
+    let mut state = live(vec![stored.clone()]);
+    state.secret_present.insert("a".into(), true);
+    let plan = plan_all(&desired(vec![wanted.clone()]), &state);
+    assert_eq!(plan.changes.len(), 1, "{plan:#?}");
+    assert_eq!(
+        plan.changes[0].secret,
+        Some(SecretStep::Verify {
+            sink: "local".into(),
+            name: "KAYLE_A_SECRET".into(),
+            rotation: 2,
+            until: 1_764_687_600,
+        })
+    );
+    // The state label is the secret step's: a user label change keeps it as it is.
+    let mut relabelled = wanted.clone();
+    relabelled.labels = vec!["team:payments".into()];
+    let plan = plan_all(&desired(vec![relabelled]), &state);
+    assert_eq!(
+        plan.changes[0].fields[0].after,
+        json!([
+            "team:payments",
+            "kayle-sync:a",
+            "kayle-sync:verify=2@1764687600"
+        ])
+    );
+
+    // A bumped counter rotates, carrying the earlier doubt along.
+    let mut bumped = wanted;
+    bumped.signing_secret.rotation = 3;
+    let plan = plan_all(&desired(vec![bumped]), &state);
+    assert!(matches!(
+        plan.changes[0].secret,
+        Some(SecretStep::Rotate {
+            from: 2,
+            to: 3,
+            unsettled_until: Some(1_764_687_600),
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -343,6 +394,9 @@ fn a_secret_missing_from_the_sink_is_recovered_unless_it_is_rotated_anyway() {
     // ...unless the endpoint is about to be enabled: its creation may have stopped before
     // the secret reached the sink, so it is written again first.
     state.endpoints[0].enabled = false;
+    state
+        .keys
+        .insert("whe_a".into(), vec![live_key("whk_1", "k1", true, T1)]);
     let plan = plan_all(&desired(vec![wanted.clone()]), &state);
     assert!(matches!(
         plan.changes[0].secret,
@@ -369,6 +423,7 @@ fn targets_limit_the_plan_to_their_keys_and_an_unknown_target_warns() {
     let options = PlanOptions {
         prune: true,
         targets: vec!["b".into(), "nope".into()],
+        verify_secrets: false,
     };
     let plan = plan(&declared, &state, &options);
     // The kept one recovers its secret: its own change comes first.
@@ -383,6 +438,7 @@ fn targets_limit_the_plan_to_their_keys_and_an_unknown_target_warns() {
     let options = PlanOptions {
         prune: true,
         targets: vec!["gone".into()],
+        verify_secrets: false,
     };
     assert_eq!(
         outline(&crate::plan::plan(&declared, &state, &options)),
@@ -413,13 +469,41 @@ fn changes_are_in_key_order_with_duplicates_after_their_kept_endpoint() {
 }
 
 #[test]
-fn an_enabled_endpoint_without_keys_warns_and_a_disabled_one_does_not() {
+fn an_endpoint_without_an_active_key_is_not_enabled_and_the_plan_says_why() {
     let mut off = endpoint("off");
     off.enabled = false;
     let mut keyed = endpoint("keyed");
     keyed.encryption_keys = vec![public_key("k")];
     let plan = plan_all(&desired(vec![endpoint("on"), off, keyed]), &live(vec![]));
     assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    assert!(plan.warnings[0].starts_with("on is not enabled: it has no active encryption key"));
+    assert!(plan.warnings[0].contains("set `enabled: false`"));
+    let create = plan.changes.iter().find(|c| c.key == "on").unwrap();
+    let enabled = create.fields.iter().find(|f| f.field == "enabled").unwrap();
+    assert_eq!(enabled.after, json!(false), "created disabled, and left so");
+
+    // Live and disabled with no active key: not enabled either.
+    let mut stored = live_of(&endpoint("on"), "whe_on", T1);
+    stored.enabled = false;
+    let mut state = live(vec![stored]);
+    state.secret_present.insert("on".into(), true);
+    state
+        .keys
+        .insert("whe_on".into(), vec![live_key("whk_1", "k1", false, T1)]);
+    let plan = plan_all(&desired(vec![endpoint("on")]), &state);
+    assert!(plan.changes.is_empty(), "{plan:#?}");
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+
+    // With a key active (registered elsewhere), it is enabled.
+    state
+        .keys
+        .insert("whe_on".into(), vec![live_key("whk_1", "k1", true, T1)]);
+    let plan = plan_all(&desired(vec![endpoint("on")]), &state);
+    assert_eq!(field_names(&plan.changes[0]), ["enabled"]);
+
+    // Live and enabled: its keys are not listed, so it only warns.
+    let state = live(vec![live_of(&endpoint("on"), "whe_on", T1)]);
+    let plan = plan_all(&desired(vec![endpoint("on")]), &state);
     assert!(plan.warnings[0].starts_with("on is enabled but declares no encryption key"));
 }
 
@@ -427,13 +511,13 @@ fn an_enabled_endpoint_without_keys_warns_and_a_disabled_one_does_not() {
 fn labels_beyond_the_api_limit_warn() {
     let mut wanted = endpoint("a");
     wanted.encryption_keys = vec![public_key("k")];
-    wanted.labels = (0..7).map(|i| format!("l{i}")).collect();
+    wanted.labels = (0..6).map(|i| format!("l{i}")).collect();
     assert!(
         plan_all(&desired(vec![wanted.clone()]), &live(vec![]))
             .warnings
             .is_empty()
     );
-    wanted.signing_secret.rotation = 1;
+    wanted.labels.push("l6".into());
     let plan = plan_all(&desired(vec![wanted]), &live(vec![]));
     assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
     assert!(plan.warnings[0].contains("9 labels"), "{:?}", plan.warnings);

@@ -73,6 +73,7 @@ fn a_saved_plan_round_trips_with_fields_keyed_by_name() {
     let options = PlanOptions {
         prune: true,
         targets: vec!["a".into(), "b".into()],
+        verify_secrets: false,
     };
     let text = to_saved(&plan, &fingerprint(&sample()), &options);
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
