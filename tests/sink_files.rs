@@ -4,6 +4,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod sink_contract;
+
 use kayle_sync::model::{SecretSink, SinkConfig};
 use kayle_sync::sink::{self, dotenv};
 use proptest::prelude::*;
@@ -483,5 +485,14 @@ async fn dotenv_python_dotenv_reads_what_the_sink_writes() {
             *value,
             "python-dotenv read V{i} differently"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn file_sinks_read_back_and_put_only_where_nothing_is_held() {
+    for kind in ["dotenv", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = file_sink(kind, &dir.path().join("secrets/kayle"));
+        sink_contract::read_and_put_if_absent(sink, "KAYLE_PRIVATE_KEY").await;
     }
 }

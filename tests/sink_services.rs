@@ -8,6 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod sink_contract;
+
 use kayle_sync::model::{SecretSink, SinkConfig, SinkError};
 use kayle_sync::sink::{self, vault::VaultSink};
 use secrecy::SecretString;
@@ -97,6 +99,15 @@ async fn vault_round_trip_with_name_in_path() {
             .await
             .is_empty()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn vault_reads_back_and_puts_only_where_nothing_is_held() {
+    let Some(address) = service("KAYLE_TEST_VAULT_ADDR") else {
+        return;
+    };
+    let path = unique("kayle-test");
+    sink_contract::read_and_put_if_absent(Arc::new(vault(&address, &path)), "KAYLE_KEY").await;
 }
 
 #[tokio::test]
@@ -277,6 +288,16 @@ mod aws {
             .await
             .unwrap();
         value.secret_string().unwrap().to_owned()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn aws_reads_back_and_puts_only_where_nothing_is_held() {
+        let Some(endpoint) = service("KAYLE_TEST_MOTO_URL") else {
+            return;
+        };
+        let prefix = format!("{}/", unique("kayle-test"));
+        crate::sink_contract::read_and_put_if_absent(aws_sink(&endpoint, &prefix), "KAYLE_KEY")
+            .await;
     }
 
     #[tokio::test]

@@ -304,3 +304,39 @@ fn sigint_while_idle_exits_zero_at_once() {
     );
     assert!(watch.seen.last().unwrap().contains("\"stop\""));
 }
+
+#[test]
+fn the_verify_interval_finds_and_repairs_a_sink_holding_another_secret() {
+    let api = Api::start();
+    let (_root, dir) = config_dir(&manifest(&[("zeta", "https://hooks.example.com/z")]));
+    let mut watch = Watch::spawn(&dir, &api, &["--interval", "1h", "--verify-interval", "2s"]);
+    assert_outcome(&watch.reconcile(), "applied", "start");
+    let id = api.endpoint("zeta").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let current = api.emulator.signing_secret(&id).unwrap();
+    let sink = dir.join("secrets/kayle.env");
+    let text = std::fs::read_to_string(&sink).unwrap();
+    assert!(text.contains(&current));
+    // The secret changed behind kayle-sync's back; the sink still has a value, so only a
+    // reveal can tell.
+    std::fs::write(
+        &sink,
+        text.replace(&current, "whsec_00000000000000000000000000000000"),
+    )
+    .unwrap();
+    let repaired = loop {
+        let line = watch.reconcile();
+        if line["trigger"] == "verify" && line["outcome"] != "in-sync" {
+            break line;
+        }
+    };
+    assert_outcome(&repaired, "applied", "verify");
+    assert!(
+        std::fs::read_to_string(&sink).unwrap().contains(&current),
+        "{}",
+        watch.context()
+    );
+    assert!(!watch.context().contains(&current), "never logged");
+}
