@@ -5,6 +5,7 @@
 pub mod api;
 pub mod apply;
 pub mod cli;
+pub mod http;
 pub mod manifest;
 pub mod model;
 pub mod plan;
