@@ -5,3 +5,5 @@
 mod api;
 #[path = "untrusted/hostile.rs"]
 mod hostile;
+#[path = "untrusted/vault.rs"]
+mod vault;

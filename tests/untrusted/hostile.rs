@@ -57,6 +57,18 @@ impl Seen {
     }
 }
 
+/// Fails unless `error` says the answer was cut off at the size limit, and the server streamed
+/// no more than the limit plus what the sockets buffer: nowhere near the endless answer.
+#[track_caller]
+pub fn assert_cut_off(error: &str, seen: &Seen) {
+    assert!(error.contains("larger than 4096 KiB"), "{error}");
+    assert!(
+        seen.bytes_streamed() < ENDLESS_CAP / 2,
+        "{} bytes streamed",
+        seen.bytes_streamed()
+    );
+}
+
 /// Serves `router` on a fresh loopback port, recording every request in `seen`; returns the
 /// base URL.
 pub async fn serve(router: Router, seen: Arc<Seen>) -> String {
