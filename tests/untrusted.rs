@@ -3,7 +3,13 @@
 
 #[path = "untrusted/api.rs"]
 mod api;
+#[cfg(feature = "aws")]
+#[path = "untrusted/aws.rs"]
+mod aws;
+#[path = "untrusted/cli.rs"]
+mod cli;
 #[path = "untrusted/hostile.rs"]
 mod hostile;
+mod support;
 #[path = "untrusted/vault.rs"]
 mod vault;
