@@ -5,6 +5,7 @@
 //! `project` and `endpoint` (with `rules` and `keys`) check and normalize, and this module puts
 //! the results together. Only validated types leave: [`model::Desired`] or [`Diagnostics`].
 
+mod credentials;
 mod diagnostic;
 mod endpoint;
 mod key_entries;

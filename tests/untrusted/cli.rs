@@ -4,6 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use super::hostile;
 use super::support::{self, Api, Project, Run};
 
 /// A directory whose endpoint `orders` was applied with the local sink; then a pull request
@@ -75,4 +76,55 @@ fn plan_never_runs_a_command_sink() {
     // The check has teeth: apply does run it.
     project.apply(&api, &[]);
     assert!(ran.exists(), "apply ran the command sink");
+}
+
+#[test]
+fn a_vault_sink_cannot_send_the_kayle_token_to_its_address() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (address, seen) = rt.block_on(hostile::recorder());
+    let api = Api::start();
+    let sink =
+        format!("  v:\n    type: vault\n    address: {address}\n    token_env: KAYLE_API_KEY\n");
+    let project = pull_request(&api, "v", &sink);
+    for command in ["validate", "plan"] {
+        let run = project.run(&api, &[command]);
+        run.expect(1);
+        assert!(
+            run.stderr.contains(
+                "kayle-sync.yaml:10:16: sinks.v.token_env: `KAYLE_API_KEY` holds the Kayle API token"
+            ),
+            "{}",
+            run.all()
+        );
+    }
+    assert_eq!(seen.requests(), 0, "the sink's address was called");
+}
+
+#[test]
+fn the_api_token_variable_cannot_name_another_credential() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, seen) = rt.block_on(hostile::recorder());
+    let api = Api::start();
+    let project = Project::with_project_file(&support::PROJECT_FILE.replace(
+        "  url: http://127.0.0.1:9\n",
+        &format!("  url: {url}\n  token_env: VAULT_TOKEN\n"),
+    ));
+    project.manifest(
+        "endpoints:\n  orders:\n    url: https://hooks.example.com/orders\n    enabled: false\n",
+    );
+    let mut command = project.command(&api, &["plan"]);
+    // Not pinned: the URL is the project file's.
+    command
+        .env_remove("KAYLE_API_URL")
+        .env("VAULT_TOKEN", "s.kayle-sync-test-vault-token");
+    let run = support::finish(command);
+    run.expect(1);
+    assert!(
+        run.stderr.contains(
+            "api.token_env: the Kayle API token is read only from a variable starting with `KAYLE_`"
+        ),
+        "{}",
+        run.all()
+    );
+    assert_eq!(seen.requests(), 0, "the API URL of the file was called");
 }
