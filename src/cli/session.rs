@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::api::sandbox::Sandbox;
 use crate::api::{Client, ClientConfig};
@@ -122,7 +122,10 @@ impl Connection {
         dir: &Path,
         err: &mut dyn Write,
     ) -> anyhow::Result<Connection> {
-        let env = |name: &str| std::env::var(name).ok();
+        // The token was taken out of the environment at start; `credentials` holds it.
+        let env = |name: &str| {
+            crate::credentials::get(name).map(|value| value.expose_secret().to_owned())
+        };
         let timeout = http::request_timeout().map_err(anyhow::Error::msg)?;
         let (url, token, sandbox) = match api_target(project, &env)? {
             ApiTarget::Remote { url, token } => {

@@ -98,8 +98,9 @@ impl VaultSink {
     }
 
     fn token(&self) -> Result<SecretString, SinkError> {
-        match std::env::var(&self.token_env) {
-            Ok(token) if !token.is_empty() => Ok(SecretString::from(token)),
+        // Taken out of the environment at start, when the project names the variable.
+        match crate::credentials::get(&self.token_env) {
+            Some(token) if !token.expose_secret().is_empty() => Ok(token),
             _ => Err(self.error(format!(
                 "the environment variable {} that should hold the Vault token is not set",
                 self.token_env

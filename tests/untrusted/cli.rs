@@ -128,3 +128,41 @@ fn the_api_token_variable_cannot_name_another_credential() {
     );
     assert_eq!(seen.requests(), 0, "the API URL of the file was called");
 }
+
+#[test]
+fn a_command_sink_cannot_read_our_tokens_from_our_environment() {
+    const VAULT_TOKEN: &str = "s.kayle-sync-test-vault-token";
+    let marks = tempfile::tempdir().unwrap();
+    let out = marks.path().join("environ");
+    // `sh` is started by kayle-sync, so its $PPID is kayle-sync's pid.
+    let sinks = format!(
+        "  ci:\n    type: command\n    command: [\"sh\", \"-c\", \"cat /proc/$PPID/environ > {} \
+         2>/dev/null; cat > /dev/null; exit 0\"]\n  v:\n    type: vault\n    \
+         address: http://127.0.0.1:1\n",
+        out.display()
+    );
+    let api = Api::start();
+    let project = Project::with_project_file(
+        &support::PROJECT_FILE.replace("defaults:", &format!("{sinks}defaults:")),
+    );
+    project.manifest(
+        "endpoints:\n  orders:\n    url: https://hooks.example.com/orders\n    enabled: false\n    \
+         signing_secret:\n      sink: ci\n",
+    );
+    let run = project.run_with(
+        &api,
+        &["apply", "--auto-approve"],
+        &[("VAULT_TOKEN", VAULT_TOKEN)],
+    );
+    run.expect(0);
+    let environ = std::fs::read(&out).expect("the command ran");
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(
+        !environ.contains(support::TOKEN),
+        "the API token: {environ:?}"
+    );
+    assert!(
+        !environ.contains(VAULT_TOKEN),
+        "the Vault token: {environ:?}"
+    );
+}
