@@ -1,6 +1,7 @@
 //! Servers on 127.0.0.1 that misbehave on purpose (endless answers, endless listings,
 //! redirects, silence) and count what they were sent and what they streamed.
 
+// `silent` serves only the AWS tests, which the `aws` feature gates.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
