@@ -5,6 +5,8 @@
 pub mod api;
 pub mod apply;
 pub mod cli;
+pub mod credentials;
+pub mod http;
 pub mod manifest;
 pub mod model;
 pub mod plan;

@@ -440,7 +440,7 @@ fn a_sink_that_cannot_be_read_is_a_plan_warning_not_a_failure() {
         &support::PROJECT_FILE.replace(
             "defaults:",
             "  vault:\n    type: vault\n    address: http://127.0.0.1:1\n    \
-             token_env: KAYLE_TEST_UNSET_VAULT_TOKEN\ndefaults:",
+             token_env: VAULT_KAYLE_TEST_UNSET_TOKEN\ndefaults:",
         ),
     );
     project.manifest(&orders(&["k1"], "    signing_secret:\n      sink: vault\n"));

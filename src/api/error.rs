@@ -42,6 +42,13 @@ pub enum ApiError {
         "{doing}: the listing changed while it was being read ({attempts} attempts); try again"
     )]
     UnstableListing { doing: String, attempts: u32 },
+    /// The server kept answering that more pages follow, past any real organization's size;
+    /// reading stopped rather than go on for good.
+    #[error(
+        "{doing}: the listing did not end after {pages} pages; stopped reading (the server \
+         keeps answering `has_more`)"
+    )]
+    EndlessListing { doing: String, pages: u32 },
 }
 
 impl ApiError {

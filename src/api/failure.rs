@@ -26,6 +26,8 @@ pub(super) enum Failure {
     /// The request left, and no complete answer came back.
     Lost(String),
     Status(StatusCode, Option<Duration>, bytes::Bytes),
+    /// The answer was larger than any real one, and reading it stopped.
+    TooLarge(StatusCode, String),
 }
 
 impl Failure {
@@ -39,6 +41,8 @@ impl Failure {
                 s if s.is_server_error() => (repeat == Repeat::Safe, *retry_after),
                 _ => (false, None),
             },
+            // Sent again, a hostile or broken server answers the same way.
+            Failure::TooLarge(..) => (false, None),
         }
     }
 
@@ -70,6 +74,15 @@ impl Failure {
                 }
             }
             Failure::Status(status, _, body) => error::from_response(doing, status.as_u16(), &body),
+            Failure::TooLarge(status, why) => {
+                let reason = format!("HTTP {}: {why}", status.as_u16());
+                // An answered create took effect unless refused, but what it made is unknown.
+                if repeat == Repeat::Never && !status.is_client_error() {
+                    ApiError::OutcomeUnknown { doing, reason }
+                } else {
+                    ApiError::Decode { doing, reason }
+                }
+            }
         }
     }
 }

@@ -4,7 +4,7 @@ use reqwest::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{ApiError, Client, Repeat};
+use super::{ApiError, Client, MAX_KEY_PAGES, Repeat};
 use crate::model::LiveKey;
 
 #[derive(Deserialize)]
@@ -41,6 +41,7 @@ impl Client {
         let path = format!("/v1/webhooks/endpoints/{endpoint_id}/keys");
         self.list_all(
             &path,
+            MAX_KEY_PAGES,
             &format!("listing the keys of endpoint {endpoint_id}"),
         )
         .await

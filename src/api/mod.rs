@@ -23,6 +23,7 @@ pub use retry::RetryPolicy;
 
 use failure::{Failure, describe_decode, describe_transport};
 
+use crate::http;
 use crate::model::{LiveEndpoint, LiveKey};
 
 /// The page size for every listing: the API's maximum.
@@ -30,6 +31,14 @@ pub const PAGE_SIZE: u32 = 100;
 
 /// How many times a listing is restarted from the first page when the server ignored a cursor.
 const LISTING_ATTEMPTS: u32 = 3;
+
+/// The most pages one endpoint listing reads: 1,000,000 endpoints. A server that answers
+/// `has_more` forever, with fresh ids each time, would otherwise keep a plan (or a watch)
+/// reading, and growing, for good.
+const MAX_ENDPOINT_PAGES: u32 = 10_000;
+
+/// The most pages one key listing reads: 10,000 keys on one endpoint.
+const MAX_KEY_PAGES: u32 = 100;
 
 /// How to reach the API.
 #[derive(Debug, Clone)]
@@ -47,7 +56,7 @@ impl ClientConfig {
         ClientConfig {
             base_url: base_url.into(),
             token,
-            timeout: Duration::from_secs(30),
+            timeout: http::DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
         }
     }
@@ -153,14 +162,14 @@ impl Client {
     pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
         let doing = || "setting up the HTTP client".to_owned();
         let base = config.base_url.trim_end_matches('/');
-        match url::Url::parse(base) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
-            _ => {
-                return Err(ApiError::Transport {
-                    doing: doing(),
-                    reason: format!("the base URL {base:?} is not an http(s) URL"),
-                });
-            }
+        // The token goes with every request: only over https or to this machine, and never to
+        // a URL with a user name or password in it (which reqwest would send, and messages
+        // would show).
+        if let Err(err) = http::check_credential_url(base) {
+            return Err(ApiError::Transport {
+                doing: doing(),
+                reason: format!("the base URL {:?}: {err}", http::redact(base)),
+            });
         }
         let mut auth =
             HeaderValue::from_str(&format!("Bearer {}", config.token.expose_secret().trim()))
@@ -169,13 +178,9 @@ impl Client {
                     reason: "the API token holds characters that cannot go in a header".into(),
                 })?;
         auth.set_sensitive(true);
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("kayle-sync/", env!("CARGO_PKG_VERSION")))
-            // A followed 301/302/303 can turn a write into a GET that then "succeeds", and the
-            // API never redirects: a redirect means the base URL is wrong, and is reported.
-            .redirect(reqwest::redirect::Policy::none())
+        // A followed 301/302/303 can turn a write into a GET that then "succeeds", and would
+        // carry the token elsewhere; the API never redirects, so a redirect is reported.
+        let http = http::client_builder(config.timeout)
             .build()
             .map_err(|err| ApiError::Transport {
                 doing: doing(),
@@ -183,7 +188,7 @@ impl Client {
             })?;
         Ok(Client {
             http,
-            base: config.base_url.trim_end_matches('/').to_owned(),
+            base: base.to_owned(),
             auth,
             retry: config.retry,
             requests: AtomicU64::new(0),
@@ -205,8 +210,12 @@ impl Client {
 
     /// Every endpoint of the organization, newest first, each id once.
     pub async fn list_endpoints(&self) -> Result<Vec<LiveEndpoint>, ApiError> {
-        self.list_all("/v1/webhooks/endpoints", "listing endpoints")
-            .await
+        self.list_all(
+            "/v1/webhooks/endpoints",
+            MAX_ENDPOINT_PAGES,
+            "listing endpoints",
+        )
+        .await
     }
 
     pub async fn get_endpoint(&self, id: &str) -> Result<LiveEndpoint, ApiError> {
@@ -275,23 +284,22 @@ impl Client {
         }
     }
 
-    /// Reads every page of a listing. The server serves the first page again when it does not
-    /// know a cursor (say it was deleted meanwhile): a page holding an id already seen means
-    /// that happened, and the listing restarts instead of looping or reporting items twice.
+    /// Reads every page of a listing, at most `max_pages` of them. The server serves the first
+    /// page again when it does not know a cursor (say it was deleted meanwhile): a page holding
+    /// an id already seen means that happened, and the listing restarts instead of looping or
+    /// reporting items twice.
     async fn list_all<T: DeserializeOwned + Identified>(
         &self,
         path: &str,
+        max_pages: u32,
         doing: &str,
     ) -> Result<Vec<T>, ApiError> {
         'attempt: for _ in 0..LISTING_ATTEMPTS {
             let mut seen = HashSet::new();
             let mut items = Vec::new();
             let mut cursor: Option<String> = None;
-            loop {
-                let mut page_path = format!("{path}?limit={PAGE_SIZE}");
-                if let Some(cursor) = &cursor {
-                    page_path.push_str(&format!("&starting_after={cursor}"));
-                }
+            for _ in 0..max_pages {
+                let page_path = format!("{path}?{}", page_query(cursor.as_deref()));
                 let page: Envelope<Vec<T>> = self
                     .call_enveloped(Method::GET, &page_path, None, Repeat::Safe, doing)
                     .await?;
@@ -300,6 +308,14 @@ impl Client {
                     continue 'attempt;
                 }
                 let count = page.data.len();
+                if count > PAGE_SIZE as usize {
+                    return Err(ApiError::Decode {
+                        doing: doing.to_owned(),
+                        reason: format!(
+                            "a page holds {count} items, more than the {PAGE_SIZE} asked for"
+                        ),
+                    });
+                }
                 for item in page.data {
                     if seen.insert(item.id().to_owned()) {
                         items.push(item);
@@ -315,6 +331,10 @@ impl Client {
                     _ => return Ok(items),
                 }
             }
+            return Err(ApiError::EndlessListing {
+                doing: doing.to_owned(),
+                pages: max_pages,
+            });
         }
         Err(ApiError::UnstableListing {
             doing: doing.to_owned(),
@@ -403,10 +423,15 @@ impl Client {
                         let to = response.headers().get(LOCATION);
                         return Err(failure::redirected(doing, status, to));
                     }
-                    match response.bytes().await {
+                    match http::read_body(response, http::MAX_RESPONSE_BYTES).await {
                         Ok(bytes) if status.is_success() => return Ok(bytes),
                         Ok(bytes) => Failure::Status(status, retry_after, bytes),
-                        Err(err) => Failure::Lost(describe_transport(&err)),
+                        Err(err @ http::BodyError::TooLarge { .. }) => {
+                            Failure::TooLarge(status, err.to_string())
+                        }
+                        Err(http::BodyError::Transport(err)) => {
+                            Failure::Lost(describe_transport(&err))
+                        }
                     }
                 }
                 Err(err) if err.is_connect() => Failure::NotSent(describe_transport(&err)),
@@ -426,4 +451,15 @@ impl Client {
             return Err(failure.into_error(doing, repeat, attempt));
         }
     }
+}
+
+/// The query of one page: the page size, and the cursor encoded, since the server chooses it
+/// (a cursor holding `&` or `#` must not add parameters or cut the query short).
+fn page_query(cursor: Option<&str>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("limit", &PAGE_SIZE.to_string());
+    if let Some(cursor) = cursor {
+        query.append_pair("starting_after", cursor);
+    }
+    query.finish()
 }

@@ -9,10 +9,13 @@ mod session;
 mod validate;
 mod watch;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 pub use args::{Cli, ColorChoice, Command, Format};
 use clap::Parser;
+
+use crate::model::SinkConfig;
 
 /// Exit code for a command-line usage error (clap's default 2 is reserved for
 /// `plan --detailed-exitcode`).
@@ -38,6 +41,8 @@ impl Outcome {
     }
 }
 
+/// The process's entry point. Call it from `main` before any other thread exists: it takes
+/// the project's credentials out of the environment (see [`crate::credentials`]).
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -47,6 +52,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Some(dir) = config_dir(&cli.command) {
+        let names = credential_variables(dir);
+        // SAFETY: `main` calls this first thing, and no thread has been started: the async
+        // runtime, and with it every thread kayle-sync runs, starts in `run` below.
+        unsafe { crate::credentials::take(&names) };
+    }
+    crate::credentials::protect_process();
     match run(cli) {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(err) => {
@@ -54,6 +66,33 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The config directory of a command that reads credentials (`validate` reads none).
+fn config_dir(command: &Command) -> Option<&Path> {
+    match command {
+        Command::Validate(_) => None,
+        Command::Plan(args) => Some(&args.dir),
+        Command::Apply(args) => Some(&args.dir),
+        Command::Watch(args) => Some(&args.dir),
+        Command::Export(args) => Some(&args.dir),
+        Command::Rotate(args) => Some(&args.dir),
+    }
+}
+
+/// The variables holding the credentials the project in `dir` reads: the API token's and
+/// each vault sink's. When the project file cannot be read, the default API token's (the
+/// command then stops before reading any).
+fn credential_variables(dir: &Path) -> Vec<String> {
+    let Ok(project) = crate::manifest::load_project(dir) else {
+        return vec![crate::manifest::DEFAULT_TOKEN_ENV.to_owned()];
+    };
+    let mut names = vec![project.api.token_env];
+    names.extend(project.sinks.values().filter_map(|sink| match sink {
+        SinkConfig::Vault { token_env, .. } => Some(token_env.clone()),
+        _ => None,
+    }));
+    names
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {

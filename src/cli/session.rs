@@ -3,13 +3,13 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::api::sandbox::Sandbox;
 use crate::api::{Client, ClientConfig};
+use crate::http;
 use crate::manifest::{self, Loaded};
 use crate::model::{ApiUrl, Desired, Project};
 use crate::sink::Sinks;
@@ -19,9 +19,6 @@ pub const API_URL_ENV: &str = "KAYLE_API_URL";
 
 /// The hosted Kayle API.
 const PRODUCTION_HOST: &str = "api.kayle.id";
-
-/// The environment variable that sets the limit for one API request (e.g. `10s`).
-pub const TIMEOUT_ENV: &str = "KAYLE_SYNC_HTTP_TIMEOUT";
 
 /// The environment variable that sets how long after it was sent a request whose answer was
 /// lost may still land on the server (e.g. `15m`).
@@ -40,14 +37,21 @@ pub fn api_target(
     project: &Project,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<ApiTarget> {
-    let url = match (
+    let (url, source) = match (
         env(API_URL_ENV).filter(|v| !v.trim().is_empty()),
         &project.api.url,
     ) {
-        (Some(url), _) => url.trim().to_owned(),
-        (None, ApiUrl::Remote(url)) => url.clone(),
+        (Some(url), _) => (url.trim().to_owned(), API_URL_ENV),
+        (None, ApiUrl::Remote(url)) => (url.clone(), "kayle-sync.yaml"),
         (None, ApiUrl::Sandbox) => return Ok(ApiTarget::Sandbox),
     };
+    // Before the URL is printed or the token looked up: the token goes only where it is safe.
+    if let Err(err) = http::check_credential_url(&url) {
+        anyhow::bail!(
+            "the Kayle API URL {} (from {source}): {err}",
+            http::redact(&url)
+        );
+    }
     let variable = &project.api.token_env;
     let token = env(variable)
         .filter(|v| !v.trim().is_empty())
@@ -69,7 +73,7 @@ pub struct Session {
     pub client: Client,
     pub sinks: Sinks,
     /// See [`LATE_WINDOW_ENV`].
-    pub late_window: Duration,
+    pub late_window: std::time::Duration,
     sandbox: Option<Sandbox>,
 }
 
@@ -118,7 +122,7 @@ pub struct Connection {
     /// The API's URL when it is not the sandbox.
     remote_url: Option<String>,
     /// See [`LATE_WINDOW_ENV`].
-    pub late_window: Duration,
+    pub late_window: std::time::Duration,
 }
 
 impl Connection {
@@ -129,17 +133,16 @@ impl Connection {
         dir: &Path,
         err: &mut dyn Write,
     ) -> anyhow::Result<Connection> {
-        let env = |name: &str| std::env::var(name).ok();
-        let timeout = match env(TIMEOUT_ENV) {
-            Some(text) => humantime::parse_duration(&text)
-                .with_context(|| format!("{TIMEOUT_ENV}={text} is not a duration such as 30s"))?,
-            None => Duration::from_secs(30),
+        // The token was taken out of the environment at start; `credentials` holds it.
+        let env = |name: &str| {
+            crate::credentials::get(name).map(|value| value.expose_secret().to_owned())
         };
-        let late_window = match env(LATE_WINDOW_ENV) {
-            Some(text) => humantime::parse_duration(&text).with_context(|| {
+        let timeout = http::request_timeout().map_err(anyhow::Error::msg)?;
+        let late_window = match std::env::var(LATE_WINDOW_ENV) {
+            Ok(text) => humantime::parse_duration(&text).with_context(|| {
                 format!("{LATE_WINDOW_ENV}={text} is not a duration such as 15m")
             })?,
-            None => crate::apply::DEFAULT_LATE_WINDOW,
+            Err(_) => crate::apply::DEFAULT_LATE_WINDOW,
         };
         let (url, token, sandbox) = match api_target(project, &env)? {
             ApiTarget::Remote { url, token } => {
@@ -280,6 +283,39 @@ mod tests {
         };
         assert_eq!(url, "http://127.0.0.1:9");
         assert_eq!(token.expose_secret(), "kk_x");
+    }
+
+    #[test]
+    fn the_token_goes_only_over_https_or_to_loopback_and_never_with_url_credentials() {
+        let vars: BTreeMap<&str, &str> = [("MY_TOKEN", "kk_x")].into();
+        let env = |name: &str| vars.get(name).map(|v| v.to_string());
+        for (url, expected) in [
+            (
+                "http://api.example.com",
+                "http:// would send the credential",
+            ),
+            ("https://user:hunter2@api.kayle.id", "user name or password"),
+        ] {
+            let err = api_target(&project(ApiUrl::Remote(url.into())), &env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(err.contains("(from kayle-sync.yaml)"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let from_env = |name: &str| match name {
+            "KAYLE_API_URL" => Some("http://user:hunter2@10.1.2.3:8787".to_owned()),
+            _ => None,
+        };
+        let err = api_target(&project(ApiUrl::Sandbox), &from_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(from KAYLE_API_URL)"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(
+            api_target(&project(ApiUrl::Remote("http://[::1]:8787".into())), &env).is_ok(),
+            "loopback stays allowed"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `project` and `endpoint` (with `rules` and `keys`) check and normalize, and this module puts
 //! the results together. Only validated types leave: [`model::Desired`] or [`Diagnostics`].
 
+mod credentials;
 mod diagnostic;
 mod endpoint;
 mod key_entries;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use keys::{KeyFileError, parse_public_key};
+pub use project::DEFAULT_TOKEN_ENV;
 pub use walk::{MAX_FILE_BYTES, PROJECT_FILES};
 
 use crate::model::{self, Location};

@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::credentials;
 use super::node::{Node, Value};
 use super::reader::{Reader, did_you_mean, join, list, utf16_len};
+use crate::http;
 use crate::model::{self, ApiConfig, ApiUrl, Project, SinkConfig};
 
 /// The API URL used when the project file names none.
@@ -45,7 +47,8 @@ pub fn read(r: &mut Reader, doc: &Node, dir: &Path) -> Option<Project> {
                     "a sink name is letters, digits, `-` and `_`, starting with a letter or digit",
                 );
             }
-            if let Some(sink) = read_sink(r, value, &field) {
+            let api_token_env = api.as_ref().map(|api| api.token_env.as_str());
+            if let Some(sink) = read_sink(r, value, &field, api_token_env) {
                 broken_sinks.pop();
                 sinks.insert(name.to_owned(), sink);
             }
@@ -75,7 +78,8 @@ fn read_api(r: &mut Reader, node: &Node) -> Option<ApiConfig> {
             if text == "sandbox" {
                 Some(ApiUrl::Sandbox)
             } else if http_url(&text) {
-                Some(ApiUrl::Remote(text))
+                credentials::credential_url(r, node, "api.url", "invalid-api-url", text)
+                    .map(ApiUrl::Remote)
             } else {
                 r.error(
                     "invalid-api-url",
@@ -92,7 +96,8 @@ fn read_api(r: &mut Reader, node: &Node) -> Option<ApiConfig> {
     };
     let token_env = match fields.get("token_env") {
         None => Some(DEFAULT_TOKEN_ENV.to_owned()),
-        Some(node) => env_name(r, node, "api.token_env"),
+        Some(node) => env_name(r, node, "api.token_env")
+            .and_then(|name| credentials::api_token_env(r, node, name)),
     };
     Some(ApiConfig {
         url: url?,
@@ -154,7 +159,13 @@ fn is_sink_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn read_sink(r: &mut Reader, node: &Node, field: &str) -> Option<SinkConfig> {
+/// Reads one sink; `api_token_env` is the API token's variable, which no sink may read.
+fn read_sink(
+    r: &mut Reader,
+    node: &Node,
+    field: &str,
+    api_token_env: Option<&str>,
+) -> Option<SinkConfig> {
     let Value::Map(entries) = &node.value else {
         // Reports the wrong type.
         r.entries(node, field);
@@ -274,7 +285,12 @@ fn read_sink(r: &mut Reader, node: &Node, field: &str) -> Option<SinkConfig> {
                 .get("region")
                 .and_then(|v| r.string(v, &join(field, "region")));
             let endpoint_url = match fields.get("endpoint_url") {
-                Some(v) => Some(url_field(r, v, &join(field, "endpoint_url"))?),
+                Some(v) => Some(url_field(
+                    r,
+                    v,
+                    &join(field, "endpoint_url"),
+                    http::check_aws_endpoint_url,
+                )?),
                 None => None,
             };
             let prefix = match fields.get("prefix") {
@@ -289,7 +305,7 @@ fn read_sink(r: &mut Reader, node: &Node, field: &str) -> Option<SinkConfig> {
         }
         "vault" => {
             let address = match fields.get("address") {
-                Some(v) => url_field(r, v, &join(field, "address")),
+                Some(v) => url_field(r, v, &join(field, "address"), http::check_credential_url),
                 None => {
                     r.error("missing-field", node, field, "missing field `address`");
                     None
@@ -298,7 +314,12 @@ fn read_sink(r: &mut Reader, node: &Node, field: &str) -> Option<SinkConfig> {
             let mount = text(r, "mount", Some("secret"));
             let path = text(r, "path", Some("kayle-sync/{name}"));
             let token_env = match fields.get("token_env") {
-                Some(v) => env_name(r, v, &join(field, "token_env")),
+                Some(v) => {
+                    let field = join(field, "token_env");
+                    env_name(r, v, &field).and_then(|name| {
+                        credentials::vault_token_env(r, v, &field, name, api_token_env)
+                    })
+                }
                 None => Some("VAULT_TOKEN".to_owned()),
             };
             Some(SinkConfig::Vault {
@@ -312,14 +333,15 @@ fn read_sink(r: &mut Reader, node: &Node, field: &str) -> Option<SinkConfig> {
     }
 }
 
-fn url_field(r: &mut Reader, node: &Node, field: &str) -> Option<String> {
+/// A sink's URL, which receives the sink's credential: `check` says where that may go.
+fn url_field(
+    r: &mut Reader,
+    node: &Node,
+    field: &str,
+    check: fn(&str) -> Result<url::Url, http::UrlError>,
+) -> Option<String> {
     let text = r.string(node, field)?;
-    if http_url(&text) {
-        Some(text)
-    } else {
-        r.error("invalid-url", node, field, "expected an http(s) URL");
-        None
-    }
+    credentials::url(r, node, field, "invalid-url", text, check)
 }
 
 fn read_defaults(

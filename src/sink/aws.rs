@@ -1,13 +1,27 @@
 //! The `aws-secrets-manager` sink: one Secrets Manager secret per name, `prefix` + name.
 
 use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
+use crate::http;
 use crate::model::{SecretSink, SinkError};
+
+/// Every call to Secrets Manager is bounded like any other request: an unresponsive endpoint
+/// fails the step instead of holding a plan or an apply for good (the SDK sets no limit).
+/// One attempt may take [`http::request_timeout`]; a call with the SDK's retries, twice that.
+fn timeouts() -> TimeoutConfig {
+    let attempt = http::request_timeout().unwrap_or(http::DEFAULT_TIMEOUT);
+    TimeoutConfig::builder()
+        .connect_timeout(http::connect_timeout(attempt))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * 2)
+        .build()
+}
 
 /// AWS Secrets Manager in one region; credentials come from the standard AWS chain
 /// (environment, profile, SSO, process, instance metadata).
@@ -52,7 +66,8 @@ impl AwsSecretsManagerSink {
     async fn client(&self) -> &Client {
         self.client
             .get_or_init(|| async {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                let mut loader =
+                    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
                 if let Some(region) = &self.region {
                     loader = loader.region(aws_config::Region::new(region.clone()));
                 }

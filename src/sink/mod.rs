@@ -62,7 +62,10 @@ pub fn build(
         } => Arc::new(aws::AwsSecretsManagerSink::new(
             name,
             region.clone(),
-            endpoint_url.clone(),
+            endpoint_url
+                .as_deref()
+                .map(|url| aws_endpoint(name, url))
+                .transpose()?,
             prefix,
         )),
         #[cfg(not(feature = "aws"))]
@@ -81,6 +84,17 @@ pub fn build(
             name, address, mount, path, token_env,
         )?),
     })
+}
+
+/// `url` as the endpoint of the AWS sink `name`, if AWS credentials may be sent there.
+#[cfg(feature = "aws")]
+fn aws_endpoint(name: &str, url: &str) -> Result<String, SinkError> {
+    crate::http::check_aws_endpoint_url(url)
+        .map(|_| url.to_owned())
+        .map_err(|e| SinkError::Store {
+            sink: name.to_owned(),
+            message: format!("endpoint_url {}: {e}", crate::http::redact(url)),
+        })
 }
 
 /// Every sink a project declares, by name.

@@ -13,12 +13,11 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
+use crate::http;
 use crate::model::{SecretSink, SinkError};
 
 /// How many read-merge-write cycles a put tries before giving up with a conflict.
 const MAX_ATTEMPTS: u64 = 10;
-/// How long one request to the server may take, so an unresponsive server fails the step.
-const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs between the read and the write of a put; tests use it to race the sink.
 pub type BeforeWrite = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -54,6 +53,8 @@ struct Current {
 
 impl VaultSink {
     /// A sink named `sink`; the token is read from the variable `token_env` at each call.
+    /// One request may take as long as [`http::request_timeout`] says. The token goes only
+    /// over https or to this machine: any other `address` is refused here.
     pub fn new(
         sink: &str,
         address: &str,
@@ -61,16 +62,20 @@ impl VaultSink {
         path: &str,
         token_env: &str,
     ) -> Result<Self, SinkError> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+        let error = |message: String| SinkError::Store {
+            sink: sink.to_owned(),
+            message,
+        };
+        let address = address.trim_end_matches('/');
+        http::check_credential_url(address)
+            .map_err(|e| error(format!("address {}: {e}", http::redact(address))))?;
+        let timeout = http::request_timeout().map_err(error)?;
+        let http = http::client_builder(timeout)
             .build()
-            .map_err(|e| SinkError::Store {
-                sink: sink.to_owned(),
-                message: format!("cannot set up an HTTP client: {e}"),
-            })?;
+            .map_err(|e| error(format!("cannot set up an HTTP client: {e}")))?;
         Ok(VaultSink {
             sink: sink.to_owned(),
-            address: address.trim_end_matches('/').to_owned(),
+            address: address.to_owned(),
             mount: mount.trim_matches('/').to_owned(),
             path: path.trim_matches('/').to_owned(),
             token_env: token_env.to_owned(),
@@ -93,8 +98,9 @@ impl VaultSink {
     }
 
     fn token(&self) -> Result<SecretString, SinkError> {
-        match std::env::var(&self.token_env) {
-            Ok(token) if !token.is_empty() => Ok(SecretString::from(token)),
+        // Taken out of the environment at start, when the project names the variable.
+        match crate::credentials::get(&self.token_env) {
+            Some(token) if !token.expose_secret().is_empty() => Ok(token),
             _ => Err(self.error(format!(
                 "the environment variable {} that should hold the Vault token is not set",
                 self.token_env
@@ -110,10 +116,10 @@ impl VaultSink {
     /// The message of a failed call: status and the server's `errors`, which name no values.
     async fn failure(&self, doing: &str, response: reqwest::Response) -> SinkError {
         let status = response.status();
-        let errors = response
-            .json::<Value>()
+        let errors = http::read_body(response, http::MAX_RESPONSE_BYTES)
             .await
             .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
             .and_then(|body| body.get("errors").cloned())
             .and_then(|e| serde_json::from_value::<Vec<String>>(e).ok())
             .unwrap_or_default();
@@ -125,6 +131,27 @@ impl VaultSink {
         self.error(message)
     }
 
+    /// Refuses a redirect, which is not followed: it would carry the token, and on a write
+    /// the secret, to wherever the answer points.
+    fn refuse_redirect(&self, doing: &str, response: &reqwest::Response) -> Result<(), SinkError> {
+        let status = response.status();
+        if !status.is_redirection() {
+            return Ok(());
+        }
+        Err(self.error(format!(
+            "{doing}: HTTP {status}: the server redirects, and redirects are not followed (they \
+             would carry the Vault token elsewhere); set `address` to where Vault answers"
+        )))
+    }
+
+    /// The body of a successful answer, at most [`http::MAX_RESPONSE_BYTES`] of it.
+    async fn body(&self, doing: &str, response: reqwest::Response) -> Result<Value, SinkError> {
+        let bytes = http::read_body(response, http::MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| self.error(format!("{doing}: {e}")))?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
     async fn read(&self, url: &str, token: &SecretString) -> Result<Current, SinkError> {
         let response = self
             .http
@@ -133,13 +160,14 @@ impl VaultSink {
             .send()
             .await
             .map_err(|e| self.error(format!("reading {url}: {e}")))?;
+        self.refuse_redirect(&format!("reading {url}"), &response)?;
         let status = response.status();
         if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
             return Err(self.failure(&format!("reading {url}"), response).await);
         }
         // A 404 is a path never written, or one whose latest version was deleted: its
         // metadata still carries the version a check-and-set write must name.
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let body = self.body(&format!("reading {url}"), response).await?;
         let version = body
             .pointer("/data/metadata/version")
             .and_then(Value::as_u64)
@@ -168,6 +196,7 @@ impl VaultSink {
             .send()
             .await
             .map_err(|e| self.error(format!("writing {url}: {e}")))?;
+        self.refuse_redirect(&format!("writing {url}"), &response)?;
         if response.status().is_success() {
             return Ok(true);
         }
