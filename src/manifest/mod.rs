@@ -6,6 +6,7 @@
 //! the results together. Only validated types leave: [`model::Desired`] or [`Diagnostics`].
 
 mod diagnostic;
+mod duplicate_keys;
 mod endpoint;
 mod key_entries;
 mod keys;
@@ -219,7 +220,17 @@ fn read_yaml(
             );
             None
         }
-        Ok(docs) => Some(docs),
+        Ok(mut docs) => {
+            let shown = dir.join(rel);
+            let mut r = Reader {
+                file: &shown,
+                problems,
+            };
+            for doc in &mut docs {
+                duplicate_keys::drop_repeated(&mut r, doc, "");
+            }
+            Some(docs)
+        }
         Err(err) => {
             problems.push(Diagnostic::error(
                 err.code,
