@@ -5,6 +5,7 @@
 //! `project` and `endpoint` (with `rules` and `keys`) check and normalize, and this module puts
 //! the results together. Only validated types leave: [`model::Desired`] or [`Diagnostics`].
 
+mod destinations;
 mod diagnostic;
 mod duplicate_keys;
 mod endpoint;
@@ -87,7 +88,7 @@ pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
             }
         }
     }
-    check_secret_names(&endpoints, &mut problems);
+    destinations::check_unique(project.as_ref(), &endpoints, &mut problems);
     let (mut errors, mut warnings): (Vec<_>, Vec<_>) = problems
         .into_iter()
         .partition(|d| d.severity == Severity::Error);
@@ -262,38 +263,5 @@ fn check_unique(
     } else {
         declared.insert(key.to_owned(), r.at(key_node));
         true
-    }
-}
-
-/// Two endpoints must not store their secrets under the same name in the same sink.
-fn check_secret_names(
-    endpoints: &BTreeMap<String, model::DesiredEndpoint>,
-    problems: &mut Vec<Diagnostic>,
-) {
-    let mut seen: BTreeMap<(&str, &str), &model::DesiredEndpoint> = BTreeMap::new();
-    for endpoint in endpoints.values() {
-        let spec = &endpoint.signing_secret;
-        let mut names = vec![spec.name.as_str()];
-        for key in &endpoint.encryption_keys {
-            if let model::KeyMaterial::Generate { private_key_name } = &key.material {
-                names.push(private_key_name);
-            }
-        }
-        for name in names {
-            if let Some(first) = seen.insert((spec.sink.as_str(), name), endpoint) {
-                problems.push(
-                    Diagnostic::error(
-                        "duplicate-secret-name",
-                        Some(endpoint.source.clone()),
-                        format!(
-                            "`{name}` in sink `{}` is also written by endpoint `{}` ({})",
-                            spec.sink, first.key, first.source
-                        ),
-                    )
-                    .field(format!("endpoints.{}.signing_secret.name", endpoint.key))
-                    .hint("give each secret its own name"),
-                );
-            }
-        }
     }
 }
