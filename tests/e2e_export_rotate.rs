@@ -25,7 +25,7 @@ fn export_then_apply_adopts_dashboard_endpoints_in_place_and_converges() {
     run.expect(0);
     let file = project.path("exported/made-in-the-dashboard.yaml");
     let text = std::fs::read_to_string(&file).expect("one manifest per endpoint");
-    assert!(text.contains(&format!("adopt: {made_id}")), "{text}");
+    assert!(text.contains(&format!("adopt: \"{made_id}\"")), "{text}");
 
     // Before it is applied, the exported manifest plans an adoption: an update, no create.
     let plan = project.run(&api, &["plan", "--format", "json"]);
@@ -71,6 +71,58 @@ fn export_refuses_to_overwrite_and_writes_nothing_then() {
         std::fs::read_to_string(project.path("exported/orders.yaml")).unwrap(),
         "# mine\n"
     );
+}
+
+#[test]
+fn export_never_writes_through_a_link_in_the_output_directory() {
+    let api = Api::start();
+    api.create_endpoint(json!({"url": "https://dash.example.com/hook", "name": "Orders"}));
+    let project = Project::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = elsewhere.path().join("exported");
+    std::fs::create_dir(&out).unwrap();
+    // A link to a file that does not exist yet, outside the output directory.
+    std::os::unix::fs::symlink("../outside.yaml", out.join("orders.yaml")).unwrap();
+    let run = project.run(&api, &["export", ".", "--out", out.to_str().unwrap()]);
+    run.expect(1);
+    assert!(
+        run.stderr.contains("refusing to overwrite"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !elsewhere.path().join("outside.yaml").exists(),
+        "written through the link"
+    );
+}
+
+#[test]
+fn exported_keys_that_read_as_other_scalars_stay_keys() {
+    let api = Api::start();
+    for key in ["null", "123", "0x1f"] {
+        api.create_endpoint(json!({
+            "url": format!("https://dash.example.com/{key}"),
+            "labels": [format!("kayle-sync:{key}")],
+            "enabled": false,
+        }));
+    }
+    let project = Project::new();
+    project
+        .run(&api, &["export", ".", "--out", "exported"])
+        .expect(0);
+    let plan = project.run(&api, &["plan", "--format", "json"]);
+    plan.expect(0);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plan["summary"]["create"], 0, "{plan}");
+    assert_eq!(plan["summary"]["delete"], 0, "{plan}");
+    let mut keys: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["0x1f", "123", "null"], "{plan}");
 }
 
 #[test]

@@ -247,3 +247,35 @@ fn an_endpoint_key_of_digits_needs_no_quotes() {
     let loaded = manifest::load(dir.path()).unwrap();
     assert!(loaded.desired.endpoints.contains_key("2026"));
 }
+
+#[test]
+fn two_sinks_reaching_one_file_through_a_symlink_may_not_share_a_secret_name() {
+    let dir = project_dir(
+        "endpoints:\n  web:\n    url: https://hooks.example.com/web\n    enabled: false\n    signing_secret: { name: SHARED }\n  api:\n    url: https://hooks.example.com/api\n    enabled: false\n    signing_secret: { sink: linked, name: SHARED }\n",
+    );
+    let project = PROJECT.replace(
+        "sinks:\n",
+        "sinks:\n  linked:\n    type: dotenv\n    path: linked/kayle.env\n",
+    );
+    fs::write(dir.path().join("kayle-sync.yaml"), project).unwrap();
+    fs::create_dir(dir.path().join("secrets")).unwrap();
+    std::os::unix::fs::symlink("secrets", dir.path().join("linked")).unwrap();
+
+    let diagnostics = manifest::load(dir.path()).unwrap_err();
+    assert_eq!(
+        codes(&diagnostics),
+        ["duplicate-secret-name"],
+        "{diagnostics}"
+    );
+    let text = diagnostics.to_string();
+    assert!(
+        text.contains(":6:3: endpoints.api.signing_secret.name"),
+        "{text}"
+    );
+    assert!(text.contains("both write the file"), "{text}");
+
+    // Without the link they are two files, and each may hold its own SHARED.
+    fs::remove_file(dir.path().join("linked")).unwrap();
+    fs::create_dir(dir.path().join("linked")).unwrap();
+    manifest::load(dir.path()).unwrap();
+}

@@ -9,6 +9,18 @@ fn kayle_sync() -> Command {
     cmd
 }
 
+/// A temporary config directory: the quickstart's project file and `e.yaml` holding `manifest`.
+fn quickstart_with(manifest: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        "examples/quickstart/kayle-sync.yaml",
+        dir.path().join("kayle-sync.yaml"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("e.yaml"), manifest).unwrap();
+    dir
+}
+
 #[test]
 fn a_valid_directory_exits_zero_with_a_one_line_summary() {
     kayle_sync()
@@ -21,17 +33,7 @@ fn a_valid_directory_exits_zero_with_a_one_line_summary() {
 
 #[test]
 fn warnings_go_to_stderr_and_do_not_fail() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        "examples/quickstart/kayle-sync.yaml",
-        dir.path().join("kayle-sync.yaml"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("e.yaml"),
-        "endpoints:\n  web:\n    url: https://hooks.example.com/k\n",
-    )
-    .unwrap();
+    let dir = quickstart_with("endpoints:\n  web:\n    url: https://hooks.example.com/k\n");
     kayle_sync()
         .arg("validate")
         .arg(dir.path())
@@ -104,4 +106,48 @@ fn validate_needs_no_token_and_defaults_to_the_current_directory() {
         .assert()
         .success()
         .stdout("2 endpoints in 1 file: valid\n");
+}
+
+/// Makes a named pipe at `path`: opening one for reading blocks until a writer comes.
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+#[test]
+fn a_named_pipe_among_the_manifests_is_skipped_with_a_warning_not_opened() {
+    let dir = quickstart_with(
+        "endpoints:\n  web:\n    url: https://hooks.example.com/k\n    enabled: false\n",
+    );
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    mkfifo(&dir.path().join("sub/pipe.yaml"));
+    kayle_sync()
+        .arg("validate")
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .success()
+        .stdout("1 endpoint in 1 file: valid\n")
+        .stderr(predicate::str::contains(format!(
+            "{}:1:1: warning: not a regular file (a named pipe); skipped",
+            dir.path().join("sub/pipe.yaml").display()
+        )));
+}
+
+#[test]
+fn a_named_pipe_as_a_public_key_file_is_an_error_not_a_hang() {
+    let dir = quickstart_with(
+        "endpoints:\n  web:\n    url: https://hooks.example.com/k\n    encryption_keys:\n      - key_id: k1\n        public_key_file: k1.pem\n",
+    );
+    mkfifo(&dir.path().join("k1.pem"));
+    kayle_sync()
+        .arg("validate")
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not a regular file"));
 }

@@ -1,6 +1,10 @@
 //! `kayle-sync export`: write the live endpoints as manifests, to start managing an existing
 //! organization. Endpoints made elsewhere get `adopt:` so that the first apply takes them over
 //! in place, keeping their ids and signing secrets.
+//!
+//! Everything the server sent is written quoted (see `yaml`), so that no id, name, label or URL
+//! can add YAML structure, and keys, which name the files `--out` writes, are only ever
+//! endpoint keys (`[a-z0-9-]`).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -12,6 +16,7 @@ use anyhow::Context;
 use super::Outcome;
 use super::args::ExportArgs;
 use super::session::Session;
+use super::yaml;
 use crate::model::{self, Live, LiveEndpoint, Project};
 use crate::plan;
 
@@ -49,10 +54,14 @@ fn write_files(
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Some((key, _)) = manifests.iter().find(|(key, _)| !model::is_valid_key(key)) {
+        anyhow::bail!("refusing to write a manifest for `{key}`, which is not an endpoint key");
+    }
+    // A symbolic link counts as existing even when it leads nowhere: it is never written through.
     let existing: Vec<String> = manifests
         .iter()
         .map(|(key, _)| dir.join(format!("{key}.yaml")))
-        .filter(|path| path.exists())
+        .filter(|path| path.symlink_metadata().is_ok())
         .map(|path| path.display().to_string())
         .collect();
     if !existing.is_empty() {
@@ -63,7 +72,13 @@ fn write_files(
     }
     for (key, text) in manifests {
         let path = dir.join(format!("{key}.yaml"));
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        // `create_new` refuses a file or link that appeared since the check above.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     writeln!(
         err,
@@ -117,19 +132,19 @@ fn manifest(
     adopt: bool,
     err: &mut dyn Write,
 ) -> anyhow::Result<String> {
-    let quote = |s: &str| serde_json::to_string(s).expect("strings serialize");
+    let quote = yaml::quoted;
     let list = |items: &[String]| {
         let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
         format!("[{}]", quoted.join(", "))
     };
     let mut text = String::new();
     writeln!(text, "endpoints:")?;
-    writeln!(text, "  {key}:")?;
+    writeln!(text, "  {}:", yaml::key(key))?;
     if adopt {
         writeln!(
             text,
             "    adopt: {}  # made elsewhere: the first apply takes it over in place",
-            endpoint.id
+            quote(&endpoint.id)
         )?;
     }
     writeln!(text, "    url: {}", quote(&endpoint.url))?;
@@ -200,37 +215,53 @@ fn manifest(
 }
 
 /// A key for an endpoint made elsewhere: its name made key-shaped, short enough for the
-/// identity label, and not taken; else `endpoint-` and the start of its id.
+/// identity label, and not taken; else `endpoint-` and the start of its id made key-shaped.
+/// Only `[a-z0-9-]` ever reaches a key, whatever the server sent.
 fn derive_key(project: &Project, endpoint: &LiveEndpoint, taken: &BTreeSet<String>) -> String {
     let room = model::MAX_LABEL_UNITS.saturating_sub(project.label_prefix.encode_utf16().count());
+    let id_part: String = slug(endpoint.id.trim_start_matches("whe_"))
+        .chars()
+        .take(8)
+        .collect();
+    let base = match (slug(endpoint.name.as_deref().unwrap_or_default()), id_part) {
+        (name, _) if !name.is_empty() => name,
+        (_, id) if !id.is_empty() => format!("endpoint-{}", id.trim_end_matches('-')),
+        _ => "endpoint".to_owned(),
+    };
+    let numbered = |n: usize, room: usize| {
+        let suffix = if n == 1 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
+        let head: String = base
+            .chars()
+            .take(room.saturating_sub(suffix.len()))
+            .collect();
+        format!("{}{suffix}", head.trim_end_matches('-'))
+    };
+    let free = |key: &String| model::is_valid_key(key) && !taken.contains(key);
+    (1..=taken.len() + 1)
+        .map(|n| numbered(n, room))
+        .find(free)
+        // No short key fits beside the label prefix: a longer one, which validate will flag.
+        .or_else(|| (1..).map(|n| numbered(n, usize::MAX)).find(free))
+        .expect("only finitely many keys are taken")
+}
+
+/// `text` lower-cased, each run of other characters than ASCII letters and digits made one `-`,
+/// with no `-` at either end.
+fn slug(text: &str) -> String {
     let mut slug = String::new();
-    for c in endpoint.name.as_deref().unwrap_or_default().chars() {
+    for c in text.chars() {
         if c.is_ascii_alphanumeric() {
             slug.push(c.to_ascii_lowercase());
         } else if !slug.is_empty() && !slug.ends_with('-') {
             slug.push('-');
         }
     }
-    let id_part: String = endpoint
-        .id
-        .trim_start_matches("whe_")
-        .chars()
-        .take(8)
-        .collect();
-    let base = match slug.trim_matches('-') {
-        "" => format!("endpoint-{id_part}"),
-        slug => slug.to_owned(),
-    };
-    let base: String = base.chars().take(room.saturating_sub(3)).collect();
-    let base = base.trim_end_matches('-').to_owned();
-    let mut key = base.clone();
-    let mut n = 2;
-    while taken.contains(&key) || !model::is_valid_key(&key) {
-        key = format!("{base}-{n}");
-        n += 1;
-        if n > 99 {
-            return format!("endpoint-{id_part}");
-        }
-    }
-    key
+    slug.trim_end_matches('-').to_owned()
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,7 @@ mod rotate;
 mod session;
 mod validate;
 mod watch;
+mod yaml;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -79,6 +79,7 @@ pub fn read_public_key(path: &Path) -> Result<RsaPublicJwk, KeyFileError> {
             KeyFileError::Unreadable("it is a directory".into())
         }
         ReadError::Io(_) => KeyFileError::Unreadable("I/O error".into()),
+        err @ ReadError::NotRegular(_) => KeyFileError::Unreadable(err.to_string()),
         ReadError::TooLarge => KeyFileError::Unrecognized,
     })?;
     let text = std::str::from_utf8(&bytes).map_err(|_| KeyFileError::Unrecognized)?;

@@ -6,7 +6,9 @@
 //! the results together. Only validated types leave: [`model::Desired`] or [`Diagnostics`].
 
 mod credentials;
+mod destinations;
 mod diagnostic;
+mod duplicate_keys;
 mod endpoint;
 mod key_entries;
 mod keys;
@@ -88,7 +90,7 @@ pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
             }
         }
     }
-    check_secret_names(&endpoints, &mut problems);
+    destinations::check_unique(project.as_ref(), &endpoints, &mut problems);
     let (mut errors, mut warnings): (Vec<_>, Vec<_>) = problems
         .into_iter()
         .partition(|d| d.severity == Severity::Error);
@@ -221,7 +223,17 @@ fn read_yaml(
             );
             None
         }
-        Ok(docs) => Some(docs),
+        Ok(mut docs) => {
+            let shown = dir.join(rel);
+            let mut r = Reader {
+                file: &shown,
+                problems,
+            };
+            for doc in &mut docs {
+                duplicate_keys::drop_repeated(&mut r, doc, "");
+            }
+            Some(docs)
+        }
         Err(err) => {
             problems.push(Diagnostic::error(
                 err.code,
@@ -253,38 +265,5 @@ fn check_unique(
     } else {
         declared.insert(key.to_owned(), r.at(key_node));
         true
-    }
-}
-
-/// Two endpoints must not store their secrets under the same name in the same sink.
-fn check_secret_names(
-    endpoints: &BTreeMap<String, model::DesiredEndpoint>,
-    problems: &mut Vec<Diagnostic>,
-) {
-    let mut seen: BTreeMap<(&str, &str), &model::DesiredEndpoint> = BTreeMap::new();
-    for endpoint in endpoints.values() {
-        let spec = &endpoint.signing_secret;
-        let mut names = vec![spec.name.as_str()];
-        for key in &endpoint.encryption_keys {
-            if let model::KeyMaterial::Generate { private_key_name } = &key.material {
-                names.push(private_key_name);
-            }
-        }
-        for name in names {
-            if let Some(first) = seen.insert((spec.sink.as_str(), name), endpoint) {
-                problems.push(
-                    Diagnostic::error(
-                        "duplicate-secret-name",
-                        Some(endpoint.source.clone()),
-                        format!(
-                            "`{name}` in sink `{}` is also written by endpoint `{}` ({})",
-                            spec.sink, first.key, first.source
-                        ),
-                    )
-                    .field(format!("endpoints.{}.signing_secret.name", endpoint.key))
-                    .hint("give each secret its own name"),
-                );
-            }
-        }
     }
 }

@@ -59,10 +59,13 @@ pub struct ParseError {
 
 /// Parses every document of a YAML stream. `Null` documents (empty, or only comments) are kept
 /// so that the caller can tell an empty file from one that declares nothing.
+///
+/// A key repeated in one mapping is kept, in order, for `duplicate_keys` to report: failing the
+/// parse instead would hide every other problem in the file.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
     let options = serde_saphyr::options! {
         strict_booleans: true,
-        duplicate_keys: DuplicateKeyPolicy::Error,
+        duplicate_keys: DuplicateKeyPolicy::PassThrough,
         merge_keys: MergeKeyPolicy::Error,
         with_snippet: false,
         crop_radius: 0,
@@ -75,7 +78,6 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
 fn convert_error(err: serde_saphyr::Error) -> ParseError {
     let err = err.without_snippet();
     let code = match err {
-        serde_saphyr::Error::DuplicateMappingKey { .. } => "yaml-duplicate-key",
         serde_saphyr::Error::MergeKeyNotAllowed { .. } => "yaml-merge-key",
         serde_saphyr::Error::Budget { .. }
         | serde_saphyr::Error::AliasReplayLimitExceeded { .. }
@@ -85,12 +87,6 @@ fn convert_error(err: serde_saphyr::Error) -> ParseError {
     };
     let location = err.location().filter(|l| l.line() > 0);
     let mut message = match err {
-        serde_saphyr::Error::DuplicateMappingKey { key: Some(key), .. } => {
-            format!("duplicate key `{key}` in one mapping")
-        }
-        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
-            "duplicate key in one mapping".to_owned()
-        }
         serde_saphyr::Error::MergeKeyNotAllowed { .. } => {
             "YAML merge keys (`<<`) are not supported".to_owned()
         }
@@ -257,10 +253,13 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_are_errors_with_a_place() {
-        let err = parse_documents("a: 1\na: 2\n").unwrap_err();
-        assert_eq!(err.code, "yaml-duplicate-key");
-        assert_eq!(err.line, Some(2));
+    fn duplicate_keys_are_kept_with_their_places() {
+        let docs = parse_documents("a: 1\na: 2\n").unwrap();
+        let Value::Map(top) = &docs[0].value else {
+            panic!("{docs:?}")
+        };
+        let places: Vec<_> = top.iter().map(|(k, _)| (k.line, k.column)).collect();
+        assert_eq!(places, [(1, 1), (2, 1)]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Finding and reading the files of a config directory: which files count, in what order, and
-//! every way reading one can fail (too large, not UTF-8, unreadable, a symlink loop).
+//! every way reading one can fail (too large, not UTF-8, unreadable, a symlink loop, not a
+//! regular file).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -132,6 +133,19 @@ fn walk(
         // Follows symlinks: a link to a file or directory counts as what it points at.
         match std::fs::metadata(dir.join(&child)) {
             Ok(meta) if meta.is_dir() => walk(dir, &child, ancestors, out, problems),
+            // Opening a named pipe blocks until a writer comes, and a device may do anything.
+            // Such a file stores no configuration, so it is skipped rather than refused: one
+            // stray socket must not stop every plan and watch of the directory.
+            Ok(meta) if is_yaml(text) && !meta.is_file() => {
+                problems.push(
+                    Diagnostic::warning(
+                        "not-a-regular-file",
+                        Some(file_location(dir, &child)),
+                        format!("not a regular file ({}); skipped", kind_of(&meta)),
+                    )
+                    .hint("kayle-sync reads manifests from regular files only; remove it or rename it"),
+                );
+            }
             Ok(_) if is_yaml(text) => {
                 if !rel.as_os_str().is_empty() && PROJECT_FILES.contains(&text) {
                     problems.push(
@@ -154,6 +168,21 @@ fn walk(
         }
     }
     ancestors.pop();
+}
+
+/// What a file that is neither a regular file nor a directory is, in words.
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_fifo() {
+        "a named pipe"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
 }
 
 fn is_yaml(name: &str) -> bool {
@@ -196,6 +225,11 @@ pub fn read_text(dir: &Path, rel: &Path) -> Result<String, Box<Diagnostic>> {
     let bytes = read_limited(&path).map_err(|err| {
         Box::new(match err {
             ReadError::Io(err) => unreadable(dir, rel, &err),
+            err @ ReadError::NotRegular(_) => Diagnostic::error(
+                "not-a-regular-file",
+                Some(file_location(dir, rel)),
+                err.to_string(),
+            ),
             ReadError::TooLarge => Diagnostic::error(
                 "file-too-large",
                 Some(file_location(dir, rel)),
@@ -220,9 +254,25 @@ pub fn read_text(dir: &Path, rel: &Path) -> Result<String, Box<Diagnostic>> {
     })
 }
 
-/// Reads a file of at most [`MAX_FILE_BYTES`] bytes.
+/// Reads a regular file of at most [`MAX_FILE_BYTES`] bytes.
+///
+/// Anything else is refused without reading: the type is checked before opening, and again on
+/// the opened file (opened non-blocking, so a named pipe swapped in between cannot block).
 pub fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
-    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
+    if !meta.is_file() && !meta.is_dir() {
+        return Err(ReadError::NotRegular(kind_of(&meta)));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() && !meta.is_dir() {
+        return Err(ReadError::NotRegular(kind_of(&meta)));
+    }
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -242,6 +292,9 @@ pub enum ReadError {
     /// The file is larger than [`MAX_FILE_BYTES`].
     #[error("the file is larger than {} KiB", MAX_FILE_BYTES / 1024)]
     TooLarge,
+    /// The path names a named pipe, a socket or a device, which is never read.
+    #[error("not a regular file ({0})")]
+    NotRegular(&'static str),
 }
 
 /// Decodes UTF-8, or says where (line, column) the first invalid byte is.

@@ -1,11 +1,22 @@
 //! The `dotenv` sink: `NAME=value` lines in a file, everything else in it kept as it was.
 //!
-//! Values are written bare when they consist only of letters, digits and `_-./+:@,=`, in single
-//! quotes when they hold no `'` and no line break, and otherwise in double quotes with `\\`,
-//! `\"`, `\n` and `\r` escaped, so a PEM private key fits on one line. `$` is never escaped:
-//! loaders that expand `${VAR}` inside double quotes (python-dotenv, Compose) would expand it,
-//! which is why single quotes are preferred. Reading accepts the same forms, an `export `
-//! prefix, `# comments` after bare values, and double-quoted values spanning lines.
+//! A value is written so that `sh` (`set -a; . FILE`), python-dotenv and Node's `dotenv` (15 and
+//! later) all read back exactly that value, and sourcing the file runs nothing:
+//!
+//! - bare, when it is only letters, digits and `_-./+:@,=` (every signing secret);
+//! - else in single quotes, line breaks written as they are (a PEM private key spans lines):
+//!   nothing inside is special to `sh`, and nothing to the two libraries except `\\` and a
+//!   `\` before the closing quote (python-dotenv unescapes them) and `${` (python-dotenv
+//!   expands it even there), so a value holding those is refused;
+//! - else, when it holds a `'`, in double quotes, if it holds none of `"`, `\`, `$` and a
+//!   backtick, which are special there; otherwise it is refused.
+//!
+//! NUL and carriage return are refused too: a shell variable cannot hold a NUL, and Node's
+//! `dotenv` turns every carriage return into a line feed. A refused value is an error naming
+//! the entry, never the value; no signing secret or generated key is ever refused.
+//!
+//! Reading accepts these forms and the ones earlier versions wrote (double quotes with `\\`,
+//! `\"`, `\n`, `\r` escapes), an `export ` prefix, and `# comments` after bare values.
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -35,7 +46,9 @@ impl Format for Dotenv {
             .iter()
             .map(|(name, value)| (name.as_str(), value.expose_secret()))
             .collect();
-        Ok(set(text, &entries, &values))
+        set(text, &entries, &values).map_err(|(name, why)| {
+            file.format_error(format!("cannot write {name}: the value {why}"))
+        })
     }
 
     fn values(
@@ -161,33 +174,56 @@ fn value(text: &str) -> Option<(String, usize)> {
     Some((bare.trim_end().to_owned(), skipped + line.len()))
 }
 
-/// `value` as it must be written after `NAME=`.
-pub fn quote(value: &str) -> String {
+/// Why a value cannot be written: no quoting reads back the same in `sh`, python-dotenv and
+/// Node's `dotenv`. Says which characters are the trouble, never the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unrepresentable {
+    /// A shell variable cannot hold a NUL; Node's `dotenv` reads a carriage return as `\n`.
+    #[error("holds a NUL or carriage return character")]
+    Control,
+    /// python-dotenv expands `${NAME}`, in single quotes too.
+    #[error("holds `${{`, which python-dotenv expands")]
+    Expansion,
+    /// python-dotenv unescapes `\\` in single quotes, and a final `\` escapes the quote.
+    #[error("holds `\\\\` or ends with `\\`")]
+    Backslash,
+    /// Only double quotes can hold a `'`, and there `"`, `\`, `$` and `` ` `` are special.
+    #[error("holds a single quote together with `\"`, `\\`, `$` or a backtick")]
+    Quotes,
+}
+
+/// `value` as it must be written after `NAME=`; see the module documentation.
+pub fn quote(value: &str) -> Result<String, Unrepresentable> {
+    if value.contains(['\0', '\r']) {
+        return Err(Unrepresentable::Control);
+    }
+    if value.contains("${") {
+        return Err(Unrepresentable::Expansion);
+    }
     let bare = |c: char| c.is_ascii_alphanumeric() || "_-./+:@,=".contains(c);
     if !value.is_empty() && value.chars().all(bare) {
-        return value.to_owned();
+        return Ok(value.to_owned());
     }
-    if !value.contains(['\'', '\n', '\r']) {
-        return format!("'{value}'");
-    }
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
+    if !value.contains('\'') {
+        if value.contains("\\\\") || value.ends_with('\\') {
+            return Err(Unrepresentable::Backslash);
         }
+        return Ok(format!("'{value}'"));
     }
-    out.push('"');
-    out
+    if value.contains(['"', '\\', '$', '`']) {
+        return Err(Unrepresentable::Quotes);
+    }
+    Ok(format!("\"{value}\""))
 }
 
 /// `text` with every entry of each name in `values` set to its value (the last one given for
-/// a name wins), and a line appended, in order, for each name not in it yet.
-fn set(text: &str, entries: &[Entry], values: &[(&str, &str)]) -> String {
+/// a name wins), and a line appended, in order, for each name not in it yet; or the first name
+/// whose value cannot be written, and why.
+fn set<'n>(
+    text: &str,
+    entries: &[Entry],
+    values: &[(&'n str, &str)],
+) -> Result<String, (&'n str, Unrepresentable)> {
     let mut wanted: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
     let mut order = Vec::new();
     for (name, value) in values {
@@ -195,9 +231,13 @@ fn set(text: &str, entries: &[Entry], values: &[(&str, &str)]) -> String {
             order.push(*name);
         }
     }
+    for (name, value) in &wanted {
+        quote(value).map_err(|why| (*name, why))?;
+    }
     let line = |export: bool, name: &str, value: &str| {
         let prefix = if export { "export " } else { "" };
-        format!("{prefix}{name}={}\n", quote(value))
+        let value = quote(value).expect("every value was checked above");
+        format!("{prefix}{name}={value}\n")
     };
     let extra: usize = values.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
     let mut out = String::with_capacity(text.len() + extra);
@@ -224,5 +264,60 @@ fn set(text: &str, entries: &[Entry], values: &[(&str, &str)]) -> String {
         }
         out.push_str(&line(false, name, wanted[name]));
     }
-    out
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn reads_what_earlier_versions_wrote() {
+        let text = "PEM=\"-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n\"\nODD=\"it's \\\"x\\\" \\\\ $HOME\\r\"\nPLAIN='a b'\n";
+        let read = |name| read_value(text, name).unwrap();
+        assert_eq!(
+            read("PEM").as_deref(),
+            Some("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n")
+        );
+        assert_eq!(read("ODD").as_deref(), Some("it's \"x\" \\ $HOME\r"));
+        assert_eq!(read("PLAIN").as_deref(), Some("a b"));
+    }
+
+    proptest! {
+        /// Every value is written so that it reads back, or refused for one of the documented
+        /// reasons and no other.
+        #[test]
+        fn any_value_reads_back_or_is_refused_for_a_reason(value in any::<String>()) {
+            match quote(&value) {
+                Ok(quoted) => {
+                    let text = format!("# head\nNAME={quoted}\nAFTER=x\n");
+                    prop_assert_eq!(read_value(&text, "NAME").unwrap(), Some(value));
+                    prop_assert_eq!(read_value(&text, "AFTER").unwrap(), Some("x".to_owned()));
+                }
+                Err(_) => prop_assert!(
+                    value.contains(['\0', '\r'])
+                        || value.contains("${")
+                        || value.contains("\\\\")
+                        || value.ends_with('\\')
+                        || (value.contains('\'') && value.contains(['"', '\\', '$', '`'])),
+                    "refused for no documented reason: {:?}", value
+                ),
+            }
+        }
+
+        /// Signing secrets and PEM private keys are never refused.
+        #[test]
+        fn secrets_and_pems_are_always_written(
+            secret in "whsec_[A-Za-z0-9+/]{20,80}={0,2}",
+            body in proptest::collection::vec("[A-Za-z0-9+/]{64}", 1..20),
+        ) {
+            prop_assert_eq!(quote(&secret).unwrap(), secret);
+            let pem = format!(
+                "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+                body.join("\n")
+            );
+            prop_assert_eq!(quote(&pem).unwrap(), format!("'{pem}'"));
+        }
+    }
 }
