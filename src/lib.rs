@@ -8,6 +8,7 @@ pub mod cli;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod redact;
 pub mod report;
 pub mod sink;
 pub mod watch;
