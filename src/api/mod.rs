@@ -24,6 +24,7 @@ pub use retry::RetryPolicy;
 use failure::{Failure, describe_decode, describe_transport};
 
 use crate::model::{LiveEndpoint, LiveKey};
+use crate::redact;
 
 /// The page size for every listing: the API's maximum.
 pub const PAGE_SIZE: u32 = 100;
@@ -98,6 +99,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     auth: HeaderValue,
+    /// Kept to scrub it from every error: a server can echo the request it refused.
+    token: SecretString,
     retry: RetryPolicy,
     requests: AtomicU64,
     /// When set, the most requests in flight at once, across every task using this client.
@@ -158,7 +161,10 @@ impl Client {
             _ => {
                 return Err(ApiError::Transport {
                     doing: doing(),
-                    reason: format!("the base URL {base:?} is not an http(s) URL"),
+                    reason: format!(
+                        "the base URL {:?} is not an http(s) URL",
+                        redact::scrub_url(base)
+                    ),
                 });
             }
         }
@@ -169,6 +175,7 @@ impl Client {
                     reason: "the API token holds characters that cannot go in a header".into(),
                 })?;
         auth.set_sensitive(true);
+        let token = SecretString::from(config.token.expose_secret().trim());
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
@@ -177,14 +184,18 @@ impl Client {
             // API never redirects: a redirect means the base URL is wrong, and is reported.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|err| ApiError::Transport {
-                doing: doing(),
-                reason: err.to_string(),
+            .map_err(|err| {
+                ApiError::Transport {
+                    doing: doing(),
+                    reason: err.to_string(),
+                }
+                .redacted(&[token.expose_secret()])
             })?;
         Ok(Client {
             http,
             base: config.base_url.trim_end_matches('/').to_owned(),
             auth,
+            token,
             retry: config.retry,
             requests: AtomicU64::new(0),
             in_flight: None,
@@ -196,6 +207,11 @@ impl Client {
     /// its sink does not keep a request slot idle.
     pub fn limit_in_flight(&mut self, max: usize) {
         self.in_flight = Some(tokio::sync::Semaphore::new(max.max(1)));
+    }
+
+    /// `err` with the token, and whatever else a server could slip into it, scrubbed.
+    fn redacted(&self, err: ApiError) -> ApiError {
+        err.redacted(&[self.token.expose_secret()])
     }
 
     /// How many HTTP requests this client has sent, retries included.
@@ -316,10 +332,10 @@ impl Client {
                 }
             }
         }
-        Err(ApiError::UnstableListing {
+        Err(self.redacted(ApiError::UnstableListing {
             doing: doing.to_owned(),
             attempts: LISTING_ATTEMPTS,
-        })
+        }))
     }
 
     async fn call<T: DeserializeOwned>(
@@ -344,19 +360,22 @@ impl Client {
         repeat: Repeat,
         doing: &str,
     ) -> Result<Envelope<T>, ApiError> {
-        let bytes = self.send(method, path, body, repeat, doing).await?;
+        let bytes = self
+            .send(method, path, body, repeat, doing)
+            .await
+            .map_err(|err| self.redacted(err))?;
         serde_json::from_slice(&bytes).map_err(|err| {
             let doing = doing.to_owned();
             let reason = describe_decode(&err);
             // The call succeeded, so a create took effect, but what it made is unknown.
-            if repeat == Repeat::Never {
+            self.redacted(if repeat == Repeat::Never {
                 ApiError::OutcomeUnknown {
                     doing,
                     reason: format!("the answer could not be read: {reason}"),
                 }
             } else {
                 ApiError::Decode { doing, reason }
-            }
+            })
         })
     }
 
@@ -401,7 +420,12 @@ impl Client {
                     tracing::debug!(%method, path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "api call");
                     if status.is_redirection() {
                         let to = response.headers().get(LOCATION);
-                        return Err(failure::redirected(doing, status, to));
+                        return Err(failure::redirected(
+                            doing,
+                            status,
+                            to,
+                            &[self.token.expose_secret()],
+                        ));
                     }
                     match response.bytes().await {
                         Ok(bytes) if status.is_success() => return Ok(bytes),
@@ -423,7 +447,7 @@ impl Client {
                 waited += wait;
                 continue;
             }
-            return Err(failure.into_error(doing, repeat, attempt));
+            return Err(failure.into_error(doing, repeat, attempt, &[self.token.expose_secret()]));
         }
     }
 }
