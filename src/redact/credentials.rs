@@ -13,15 +13,18 @@ const MIN_KNOWN_CHARS: usize = 6;
 /// How credentials begin: Kayle signing secrets and API keys, Vault and OpenBao tokens.
 const PREFIXES: [&str; 5] = ["whsec_", "kk_", "hvs.", "hvb.", "hvr."];
 
+/// Authorization schemes (any case) whose credential follows them.
+const SCHEMES: [&str; 2] = ["bearer", "basic"];
+
 /// Header names (any case) whose value is a credential; `authorization` also finds
 /// `Proxy-Authorization`.
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "x-vault-token", "x-amz-security-token"];
 
 /// `text` with every credential in it replaced by [`REDACTED`]: each of the `known` values
 /// (also as a JSON string would hold it, and each long line of a multi-line one), PEM private
-/// key blocks (also cut short), `Authorization` / `X-Vault-Token` values, `Bearer` tokens,
-/// anything starting like a Kayle secret or key (`whsec_`, `kk_`) or a Vault token, and the
-/// userinfo of URLs (replaced by `***`).
+/// key blocks (also cut short), `Authorization` / `X-Vault-Token` values, `Bearer` and `Basic`
+/// credentials, anything starting like a Kayle secret or key (`whsec_`, `kk_`) or a Vault
+/// token, and the userinfo of URLs (replaced by `***`).
 pub fn scrub<'a>(text: &'a str, known: &[&str]) -> Cow<'a, str> {
     let mut text = Cow::Borrowed(text);
     let mut forms: Vec<String> = known.iter().flat_map(|value| known_forms(value)).collect();
@@ -35,7 +38,7 @@ pub fn scrub<'a>(text: &'a str, known: &[&str]) -> Cow<'a, str> {
     let rules: [fn(&str) -> Option<String>; 5] = [
         private_keys,
         credential_headers,
-        bearer_tokens,
+        scheme_tokens,
         prefixed,
         hide_userinfo,
     ];
@@ -165,12 +168,16 @@ fn credential_headers(text: &str) -> Option<String> {
     replace_spans(text, spans, REDACTED)
 }
 
-/// The token after the word `Bearer`, when it looks like one rather than like prose.
-fn bearer_tokens(text: &str) -> Option<String> {
+/// The credential after an authorization scheme, `Bearer` or `Basic`, when it looks like one
+/// rather than like prose.
+fn scheme_tokens(text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
     let mut spans = Vec::new();
-    for at in word_starts(text, &lower, "bearer") {
-        let from = at + "bearer".len();
+    for (at, scheme) in SCHEMES
+        .iter()
+        .flat_map(|scheme| word_starts(text, &lower, scheme).map(move |at| (at, scheme)))
+    {
+        let from = at + scheme.len();
         let blanks = text[from..]
             .find(|c: char| c != ' ' && c != '\t')
             .unwrap_or(text.len() - from);
@@ -180,8 +187,8 @@ fn bearer_tokens(text: &str) -> Option<String> {
         let start = from + blanks;
         let len = token_len(&text[start..], "._~+/=-");
         let token = &text[start..start + len];
-        // Real tokens are long, or mix letters with digits and punctuation; "Bearer token
-        // missing" is prose.
+        // Real credentials are long, or mix letters with digits and punctuation; "Bearer
+        // token missing" and "Basic authentication" are prose.
         let looks_like_token = token.len() >= 20
             || token.len() >= 6 && token.chars().any(|c| !c.is_ascii_alphabetic());
         if looks_like_token {

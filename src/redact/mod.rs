@@ -13,6 +13,8 @@
 
 use std::borrow::Cow;
 
+use serde_json::Value;
+
 mod credentials;
 mod markdown;
 #[cfg(test)]
@@ -53,6 +55,21 @@ pub fn safe_lines(text: &str) -> String {
 /// [`printable`].
 pub fn untrusted(text: &str, known: &[&str]) -> String {
     printable(&scrub(text, known)).into_owned()
+}
+
+/// A JSON value as it may be shown: every string in it, names included, [`scrub`]bed.
+/// Control characters are left to the JSON writer, which escapes them.
+pub fn scrub_json(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(scrub(text, &[]).into_owned()),
+        Value::Array(items) => Value::Array(items.iter().map(scrub_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(name, item)| (scrub(name, &[]).into_owned(), scrub_json(item)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// A URL as it may be shown: userinfo replaced by `***` (`https://***@host/path`), control

@@ -57,6 +57,7 @@ fn credential_shapes_are_scrubbed_without_being_known() {
             r#"{"headers":{"authorization":"(redacted)"},"x":1}"#,
         ),
         ("sent bearer eyJhbGciOi.x.y ok", "sent bearer (redacted) ok"),
+        ("got Basic dXNlcjpwdw== back", "got Basic (redacted) back"),
         (
             "X-Vault-Token: s.abcdef\nnext",
             "X-Vault-Token: (redacted)\nnext",
@@ -81,6 +82,7 @@ fn credential_shapes_are_scrubbed_without_being_known() {
     // Prose is not a credential.
     for prose in [
         "Bearer token missing",
+        "Basic authentication is required",
         "the X-Vault-Token header is not set",
         "Authorization failed",
         "stack_kk_x lookk_y",

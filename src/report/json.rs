@@ -4,7 +4,6 @@
 use std::io::{self, Write};
 
 use serde::{Serialize, Serializer};
-use serde_json::Value;
 
 use crate::plan::{Change, FORMAT_VERSION, FieldChange, KeyStep, Plan, SecretStep, Summary};
 use crate::redact;
@@ -71,26 +70,13 @@ fn scrubbed(change: &Change) -> Change {
                      after,
                  }| FieldChange {
                     field: text(field),
-                    before: value(before),
-                    after: value(after),
+                    before: redact::scrub_json(before),
+                    after: redact::scrub_json(after),
                 },
             )
             .collect(),
         secret: secret.as_ref().map(secret_step),
         keys: keys.iter().map(key_step).collect(),
-    }
-}
-
-fn value(value: &Value) -> Value {
-    match value {
-        Value::String(string) => Value::String(text(string)),
-        Value::Array(items) => Value::Array(items.iter().map(self::value).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(name, item)| (text(name), self::value(item)))
-                .collect(),
-        ),
-        other => other.clone(),
     }
 }
 
