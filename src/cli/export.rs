@@ -14,6 +14,7 @@ use super::args::ExportArgs;
 use super::session::Session;
 use crate::model::{self, Live, LiveEndpoint, Project};
 use crate::plan;
+use crate::redact::{self, safe_line};
 
 pub async fn run(
     args: &ExportArgs,
@@ -89,7 +90,7 @@ pub fn manifests(
                 err,
                 "{key}: {} endpoints carry its label; exporting the oldest, {} (apply removes the others)",
                 endpoints.len(),
-                endpoints[0].id
+                safe_line(&endpoints[0].id)
             )?;
         }
         out.push((
@@ -117,7 +118,9 @@ fn manifest(
     adopt: bool,
     err: &mut dyn Write,
 ) -> anyhow::Result<String> {
-    let quote = |s: &str| serde_json::to_string(s).expect("strings serialize");
+    // A JSON string is a YAML string with every control character escaped; what the server
+    // says is also scrubbed of anything shaped like a credential.
+    let quote = |s: &str| serde_json::to_string(&redact::scrub(s, &[])).expect("strings serialize");
     let list = |items: &[String]| {
         let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
         format!("[{}]", quoted.join(", "))
@@ -129,7 +132,11 @@ fn manifest(
         writeln!(
             text,
             "    adopt: {}  # made elsewhere: the first apply takes it over in place",
-            endpoint.id
+            if is_plain(&endpoint.id) {
+                endpoint.id.clone()
+            } else {
+                quote(&endpoint.id)
+            }
         )?;
     }
     writeln!(text, "    url: {}", quote(&endpoint.url))?;
@@ -197,6 +204,14 @@ fn manifest(
         }
     }
     Ok(text)
+}
+
+/// Whether `id` can stand in YAML as it is: only letters, digits, `_` and `-`.
+fn is_plain(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// A key for an endpoint made elsewhere: its name made key-shaped, short enough for the
