@@ -99,8 +99,9 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     auth: HeaderValue,
-    /// Kept to scrub it from every error: a server can echo the request it refused.
-    token: SecretString,
+    /// The token, and the credentials of the base URL's userinfo (sent as Basic auth), to
+    /// scrub from every error: a server can echo the request it refused.
+    secrets: Vec<SecretString>,
     retry: RetryPolicy,
     requests: AtomicU64,
     /// When set, the most requests in flight at once, across every task using this client.
@@ -175,7 +176,13 @@ impl Client {
                     reason: "the API token holds characters that cannot go in a header".into(),
                 })?;
         auth.set_sensitive(true);
-        let token = SecretString::from(config.token.expose_secret().trim());
+        let mut secrets = vec![SecretString::from(config.token.expose_secret().trim())];
+        secrets.extend(
+            redact::url_credentials(base)
+                .into_iter()
+                .map(SecretString::from),
+        );
+        let known: Vec<&str> = secrets.iter().map(|s| s.expose_secret()).collect();
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
@@ -189,13 +196,13 @@ impl Client {
                     doing: doing(),
                     reason: err.to_string(),
                 }
-                .redacted(&[token.expose_secret()])
+                .redacted(&known)
             })?;
         Ok(Client {
             http,
             base: config.base_url.trim_end_matches('/').to_owned(),
             auth,
-            token,
+            secrets,
             retry: config.retry,
             requests: AtomicU64::new(0),
             in_flight: None,
@@ -209,9 +216,14 @@ impl Client {
         self.in_flight = Some(tokio::sync::Semaphore::new(max.max(1)));
     }
 
+    /// The secrets an error must not show.
+    fn known(&self) -> Vec<&str> {
+        self.secrets.iter().map(|s| s.expose_secret()).collect()
+    }
+
     /// `err` with the token, and whatever else a server could slip into it, scrubbed.
     fn redacted(&self, err: ApiError) -> ApiError {
-        err.redacted(&[self.token.expose_secret()])
+        err.redacted(&self.known())
     }
 
     /// How many HTTP requests this client has sent, retries included.
@@ -420,12 +432,7 @@ impl Client {
                     tracing::debug!(%method, path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "api call");
                     if status.is_redirection() {
                         let to = response.headers().get(LOCATION);
-                        return Err(failure::redirected(
-                            doing,
-                            status,
-                            to,
-                            &[self.token.expose_secret()],
-                        ));
+                        return Err(failure::redirected(doing, status, to, &self.known()));
                     }
                     match response.bytes().await {
                         Ok(bytes) if status.is_success() => return Ok(bytes),
@@ -447,7 +454,7 @@ impl Client {
                 waited += wait;
                 continue;
             }
-            return Err(failure.into_error(doing, repeat, attempt, &[self.token.expose_secret()]));
+            return Err(failure.into_error(doing, repeat, attempt, &self.known()));
         }
     }
 }

@@ -16,12 +16,18 @@ const PREFIXES: [&str; 5] = ["whsec_", "kk_", "hvs.", "hvb.", "hvr."];
 /// Authorization schemes (any case) whose credential follows them.
 const SCHEMES: [&str; 2] = ["bearer", "basic"];
 
-/// Header names (any case) whose value is a credential; `authorization` also finds
-/// `Proxy-Authorization`.
-const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "x-vault-token", "x-amz-security-token"];
+/// Names (any case) whose value is a credential, as a header (`Name: value`) or a parameter
+/// (`name=value`): `authorization` also finds `Proxy-Authorization`, `signature` an AWS
+/// request signature and `X-Amz-Signature`.
+const CREDENTIAL_NAMES: [&str; 4] = [
+    "authorization",
+    "x-vault-token",
+    "x-amz-security-token",
+    "signature",
+];
 
 /// `text` with every credential in it replaced by [`REDACTED`]: each of the `known` values
-/// (also as a JSON string would hold it, and each long line of a multi-line one), PEM private
+/// (also as a JSON string or base64 would hold it, and each long line of a multi-line one), PEM private
 /// key blocks (also cut short), `Authorization` / `X-Vault-Token` values, `Bearer` and `Basic`
 /// credentials, anything starting like a Kayle secret or key (`whsec_`, `kk_`) or a Vault
 /// token, and the userinfo of URLs (replaced by `***`).
@@ -81,6 +87,11 @@ fn known_forms(value: &str) -> Vec<String> {
     if json != value {
         forms.push(json.to_owned());
     }
+    // A Basic credential is `user:password` in base64; a server may echo any value encoded.
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    forms.push(STANDARD.encode(value));
+    forms.push(URL_SAFE_NO_PAD.encode(value));
     if value.contains('\n') {
         forms.extend(
             value
@@ -142,12 +153,12 @@ fn pem_body_len(text: &str) -> usize {
     len
 }
 
-/// The value after `Authorization:`, `"x-vault-token": "`, `X-Vault-Token=` and the like, to
-/// the end of the quoted string or the line.
+/// The value after `Authorization:`, `"x-vault-token": "`, `Signature=` and the like, to the
+/// end of the quoted string or the line.
 fn credential_headers(text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
     let mut spans = Vec::new();
-    for name in CREDENTIAL_HEADERS {
+    for name in CREDENTIAL_NAMES {
         for at in word_starts(text, &lower, name) {
             let from = at + name.len();
             let separator = text[from..]

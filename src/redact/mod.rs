@@ -72,6 +72,44 @@ pub fn scrub_json(value: &Value) -> Value {
     }
 }
 
+/// The credentials a URL's userinfo holds, as an HTTP client sends them: the password and
+/// `user:password`, percent-decoded. Empty when the URL has none (or is no URL).
+pub fn url_credentials(url: &str) -> Vec<String> {
+    let Ok(url) = url::Url::parse(url) else {
+        return Vec::new();
+    };
+    if url.username().is_empty() && url.password().is_none() {
+        return Vec::new();
+    }
+    let user = percent_decoded(url.username());
+    let password = percent_decoded(url.password().unwrap_or_default());
+    let pair = format!("{user}:{password}");
+    vec![password, pair]
+}
+
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A URL as it may be shown: userinfo replaced by `***` (`https://***@host/path`), control
 /// characters escaped. Anything that is not a URL is only made [`printable`].
 pub fn scrub_url(url: &str) -> Cow<'_, str> {

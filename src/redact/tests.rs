@@ -72,6 +72,10 @@ fn credential_shapes_are_scrubbed_without_being_known() {
         ),
         ("token hvs.CAESIabc-_x!", "token (redacted)!"),
         (
+            "Credential=AKID/x, SignedHeaders=host, Signature=9f0e",
+            "Credential=AKID/x, SignedHeaders=host, Signature=(redacted)",
+        ),
+        (
             "see http://user:p%40ss@vault:8200/v1 and https://host/a@b",
             "see http://***@vault:8200/v1 and https://host/a@b",
         ),
@@ -102,6 +106,21 @@ fn private_keys_are_scrubbed_whole_or_cut_short() {
     );
     let public = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqh\n-----END PUBLIC KEY-----";
     assert_eq!(scrub(public, &[]), public);
+}
+
+#[test]
+fn a_urls_credentials_are_known_as_sent_and_found_encoded() {
+    assert_eq!(
+        url_credentials("https://us%40er:p%3Ass@host/"),
+        vec!["p:ss".to_owned(), "us@er:p:ss".to_owned()]
+    );
+    assert!(url_credentials("https://host/").is_empty());
+    let known = url_credentials("http://kayle-user:pw-in-url-42@host");
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    assert_eq!(
+        scrub("key a2F5bGUtdXNlcjpwdy1pbi11cmwtNDI= refused", &known),
+        "key (redacted) refused"
+    );
 }
 
 #[test]

@@ -126,7 +126,14 @@ impl VaultSink {
             message.push_str(": ");
             message.push_str(&errors.join("; "));
         }
-        self.error(redact::scrub(&message, known))
+        // The address's userinfo goes out as Basic auth, which a server can echo too.
+        let userinfo = redact::url_credentials(&self.address);
+        let known: Vec<&str> = known
+            .iter()
+            .copied()
+            .chain(userinfo.iter().map(String::as_str))
+            .collect();
+        self.error(redact::scrub(&message, &known))
     }
 
     async fn read(&self, url: &str, token: &SecretString) -> Result<Current, SinkError> {
