@@ -240,12 +240,14 @@ fn a_hostile_api_cannot_leak_credentials_or_drive_the_terminal() {
     ];
     let applied = run(&["apply", "--auto-approve", "--prune"]);
     let exported = run(&["export"]);
+    let rotated = run(&["rotate", "web", "--auto-approve"]);
     for (what, run) in [
         ("plan", &plans[0]),
         ("plan json", &plans[1]),
         ("plan markdown", &plans[2]),
         ("apply", &applied),
         ("export", &exported),
+        ("rotate", &rotated),
     ] {
         assert_clean(what, &run.stdout, &needles);
         assert_clean(what, &run.stderr, &needles);
@@ -279,6 +281,14 @@ fn a_hostile_api_cannot_leak_credentials_or_drive_the_terminal() {
         applied.stderr
     );
     assert!(applied.stderr.contains("(redacted)"), "{}", applied.stderr);
+    rotated.expect(1);
+    assert!(
+        rotated
+            .stdout
+            .contains("Rotating the signing secret of web (whe_`!["),
+        "{}",
+        rotated.stdout
+    );
     exported.expect(0);
     assert!(
         exported.stdout.contains("adopt: \"whe_dashboard"),

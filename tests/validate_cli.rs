@@ -105,3 +105,36 @@ fn validate_needs_no_token_and_defaults_to_the_current_directory() {
         .success()
         .stdout("2 endpoints in 1 file: valid\n");
 }
+
+#[test]
+fn control_codes_and_credentials_in_a_manifest_are_not_echoed_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        "examples/quickstart/kayle-sync.yaml",
+        dir.path().join("kayle-sync.yaml"),
+    )
+    .unwrap();
+    // A field name and a URL holding an OSC 8 link, a carriage return and userinfo.
+    std::fs::write(
+        dir.path().join("e.yaml"),
+        "endpoints:\n  web:\n    url: \"https://user:pw-in-file@\\e]8;;http://evil\\a\\r\"\n    \
+         \"lab\\e]8;;http://evil\\aels\\r\": [x]\n",
+    )
+    .unwrap();
+    for format in ["text", "json"] {
+        let output = kayle_sync()
+            .args(["validate", "--format", format])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(shown.contains("lab"), "the field is reported: {shown}");
+        assert!(!shown.contains(['\u{1b}', '\u{7}', '\r']), "{shown:?}");
+        assert!(!shown.contains("pw-in-file"), "{shown}");
+    }
+}
