@@ -19,19 +19,21 @@ fn a_valid_directory_exits_zero_with_a_one_line_summary() {
         .stderr("");
 }
 
-#[test]
-fn warnings_go_to_stderr_and_do_not_fail() {
+/// A directory with the quickstart's project file and `manifest` as `e.yaml`.
+fn quickstart_with(manifest: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         "examples/quickstart/kayle-sync.yaml",
         dir.path().join("kayle-sync.yaml"),
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("e.yaml"),
-        "endpoints:\n  web:\n    url: https://hooks.example.com/k\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("e.yaml"), manifest).unwrap();
+    dir
+}
+
+#[test]
+fn warnings_go_to_stderr_and_do_not_fail() {
+    let dir = quickstart_with("endpoints:\n  web:\n    url: https://hooks.example.com/k\n");
     kayle_sync()
         .arg("validate")
         .arg(dir.path())
@@ -108,19 +110,11 @@ fn validate_needs_no_token_and_defaults_to_the_current_directory() {
 
 #[test]
 fn control_codes_and_credentials_in_a_manifest_are_not_echoed_raw() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        "examples/quickstart/kayle-sync.yaml",
-        dir.path().join("kayle-sync.yaml"),
-    )
-    .unwrap();
     // A field name and a URL holding an OSC 8 link, a carriage return and userinfo.
-    std::fs::write(
-        dir.path().join("e.yaml"),
+    let dir = quickstart_with(
         "endpoints:\n  web:\n    url: \"https://user:pw-in-file@\\e]8;;http://evil\\a\\r\"\n    \
          \"lab\\e]8;;http://evil\\aels\\r\": [x]\n",
-    )
-    .unwrap();
+    );
     for format in ["text", "json"] {
         let output = kayle_sync()
             .args(["validate", "--format", format])
