@@ -10,6 +10,7 @@ pub mod http;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod redact;
 pub mod report;
 pub mod sink;
 pub mod watch;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use kayle_emulator::{Config, Emulator, Fault, Route};
 use kayle_sync::api::{ApiError, Client, ClientConfig, EndpointFields};
 use secrecy::{ExposeSecret, SecretString};
@@ -476,10 +477,16 @@ async fn a_429_on_create_is_retried_because_nothing_was_done() {
 
 #[test]
 fn a_base_url_that_is_not_http_is_refused_up_front() {
-    for base in ["api.kayle.id", "ftp://api.kayle.id", ""] {
+    for base in [
+        "api.kayle.id",
+        "ftp://api.kayle.id",
+        "",
+        "ftp://user:pw123@host",
+    ] {
         let config = ClientConfig::new(base, SecretString::from(TOKEN.to_owned()));
         let err = Client::new(config).expect_err(base);
         assert!(err.to_string().contains("base URL"), "{err}");
+        assert!(!err.to_string().contains("pw123"), "{err}");
     }
     let config = ClientConfig::new(
         "https://api.kayle.id/",
@@ -503,4 +510,55 @@ async fn a_dropped_update_answer_is_retried_and_succeeds() {
         .expect("retried after the lost answer");
     assert!(!updated.enabled);
     assert_eq!(count(&emulator, Route::UpdateEndpoint), 2);
+}
+
+#[tokio::test]
+async fn an_error_body_echoing_the_token_and_escape_codes_shows_neither() {
+    // Not shaped like a Kayle key: only the client knows it is a credential.
+    let token = "opaque-credential-7f3a9c";
+    let echo = |request: Request| async move {
+        let auth = request
+            .headers()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bare = auth.trim_start_matches("Bearer ").to_owned();
+        if request.method() == axum::http::Method::DELETE {
+            // Plain text, with the token where the 500-character cut would split it.
+            let text = format!("{}{bare}", "x".repeat(490));
+            return (axum::http::StatusCode::BAD_REQUEST, text).into_response();
+        }
+        let message = format!(
+            "bad key {bare}; you sent {auth} \u{1b}]8;;http://evil\u{7}here\u{1b}]8;;\u{7}\rforged"
+        );
+        let body = serde_json::json!({"error": {
+            "code": "UNAUTHORIZED\u{1b}[2J",
+            "message": message,
+            "hint": format!("check {bare}"),
+        }});
+        (axum::http::StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+    };
+    let url = serve_router(axum::Router::new().fallback(echo)).await;
+    let client = client_for(&url, token, Duration::from_secs(5));
+    let errors = [
+        client.list_endpoints().await.unwrap_err(),
+        client.get_endpoint("whe_\u{1b}[31mred").await.unwrap_err(),
+        client.delete_endpoint("whe_x").await.unwrap_err(),
+    ];
+    for err in &errors {
+        let text = format!("{err}\n{err:?}");
+        assert!(!text.contains(&token[..10]), "the token shows: {text}");
+        assert!(
+            !text.contains(['\u{1b}', '\r']),
+            "raw control codes: {text:?}"
+        );
+        assert!(text.contains("(redacted)"), "{text}");
+    }
+    let shown = errors[1].to_string();
+    assert!(shown.contains("whe_\\u{1b}[31mred"), "{shown}");
+    assert!(
+        shown.contains("\\u{1b}]8;;http://evil"),
+        "escaped, not dropped: {shown}"
+    );
 }

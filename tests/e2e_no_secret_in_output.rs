@@ -1,12 +1,15 @@
 //! End to end: no signing secret and no generated private key ever appears in what the binary
 //! prints or saves, with every log level on, over scenarios that create, rotate and recover
-//! secrets and that fail (issue 5).
+//! secrets and that fail (issue 5); and nothing a hostile server answers (an echo of the
+//! credentials it was sent, escape sequences, markdown) reaches the output as it was.
 
+mod hostile_support;
 mod support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use hostile_support::{Server, assert_clean, assert_inert_markdown, web_id};
 use kayle_emulator::{Fault, Route};
 use support::{Api, Project, Run};
 
@@ -213,6 +216,196 @@ fn no_secret_or_private_key_appears_in_any_output() {
                 !text.contains(needle.as_str()),
                 "a secret appears in {what} (value withheld)"
             );
+        }
+    }
+}
+
+/// Every kind of output a hostile Kayle API can reach: the plan in each format, apply's
+/// failures, and export's manifests; through a URL with userinfo and a token the API echoes.
+#[test]
+fn a_hostile_api_cannot_leak_credentials_or_drive_the_terminal() {
+    let server = Server::kayle();
+    let project = Project::new();
+    project.manifest(
+        "endpoints:\n  web:\n    url: https://hooks.example.com/web\n  fresh:\n    \
+         url: https://hooks.example.com/fresh\n",
+    );
+    let token = "opaque-kayle-token-5150";
+    let url = server.url.clone();
+    let needles = [token, "pw-in-url-42"];
+    let run_at = |url: &str, args: &[&str]| {
+        let mut command = project.command_at(url, args);
+        command.env("KAYLE_API_KEY", token).env("RUST_LOG", "debug");
+        support::finish(command)
+    };
+    let run = |args: &[&str]| run_at(&url, args);
+
+    // A URL with userinfo is refused before anything is sent, and its password never shown.
+    let with_userinfo = url.replace("http://", "http://kayle-user:pw-in-url-42@");
+    let refused = run_at(&with_userinfo, &["plan"]);
+    refused.expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("must not carry a user name or password"),
+        "{}",
+        refused.stderr
+    );
+    assert_clean("refused plan", &refused.stdout, &needles);
+    assert_clean("refused plan", &refused.stderr, &needles);
+
+    let plans = [
+        run(&["plan", "--prune"]),
+        run(&["plan", "--prune", "--format", "json"]),
+        run(&["plan", "--prune", "--format", "markdown"]),
+    ];
+    let applied = run(&["apply", "--auto-approve", "--prune"]);
+    let exported = run(&["export"]);
+    let rotated = run(&["rotate", "web", "--auto-approve"]);
+    for (what, run) in [
+        ("plan", &plans[0]),
+        ("plan json", &plans[1]),
+        ("plan markdown", &plans[2]),
+        ("apply", &applied),
+        ("export", &exported),
+        ("rotate", &rotated),
+    ] {
+        assert_clean(what, &run.stdout, &needles);
+        assert_clean(what, &run.stderr, &needles);
+    }
+
+    // The scenario did what it is for: the plan showed the hostile values, escaped.
+    plans[0].expect(0);
+    assert!(
+        plans[0].stdout.contains("\\u{1b}]8;;http://evil"),
+        "{}",
+        plans[0].stdout
+    );
+    let json: serde_json::Value = serde_json::from_str(&plans[1].stdout).unwrap();
+    assert_eq!(json["changes"].as_array().unwrap().len(), 4, "{json:#}");
+    let code = assert_inert_markdown(&plans[2].stdout);
+    let shown_id = web_id().split('\u{1b}').next().unwrap().to_owned();
+    assert!(
+        code.iter().any(|span| span.starts_with(&shown_id)),
+        "the id is one code span: {code:#?}"
+    );
+    // Each write was refused with an echo of the request, and each refusal is shown.
+    applied.expect(1);
+    assert!(
+        applied.stderr.matches("FAILED").count() >= 2,
+        "{}",
+        applied.stderr
+    );
+    assert!(applied.stderr.contains("(redacted)"), "{}", applied.stderr);
+    rotated.expect(1);
+    assert!(
+        rotated
+            .stdout
+            .contains("Rotating the signing secret of web (whe_`!["),
+        "{}",
+        rotated.stdout
+    );
+    exported.expect(0);
+    assert!(
+        exported.stdout.contains("adopt: \"whe_dashboard"),
+        "{}",
+        exported.stdout
+    );
+}
+
+/// A project whose one sink is `sink` (YAML under `sinks:`).
+fn project_with_sink(sink: &str) -> Project {
+    let project = Project::with_project_file(&format!(
+        "api:\n  url: http://127.0.0.1:9\nsinks:\n{sink}defaults:\n  signing_secret:\n    \
+         sink: store\n"
+    ));
+    project.manifest("endpoints:\n  web:\n    url: https://hooks.example.com/web\n");
+    project
+}
+
+/// Apply (whose sink write fails), then plan in two formats (whose sink read fails): what the
+/// store said is shown, without the secret, the store's credentials, `extra` or raw control
+/// codes. Returns the three runs.
+fn assert_store_refusals_are_clean(
+    project: &Project,
+    api: &Api,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> [Run; 3] {
+    let applied = project.run_with(api, &["apply", "--auto-approve"], env);
+    let plans = [
+        project.run_with(api, &["plan"], env),
+        project.run_with(api, &["plan", "--format", "markdown"], env),
+    ];
+    let secrets = api.all_secrets();
+    assert!(!secrets.is_empty(), "the create issued a secret");
+    let mut needles: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    needles.extend(extra);
+    for (what, run) in [
+        ("apply", &applied),
+        ("plan", &plans[0]),
+        ("markdown", &plans[1]),
+    ] {
+        assert_clean(what, &run.stdout, &needles);
+        assert_clean(what, &run.stderr, &needles);
+    }
+    applied.expect(1);
+    assert!(applied.stderr.contains("FAILED"), "{}", applied.stderr);
+    assert!(applied.stderr.contains("(redacted)"), "{}", applied.stderr);
+    plans[0].expect(0);
+    assert!(
+        plans[0].stdout.contains("could not be read"),
+        "{}",
+        plans[0].stdout
+    );
+    plans[1].expect(0);
+    assert_inert_markdown(&plans[1].stdout);
+    let [plan, markdown] = plans;
+    [applied, plan, markdown]
+}
+
+#[test]
+fn a_vault_echoing_the_request_shows_neither_the_secret_nor_its_token() {
+    let vault = Server::vault();
+    let project = project_with_sink(&format!(
+        "  store:\n    type: vault\n    address: {}\n    token_env: VAULT_HOSTILE_TOKEN\n",
+        vault.url
+    ));
+    let api = Api::start();
+    let token = "opaque-vault-token-8086";
+    assert_store_refusals_are_clean(&project, &api, &[("VAULT_HOSTILE_TOKEN", token)], &[token]);
+}
+
+#[cfg(feature = "aws")]
+#[test]
+fn aws_errors_show_the_service_message_not_the_raw_response() {
+    let aws = Server::aws();
+    let project = project_with_sink(&format!(
+        "  store:\n    type: aws-secrets-manager\n    region: us-east-1\n    \
+         endpoint_url: {}\n    prefix: kayle/\n",
+        aws.url
+    ));
+    let api = Api::start();
+    let key = "hostile-aws-secret-key-2718";
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "AKIDHOSTILE"),
+        ("AWS_SECRET_ACCESS_KEY", key),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/nonexistent"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+    ];
+    let runs = assert_store_refusals_are_clean(
+        &project,
+        &api,
+        &env,
+        &[key, "RAW-HEADER", "RAW-BODY-FIELD"],
+    );
+    // The echoed request signature is not shown either.
+    for run in &runs {
+        let all = run.all();
+        for (at, _) in all.match_indices("Signature=") {
+            let shown = &all[at + "Signature=".len()..];
+            assert!(shown.starts_with("(redacted)"), "{all}");
         }
     }
 }

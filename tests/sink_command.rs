@@ -129,6 +129,20 @@ async fn command_failure_shows_stderr_without_the_secret() {
 }
 
 #[tokio::test]
+async fn command_failure_shows_escape_codes_and_other_credentials_escaped() {
+    let script = r#"printf 'auth \033]8;;http://evil\007x\033]8;;\007 Bearer kk_live_1\rforged\n' >&2; exit 1"#;
+    let sink = command_sink(&["sh", "-c", script], 10);
+    let error = sink
+        .put("KEY", &secret(SECRET))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!error.contains(['\u{1b}', '\r', '\u{7}']), "{error:?}");
+    assert!(!error.contains("kk_live"), "{error}");
+    assert!(error.contains("auth \\u{1b}]8;;http://evil"), "{error}");
+}
+
+#[tokio::test]
 async fn command_failure_scrubs_each_line_of_a_multi_line_secret() {
     let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
     let script = r#"sed -n 2p >&2; exit 1"#;

@@ -151,3 +151,28 @@ fn a_named_pipe_as_a_public_key_file_is_an_error_not_a_hang() {
         .code(1)
         .stderr(predicate::str::contains("not a regular file"));
 }
+
+#[test]
+fn control_codes_and_credentials_in_a_manifest_are_not_echoed_raw() {
+    // A field name and a URL holding an OSC 8 link, a carriage return and userinfo.
+    let dir = quickstart_with(
+        "endpoints:\n  web:\n    url: \"https://user:pw-in-file@\\e]8;;http://evil\\a\\r\"\n    \
+         \"lab\\e]8;;http://evil\\aels\\r\": [x]\n",
+    );
+    for format in ["text", "json"] {
+        let output = kayle_sync()
+            .args(["validate", "--format", format])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(shown.contains("lab"), "the field is reported: {shown}");
+        assert!(!shown.contains(['\u{1b}', '\u{7}', '\r']), "{shown:?}");
+        assert!(!shown.contains("pw-in-file"), "{shown}");
+    }
+}

@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::redact;
+
 /// One failing field from a request-validation error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldIssue {
@@ -11,7 +13,8 @@ pub struct FieldIssue {
     pub message: String,
 }
 
-/// A failed API call. Never holds a secret: bodies are parsed for their error fields only.
+/// A failed API call. Never holds a secret: bodies are parsed for their error fields only, and
+/// every text in it is scrubbed of credentials and made printable ([`crate::redact`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The server answered with an error status.
@@ -64,6 +67,56 @@ impl ApiError {
     pub fn is_outcome_unknown(&self) -> bool {
         matches!(self, ApiError::OutcomeUnknown { .. })
     }
+
+    /// The same error with every text in it made safe to show: the `known` secrets and
+    /// anything shaped like a credential scrubbed, control characters escaped. `doing` names
+    /// ids the server chose, and a reason can quote what a socket or a redirect said.
+    pub(super) fn redacted(self, known: &[&str]) -> ApiError {
+        let clean = |text: String| redact::untrusted(&text, known);
+        match self {
+            ApiError::Status {
+                doing,
+                status,
+                code,
+                message,
+                hint,
+                issues,
+            } => ApiError::Status {
+                doing: clean(doing),
+                status,
+                code: code.map(clean),
+                message: clean(message),
+                hint: hint.map(clean),
+                issues: issues
+                    .into_iter()
+                    .map(|FieldIssue { path, message }| FieldIssue {
+                        path: clean(path),
+                        message: clean(message),
+                    })
+                    .collect(),
+            },
+            ApiError::OutcomeUnknown { doing, reason } => ApiError::OutcomeUnknown {
+                doing: clean(doing),
+                reason: clean(reason),
+            },
+            ApiError::Transport { doing, reason } => ApiError::Transport {
+                doing: clean(doing),
+                reason: clean(reason),
+            },
+            ApiError::Decode { doing, reason } => ApiError::Decode {
+                doing: clean(doing),
+                reason: clean(reason),
+            },
+            ApiError::UnstableListing { doing, attempts } => ApiError::UnstableListing {
+                doing: clean(doing),
+                attempts,
+            },
+            ApiError::EndlessListing { doing, pages } => ApiError::EndlessListing {
+                doing: clean(doing),
+                pages,
+            },
+        }
+    }
 }
 
 fn describe_status(
@@ -114,13 +167,20 @@ struct ZodIssue {
 
 /// Builds the error for a non-success answer from its status and body, whatever shape the
 /// body has: the documented envelope, a ZodError, the bare `{"error"}` of 401/403/413, or text.
-pub(super) fn from_response(doing: String, status: u16, body: &[u8]) -> ApiError {
+/// A body can echo the request (its `Authorization` header, say): every text taken from it is
+/// scrubbed of the `known` secrets and of anything shaped like a credential, and made printable.
+pub(super) fn from_response(doing: String, status: u16, body: &[u8], known: &[&str]) -> ApiError {
+    parse(doing, status, body, known).redacted(known)
+}
+
+fn parse(doing: String, status: u16, body: &[u8], known: &[&str]) -> ApiError {
     let parsed = serde_json::from_slice::<ErrorBody>(body)
         .ok()
         .and_then(|body| body.error);
     let Some(fields) = parsed else {
         let text = String::from_utf8_lossy(body);
-        let text = text.trim();
+        // Scrubbed before it is cut, so that a cut cannot leave half a token unrecognized.
+        let text = redact::scrub(text.trim(), known);
         let message = if text.is_empty() {
             "(empty response)".to_owned()
         } else {
@@ -183,7 +243,7 @@ mod tests {
         let inner = r#"[{"code":"too_big","path":["name"],"message":"Too big"},{"code":"custom","path":["labels",2],"message":"Bad label"}]"#;
         let body =
             serde_json::json!({"success": false, "error": {"name": "ZodError", "message": inner}});
-        let err = from_response("creating".into(), 400, body.to_string().as_bytes());
+        let err = from_response("creating".into(), 400, body.to_string().as_bytes(), &[]);
         let ApiError::Status { issues, .. } = &err else {
             panic!("expected a status error, got {err:?}");
         };
@@ -208,7 +268,7 @@ mod tests {
     #[test]
     fn envelope_error_keeps_code_message_and_hint() {
         let body = r#"{"data":null,"error":{"code":"NOT_FOUND","message":"Webhook endpoint not found.","hint":"Check the id.","docs":"x"}}"#;
-        let err = from_response("getting endpoint whe_x".into(), 404, body.as_bytes());
+        let err = from_response("getting endpoint whe_x".into(), 404, body.as_bytes(), &[]);
         assert_eq!(
             err.to_string(),
             "getting endpoint whe_x: HTTP 404 NOT_FOUND: Webhook endpoint not found.\n  hint: Check the id."
@@ -221,15 +281,42 @@ mod tests {
             "listing".into(),
             401,
             br#"{"error":{"code":"UNAUTHORIZED","message":"Invalid API key."}}"#,
+            &[],
         );
         assert_eq!(
             err.to_string(),
             "listing: HTTP 401 UNAUTHORIZED: Invalid API key."
         );
-        let err = from_response("creating".into(), 400, b"Malformed JSON in request body");
+        let err = from_response(
+            "creating".into(),
+            400,
+            b"Malformed JSON in request body",
+            &[],
+        );
         assert_eq!(
             err.to_string(),
             "creating: HTTP 400: Malformed JSON in request body"
+        );
+    }
+
+    #[test]
+    fn an_echoed_credential_or_escape_code_is_not_kept() {
+        let body = serde_json::json!({"error": {
+            "code": "UNAUTHORIZED",
+            "message": "Invalid API key: Authorization: Bearer kk_live_abc123\u{1b}[2J\rok",
+            "hint": "secret whsec_0123456789abcdef was refused",
+        }});
+        let err = from_response("listing".into(), 401, body.to_string().as_bytes(), &[]);
+        let text = err.to_string();
+        assert!(
+            !text.contains("kk_live") && !text.contains("whsec_"),
+            "{text}"
+        );
+        assert!(!text.contains(['\u{1b}', '\r']), "{text:?}");
+        assert_eq!(
+            text,
+            "listing: HTTP 401 UNAUTHORIZED: Invalid API key: Authorization: (redacted)\\rok\n  \
+             hint: secret (redacted) was refused"
         );
     }
 }

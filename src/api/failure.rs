@@ -11,12 +11,18 @@ use super::error::{self, ApiError};
 
 /// The error for a redirect, which is not followed: a followed 301/302/303 can turn a write
 /// into a GET that then "succeeds", and the API never redirects, so the base URL is wrong.
-pub(super) fn redirected(doing: &str, status: StatusCode, to: Option<&HeaderValue>) -> ApiError {
+/// `known` are the secrets the location could quote.
+pub(super) fn redirected(
+    doing: &str,
+    status: StatusCode,
+    to: Option<&HeaderValue>,
+    known: &[&str],
+) -> ApiError {
     let to = to
         .and_then(|value| value.to_str().ok())
         .unwrap_or("(no location)");
     let text = format!("redirected to {to}; the API does not redirect, so check the base URL");
-    error::from_response(doing.to_owned(), status.as_u16(), text.as_bytes())
+    error::from_response(doing.to_owned(), status.as_u16(), text.as_bytes(), known)
 }
 
 /// Why one attempt failed.
@@ -46,7 +52,14 @@ impl Failure {
         }
     }
 
-    pub(super) fn into_error(self, doing: &str, repeat: Repeat, attempts: u32) -> ApiError {
+    /// The error for this failure; `known` are the secrets an error body could echo.
+    pub(super) fn into_error(
+        self,
+        doing: &str,
+        repeat: Repeat,
+        attempts: u32,
+        known: &[&str],
+    ) -> ApiError {
         let doing = doing.to_owned();
         let tries = if attempts > 1 {
             format!(" (after {attempts} attempts)")
@@ -73,7 +86,9 @@ impl Failure {
                     reason: format!("the server answered HTTP {}", status.as_u16()),
                 }
             }
-            Failure::Status(status, _, body) => error::from_response(doing, status.as_u16(), &body),
+            Failure::Status(status, _, body) => {
+                error::from_response(doing, status.as_u16(), &body, known)
+            }
             Failure::TooLarge(status, why) => {
                 let reason = format!("HTTP {}: {why}", status.as_u16());
                 // An answered create took effect unless refused, but what it made is unknown.

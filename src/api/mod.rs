@@ -25,6 +25,7 @@ use failure::{Failure, describe_decode, describe_transport};
 
 use crate::http;
 use crate::model::{LiveEndpoint, LiveKey};
+use crate::redact;
 
 /// The page size for every listing: the API's maximum.
 pub const PAGE_SIZE: u32 = 100;
@@ -107,6 +108,9 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     auth: HeaderValue,
+    /// The token, and the credentials of the base URL's userinfo (sent as Basic auth), to
+    /// scrub from every error: a server can echo the request it refused.
+    secrets: Vec<SecretString>,
     retry: RetryPolicy,
     requests: AtomicU64,
     /// When set, the most requests in flight at once, across every task using this client.
@@ -168,7 +172,7 @@ impl Client {
         if let Err(err) = http::check_credential_url(base) {
             return Err(ApiError::Transport {
                 doing: doing(),
-                reason: format!("the base URL {:?}: {err}", http::redact(base)),
+                reason: format!("the base URL {:?}: {err}", redact::scrub_url(base)),
             });
         }
         let mut auth =
@@ -178,18 +182,29 @@ impl Client {
                     reason: "the API token holds characters that cannot go in a header".into(),
                 })?;
         auth.set_sensitive(true);
+        let mut secrets = vec![SecretString::from(config.token.expose_secret().trim())];
+        secrets.extend(
+            redact::url_credentials(base)
+                .into_iter()
+                .map(SecretString::from),
+        );
+        let known: Vec<&str> = secrets.iter().map(|s| s.expose_secret()).collect();
         // A followed 301/302/303 can turn a write into a GET that then "succeeds", and would
         // carry the token elsewhere; the API never redirects, so a redirect is reported.
         let http = http::client_builder(config.timeout)
             .build()
-            .map_err(|err| ApiError::Transport {
-                doing: doing(),
-                reason: err.to_string(),
+            .map_err(|err| {
+                ApiError::Transport {
+                    doing: doing(),
+                    reason: err.to_string(),
+                }
+                .redacted(&known)
             })?;
         Ok(Client {
             http,
             base: base.to_owned(),
             auth,
+            secrets,
             retry: config.retry,
             requests: AtomicU64::new(0),
             in_flight: None,
@@ -201,6 +216,16 @@ impl Client {
     /// its sink does not keep a request slot idle.
     pub fn limit_in_flight(&mut self, max: usize) {
         self.in_flight = Some(tokio::sync::Semaphore::new(max.max(1)));
+    }
+
+    /// The secrets an error must not show.
+    fn known(&self) -> Vec<&str> {
+        self.secrets.iter().map(|s| s.expose_secret()).collect()
+    }
+
+    /// `err` with the token, and whatever else a server could slip into it, scrubbed.
+    fn redacted(&self, err: ApiError) -> ApiError {
+        err.redacted(&self.known())
     }
 
     /// How many HTTP requests this client has sent, retries included.
@@ -336,10 +361,10 @@ impl Client {
                 pages: max_pages,
             });
         }
-        Err(ApiError::UnstableListing {
+        Err(self.redacted(ApiError::UnstableListing {
             doing: doing.to_owned(),
             attempts: LISTING_ATTEMPTS,
-        })
+        }))
     }
 
     async fn call<T: DeserializeOwned>(
@@ -364,19 +389,22 @@ impl Client {
         repeat: Repeat,
         doing: &str,
     ) -> Result<Envelope<T>, ApiError> {
-        let bytes = self.send(method, path, body, repeat, doing).await?;
+        let bytes = self
+            .send(method, path, body, repeat, doing)
+            .await
+            .map_err(|err| self.redacted(err))?;
         serde_json::from_slice(&bytes).map_err(|err| {
             let doing = doing.to_owned();
             let reason = describe_decode(&err);
             // The call succeeded, so a create took effect, but what it made is unknown.
-            if repeat == Repeat::Never {
+            self.redacted(if repeat == Repeat::Never {
                 ApiError::OutcomeUnknown {
                     doing,
                     reason: format!("the answer could not be read: {reason}"),
                 }
             } else {
                 ApiError::Decode { doing, reason }
-            }
+            })
         })
     }
 
@@ -421,7 +449,7 @@ impl Client {
                     tracing::debug!(%method, path, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "api call");
                     if status.is_redirection() {
                         let to = response.headers().get(LOCATION);
-                        return Err(failure::redirected(doing, status, to));
+                        return Err(failure::redirected(doing, status, to, &self.known()));
                     }
                     match http::read_body(response, http::MAX_RESPONSE_BYTES).await {
                         Ok(bytes) if status.is_success() => return Ok(bytes),
@@ -448,7 +476,7 @@ impl Client {
                 waited += wait;
                 continue;
             }
-            return Err(failure.into_error(doing, repeat, attempt));
+            return Err(failure.into_error(doing, repeat, attempt, &self.known()));
         }
     }
 }

@@ -85,16 +85,23 @@ pub async fn read_live(
             private_keys.push((sink, key.clone(), private_key_name.clone()));
         }
     }
-    let secret_present = read_sinks(sinks, &presence, &mut live.unreadable_sinks).await;
-    live.secret_present = secret_present
-        .into_iter()
-        .filter_map(|(key, value)| Some((key, value.as_ref()?.is_some())))
-        .collect();
-    live.private_keys = read_sinks(sinks, &private_keys, &mut live.unreadable_sinks)
+    let unreadable = &mut live.unreadable_sinks;
+    live.secret_present = read_sinks(sinks, &presence, Ask::Presence, unreadable)
         .await
         .into_iter()
-        .filter_map(|(key, value)| {
-            let half = match value? {
+        .filter_map(|(key, held)| match held? {
+            Held::Present(present) => Some((key, present)),
+            Held::Value(value) => Some((key, value.is_some())),
+        })
+        .collect();
+    live.private_keys = read_sinks(sinks, &private_keys, Ask::Values, unreadable)
+        .await
+        .into_iter()
+        .filter_map(|(key, held)| {
+            let Held::Value(value) = held? else {
+                return None;
+            };
+            let half = match value {
                 None => PrivateKeyHalf::Missing,
                 Some(pem) => {
                     public_half(&pem).map_or(PrivateKeyHalf::Unusable, PrivateKeyHalf::Holds)
@@ -112,16 +119,33 @@ pub async fn read_live(
     Ok(live)
 }
 
-/// What readable sinks hold under each `(sink, key, name)`, by key: `None` for a write-only
-/// or unreadable sink (the reason goes to `unreadable`), else the value if any.
+/// How a plan asks one sink about many names: `None` for each name it cannot tell about.
+#[derive(Debug, Clone, Copy)]
+enum Ask {
+    /// Whether a value is held ([`SecretSink::contains_all`]): a store may let a pull-request
+    /// job see that without letting it read values.
+    Presence,
+    /// The values held ([`SecretSink::read_all`]).
+    Values,
+}
+
+/// What a sink answered about one name.
+enum Held {
+    Present(bool),
+    Value(Option<SecretString>),
+}
+
+/// What readable sinks say about each `(sink, key, name)`, by key: `None` for a write-only or
+/// unreadable sink (the reason goes to `unreadable`).
 ///
 /// A sink that cannot be read makes its values unknown, not the plan impossible: a
 /// pull-request job may hold no credentials for the store.
 async fn read_sinks(
     sinks: &Sinks,
     wanted: &[(&str, String, String)],
+    ask: Ask,
     unreadable: &mut BTreeMap<String, String>,
-) -> Vec<(String, Option<Option<SecretString>>)> {
+) -> Vec<(String, Option<Held>)> {
     let mut by_sink: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
     for (sink, key, name) in wanted {
         by_sink
@@ -135,15 +159,23 @@ async fn read_sinks(
             continue;
         };
         let names: Vec<String> = entries.iter().map(|(_, name)| name.clone()).collect();
-        let values = match sink.read_all(&names).await {
-            Ok(Some(values)) => values.into_iter().map(Some).collect(),
-            Ok(None) => vec![None; names.len()],
-            Err(error) => {
-                unreadable.insert(sink_name.to_owned(), error.to_string());
-                vec![None; names.len()]
-            }
+        let answers: Result<Vec<Option<Held>>, _> = match ask {
+            Ask::Presence => sink.contains_all(&names).await.map(|found| {
+                found
+                    .into_iter()
+                    .map(|present| present.map(Held::Present))
+                    .collect()
+            }),
+            Ask::Values => sink.read_all(&names).await.map(|values| match values {
+                Some(values) => values.into_iter().map(|v| Some(Held::Value(v))).collect(),
+                None => names.iter().map(|_| None).collect(),
+            }),
         };
-        found.extend(entries.into_iter().map(|(key, _)| key).zip(values));
+        let answers = answers.unwrap_or_else(|error| {
+            unreadable.insert(sink_name.to_owned(), error.to_string());
+            names.iter().map(|_| None).collect()
+        });
+        found.extend(entries.into_iter().map(|(key, _)| key).zip(answers));
     }
     found
 }
@@ -158,10 +190,13 @@ async fn differing_secrets(
     concurrency: usize,
 ) -> Result<BTreeSet<String>, ReadError> {
     let mut unreadable = BTreeMap::new();
-    let held: Vec<(String, SecretString)> = read_sinks(sinks, wanted, &mut unreadable)
+    let held: Vec<(String, SecretString)> = read_sinks(sinks, wanted, Ask::Values, &mut unreadable)
         .await
         .into_iter()
-        .filter_map(|(key, value)| Some((key, value??)))
+        .filter_map(|(key, held)| match held? {
+            Held::Value(value) => Some((key, value?)),
+            Held::Present(_) => None,
+        })
         .collect();
     let differing: Vec<Option<String>> = futures::stream::iter(held)
         .map(|(key, held)| async move {

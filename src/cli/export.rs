@@ -19,6 +19,7 @@ use super::session::Session;
 use super::yaml;
 use crate::model::{self, Live, LiveEndpoint, Project};
 use crate::plan;
+use crate::redact::{self, safe_line};
 
 pub async fn run(
     args: &ExportArgs,
@@ -104,7 +105,7 @@ pub fn manifests(
                 err,
                 "{key}: {} endpoints carry its label; exporting the oldest, {} (apply removes the others)",
                 endpoints.len(),
-                endpoints[0].id
+                safe_line(&endpoints[0].id)
             )?;
         }
         out.push((
@@ -132,7 +133,8 @@ fn manifest(
     adopt: bool,
     err: &mut dyn Write,
 ) -> anyhow::Result<String> {
-    let quote = yaml::quoted;
+    // What the server says is scrubbed of anything shaped like a credential, then quoted.
+    let quote = |s: &str| yaml::quoted(&redact::scrub(s, &[]));
     let list = |items: &[String]| {
         let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
         format!("[{}]", quoted.join(", "))

@@ -63,7 +63,8 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // The chain can quote a server or a file: shown without credentials or control codes.
+            eprintln!("error: {}", crate::redact::safe_lines(&format!("{err:#}")));
             ExitCode::from(1)
         }
     }

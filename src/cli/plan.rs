@@ -39,7 +39,11 @@ async fn plan_and_print(
     let (plan, live) = compute(session, &options).await?;
     print(&plan, args.format, color, out)?;
     if let Err(refusal) = plan::check_guard(&plan, desired, &live, false) {
-        writeln!(err, "warning: apply would refuse this plan: {refusal}")?;
+        writeln!(
+            err,
+            "warning: apply would refuse this plan: {}",
+            crate::redact::safe_line(&refusal.to_string())
+        )?;
     }
     if let Some(path) = &args.out {
         let text = plan::to_saved(&plan, &plan::fingerprint(&live), &options);

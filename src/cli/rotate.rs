@@ -51,7 +51,9 @@ async fn rotate(
         out,
         "Rotating the signing secret of {key} ({}): the old secret stops working at once; the \
          new one goes to sink {} as {} (sensitive).",
-        endpoint.id, spec.sink, spec.name
+        crate::redact::safe_line(&endpoint.id),
+        spec.sink,
+        spec.name
     )?;
     if !args.auto_approve && !confirm(err)? {
         writeln!(err, "Rotation cancelled; nothing was changed.")?;

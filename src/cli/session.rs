@@ -12,6 +12,7 @@ use crate::api::{Client, ClientConfig};
 use crate::http;
 use crate::manifest::{self, Loaded};
 use crate::model::{ApiUrl, Desired, Project};
+use crate::redact::{safe_lines, scrub_url};
 use crate::sink::Sinks;
 
 /// The environment variable that overrides the project file's API URL.
@@ -58,7 +59,8 @@ pub fn api_target(
         .with_context(|| {
             format!(
                 "{variable} is not set: export the Kayle API key (scopes webhooks:read and \
-             webhooks:write) in {variable} to reach {url}"
+             webhooks:write) in {variable} to reach {}",
+                scrub_url(&url)
             )
         })?;
     Ok(ApiTarget::Remote {
@@ -153,7 +155,8 @@ impl Connection {
                     writeln!(
                         err,
                         "warning: {API_URL_ENV} is set, so this project's `url: sandbox` is \
-                         overridden: working against {url}"
+                         overridden: working against {}",
+                        scrub_url(&url)
                     )?;
                 }
                 let source = if from_env {
@@ -161,7 +164,7 @@ impl Connection {
                 } else {
                     "kayle-sync.yaml"
                 };
-                writeln!(err, "Kayle API: {url} (from {source})")?;
+                writeln!(err, "Kayle API: {} (from {source})", scrub_url(&url))?;
                 (url, token, None)
             }
             ApiTarget::Sandbox => {
@@ -232,12 +235,12 @@ pub fn load(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Loaded> {
                 .iter()
                 .filter(|w| w.code != "no-encryption-key")
             {
-                writeln!(err, "{warning}")?;
+                writeln!(err, "{}", safe_lines(&warning.to_string()))?;
             }
             Ok(loaded)
         }
         Err(diagnostics) => {
-            writeln!(err, "{diagnostics}")?;
+            writeln!(err, "{}", safe_lines(&diagnostics.to_string()))?;
             anyhow::bail!(
                 "{}: the configuration has {} error(s); nothing was read or changed",
                 dir.display(),

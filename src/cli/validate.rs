@@ -5,6 +5,7 @@ use std::io::Write;
 use super::Outcome;
 use super::args::{LineFormat, ValidateArgs};
 use crate::manifest::{self, Diagnostic};
+use crate::redact::safe_lines;
 
 /// Runs `validate`, writing the summary to `out` and diagnostics to `err` (stdout and stderr).
 pub fn run(
@@ -31,12 +32,13 @@ pub fn run(
                 "files": files,
                 "diagnostics": diagnostics,
             });
+            let body = crate::redact::scrub_json(&body);
             writeln!(out, "{}", serde_json::to_string_pretty(&body)?)?;
         }
         LineFormat::Text => match &result {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
-                    writeln!(err, "{warning}")?;
+                    writeln!(err, "{}", safe_lines(&warning.to_string()))?;
                 }
                 let n = loaded.desired.endpoints.len();
                 let m = loaded.manifest_files;
@@ -48,7 +50,7 @@ pub fn run(
                 )?;
             }
             Err(errors) => {
-                writeln!(err, "{errors}")?;
+                writeln!(err, "{}", safe_lines(&errors.to_string()))?;
                 let n = errors.0.len();
                 writeln!(err, "{}: {n} {}", args.dir.display(), plural(n, "error"))?;
             }

@@ -19,7 +19,11 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
     let project = match manifest::load_project(&args.dir) {
         Ok(project) => project,
         Err(diagnostics) => {
-            writeln!(err, "{diagnostics}")?;
+            writeln!(
+                err,
+                "{}",
+                crate::redact::safe_lines(&diagnostics.to_string())
+            )?;
             anyhow::bail!(
                 "{}: the project file is invalid; watch needs it to reach the API",
                 args.dir.display()

@@ -4,8 +4,10 @@ use std::io::{self, Write};
 
 use crate::apply::Applied;
 use crate::plan::Action;
+use crate::redact::{safe_line, safe_lines};
 
 /// One line per step done and the closing line to `out`; one line per failure to `errors`.
+/// Ids come from the server and failures can quote it: both are made safe to show.
 pub fn render_applied(
     applied: &Applied,
     out: &mut impl Write,
@@ -13,11 +15,16 @@ pub fn render_applied(
 ) -> io::Result<()> {
     for outcome in &applied.outcomes {
         let id = outcome.endpoint_id.as_deref().unwrap_or("-");
+        let endpoint = safe_line(&format!("{} ({id})", outcome.key));
         for step in &outcome.done {
-            writeln!(out, "{} ({id}): {step}", outcome.key)?;
+            writeln!(out, "{endpoint}: {}", safe_line(step))?;
         }
         if let Some(error) = &outcome.error {
-            writeln!(errors, "{} ({id}): FAILED: {error:#}", outcome.key)?;
+            writeln!(
+                errors,
+                "{endpoint}: FAILED: {}",
+                safe_lines(&format!("{error:#}"))
+            )?;
         }
     }
     let (created, updated, deleted) = (

@@ -1,18 +1,30 @@
-//! The plan for machines: one JSON object.
+//! The plan for machines: one JSON object. serde escapes control characters; the credentials
+//! a server or a file could have slipped into a value are scrubbed here.
 
 use std::io::{self, Write};
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-use crate::plan::{Change, FORMAT_VERSION, Plan, Summary};
+use crate::plan::{Change, FORMAT_VERSION, FieldChange, KeyStep, Plan, SecretStep, Summary};
+use crate::redact;
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
     format_version: u32,
-    changes: &'a [Change],
-    unmanaged: &'a [String],
-    warnings: &'a [String],
+    changes: Scrubbed<'a>,
+    unmanaged: Vec<String>,
+    warnings: Vec<String>,
     summary: Summary,
+}
+
+/// The changes, each scrubbed as it is written, so that a plan of many changes is not
+/// copied whole.
+struct Scrubbed<'a>(&'a [Change]);
+
+impl Serialize for Scrubbed<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(scrubbed))
+    }
 }
 
 /// Writes `{format_version, changes, unmanaged, warnings, summary}`, pretty, one trailing newline.
@@ -21,11 +33,113 @@ struct JsonPlan<'a> {
 pub fn render_json(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
     let json = JsonPlan {
         format_version: FORMAT_VERSION,
-        changes: &plan.changes,
-        unmanaged: &plan.unmanaged,
-        warnings: &plan.warnings,
+        changes: Scrubbed(&plan.changes),
+        unmanaged: plan.unmanaged.iter().map(|id| text(id)).collect(),
+        warnings: plan.warnings.iter().map(|warning| text(warning)).collect(),
         summary: plan.summary(),
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
     writeln!(out)
+}
+
+fn text(text: &str) -> String {
+    redact::scrub(text, &[]).into_owned()
+}
+
+fn scrubbed(change: &Change) -> Change {
+    let Change {
+        key,
+        action,
+        endpoint_id,
+        reason,
+        fields,
+        secret,
+        keys,
+    } = change;
+    Change {
+        key: text(key),
+        action: *action,
+        endpoint_id: endpoint_id.as_deref().map(text),
+        reason: reason.as_deref().map(text),
+        fields: fields
+            .iter()
+            .map(
+                |FieldChange {
+                     field,
+                     before,
+                     after,
+                 }| FieldChange {
+                    field: text(field),
+                    before: redact::scrub_json(before),
+                    after: redact::scrub_json(after),
+                },
+            )
+            .collect(),
+        secret: secret.as_ref().map(secret_step),
+        keys: keys.iter().map(key_step).collect(),
+    }
+}
+
+fn secret_step(step: &SecretStep) -> SecretStep {
+    match step {
+        SecretStep::Write { sink, name } => SecretStep::Write {
+            sink: text(sink),
+            name: text(name),
+        },
+        SecretStep::Recover {
+            sink,
+            name,
+            because,
+        } => SecretStep::Recover {
+            sink: text(sink),
+            name: text(name),
+            because: text(because),
+        },
+        SecretStep::Rotate {
+            sink,
+            name,
+            from,
+            to,
+            unsettled_until,
+        } => SecretStep::Rotate {
+            sink: text(sink),
+            name: text(name),
+            from: *from,
+            to: *to,
+            unsettled_until: *unsettled_until,
+        },
+        SecretStep::Verify {
+            sink,
+            name,
+            rotation,
+            until,
+        } => SecretStep::Verify {
+            sink: text(sink),
+            name: text(name),
+            rotation: *rotation,
+            until: *until,
+        },
+    }
+}
+
+fn key_step(step: &KeyStep) -> KeyStep {
+    match step {
+        KeyStep::Register {
+            key_id,
+            generate,
+            repair,
+        } => KeyStep::Register {
+            key_id: text(key_id),
+            generate: *generate,
+            repair: *repair,
+        },
+        KeyStep::Reactivate { key_id, id } => KeyStep::Reactivate {
+            key_id: text(key_id),
+            id: text(id),
+        },
+        KeyStep::Deactivate { key_id, id } => KeyStep::Deactivate {
+            key_id: text(key_id),
+            id: text(id),
+        },
+    }
 }

@@ -1,10 +1,13 @@
 //! The lines that describe one change, shared by the text and markdown renderers: a header, a
 //! diff of the endpoint's fields as `field: value` lines, the key steps and the secret step.
+//! Each line is made safe here, once for both renderers: ids, names and reasons come from the
+//! server and the files.
 
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
 use crate::plan::{Action, Change, KeyRepair, KeyStep, SecretStep};
+use crate::redact::safe_line;
 
 /// How a line reads, which decides its sign and color.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +50,10 @@ pub(crate) fn header(change: &Change) -> Line {
     if let Some(reason) = &change.reason {
         text.push_str(&format!("  # {reason}"));
     }
-    Line { tone, text }
+    Line {
+        tone,
+        text: safe_line(&text),
+    }
 }
 
 /// The body of a change, each line's text without its sign.
@@ -62,6 +68,9 @@ pub(crate) fn body(change: &Change) -> Vec<Line> {
     }
     if let Some(secret) = &change.secret {
         lines.push(secret_line(secret));
+    }
+    for line in &mut lines {
+        line.text = safe_line(&line.text);
     }
     lines
 }

@@ -1,10 +1,13 @@
 //! The plan for pull-request comments: a summary, a table of changes and a diff per change.
+//! Whatever the server or the files said is in a code span it cannot close, in a fenced block
+//! it cannot close, or escaped: a comment shows no link, image or HTML that a value made.
 
 use std::io::{self, Write};
 
 use super::lines::{body, header};
 use super::summary_line;
 use crate::plan::{Action, Change, Plan, SecretStep};
+use crate::redact::{code_span, markdown_text};
 
 /// Writes the plan as GitHub-flavoured markdown.
 pub fn render_markdown(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
@@ -16,20 +19,20 @@ pub fn render_markdown(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
         for change in &plan.changes {
             writeln!(
                 out,
-                "| {} | `{}` | {} | {} |",
+                "| {} | {} | {} | {} |",
                 action(change.action),
-                change.key,
+                cell_code(&change.key),
                 change
                     .endpoint_id
                     .as_deref()
-                    .map_or("(new)".to_owned(), |id| format!("`{id}`")),
-                cell(&what(change)),
+                    .map_or("(new)".to_owned(), cell_code),
+                markdown_text(&what(change)),
             )?;
         }
         writeln!(out)?;
     }
     for change in &plan.changes {
-        writeln!(out, "#### {}\n", cell(&header(change).text))?;
+        writeln!(out, "#### {}\n", markdown_text(&header(change).text))?;
         let lines: Vec<String> = body(change)
             .iter()
             .map(|line| format!("{} {}", line.tone.sign(), line.text))
@@ -45,11 +48,11 @@ pub fn render_markdown(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "{fence}\n")?;
     }
     if !plan.unmanaged.is_empty() {
-        let ids: Vec<String> = plan.unmanaged.iter().map(|id| format!("`{id}`")).collect();
+        let ids: Vec<String> = plan.unmanaged.iter().map(|id| code_span(id)).collect();
         writeln!(out, "Unmanaged (left alone): {}\n", ids.join(", "))?;
     }
     for warning in &plan.warnings {
-        writeln!(out, "> **Warning:** {}\n", cell(warning))?;
+        writeln!(out, "> **Warning:** {}\n", markdown_text(warning))?;
     }
     Ok(())
 }
@@ -92,9 +95,10 @@ fn what(change: &Change) -> String {
     parts.join("; ")
 }
 
-/// Text made safe for a table cell or a heading.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+/// A code span in a table cell: GitHub splits cells at every unescaped `|`, code spans
+/// included, and removes the escaping backslash before it reads the span.
+fn cell_code(text: &str) -> String {
+    code_span(text).replace('|', "\\|")
 }
 
 /// A code fence longer than any run of backticks in the block, so values cannot close it.

@@ -161,3 +161,116 @@ fn color_follows_the_choice_the_terminal_and_no_color() {
     assert!(color_enabled(ColorChoice::Always, false, set));
     assert!(!color_enabled(ColorChoice::Never, true, None));
 }
+
+/// An OSC 8 hyperlink: a terminal shows `x` and opens `http://evil` on a click.
+const LINK: &str = "\u{1b}]8;;http://evil\u{7}x\u{1b}]8;;\u{7}";
+
+/// The id a hostile server gives the endpoint of `web`: markdown, HTML, a link and a CR.
+fn hostile_id() -> String {
+    format!("whe_`![i](http://evil/i.png)`|<img src=x>{LINK}\r")
+}
+
+/// A plan whose every server-given text is hostile: ids, a name holding a key, a warning
+/// quoting a credential and a URL with userinfo.
+fn hostile_plan() -> Plan {
+    let wanted = endpoint("web");
+    let mut stored = live_of(&wanted, &hostile_id(), T1);
+    stored.name = Some(format!("``` [l](http://evil) kk_live_name1 {LINK}\r"));
+    let mut plan = plan(
+        &desired(vec![wanted]),
+        &live(vec![stored, foreign(&format!("whe_{LINK}`<b>`"))]),
+        &PlanOptions::default(),
+    );
+    plan.warnings.push(format!(
+        "sink vault could not be read (Authorization: Bearer kk_live_abc1 {LINK}) at \
+         http://user:pw1@vault:8200"
+    ));
+    plan
+}
+
+/// Fails when `output` shows a credential of [`hostile_plan`] or a raw CR.
+fn assert_nothing_leaks(output: &str) {
+    for leak in ["kk_live", "pw1@", "\r"] {
+        assert!(!output.contains(leak), "{leak:?} in {output:?}");
+    }
+}
+
+#[test]
+fn text_escapes_control_codes_and_scrubs_credentials_from_the_server() {
+    let rendered = text(&hostile_plan(), false);
+    assert_nothing_leaks(&rendered);
+    assert!(!rendered.contains('\u{1b}'), "{rendered:?}");
+    assert!(rendered.contains("\\u{1b}]8;;http://evil"), "{rendered}");
+    let colored = text(&hostile_plan(), true);
+    assert_nothing_leaks(&colored);
+    assert!(!colored.contains("\u{1b}]"), "{colored:?}");
+}
+
+#[test]
+fn json_scrubs_credentials_from_the_server() {
+    let mut out = Vec::new();
+    render_json(&hostile_plan(), &mut out).unwrap();
+    let rendered = String::from_utf8(out).unwrap();
+    assert_nothing_leaks(&rendered);
+    assert!(!rendered.contains('\u{1b}'), "{rendered:?}");
+    let json: serde_json::Value = serde_json::from_str(&rendered).unwrap();
+    assert!(
+        json["changes"][0]["endpoint_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("whe_`![")
+    );
+}
+
+#[test]
+fn markdown_values_cannot_break_out_of_code_or_make_links() {
+    use pulldown_cmark::{Event, Options, Parser, Tag};
+    let mut out = Vec::new();
+    render_markdown(&hostile_plan(), &mut out).unwrap();
+    let rendered = String::from_utf8(out).unwrap();
+    assert_nothing_leaks(&rendered);
+    assert!(!rendered.contains('\u{1b}'), "{rendered:?}");
+    let mut code = Vec::new();
+    for event in Parser::new_ext(&rendered, Options::ENABLE_TABLES) {
+        match event {
+            Event::Code(text) => code.push(text.into_string()),
+            Event::Start(Tag::Link { .. } | Tag::Image { .. })
+            | Event::Html(_)
+            | Event::InlineHtml(_) => panic!("{event:?} in\n{rendered}"),
+            _ => {}
+        }
+    }
+    // The id is shown whole, in one code span, in the table.
+    let id = crate::redact::safe_line(&hostile_id());
+    assert!(code.contains(&id), "{code:#?}\n{rendered}");
+}
+
+#[test]
+fn applied_lines_and_failures_show_no_control_code_or_credential() {
+    use crate::apply::{Applied, ApplyError, Outcome};
+    use crate::model::SinkError;
+    let applied = Applied {
+        outcomes: vec![Outcome {
+            key: "web".into(),
+            action: crate::plan::Action::Update,
+            endpoint_id: Some(hostile_id()),
+            done: vec![format!("updated name {LINK}")],
+            error: Some(ApplyError::Sink {
+                key: "web".into(),
+                sink: "vault".into(),
+                name: "SECRET".into(),
+                source: Box::new(SinkError::Store {
+                    sink: "vault".into(),
+                    message: format!("HTTP 400: echo X-Vault-Token: hvs.abc1 {LINK}\rforged"),
+                }),
+            }),
+        }],
+    };
+    let (mut out, mut errors) = (Vec::new(), Vec::new());
+    crate::report::render_applied(&applied, &mut out, &mut errors).unwrap();
+    for output in [out, errors] {
+        let output = String::from_utf8(output).unwrap();
+        assert!(!output.contains(['\u{1b}', '\r']), "{output:?}");
+        assert!(!output.contains("hvs.abc1"), "{output}");
+    }
+}

@@ -7,6 +7,7 @@ use anstyle::{AnsiColor, Style};
 use super::lines::{Line, Tone, body, header};
 use super::summary_line;
 use crate::plan::Plan;
+use crate::redact::safe_line;
 
 /// Writes the plan as text; `color` adds ANSI colors (green add, red remove, yellow modify).
 pub fn render_text(plan: &Plan, out: &mut impl Write, color: bool) -> io::Result<()> {
@@ -27,15 +28,16 @@ pub fn render_text(plan: &Plan, out: &mut impl Write, color: bool) -> io::Result
     if !plan.unmanaged.is_empty() {
         let count = plan.unmanaged.len();
         let noun = if count == 1 { "endpoint" } else { "endpoints" };
+        let ids: Vec<String> = plan.unmanaged.iter().map(|id| safe_line(id)).collect();
         writeln!(
             out,
             "Unmanaged: {count} {noun} without an identity label, left alone: {}",
-            plan.unmanaged.join(", ")
+            ids.join(", ")
         )?;
     }
     for warning in &plan.warnings {
         let style = paint.style(Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold());
-        writeln!(out, "{style}Warning:{style:#} {warning}")?;
+        writeln!(out, "{style}Warning:{style:#} {}", safe_line(warning))?;
     }
     if !plan.unmanaged.is_empty() || !plan.warnings.is_empty() {
         writeln!(out)?;

@@ -3,13 +3,14 @@
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
 use crate::http;
 use crate::model::{SecretSink, SinkError};
+use crate::redact;
 
 /// Every call to Secrets Manager is bounded like any other request: an unresponsive endpoint
 /// fails the step instead of holding a plan or an apply for good (the SDK sets no limit).
@@ -79,10 +80,23 @@ impl AwsSecretsManagerSink {
             .await
     }
 
-    fn error(&self, doing: &str, id: &str, e: impl std::error::Error) -> SinkError {
+    /// The error for a failed call, `value` being the secret it was writing, if any: scrubbed
+    /// from what the service said, since a service (or whatever answers at `endpoint_url`) can
+    /// echo the request.
+    fn error<E>(
+        &self,
+        doing: &str,
+        id: &str,
+        e: SdkError<E>,
+        value: Option<&SecretString>,
+    ) -> SinkError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let known: Vec<&str> = value.map(|v| v.expose_secret()).into_iter().collect();
         SinkError::Store {
             sink: self.sink.clone(),
-            message: format!("{doing} secret {id}: {}", DisplayErrorContext(e)),
+            message: redact::untrusted(&format!("{doing} secret {id}: {}", describe(&e)), &known),
         }
     }
 
@@ -105,7 +119,7 @@ impl AwsSecretsManagerSink {
             {
                 Ok(false)
             }
-            Err(e) => Err(self.error("creating", id, e)),
+            Err(e) => Err(self.error("creating", id, e, Some(value))),
         }
     }
 
@@ -126,7 +140,7 @@ impl AwsSecretsManagerSink {
             {
                 Ok(None)
             }
-            Err(e) => Err(self.error("describing", id, e)),
+            Err(e) => Err(self.error("describing", id, e, None)),
         }
     }
 
@@ -141,7 +155,7 @@ impl AwsSecretsManagerSink {
             .await;
         restored
             .map(|_| ())
-            .map_err(|e| self.error("restoring", id, e))
+            .map_err(|e| self.error("restoring", id, e, None))
     }
 
     /// The secret's current value; `None` when there is no such secret, it is scheduled for
@@ -167,7 +181,7 @@ impl AwsSecretsManagerSink {
             {
                 Ok(None)
             }
-            Err(e) => Err(self.error("reading", id, e)),
+            Err(e) => Err(self.error("reading", id, e, None)),
         }
     }
 
@@ -189,9 +203,35 @@ impl AwsSecretsManagerSink {
             {
                 Ok(false)
             }
-            Err(e) => Err(self.error("updating", id, e)),
+            Err(e) => Err(self.error("updating", id, e, Some(value))),
         }
     }
+}
+
+/// What a failed call says: the status, and the error code and message the SDK read from the
+/// body; or, with no answer, each cause's own message. Not the SDK's full dump, which holds the
+/// raw response, headers and body.
+fn describe<E>(e: &SdkError<E>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let Some(response) = e.raw_response() {
+        let mut text = format!("HTTP {}", response.status().as_u16());
+        if let Some(code) = e.code() {
+            text.push_str(&format!(" {code}"));
+        }
+        if let Some(message) = e.message() {
+            text.push_str(&format!(": {message}"));
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 #[async_trait::async_trait]

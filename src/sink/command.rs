@@ -163,6 +163,9 @@ fn shown_stderr(stderr: &[u8], value: &SecretString) -> String {
             text = text.replace(line, SCRUBBED);
         }
     }
+    // Lines are kept (a command's message can have several); credential-shaped text and
+    // control codes are not.
+    let text = crate::redact::printable_lines(&crate::redact::scrub(text.trim(), &[])).into_owned();
     let text = text.trim();
     match text.char_indices().nth(STDERR_SHOWN_CHARS) {
         Some((cut, _)) => format!("{} [stderr truncated]", &text[..cut]),

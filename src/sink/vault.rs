@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::http;
 use crate::model::{SecretSink, SinkError};
+use crate::redact;
 
 /// How many read-merge-write cycles a put tries before giving up with a conflict.
 const MAX_ATTEMPTS: u64 = 10;
@@ -90,10 +91,12 @@ impl VaultSink {
         self
     }
 
+    /// An error whose message can quote the server or the address (with its userinfo): made
+    /// safe to show.
     fn error(&self, message: impl Into<String>) -> SinkError {
         SinkError::Store {
             sink: self.sink.clone(),
-            message: message.into(),
+            message: redact::untrusted(&message.into(), &[]),
         }
     }
 
@@ -113,8 +116,9 @@ impl VaultSink {
         format!("{}/v1/{}/data/{path}", self.address, self.mount)
     }
 
-    /// The message of a failed call: status and the server's `errors`, which name no values.
-    async fn failure(&self, doing: &str, response: reqwest::Response) -> SinkError {
+    /// The message of a failed call: status and the server's `errors`, scrubbed of the `known`
+    /// secrets (the token, the values being written), which a server can echo.
+    async fn failure(&self, doing: &str, response: reqwest::Response, known: &[&str]) -> SinkError {
         let status = response.status();
         let errors = http::read_body(response, http::MAX_RESPONSE_BYTES)
             .await
@@ -128,7 +132,14 @@ impl VaultSink {
             message.push_str(": ");
             message.push_str(&errors.join("; "));
         }
-        self.error(message)
+        // The address's userinfo goes out as Basic auth, which a server can echo too.
+        let userinfo = redact::url_credentials(&self.address);
+        let known: Vec<&str> = known
+            .iter()
+            .copied()
+            .chain(userinfo.iter().map(String::as_str))
+            .collect();
+        self.error(redact::scrub(&message, &known))
     }
 
     /// Refuses a redirect, which is not followed: it would carry the token, and on a write
@@ -163,7 +174,10 @@ impl VaultSink {
         self.refuse_redirect(&format!("reading {url}"), &response)?;
         let status = response.status();
         if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
-            return Err(self.failure(&format!("reading {url}"), response).await);
+            let known = [token.expose_secret()];
+            return Err(self
+                .failure(&format!("reading {url}"), response, &known)
+                .await);
         }
         // A 404 is a path never written, or one whose latest version was deleted: its
         // metadata still carries the version a check-and-set write must name.
@@ -200,7 +214,15 @@ impl VaultSink {
         if response.status().is_success() {
             return Ok(true);
         }
-        let failure = self.failure(&format!("writing {url}"), response).await;
+        let mut known: Vec<&str> = body["data"]
+            .as_object()
+            .into_iter()
+            .flat_map(|data| data.values().filter_map(Value::as_str))
+            .collect();
+        known.push(token.expose_secret());
+        let failure = self
+            .failure(&format!("writing {url}"), response, &known)
+            .await;
         if failure.to_string().contains("check-and-set") {
             return Ok(false);
         }
@@ -282,7 +304,7 @@ impl VaultSink {
             if self.write(&url, &token, data, version).await? {
                 return Ok(None);
             }
-            tracing::debug!(sink = %self.sink, %url, attempt, "check-and-set conflict");
+            tracing::debug!(sink = %self.sink, url = %redact::scrub_url(&url), attempt, "check-and-set conflict");
             // Jittered so that writers racing for one path do not collide again in lockstep.
             let pause = rand::random_range(5..=25) * attempt;
             tokio::time::sleep(std::time::Duration::from_millis(pause)).await;

@@ -1,5 +1,6 @@
 //! The watch log: one timestamped line per event and per reconcile outcome, as text for people
-//! or as one JSON object per line for log pipelines. Never holds a secret.
+//! or as one JSON object per line for log pipelines. Never holds a secret, and what a server or
+//! a file said is scrubbed of credentials and, in text, of control codes ([`crate::redact`]).
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::reconcile::{Changes, Done, ReconcileError};
+use crate::redact::{safe_lines, scrub_json};
 
 /// What started a reconcile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +55,9 @@ impl Log {
         let ts = now();
         if self.json {
             let line = json!({"ts": ts.to_string(), "event": event, "message": message});
-            writeln!(self.out, "{line}")?;
+            writeln!(self.out, "{}", scrub_json(&line))?;
         } else {
-            let message = message.replace('\n', "\n    ");
+            let message = safe_lines(message).replace('\n', "\n    ");
             writeln!(self.out, "{ts} {event}: {message}")?;
         }
         self.out.flush()
@@ -97,7 +99,7 @@ impl Log {
             if let Ok(Done::Planned { text, .. }) = result {
                 line["plan"] = json!(text);
             }
-            writeln!(self.out, "{line}")?;
+            writeln!(self.out, "{}", scrub_json(&line))?;
             return self.out.flush();
         }
         let mut text = match result {
@@ -113,7 +115,7 @@ impl Log {
             text.push_str(&format!("; retrying in {wait}"));
         }
         // Continuation lines (an API error's field list) are indented under their line.
-        let text = text.replace('\n', "\n    ");
+        let text = safe_lines(&text).replace('\n', "\n    ");
         writeln!(self.out, "{ts} reconcile ({}): {text}", trigger.as_str())?;
         match result {
             Err(ReconcileError::Invalid { diagnostics, .. }) => indent(&mut self.out, diagnostics)?,
@@ -152,7 +154,7 @@ fn round(wait: Duration) -> Duration {
 }
 
 fn indent(out: &mut Box<dyn Write + Send>, text: &str) -> io::Result<()> {
-    for line in text.lines() {
+    for line in safe_lines(text).lines() {
         writeln!(out, "    {line}")?;
     }
     Ok(())
@@ -218,5 +220,31 @@ mod tests {
         assert_eq!(line["retry_in"], "2s");
         assert!(line["ts"].as_str().unwrap().ends_with('Z'));
         assert!(line["error"].as_str().unwrap().contains("billing: 503"));
+    }
+
+    #[test]
+    fn what_a_server_said_is_logged_without_control_codes_or_credentials() {
+        let said =
+            "HTTP 401: Authorization: Bearer kk_live_x1 \u{1b}]8;;http://evil\u{7}x\r\nforged";
+        for json in [false, true] {
+            let buffer = Shared::default();
+            let mut log = Log::new(Box::new(buffer.clone()), json);
+            log.event("warning", said).unwrap();
+            let failed = Err(ReconcileError::Apply {
+                failed: 1,
+                of: 1,
+                errors: vec![said.into()],
+            });
+            log.outcome(Trigger::Change, &failed, &Changes::default(), None)
+                .unwrap();
+            let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+            assert!(!text.contains(['\u{1b}', '\r']), "{text:?}");
+            assert!(!text.contains("kk_live"), "{text}");
+            // A line break a server sent cannot start a line that looks like the log's own.
+            for line in text.lines() {
+                let own = line.starts_with(|c: char| c.is_ascii_digit() || c == '{');
+                assert!(own || line.starts_with("    "), "{line:?} in {text}");
+            }
+        }
     }
 }

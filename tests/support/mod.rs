@@ -298,11 +298,16 @@ impl Project {
 
     /// The binary, set up to run in this directory against `api`, stdin not a terminal.
     pub fn command(&self, api: &Api, args: &[&str]) -> Command {
+        self.command_at(&api.url, args)
+    }
+
+    /// The binary, set up to run in this directory against the API at `url`.
+    pub fn command_at(&self, url: &str, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kayle-sync"));
         command
             .args(args)
             .current_dir(self.dir())
-            .env("KAYLE_API_URL", &api.url)
+            .env("KAYLE_API_URL", url)
             .env("KAYLE_API_KEY", TOKEN)
             .env("KAYLE_SYNC_HTTP_TIMEOUT", "2s")
             // A lost request lands within 3 s in these tests (the emulator's hangs are

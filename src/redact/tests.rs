@@ -1,0 +1,202 @@
+//! What a hostile server or file can put in front of kayle-sync's output, and what is shown.
+
+use proptest::prelude::*;
+use pulldown_cmark::{Event, Options, Parser, Tag};
+
+use super::*;
+
+const OSC8_LINK: &str = "\u{1b}]8;;http://evil\u{7}click\u{1b}]8;;\u{7}";
+
+#[test]
+fn control_characters_are_escaped_visibly_not_dropped() {
+    let text = format!("a{OSC8_LINK}\rb\nc\td\u{7f}e\u{9b}f");
+    assert_eq!(
+        printable(&text),
+        "a\\u{1b}]8;;http://evil\\u{7}click\\u{1b}]8;;\\u{7}\\rb\\nc\\td\\u{7f}e\\u{9b}f"
+    );
+    assert_eq!(
+        printable("left\u{202e}txt.exe\u{2028}"),
+        "left\\u{202e}txt.exe\\u{2028}"
+    );
+    assert!(matches!(printable("plain — text"), Cow::Borrowed(_)));
+    assert_eq!(printable_lines("one\r\ntwo\n"), "one\\r\ntwo\n");
+}
+
+#[test]
+fn known_values_are_scrubbed_in_every_form() {
+    let token = "secret-token-1234";
+    assert_eq!(
+        scrub(&format!("key {token} is invalid"), &[token]),
+        "key (redacted) is invalid"
+    );
+    // The client trims the token it sends; a padded one is still found.
+    assert_eq!(
+        scrub("key secret-token-1234", &[" secret-token-1234\n"]),
+        "key (redacted)"
+    );
+    let pem = "-----BEGIN CUSTOM-----\nAAAAAAAAAAAAAAAAAAAAAAAA\nBBBBBBBBBBBBBBBBBBBBBBBB\n-----END CUSTOM-----\n";
+    let echoed = serde_json::json!({ "data": { "K": pem } }).to_string();
+    let scrubbed = scrub(&echoed, &[pem]);
+    assert!(!scrubbed.contains("AAAAAAAA"), "{scrubbed}");
+    assert!(scrubbed.contains("(redacted)"), "{scrubbed}");
+    let reflowed = scrub("got AAAAAAAAAAAAAAAAAAAAAAAA then", &[pem]);
+    assert_eq!(reflowed, "got (redacted) then");
+    // Too short to be a credential: left alone rather than garbling the message.
+    assert_eq!(scrub("root cause", &["root"]), "root cause");
+}
+
+#[test]
+fn credential_shapes_are_scrubbed_without_being_known() {
+    let cases = [
+        (
+            "Authorization: Bearer abc.def-123",
+            "Authorization: (redacted)",
+        ),
+        (
+            r#"{"headers":{"authorization":"Bearer abc"},"x":1}"#,
+            r#"{"headers":{"authorization":"(redacted)"},"x":1}"#,
+        ),
+        ("sent bearer eyJhbGciOi.x.y ok", "sent bearer (redacted) ok"),
+        ("got Basic dXNlcjpwdw== back", "got Basic (redacted) back"),
+        (
+            "X-Vault-Token: s.abcdef\nnext",
+            "X-Vault-Token: (redacted)\nnext",
+        ),
+        (
+            r#""x-vault-token":"hvs.ABC""#,
+            r#""x-vault-token":"(redacted)""#,
+        ),
+        (
+            "secret whsec_abc123, key kk_live_9",
+            "secret (redacted), key (redacted)",
+        ),
+        ("token hvs.CAESIabc-_x!", "token (redacted)!"),
+        (
+            "Credential=AKID/x, SignedHeaders=host, Signature=9f0e",
+            "Credential=AKID/x, SignedHeaders=host, Signature=(redacted)",
+        ),
+        (
+            "see http://user:p%40ss@vault:8200/v1 and https://host/a@b",
+            "see http://***@vault:8200/v1 and https://host/a@b",
+        ),
+    ];
+    for (text, wanted) in cases {
+        assert_eq!(scrub(text, &[]), wanted, "{text}");
+    }
+    // Prose is not a credential.
+    for prose in [
+        "Bearer token missing",
+        "Basic authentication is required",
+        "the X-Vault-Token header is not set",
+        "Authorization failed",
+        "stack_kk_x lookk_y",
+    ] {
+        assert_eq!(scrub(prose, &[]), prose);
+    }
+}
+
+#[test]
+fn private_keys_are_scrubbed_whole_or_cut_short() {
+    let key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nabc=\n-----END PRIVATE KEY-----";
+    assert_eq!(scrub(&format!("a {key} b"), &[]), "a (redacted) b");
+    let rsa = "-----BEGIN RSA PRIVATE KEY-----\\nMIIEvQIBADANBgkq\\nhkiG9w0";
+    assert_eq!(
+        scrub(&format!(r#"{{"v":"{rsa}"}}"#), &[]),
+        r#"{"v":"(redacted)"}"#
+    );
+    let public = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqh\n-----END PUBLIC KEY-----";
+    assert_eq!(scrub(public, &[]), public);
+}
+
+#[test]
+fn a_urls_credentials_are_known_as_sent_and_found_encoded() {
+    assert_eq!(
+        url_credentials("https://us%40er:p%3Ass@host/"),
+        vec!["p:ss".to_owned(), "us@er:p:ss".to_owned()]
+    );
+    assert!(url_credentials("https://host/").is_empty());
+    let known = url_credentials("http://kayle-user:pw-in-url-42@host");
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    assert_eq!(
+        scrub("key a2F5bGUtdXNlcjpwdy1pbi11cmwtNDI= refused", &known),
+        "key (redacted) refused"
+    );
+}
+
+#[test]
+fn url_userinfo_is_hidden() {
+    assert_eq!(
+        scrub_url("https://user:pass@api.example.com/v1?x=1"),
+        "https://***@api.example.com/v1?x=1"
+    );
+    assert_eq!(scrub_url("https://token@host"), "https://***@host");
+    assert_eq!(scrub_url("http://127.0.0.1:8200"), "http://127.0.0.1:8200");
+    assert_eq!(scrub_url("http://host/\u{1b}[2J"), "http://host/\\u{1b}[2J");
+}
+
+#[test]
+fn markdown_text_is_escaped_and_code_spans_are_fenced_longer() {
+    assert_eq!(
+        markdown_text("![x](http://evil/i.png) <b> a|b"),
+        "\\!\\[x\\](http://evil/i.png) \\<b\\> a\\|b"
+    );
+    assert_eq!(code_span("whe_1"), "`whe_1`");
+    assert_eq!(code_span("a``b"), "```a``b```");
+    assert_eq!(code_span("`x"), "`` `x ``");
+    assert_eq!(code_span(""), "` `");
+    assert_eq!(code_span("a\nb"), "`a\\nb`");
+}
+
+/// The inline events of `markdown` as a GitHub-flavoured reader sees them.
+fn events(markdown: &str) -> Vec<Event<'_>> {
+    Parser::new_ext(
+        markdown,
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
+    )
+    .collect()
+}
+
+fn hostile() -> impl Strategy<Value = String> {
+    proptest::string::string_regex("[a-z `\\[\\]()!<>|*_~&#$\\\\:/.\u{1b}\r\n]{0,24}").unwrap()
+}
+
+proptest! {
+    #[test]
+    fn cleaning_leaves_no_control_character_and_is_idempotent(text in hostile()) {
+        let once = safe_line(&text);
+        prop_assert!(!once.chars().any(char::is_control), "{once:?}");
+        prop_assert_eq!(safe_line(&once), once.clone());
+        prop_assert_eq!(untrusted(&once, &["whsec_abcdef"]), once);
+    }
+
+    #[test]
+    fn a_code_span_holds_exactly_its_text(text in hostile()) {
+        let markdown = format!("before {} after", code_span(&text));
+        let code: Vec<String> = events(&markdown)
+            .into_iter()
+            .filter_map(|event| match event {
+                Event::Code(code) => Some(code.into_string()),
+                Event::Start(Tag::Link { .. } | Tag::Image { .. }) | Event::Html(_)
+                | Event::InlineHtml(_) => Some("markup".to_owned()),
+                _ => None,
+            })
+            .collect();
+        let clean = safe_line(&text);
+        let wanted = if clean.is_empty() { " ".to_owned() } else { clean };
+        prop_assert_eq!(code, vec![wanted], "{}", markdown);
+    }
+
+    #[test]
+    fn markdown_text_reads_back_as_its_text(text in hostile()) {
+        let markdown = format!("x {} x", markdown_text(&text));
+        let mut read = String::new();
+        for event in events(&markdown) {
+            match event {
+                Event::Text(text) => read.push_str(&text),
+                Event::Start(Tag::Paragraph) | Event::End(_) => {}
+                other => prop_assert!(false, "{other:?} in {markdown}"),
+            }
+        }
+        prop_assert_eq!(read, format!("x {} x", safe_line(&text)));
+    }
+}
