@@ -2,13 +2,13 @@
 //! endpoint is created disabled, gets its keys, has its secret written, and only then is
 //! enabled; an update switches keys and writes secrets before it changes fields.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::keys::{GENERATED_KEY_BITS, generate, public_half};
 use super::{Outcome, Target};
 use crate::api::{ApiError, EndpointFields};
 use crate::model::{KeyMaterial, LiveEndpoint, RsaPublicJwk, SecretState, SinkError};
-use crate::plan::{Action, Change, FieldChange, KeyStep, SecretStep};
+use crate::plan::{Action, Change, FieldChange, KeyStep};
 
 /// How many times a create whose outcome was unknown, and which was then not found, is tried.
 const CREATE_ATTEMPTS: u32 = 3;
@@ -37,15 +37,15 @@ pub enum ApplyError {
     Inconsistent { key: String, message: String },
 }
 
-struct Run<'a, 'b> {
-    target: &'a Target<'b>,
-    key: &'a str,
-    endpoint_id: Option<String>,
+pub(super) struct Run<'a, 'b> {
+    pub(super) target: &'a Target<'b>,
+    pub(super) key: &'a str,
+    pub(super) endpoint_id: Option<String>,
     /// The endpoint's labels as last read or written in this run.
-    labels: Option<Vec<String>>,
+    pub(super) labels: Option<Vec<String>>,
     /// The secret state this run recorded on the endpoint, if it recorded one.
-    state: Option<SecretState>,
-    done: Vec<String>,
+    pub(super) state: Option<SecretState>,
+    pub(super) done: Vec<String>,
 }
 
 pub(super) async fn carry_out(target: &Target<'_>, change: &Change) -> Outcome {
@@ -75,7 +75,7 @@ pub(super) async fn carry_out(target: &Target<'_>, change: &Change) -> Outcome {
 }
 
 /// Now, as a unix time in seconds.
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs())
@@ -301,225 +301,19 @@ impl Run<'_, '_> {
         })
     }
 
-    async fn secret_step(
-        &mut self,
-        endpoint_id: &str,
-        step: &SecretStep,
-        issued: Option<SecretString>,
-    ) -> Result<(), ApplyError> {
-        let client = self.target.client;
-        match step {
-            SecretStep::Write { sink, name } | SecretStep::Recover { sink, name, .. } => {
-                let (secret, what) = match issued {
-                    Some(secret) => (secret, "written"),
-                    None => (
-                        self.api(client.reveal_secret(endpoint_id).await)?,
-                        "recovered",
-                    ),
-                };
-                self.put(sink, name, &secret).await?;
-                self.done
-                    .push(format!("signing secret {what} to sink {sink} as {name}"));
-                Ok(())
-            }
-            SecretStep::Rotate {
-                sink,
-                name,
-                from,
-                to,
-                unsettled_until,
-            } => {
-                self.rotate(endpoint_id, sink, name, (*from, *to), *unsettled_until)
-                    .await
-            }
-            SecretStep::Verify {
-                sink,
-                name,
-                rotation,
-                until,
-            } => {
-                self.verify(endpoint_id, sink, name, *rotation, *until)
-                    .await
-            }
-        }
-    }
-
-    /// Rotates the secret, with the endpoint recorded unsettled first: whatever happens to
-    /// the request or to this process, the next run finds the record and checks the sink.
-    /// A rotation is never repeated (one whose answer was lost may still land), and the record
-    /// says until when a lost request may land.
-    async fn rotate(
-        &mut self,
-        endpoint_id: &str,
-        sink: &str,
-        name: &str,
-        (from, to): (u64, u64),
-        unsettled_until: Option<u64>,
-    ) -> Result<(), ApplyError> {
-        let client = self.target.client;
-        let window = self.target.late_window.as_secs();
-        let earlier = unsettled_until.unwrap_or(0);
-        let until = earlier.max(now().saturating_add(window));
-        self.settle(
-            endpoint_id,
-            SecretState::Unsettled {
-                rotation: from,
-                until,
-            },
-            false,
-        )
-        .await?;
-        let secret = match client.rotate_secret(endpoint_id).await {
-            Ok(secret) => secret,
-            Err(err) if err.is_outcome_unknown() => {
-                // The rotation may have happened, or may still land. The sink gets what the
-                // API holds now, so the receiver works meanwhile; the record stays, so the
-                // next apply rotates again (or, for `kayle-sync rotate`, checks the sink once
-                // no lost request can land any more).
-                let current = self.api(client.reveal_secret(endpoint_id).await)?;
-                self.put(sink, name, &current).await?;
-                return Err(self.api_error(err));
-            }
-            Err(err) => return Err(self.api_error(err)),
-        };
-        self.put(sink, name, &secret).await?;
-        self.settle_rotation(endpoint_id, sink, name, secret)
-            .await?;
-        self.done.push(format!(
-            "signing secret rotated, written to sink {sink} as {name}"
-        ));
-        // An earlier lost request may still land: the record stays until it no longer can.
-        let state = if earlier > now() {
-            SecretState::Unsettled {
-                rotation: to,
-                until: earlier,
-            }
-        } else {
-            SecretState::Settled { rotation: to }
-        };
-        self.settle(endpoint_id, state, false).await
-    }
-
-    /// Reveals the secret of an unsettled endpoint and writes it to the sink unless the sink
-    /// holds it already; records it settled once no lost request can land any more.
-    async fn verify(
-        &mut self,
-        endpoint_id: &str,
-        sink: &str,
-        name: &str,
-        rotation: u64,
-        until: u64,
-    ) -> Result<(), ApplyError> {
-        let current = self.api(self.target.client.reveal_secret(endpoint_id).await)?;
-        let store = self.store(sink)?.clone();
-        let held = store
-            .read_all(&[name.to_owned()])
-            .await
-            .map_err(|source| self.sink_error(sink, name, source))?
-            .and_then(|values| values.into_iter().next().flatten());
-        if held.is_some_and(|held| held.expose_secret() == current.expose_secret()) {
-            self.done
-                .push(format!("signing secret in sink {sink} as {name} verified"));
-        } else {
-            self.put(sink, name, &current).await?;
-            self.done.push(format!(
-                "signing secret recovered to sink {sink} as {name} (it was unsettled)"
-            ));
-        }
-        if until > now() {
-            self.done.push(format!(
-                "kept unsettled until {}: a request whose answer was lost may still land",
-                jiff::Timestamp::from_second(until as i64)
-                    .map_or_else(|_| until.to_string(), |t| t.to_string())
-            ));
-            return Ok(());
-        }
-        self.settle(endpoint_id, SecretState::Settled { rotation }, false)
-            .await
-    }
-
-    /// Records `state` on the endpoint, and enables it with `enable`.
-    ///
-    /// Repeated within the retry policy like any update. An attempt whose answer was lost can
-    /// still land later; should it land over the record of a later run's rotation whose own
-    /// answer was lost too, that doubt would be lost: two lost answers on one endpoint within
-    /// the late window. `--verify-secrets` finds what that leaves.
-    async fn settle(
-        &mut self,
-        endpoint_id: &str,
-        state: SecretState,
-        enable: bool,
-    ) -> Result<(), ApplyError> {
-        let labels = self.current_labels(endpoint_id).await?;
-        let fields = EndpointFields {
-            labels: Some(self.with_state(&labels, state)),
-            enabled: enable.then_some(true),
-            ..EndpointFields::default()
-        };
-        let updated = self.api(
-            self.target
-                .client
-                .update_endpoint(endpoint_id, &fields)
-                .await,
-        )?;
-        self.labels = Some(updated.labels);
-        self.state = Some(state);
-        Ok(())
-    }
-
-    /// The endpoint's labels as this run last saw them, read from the API if it has not.
-    async fn current_labels(&mut self, endpoint_id: &str) -> Result<Vec<String>, ApplyError> {
-        if let Some(labels) = &self.labels {
-            return Ok(labels.clone());
-        }
-        let endpoint = self.api(self.target.client.get_endpoint(endpoint_id).await)?;
-        self.labels = Some(endpoint.labels.clone());
-        Ok(endpoint.labels)
-    }
-
-    /// `labels` with the secret-state label recording `state`.
-    fn with_state(&self, labels: &[String], state: SecretState) -> Vec<String> {
-        crate::plan::with_state_label(&self.target.desired.project, labels, state)
-    }
-
-    fn wanted_rotation(&self) -> Result<u64, ApplyError> {
-        self.target
-            .desired
-            .endpoints
-            .get(self.key)
-            .map(|wanted| wanted.signing_secret.rotation)
-            .ok_or_else(|| self.inconsistent("the endpoint is not declared any more".into()))
-    }
-
-    /// Another rotation (a racing apply, a `rotate` elsewhere) may have replaced the secret
-    /// just written: the sink must end with the secret the API holds now, so read it back
-    /// and write again until they agree.
-    async fn settle_rotation(
+    pub(super) async fn put(
         &self,
-        endpoint_id: &str,
         sink: &str,
         name: &str,
-        mut written: SecretString,
+        value: &SecretString,
     ) -> Result<(), ApplyError> {
-        for _ in 0..3 {
-            let current = self.api(self.target.client.reveal_secret(endpoint_id).await)?;
-            if current.expose_secret() == written.expose_secret() {
-                return Ok(());
-            }
-            self.put(sink, name, &current).await?;
-            written = current;
-        }
-        Ok(())
-    }
-
-    async fn put(&self, sink: &str, name: &str, value: &SecretString) -> Result<(), ApplyError> {
         self.store(sink)?
             .put(name, value)
             .await
             .map_err(|source| self.sink_error(sink, name, source))
     }
 
-    fn store(
+    pub(super) fn store(
         &self,
         sink: &str,
     ) -> Result<&std::sync::Arc<dyn crate::model::SecretSink>, ApplyError> {
@@ -529,7 +323,7 @@ impl Run<'_, '_> {
             .ok_or_else(|| self.inconsistent(format!("sink {sink} is not declared")))
     }
 
-    fn sink_error(&self, sink: &str, name: &str, source: SinkError) -> ApplyError {
+    pub(super) fn sink_error(&self, sink: &str, name: &str, source: SinkError) -> ApplyError {
         ApplyError::Sink {
             key: self.key.to_owned(),
             sink: sink.to_owned(),
@@ -539,7 +333,7 @@ impl Run<'_, '_> {
     }
 
     /// The sink of this endpoint's signing secret, where generated private keys go too.
-    fn secret_sink(&self) -> Result<String, ApplyError> {
+    pub(super) fn secret_sink(&self) -> Result<String, ApplyError> {
         self.target
             .desired
             .endpoints
@@ -558,18 +352,18 @@ impl Run<'_, '_> {
             .ok_or_else(|| self.inconsistent("the plan names no endpoint id".into()))
     }
 
-    fn api<T>(&self, result: Result<T, ApiError>) -> Result<T, ApplyError> {
+    pub(super) fn api<T>(&self, result: Result<T, ApiError>) -> Result<T, ApplyError> {
         result.map_err(|err| self.api_error(err))
     }
 
-    fn api_error(&self, source: ApiError) -> ApplyError {
+    pub(super) fn api_error(&self, source: ApiError) -> ApplyError {
         ApplyError::Api {
             key: self.key.to_owned(),
             source: Box::new(source),
         }
     }
 
-    fn inconsistent(&self, message: String) -> ApplyError {
+    pub(super) fn inconsistent(&self, message: String) -> ApplyError {
         ApplyError::Inconsistent {
             key: self.key.to_owned(),
             message,

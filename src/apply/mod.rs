@@ -5,6 +5,7 @@ mod endpoint;
 pub mod keys;
 mod live;
 pub mod lock;
+mod secret;
 
 use std::collections::BTreeMap;
 
