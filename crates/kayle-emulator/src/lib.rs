@@ -30,7 +30,11 @@
 //!   `delete_endpoint`, `reveal_secret`, `rotate_secret`, `create_key`, `list_keys`,
 //!   `deactivate_key`, `reactivate_key`). FAULT is one of
 //!   `{"kind": "status", "status": 503, "retry_after_secs": 2}` (`retry_after_secs` optional),
-//!   `{"kind": "drop_after_commit"}`, `{"kind": "hang", "ms": 5000}`.
+//!   `{"kind": "drop_after_commit"}`, `{"kind": "hang", "ms": 5000}`,
+//!   `{"kind": "land_late", "ms": 800, "hang_up": true}` (`hang_up` optional, false) or
+//!   `{"kind": "barrier", "count": 2, "timeout_ms": 10000}` (see [`Fault`]).
+//! - `GET /_emulator/held`: `{"held": n}`, the requests a fault holds that have not been
+//!   carried out yet (hung ones and late landings); 0 once nothing can land any more.
 //! - `DELETE /_emulator/faults`: forgets queued faults and turns chaos off.
 //! - `POST /_emulator/latency` `{"ms": 100}`: added to every API request.
 //! - `POST /_emulator/chaos` `{"seed": 1, "probability": 0.2, "faults": [FAULT, ...]}`:
@@ -46,8 +50,10 @@
 //!   first). It holds secrets: it is for test assertions only.
 
 mod admin;
+mod barrier;
 mod faults;
 mod key_validation;
+mod late;
 mod persistence;
 mod responses;
 mod routes;
@@ -57,7 +63,7 @@ mod validation;
 mod zod;
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -128,6 +134,8 @@ pub(crate) struct Shared {
     pub faults: Mutex<faults::Faults>,
     pub stats: Mutex<Stats>,
     pub in_flight: AtomicUsize,
+    /// Requests a fault holds that have not been carried out yet.
+    pub held: AtomicUsize,
     violations: Mutex<Vec<String>>,
     /// Organizations pending deletion: every call with their tokens answers 410.
     frozen: Mutex<std::collections::BTreeSet<String>>,
@@ -182,6 +190,7 @@ impl Emulator {
                 faults: Mutex::new(faults::Faults::default()),
                 stats: Mutex::new(Stats::default()),
                 in_flight: AtomicUsize::new(0),
+                held: AtomicUsize::new(0),
                 violations: Mutex::new(Vec::new()),
                 frozen: Mutex::new(Default::default()),
             }),
@@ -221,6 +230,12 @@ impl Emulator {
     /// Forgets queued faults and turns chaos off (latency stays).
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
+    }
+
+    /// How many requests a fault holds that have not been carried out yet (hung ones and
+    /// late landings). Once it is 0, nothing a fault held can still change the state.
+    pub fn held(&self) -> usize {
+        self.shared.held.load(Ordering::SeqCst)
     }
 
     pub fn stats(&self) -> Stats {
