@@ -48,6 +48,9 @@
 //! - `GET /_emulator/state`: `{"endpoints": [{"endpoint": ENDPOINT, "signing_secret": "whsec_...",
 //!   "keys": [KEY, ...]}, ...]}` with ENDPOINT and KEY as the API returns them (keys newest
 //!   first). It holds secrets: it is for test assertions only.
+//!
+//! [`Config::admin_routes`] set to false turns the whole admin API off (every admin route
+//! answers 404), for an emulator that other local processes can reach.
 
 mod admin;
 mod barrier;
@@ -82,6 +85,9 @@ pub struct Config {
     pub allow_loopback_urls: bool,
     /// Load state from this file at start and write it back after every change.
     pub state_file: Option<PathBuf>,
+    /// Serve the `/_emulator/` admin API (state with every secret, fault injection). Without
+    /// it those routes answer 404.
+    pub admin_routes: bool,
 }
 
 /// One API key. Its `Debug` leaves the token value out.
@@ -112,7 +118,7 @@ impl std::fmt::Debug for Token {
 pub const TEST_ORGANIZATION_ID: &str = "3976f08d-2ef4-4f37-ba8f-597d73590576";
 
 impl Config {
-    /// One read+write token, loopback URLs allowed, no state file.
+    /// One read+write token, loopback URLs allowed, no state file, the admin API on.
     pub fn test(token: &str) -> Config {
         Config {
             tokens: vec![Token {
@@ -123,6 +129,7 @@ impl Config {
             }],
             allow_loopback_urls: true,
             state_file: None,
+            admin_routes: true,
         }
     }
 }
@@ -197,11 +204,14 @@ impl Emulator {
         })
     }
 
-    /// The Kayle API and the `/_emulator/` admin API as one router.
+    /// The Kayle API and, when [`Config::admin_routes`] is on, the `/_emulator/` admin API,
+    /// as one router.
     pub fn router(&self) -> Router {
-        routes::router(self.shared.clone())
-            .with_state(self.shared.clone())
-            .merge(admin::router(self.clone()))
+        let mut router = routes::router(self.shared.clone()).with_state(self.shared.clone());
+        if self.shared.config.admin_routes {
+            router = router.merge(admin::router(self.clone()));
+        }
+        router
             .fallback(responses::unrouted)
             .method_not_allowed_fallback(responses::unrouted)
     }

@@ -1,10 +1,12 @@
-//! The `/_emulator/` admin API: scripting faults and reading state over HTTP.
+//! The `/_emulator/` admin API: scripting faults and reading state over HTTP, and turning the
+//! whole admin API off.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::{Api, TOKEN};
+use kayle_emulator::Config;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -195,4 +197,58 @@ async fn admin_api_holds_requests_to_land_late_and_counts_them() {
         started.elapsed() >= Duration::from_millis(250),
         "waited for a second listing until the deadline"
     );
+}
+
+#[tokio::test]
+async fn without_admin_routes_every_admin_route_is_not_found() {
+    let mut config = Config::test(TOKEN);
+    config.admin_routes = false;
+    let api = Api::with_config(config).await;
+    let id = api.create(json!({"url": "https://example.com/a"})).await;
+    let admin = |path: &str| api.url(&format!("/_emulator/{path}"));
+    for path in ["state", "stats", "violations", "held"] {
+        let r = api.client.get(admin(path)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 404, "GET {path}");
+        let text = r.text().await.unwrap();
+        assert!(!text.contains("whsec_"), "{text}");
+    }
+    let writes = [
+        (
+            "faults",
+            json!({"route": "create_endpoint", "fault": {"kind": "status", "status": 500}}),
+        ),
+        ("latency", json!({"ms": 1000})),
+        (
+            "chaos",
+            json!({"seed": 1, "probability": 1.0, "faults": [{"kind": "status", "status": 500}]}),
+        ),
+        (
+            "frozen",
+            json!({"organization_id": kayle_emulator::TEST_ORGANIZATION_ID, "frozen": true}),
+        ),
+    ];
+    for (path, body) in writes {
+        let r = api
+            .client
+            .post(admin(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "POST {path}");
+    }
+    for path in ["faults", "stats"] {
+        let r = api.client.delete(admin(path)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 404, "DELETE {path}");
+    }
+    // None of those took effect, and the API still serves.
+    let started = Instant::now();
+    let r = api.get(&format!("/v1/webhooks/endpoints/{id}")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "no latency was set"
+    );
+    api.create(json!({"url": "https://example.com/b"})).await;
+    assert_eq!(api.emulator.stats().total, 3, "stats were not reset");
 }
