@@ -150,6 +150,11 @@ async fn held(State(emulator): State<Emulator>) -> Response {
     Json(json!({"held": emulator.held()})).into_response()
 }
 
+async fn land(State(emulator): State<Emulator>) -> Response {
+    emulator.land_held();
+    done()
+}
+
 async fn state(State(emulator): State<Emulator>) -> Response {
     Json(json!({"endpoints": emulator.state_with_secrets()})).into_response()
 }
@@ -163,6 +168,7 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         .route("/_emulator/violations", get(violations))
         .route("/_emulator/frozen", post(frozen))
         .route("/_emulator/held", get(held))
+        .route("/_emulator/held/land", post(land))
         .route("/_emulator/state", get(state))
         .with_state(emulator)
 }

@@ -100,7 +100,8 @@ pub enum Fault {
     /// this long against the state as it is then (a rotation replaces the secret then, a key
     /// registered then becomes the active one). With `hang_up` the connection is closed at
     /// once; otherwise it stays open until the request lands, so a client whose timeout is
-    /// shorter gives up first. [`crate::Emulator::held`] counts the requests still to land.
+    /// shorter gives up first. [`crate::Emulator::held`] counts the requests still to land;
+    /// [`crate::Emulator::land_held`] lands them at once.
     LandLate {
         /// How long after its arrival the request is carried out.
         after: Duration,

@@ -34,9 +34,10 @@ impl Drop for Held {
     }
 }
 
-/// Holds `request`, carries it out `after` from now, and never answers it: with `hang_up`
-/// the connection is closed at once, otherwise when the request lands (by then a client with
-/// a shorter timeout has given up).
+/// Holds `request`, carries it out `after` from now (or when [`crate::Emulator::land_held`]
+/// is called, if that is sooner), and never answers it: with `hang_up` the connection is
+/// closed at once, otherwise when the request lands (by then a client with a shorter timeout
+/// has given up).
 pub(crate) async fn hold(
     shared: Arc<Shared>,
     request: Request,
@@ -53,10 +54,15 @@ pub(crate) async fn hold(
         return lose(lost(), killer).await;
     };
     let request = Request::from_parts(parts, Body::from(bytes));
+    // Subscribed now, so that a call to land everything made from here on is not missed.
+    let mut land_now = shared.land_now.subscribe();
     let held = Held::new(shared);
     let (landed, on_landing) = oneshot::channel::<()>();
     tokio::spawn(async move {
-        tokio::time::sleep(after).await;
+        tokio::select! {
+            _ = tokio::time::sleep(after) => {}
+            _ = land_now.changed() => {}
+        }
         // Whatever the server answers goes nowhere: nobody is listening any more.
         let _ = next.run(request).await;
         drop(held);

@@ -35,6 +35,7 @@
 //!   `{"kind": "barrier", "count": 2, "timeout_ms": 10000}` (see [`Fault`]).
 //! - `GET /_emulator/held`: `{"held": n}`, the requests a fault holds that have not been
 //!   carried out yet (hung ones and late landings); 0 once nothing can land any more.
+//!   `POST /_emulator/held/land` carries out every request held to land late now.
 //! - `DELETE /_emulator/faults`: forgets queued faults and turns chaos off.
 //! - `POST /_emulator/latency` `{"ms": 100}`: added to every API request.
 //! - `POST /_emulator/chaos` `{"seed": 1, "probability": 0.2, "faults": [FAULT, ...]}`:
@@ -143,6 +144,8 @@ pub(crate) struct Shared {
     pub in_flight: AtomicUsize,
     /// Requests a fault holds that have not been carried out yet.
     pub held: AtomicUsize,
+    /// Bumped to carry out every request held to land late at once.
+    pub land_now: tokio::sync::watch::Sender<u64>,
     violations: Mutex<Vec<String>>,
     /// Organizations pending deletion: every call with their tokens answers 410.
     frozen: Mutex<std::collections::BTreeSet<String>>,
@@ -198,6 +201,7 @@ impl Emulator {
                 stats: Mutex::new(Stats::default()),
                 in_flight: AtomicUsize::new(0),
                 held: AtomicUsize::new(0),
+                land_now: tokio::sync::watch::Sender::new(0),
                 violations: Mutex::new(Vec::new()),
                 frozen: Mutex::new(Default::default()),
             }),
@@ -246,6 +250,12 @@ impl Emulator {
     /// late landings). Once it is 0, nothing a fault held can still change the state.
     pub fn held(&self) -> usize {
         self.shared.held.load(Ordering::SeqCst)
+    }
+
+    /// Carries out now every request held by [`Fault::LandLate`] (in no particular order),
+    /// for a test that needs it to land after some step rather than after some time.
+    pub fn land_held(&self) {
+        self.shared.land_now.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn stats(&self) -> Stats {

@@ -176,6 +176,25 @@ async fn admin_api_holds_requests_to_land_late_and_counts_them() {
         .await;
     assert!(lost.is_err(), "never answered");
     assert_eq!(held().await, 1);
+    api.client
+        .post(admin("faults"))
+        .json(&json!({"route": "rotate_secret", "fault": {"kind": "land_late", "ms": 600000}}))
+        .send()
+        .await
+        .unwrap();
+    let timed_out = api
+        .client
+        .post(api.url(&format!(
+            "/v1/webhooks/endpoints/{id}/signing-secret/rotate"
+        )))
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(timed_out.expect_err("held").is_timeout());
+    assert_eq!(held().await, 2);
+    let r = api.client.post(admin("held/land")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
     let started = Instant::now();
     while held().await > 0 {
         assert!(started.elapsed() < Duration::from_secs(10), "never landed");
@@ -237,6 +256,8 @@ async fn without_admin_routes_every_admin_route_is_not_found() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 404, "POST {path}");
     }
+    let r = api.client.post(admin("held/land")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404, "POST held/land");
     for path in ["faults", "stats"] {
         let r = api.client.delete(admin(path)).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 404, "DELETE {path}");

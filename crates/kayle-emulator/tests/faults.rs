@@ -368,6 +368,38 @@ async fn a_late_create_makes_the_endpoint_when_it_lands_and_the_client_sees_no_a
 }
 
 #[tokio::test]
+async fn held_requests_land_at_once_when_told() {
+    let api = Api::start().await;
+    let id = api.create(json!({"url": "https://example.com/a"})).await;
+    let before = api.emulator.signing_secret(&id).unwrap();
+    let hold = Fault::LandLate {
+        after: Duration::from_secs(600),
+        hang_up: true,
+    };
+    api.emulator.inject(Route::RotateSecret, hold.clone(), 2);
+    api.emulator.inject(Route::CreateEndpoint, hold, 1);
+    assert!(rotate(&api, &id, Duration::from_secs(5)).await.is_err());
+    assert!(rotate(&api, &id, Duration::from_secs(5)).await.is_err());
+    let r = api
+        .client
+        .post(api.url("/v1/webhooks/endpoints"))
+        .header("Authorization", "Bearer kk_test")
+        .json(&json!({"url": "https://example.com/b"}))
+        .send()
+        .await;
+    assert!(r.is_err());
+    assert_eq!(api.emulator.held(), 3);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(api.emulator.signing_secret(&id).unwrap(), before, "held");
+    let started = Instant::now();
+    api.emulator.land_held();
+    until_landed(&api).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_ne!(api.emulator.signing_secret(&id).unwrap(), before);
+    assert_eq!(api.emulator.endpoints().len(), 2, "the create landed too");
+}
+
+#[tokio::test]
 async fn a_barrier_holds_calls_until_all_have_arrived() {
     let api = Api::start().await;
     api.emulator.inject(
