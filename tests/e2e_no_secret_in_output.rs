@@ -165,6 +165,8 @@ fn no_secret_or_private_key_appears_in_any_output() {
         1,
     );
     watch.run(&["apply", "--auto-approve"]);
+    // The hung create lands late; the next apply must see it to settle.
+    api.until_landed();
     watch.run(&["apply", "--auto-approve"]).expect(0);
     watch.run(&["plan", "--detailed-exitcode"]).expect(0);
     api.assert_no_violations();
