@@ -68,6 +68,20 @@ fn fault_mix(rng: &mut StdRng) -> Vec<Fault> {
     mix
 }
 
+/// A late landing for the next call of one of the routes where a lost request does the
+/// most harm when it lands late: a rotation replaces the secret, a key registration the
+/// active key, a create leaves a duplicate. Chaos alone rarely hits them.
+fn late_landing(rng: &mut StdRng) -> (Route, Fault) {
+    let route = *[Route::RotateSecret, Route::CreateKey, Route::CreateEndpoint]
+        .choose(rng)
+        .expect("non-empty");
+    let fault = Fault::LandLate {
+        after: Duration::from_millis(rng.random_range(200..=1500)),
+        hang_up: rng.random_bool(0.5),
+    };
+    (route, fault)
+}
+
 /// Runs one seed's schedule and checks the invariants; `Ok` holds the known limitations met,
 /// `Err` describes what broke.
 fn run_seed(seed: u64) -> Result<Vec<String>, String> {
@@ -110,6 +124,11 @@ fn run_seed(seed: u64) -> Result<Vec<String>, String> {
         for (i, step) in (0u64..).zip(&steps) {
             if let Some((probability, mix)) = &chaos {
                 lab.chaos(seed * 1000 + round * 10 + i, *probability, mix.clone());
+            }
+            if rng.random_bool(0.3) {
+                let (route, fault) = late_landing(&mut rng);
+                log.push(format!("{route:?} lands late: {fault:?}"));
+                lab.emulator.inject(route, fault, 1);
             }
             lab.set_sink_failing(sink_fails);
             let kill = rng
