@@ -46,17 +46,16 @@ async fn admin_api_scripts_faults_and_reads_state() {
     );
     api.client
         .post(admin("faults"))
-        .json(&json!({"route": "list_endpoints", "fault": {"kind": "hang", "ms": 50}, "times": 3}))
+        .json(
+            &json!({"route": "list_endpoints", "fault": {"kind": "hang", "ms": 3000}, "times": 3}),
+        )
         .send()
         .await
         .unwrap();
     api.client.delete(admin("faults")).send().await.unwrap();
     let started = Instant::now();
     api.get("/v1/webhooks/endpoints").await;
-    assert!(
-        started.elapsed() < Duration::from_millis(50),
-        "faults cleared"
-    );
+    assert!(started.elapsed() < Duration::from_secs(2), "faults cleared");
     api.client
         .post(admin("latency"))
         .json(&json!({"ms": 60}))

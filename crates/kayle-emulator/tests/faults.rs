@@ -253,21 +253,16 @@ async fn a_late_rotation_lands_after_a_later_one_and_replaces_its_secret() {
     api.emulator.inject(
         Route::RotateSecret,
         Fault::LandLate {
-            after: Duration::from_millis(400),
+            after: Duration::from_secs(2),
             hang_up: true,
         },
         1,
     );
-    let started = Instant::now();
-    let error = rotate(&api, &id, Duration::from_secs(5))
+    let error = rotate(&api, &id, Duration::from_secs(30))
         .await
         .expect_err("a held request is never answered");
     assert!(error.status().is_none() && !error.is_timeout(), "{error:?}");
-    assert!(
-        started.elapsed() < Duration::from_millis(300),
-        "hung up at once"
-    );
-    assert_eq!(api.emulator.held(), 1);
+    assert_eq!(api.emulator.held(), 1, "hung up before it landed");
     assert_eq!(api.emulator.signing_secret(&id).unwrap(), before, "not yet");
 
     // A rotation sent meanwhile succeeds, and its secret is the one the client learns.
@@ -420,22 +415,29 @@ async fn a_barrier_holds_calls_until_all_have_arrived() {
                 .send()
                 .await
                 .unwrap();
-            (Instant::now(), response.status().as_u16())
+            (Instant::now(), common::reply(response).await)
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!first.is_finished(), "the first call waits for the second");
     // Other routes are not held.
     api.create(json!({"url": "https://example.com/a"})).await;
+    let second_sent = Instant::now();
     let second = api.get("/v1/webhooks/endpoints").await;
-    let answered = Instant::now();
-    let (first_answered, first_status) = first.await.unwrap();
-    assert_eq!((first_status, second.status), (200, 200));
-    assert!(first_answered <= answered + Duration::from_millis(200));
-    // Only those two: the third goes straight through.
+    let (first_answered, first) = first.await.unwrap();
+    assert_eq!((first.status, second.status), (200, 200));
+    assert!(
+        first_answered >= second_sent,
+        "answered once the second came"
+    );
+    for listed in [first, second] {
+        let data = listed.body["data"].as_array().unwrap().len();
+        assert_eq!(data, 1, "carried out when released, after the create");
+    }
+    // Only those two: the third goes straight through (well before the 30 s deadline).
     let started = Instant::now();
     assert_eq!(api.get("/v1/webhooks/endpoints").await.status, 200);
-    assert!(started.elapsed() < Duration::from_millis(200));
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[tokio::test]
@@ -445,19 +447,18 @@ async fn a_barrier_never_filled_lets_its_calls_go_at_the_deadline() {
         Route::ListEndpoints,
         Fault::Barrier {
             count: 3,
-            timeout: Duration::from_millis(300),
+            timeout: Duration::from_secs(2),
         },
         1,
     );
     let started = Instant::now();
     assert_eq!(api.get("/v1/webhooks/endpoints").await.status, 200);
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(250), "{waited:?}");
-    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    assert!(waited >= Duration::from_millis(1900), "{waited:?}");
     let started = Instant::now();
     assert_eq!(api.get("/v1/webhooks/endpoints").await.status, 200);
     assert!(
-        started.elapsed() < Duration::from_millis(200),
+        started.elapsed() < Duration::from_secs(1),
         "an expired barrier holds nobody"
     );
 }
