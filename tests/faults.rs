@@ -152,6 +152,12 @@ fn run_seed(seed: u64) -> Result<Vec<String>, String> {
                 "{what} (kill {kill:?}, sink fails {sink_fails}) -> {ended:?}"
             ));
             lab.clear_faults();
+            // Half the time, let what is held land first, so the check sees its effect
+            // (a fast step can end before its own lost request lands); the other half, it
+            // may land during the next step.
+            if rng.random_bool(0.5) {
+                lab.landed();
+            }
             broken.extend(check::between(
                 &mut lab,
                 &world,

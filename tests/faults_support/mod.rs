@@ -232,10 +232,8 @@ impl Lab {
         self.run(&["rotate", key, "--auto-approve", "--dir"], kill_after)
     }
 
-    /// Waits until nothing a fault held can still land and the late window has passed since
-    /// the last request: from then on, kayle-sync may rightly assume every lost request has
-    /// landed or never will.
-    pub fn settle(&self) {
+    /// Waits until nothing a fault held can still land.
+    pub fn landed(&self) {
         let started = Instant::now();
         while self.emulator.held() > 0 {
             assert!(
@@ -244,6 +242,13 @@ impl Lab {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Waits until nothing a fault held can still land and the late window has passed since
+    /// the last request: from then on, kayle-sync may rightly assume every lost request has
+    /// landed or never will.
+    pub fn settle(&self) {
+        self.landed();
         if let Some(end) = self.last_run_end {
             // A second more, in case kayle-sync keeps times to the second.
             let settled = end + LATE_WINDOW + Duration::from_secs(1);
