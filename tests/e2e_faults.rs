@@ -102,9 +102,17 @@ fn timed_out_create_settles_after_one_more_apply() {
 
     apply_once(&api, &project);
     // Let the hung create land before looking.
-    std::thread::sleep(Duration::from_millis(500));
+    api.until_landed();
     project.apply(&api, &[]);
     assert_settled(&api, &project);
+}
+
+/// `apply --auto-approve` in `project`, with a client timeout longer than any barrier holds a
+/// request: a racer that starts late must not make the first one's listing time out.
+fn patient_apply(api: &Api, project: &Project) -> std::process::Child {
+    let mut command = project.command(api, &["apply", "--auto-approve"]);
+    command.env("KAYLE_SYNC_HTTP_TIMEOUT", "60s");
+    support::spawn(command)
 }
 
 /// Makes the next `creates` creates wait before they land, so that two applies started
@@ -117,12 +125,13 @@ fn slow_creates(api: &Api, creates: usize) {
     );
 }
 
-/// The race did what it is for: both processes created, so there are duplicates to resolve,
-/// and neither enabled an endpoint before its key was registered.
+/// The race did what it is for: both processes created every endpoint, so there are
+/// duplicates to resolve, and neither enabled an endpoint before its key was registered.
 #[track_caller]
 fn assert_raced(api: &Api) {
-    assert!(
-        api.endpoints().len() > KEYS.len(),
+    assert_eq!(
+        api.endpoints().len(),
+        2 * KEYS.len(),
         "both applies created: {:#?}",
         api.endpoints()
     );
@@ -162,9 +171,9 @@ fn racing_applies_from_two_copies_of_the_directory_settle() {
     for file in ["endpoints.yaml", "keys/orders.pem", "keys/identity.pem"] {
         two.write(file, &std::fs::read_to_string(one.path(file)).unwrap());
     }
-    slow_creates(&api, 2 * KEYS.len());
-    let first = support::spawn(one.command(&api, &["apply", "--auto-approve"]));
-    let second = support::spawn(two.command(&api, &["apply", "--auto-approve"]));
+    api.list_together(2);
+    let first = patient_apply(&api, &one);
+    let second = patient_apply(&api, &two);
     let (first, second) = (support::wait(first), support::wait(second));
     for run in [&first, &second] {
         assert!(run.code == 0 || run.code == 1, "{run:#?}");
@@ -303,12 +312,18 @@ fn a_page_served_again_never_looks_like_duplicates() {
         );
     }
 
-    // Both pages of the next listing hang; while the second does, the endpoint its cursor
-    // names is deleted, so the server serves page 1 again.
+    // The second page of the next listing waits at a barrier; meanwhile the endpoint its
+    // cursor names is deleted, so the server serves page 1 again. A listing of the test's own
+    // then fills the barrier.
     api.emu.reset_stats();
+    // The first page goes straight through.
     api.emu
-        .inject(Route::ListEndpoints, Fault::Hang(Duration::from_secs(1)), 2);
-    let child = support::spawn(project.command(&api, &["apply", "--auto-approve", "--prune"]));
+        .inject(Route::ListEndpoints, Fault::Hang(Duration::ZERO), 1);
+    api.list_together(2);
+    let mut command = project.command(&api, &["apply", "--auto-approve", "--prune"]);
+    // The held page must not time out while the test deletes.
+    command.env("KAYLE_SYNC_HTTP_TIMEOUT", "60s");
+    let child = support::spawn(command);
     let started = std::time::Instant::now();
     while api.emu.stats().requests.get(&Route::ListEndpoints).copied() < Some(2) {
         assert!(
@@ -324,11 +339,13 @@ fn a_page_served_again_never_looks_like_duplicates() {
         None,
     );
     assert_eq!(status, 200);
+    let (status, _) = api.request("GET", "/v1/webhooks/endpoints", None);
+    assert_eq!(status, 200);
     let run = support::wait(child);
     run.expect(0);
     assert!(
-        api.emu.stats().requests[&Route::ListEndpoints] >= 3,
-        "the listing saw the repeated page and listed again"
+        api.emu.stats().requests[&Route::ListEndpoints] >= 4,
+        "the listing saw the repeated page and listed again (one listing was the test's)"
     );
     assert!(
         run.stdout
@@ -470,14 +487,18 @@ fn duplicates_from_a_race_over_many_endpoints_are_resolved_without_force() {
     // Another checkout of the same configuration (applies of one directory take turns).
     let other = Project::new();
     other.manifest(&format!("endpoints:\n{entries}"));
-    slow_creates(&api, 20);
-    let first = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
-    let second = support::spawn(other.command(&api, &["apply", "--auto-approve"]));
+    api.list_together(2);
+    let first = patient_apply(&api, &project);
+    let second = patient_apply(&api, &other);
     let (first, second) = (support::wait(first), support::wait(second));
     for run in [&first, &second] {
         assert!(run.code == 0 || run.code == 1, "{run:#?}");
     }
-    assert!(api.endpoints().len() > 10, "the race made duplicates");
+    assert_eq!(
+        api.endpoints().len(),
+        20,
+        "both applies created every endpoint"
+    );
 
     // Deleting duplicates of declared endpoints is not a mass deletion.
     project.apply(&api, &[]);

@@ -168,16 +168,8 @@ fn no_secret_or_private_key_appears_in_any_output() {
         1,
     );
     watch.run(&["apply", "--auto-approve"]);
-    // The hung create lands after the client gave up: a duplicate, which the next apply
-    // resolves. Wait for it, so that the next apply sees it.
-    let started = std::time::Instant::now();
-    while api.managed("billing").len() < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the hung create never landed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The hung create lands late; the next apply must see it to settle.
+    api.until_landed();
     watch.run(&["apply", "--auto-approve"]).expect(0);
     watch.run(&["plan", "--detailed-exitcode"]).expect(0);
     api.assert_no_violations();

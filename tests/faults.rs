@@ -1,8 +1,12 @@
 //! Fault injection, deterministic by seed: random schedules of create / update / delete /
-//! rotate / key changes applied by the real binary while the emulator answers 5xx and 429,
-//! loses answers after committing, hangs past the client's timeout, the command sink fails,
-//! and the process is SIGKILLed; then racing applies on one directory. After the faults stop
-//! and one more apply runs, the invariants of `faults_support::check` must hold.
+//! rotate / key changes applied by the real binary, and imperative `rotate KEY` runs, while
+//! the emulator answers 5xx and 429, loses answers after committing, hangs past the client's
+//! timeout, holds requests and carries them out after the client gave up (late landings), the
+//! command sink fails, and the process is SIGKILLed; some endpoints have their key generated
+//! by kayle-sync. Then racing applies on one directory. After each faulted step, with the
+//! faults off, a plan must not say there is nothing to do while a readable sink holds another
+//! value than the API. After the faults stop, nothing held can still land, the late window has
+//! passed and one more apply runs, the invariants of `faults_support::check` must hold.
 //!
 //! `cargo test --test faults` runs 6 seeds and the races. The long mode:
 //! `KAYLE_FAULT_SEEDS=200 cargo test --release --test faults -- --nocapture`; one seed again:
@@ -14,8 +18,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use faults_support::world::World;
-use faults_support::{Ended, Lab, check};
-use kayle_emulator::Fault;
+use faults_support::{Ended, LATE_WINDOW, Lab, check};
+use kayle_emulator::{Fault, Route};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -23,8 +27,14 @@ use rand::{Rng, SeedableRng};
 /// Seeds the fast mode runs.
 const FAST_SEEDS: u64 = 6;
 
+/// The share of seeds with one endpoint whose key kayle-sync generates (RSA-4096 generation
+/// takes seconds in a debug build, so few).
+const GENERATED_SHARE: f64 = 0.3;
+
 /// A random set of faults for chaos: at least one of every kind is possible.
 fn fault_mix(rng: &mut StdRng) -> Vec<Fault> {
+    let late = Duration::from_millis(rng.random_range(200..=1500));
+    assert!(late < LATE_WINDOW, "late landings land within the window");
     let all = [
         Fault::Status {
             status: 500,
@@ -41,6 +51,11 @@ fn fault_mix(rng: &mut StdRng) -> Vec<Fault> {
         Fault::DropAfterCommit,
         // Longer than KAYLE_SYNC_HTTP_TIMEOUT: the client gives up while the server commits.
         Fault::Hang(Duration::from_secs(2)),
+        // Carried out after the client gave up, against the state as it is by then.
+        Fault::LandLate {
+            after: late,
+            hang_up: rng.random_bool(0.5),
+        },
     ];
     let mut mix: Vec<Fault> = all
         .iter()
@@ -53,6 +68,20 @@ fn fault_mix(rng: &mut StdRng) -> Vec<Fault> {
     mix
 }
 
+/// A late landing for the next call of one of the routes where a lost request does the
+/// most harm when it lands late: a rotation replaces the secret, a key registration the
+/// active key, a create leaves a duplicate. Chaos alone rarely hits them.
+fn late_landing(rng: &mut StdRng) -> (Route, Fault) {
+    let route = *[Route::RotateSecret, Route::CreateKey, Route::CreateEndpoint]
+        .choose(rng)
+        .expect("non-empty");
+    let fault = Fault::LandLate {
+        after: Duration::from_millis(rng.random_range(200..=1500)),
+        hang_up: rng.random_bool(0.5),
+    };
+    (route, fault)
+}
+
 /// Runs one seed's schedule and checks the invariants; `Ok` holds the known limitations met,
 /// `Err` describes what broke.
 fn run_seed(seed: u64) -> Result<Vec<String>, String> {
@@ -61,6 +90,10 @@ fn run_seed(seed: u64) -> Result<Vec<String>, String> {
     let command_sink = rng.random_bool(0.5);
     let mut world = World::initial(&mut rng, command_sink);
     let mut log = vec![format!("{} endpoints", world.endpoints.len())];
+    if rng.random_bool(GENERATED_SHARE) {
+        log.push(world.generate_one(&mut rng));
+    }
+    let mut broken = Vec::new();
     let rounds = rng.random_range(2..=4);
     for round in 0..rounds {
         if round > 0 {
@@ -69,40 +102,72 @@ fn run_seed(seed: u64) -> Result<Vec<String>, String> {
             }
         }
         lab.write(&world);
-        let chaos = rng.random_bool(0.8);
-        if chaos {
-            let probability = rng.random_range(0.1..0.5);
-            let mix = fault_mix(&mut rng);
+        let chaos = rng
+            .random_bool(0.8)
+            .then(|| (rng.random_range(0.1..0.5), fault_mix(&mut rng)));
+        if let Some((probability, mix)) = &chaos {
             log.push(format!("chaos p={probability:.2} {mix:?}"));
-            lab.chaos(seed * 100 + round, probability, mix);
         }
         let sink_fails = command_sink && rng.random_bool(0.3);
-        lab.set_sink_failing(sink_fails);
-        for _ in 0..rng.random_range(1..=2) {
+        // Applies, and now and then an imperative rotation among them.
+        let mut steps: Vec<Option<String>> = vec![None; rng.random_range(1..=2)];
+        if rng.random_bool(0.35) {
+            let key = world
+                .endpoints
+                .choose(&mut rng)
+                .expect("non-empty")
+                .key
+                .clone();
+            let at = rng.random_range(0..=steps.len());
+            steps.insert(at, Some(key));
+        }
+        for (i, step) in (0u64..).zip(&steps) {
+            if let Some((probability, mix)) = &chaos {
+                lab.chaos(seed * 1000 + round * 10 + i, *probability, mix.clone());
+            }
+            if rng.random_bool(0.3) {
+                let (route, fault) = late_landing(&mut rng);
+                log.push(format!("{route:?} lands late: {fault:?}"));
+                lab.emulator.inject(route, fault, 1);
+            }
+            lab.set_sink_failing(sink_fails);
             let kill = rng
                 .random_bool(0.4)
                 .then(|| Duration::from_millis(rng.random_range(20..1500)));
-            let concurrency = [1, 2, 4].choose(&mut rng).expect("non-empty").to_string();
-            let ended = lab.run(
-                &[
-                    "apply",
-                    "--auto-approve",
-                    "--prune",
-                    "--concurrency",
-                    &concurrency,
-                ],
-                kill,
-            );
+            let (what, ended) = match step {
+                None => {
+                    let concurrency = [1, 2, 4].choose(&mut rng).expect("non-empty").to_string();
+                    let args = [
+                        "apply",
+                        "--auto-approve",
+                        "--prune",
+                        "--concurrency",
+                        &concurrency,
+                    ];
+                    ("apply".to_owned(), lab.run(&args, kill))
+                }
+                Some(key) => (format!("rotate {key}"), lab.rotate(key, kill)),
+            };
             log.push(format!(
-                "apply (kill {kill:?}, sink fails {sink_fails}) -> {ended:?}"
+                "{what} (kill {kill:?}, sink fails {sink_fails}) -> {ended:?}"
+            ));
+            lab.clear_faults();
+            // Half the time, let what is held land first, so the check sees its effect
+            // (a fast step can end before its own lost request lands); the other half, it
+            // may land during the next step.
+            if rng.random_bool(0.5) {
+                lab.landed();
+            }
+            broken.extend(check::between(
+                &mut lab,
+                &world,
+                &format!("{what} in round {round}"),
             ));
         }
-        lab.clear_faults();
     }
-    // Once no lost request can land any more, one more apply settles everything.
-    faults_support::wait_out_late_window();
+    // Whatever is still held lands, and the window passes: no lost request can land later.
+    lab.settle();
     let last = lab.run(&["apply", "--auto-approve", "--prune"], None);
-    let mut broken = Vec::new();
     if last != Ended::Exited(0) {
         broken.push(format!(
             "the apply after the faults failed:\n{}",
@@ -209,14 +274,25 @@ fn race(racers: usize, seed: u64) {
 fn applies_racing_from_three_checkouts_leave_duplicates_the_next_apply_resolves() {
     let mut rng = StdRng::seed_from_u64(4);
     let mut lab = Lab::new();
-    lab.emulator.set_latency(Duration::from_millis(20));
+    // All three list before any creates, however they are scheduled; none may time out
+    // waiting for the last to start.
+    lab.http_timeout = "60s".to_owned();
+    lab.emulator.inject(
+        Route::ListEndpoints,
+        Fault::Barrier {
+            count: 3,
+            timeout: Duration::from_secs(30),
+        },
+        1,
+    );
     let world = World::initial(&mut rng, false);
     lab.write(&world);
     let raced = lab.race_checkouts(3, &["apply", "--auto-approve"]);
     assert!(raced.iter().all(|e| *e == Ended::Exited(0)), "{raced:?}");
-    assert!(
-        lab.emulator.endpoints().len() > world.endpoints.len(),
-        "the race left no duplicates to resolve"
+    assert_eq!(
+        lab.emulator.endpoints().len(),
+        3 * world.endpoints.len(),
+        "each of the three created every endpoint"
     );
     let last = lab.run(&["apply", "--auto-approve"], None);
     assert_eq!(last, Ended::Exited(0), "{}", lab.last_output());
@@ -263,6 +339,15 @@ fn apply_concurrency_bounds_the_requests_in_flight() {
         world.mutate(&mut rng, false);
     }
     lab.write(&world);
+    // The first create waits for a second one: with two in flight at once it goes on at once.
+    lab.emulator.inject(
+        Route::CreateEndpoint,
+        Fault::Barrier {
+            count: 2,
+            timeout: Duration::from_secs(30),
+        },
+        1,
+    );
     let ended = lab.run(&["apply", "--auto-approve", "--concurrency", "2"], None);
     assert_eq!(ended, Ended::Exited(0), "{}", lab.last_output());
     assert_eq!(lab.emulator.stats().peak_in_flight, 2);

@@ -47,6 +47,9 @@ impl Sandbox {
             }],
             allow_loopback_urls: true,
             state_file: Some(state_file.clone()),
+            // Any local process can reach the port: the admin API would show it every secret
+            // and let it script faults.
+            admin_routes: false,
         })?;
         let server = emulator.serve("127.0.0.1:0").await?;
         Ok(Sandbox {
@@ -120,5 +123,68 @@ mod tests {
             .expect("free again once stopped");
         assert!(again.url().starts_with("http://127.0.0.1:"));
         again.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_emulator_admin_api_is_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = Sandbox::start(dir.path()).await.unwrap();
+        let client = reqwest::Client::new();
+        let url = sandbox.url();
+        let created = client
+            .post(format!("{url}/v1/webhooks/endpoints"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"url": "https://hooks.example.com/a"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status().as_u16(), 200, "the API itself is served");
+        for path in ["state", "stats", "violations", "held"] {
+            let response = client
+                .get(format!("{url}/_emulator/{path}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 404, "GET /_emulator/{path}");
+            let body = response.text().await.unwrap();
+            assert!(!body.contains("whsec_"), "{body}");
+        }
+        let injected = client
+            .post(format!("{url}/_emulator/faults"))
+            .json(&serde_json::json!({"route": "list_endpoints", "fault": {"kind": "status", "status": 500}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(injected.status().as_u16(), 404);
+        let listed = client
+            .get(format!("{url}/v1/webhooks/endpoints"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.status().as_u16(), 200, "no fault was injected");
+        sandbox.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_state_file_is_reported_without_its_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join(STATE_FILE);
+        std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+        let secret = "whsec_0123456789abcdefghijklmnopqrstuv";
+        std::fs::write(
+            &state,
+            format!("{{\"endpoints\": [], \"keys\": [], \"last_ms\": \"{secret}\"}}"),
+        )
+        .unwrap();
+        let error = Sandbox::start(dir.path())
+            .await
+            .err()
+            .expect("a corrupt state is refused")
+            .to_string();
+        assert!(error.contains(&state.display().to_string()), "{error}");
+        assert!(error.contains("line 1, column"), "{error}");
+        assert!(error.contains("last_ms: invalid type"), "{error}");
+        assert!(!error.contains("whsec_"), "{error}");
     }
 }

@@ -16,18 +16,17 @@ use rsa::pkcs8::{EncodePublicKey, LineEnding};
 
 use world::{KEY_POOL, World};
 
-/// `KAYLE_SYNC_LATE_WINDOW` for every run: the emulator's hangs (2 s) land within it.
-pub const LATE_WINDOW: &str = "3s";
-
-/// Waits until a request lost now can no longer land, by the binary's reckoning.
-pub fn wait_out_late_window() {
-    std::thread::sleep(std::time::Duration::from_millis(3_100));
-}
-
 pub const TOKEN: &str = "kk_test";
 
 /// A run that takes longer than this is a hang, and a failure.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// `KAYLE_SYNC_LATE_WINDOW`: kayle-sync assumes a request whose answer was lost lands within
+/// this long or never. Every late landing the suite injects lands well within it.
+pub const LATE_WINDOW: Duration = Duration::from_secs(3);
+
+/// A held request that has not landed after this long is a broken emulator.
+const LANDING_LIMIT: Duration = Duration::from_secs(60);
 
 /// The shared public keys `k0`.. as PEM, generated once per test process.
 fn key_pool() -> &'static [String] {
@@ -75,6 +74,10 @@ pub struct Lab {
     pub secrets_seen: BTreeSet<String>,
     /// Known, documented limitations met (not failures), one line each.
     pub limitations: Vec<String>,
+    /// `KAYLE_SYNC_HTTP_TIMEOUT` of every run: short, so hangs and held requests time out.
+    pub http_timeout: String,
+    /// When the last run ended: no request of any run was sent after it.
+    last_run_end: Option<Instant>,
 }
 
 impl Lab {
@@ -105,6 +108,8 @@ impl Lab {
             runs: Vec::new(),
             secrets_seen: BTreeSet::new(),
             limitations: Vec::new(),
+            http_timeout: "1s".to_owned(),
+            last_run_end: None,
         }
     }
 
@@ -161,8 +166,11 @@ impl Lab {
             .arg(dir)
             .env("KAYLE_API_URL", &self.url)
             .env("KAYLE_API_KEY", TOKEN)
-            .env("KAYLE_SYNC_HTTP_TIMEOUT", "1s")
-            .env("KAYLE_SYNC_LATE_WINDOW", LATE_WINDOW)
+            .env("KAYLE_SYNC_HTTP_TIMEOUT", &self.http_timeout)
+            .env(
+                "KAYLE_SYNC_LATE_WINDOW",
+                format!("{}s", LATE_WINDOW.as_secs()),
+            )
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "kayle_sync=debug")
             .stdin(Stdio::null())
@@ -199,6 +207,7 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
+        self.last_run_end = Some(Instant::now());
         let logs = self.root.path().join("logs");
         let read = |name: String| std::fs::read_to_string(logs.join(name)).unwrap_or_default();
         self.runs.push(Captured {
@@ -216,6 +225,42 @@ impl Lab {
         let n = self.runs.len();
         let child = self.spawn(args, n);
         self.finish(child, n, args, kill_after)
+    }
+
+    /// Runs `kayle-sync rotate KEY` once to the end (or to its SIGKILL).
+    pub fn rotate(&mut self, key: &str, kill_after: Option<Duration>) -> Ended {
+        self.run(&["rotate", key, "--auto-approve", "--dir"], kill_after)
+    }
+
+    /// Waits until nothing a fault held can still land.
+    pub fn landed(&self) {
+        let started = Instant::now();
+        while self.emulator.held() > 0 {
+            assert!(
+                started.elapsed() < LANDING_LIMIT,
+                "a held request never landed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until nothing a fault held can still land and the late window has passed since
+    /// the last request: from then on, kayle-sync may rightly assume every lost request has
+    /// landed or never will.
+    pub fn settle(&self) {
+        self.landed();
+        if let Some(end) = self.last_run_end {
+            // A second more, in case kayle-sync keeps times to the second.
+            let settled = end + LATE_WINDOW + Duration::from_secs(1);
+            std::thread::sleep(settled.saturating_duration_since(Instant::now()));
+        }
+    }
+
+    /// The value the dotenv sink holds under `name`.
+    pub fn dotenv_value(&self, name: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.dotenv_path()).unwrap_or_default();
+        kayle_sync::sink::dotenv::read_value(&text, name)
+            .unwrap_or_else(|e| panic!("the dotenv file does not parse: {e}"))
     }
 
     /// Runs several kayle-sync processes at once, each to its end.

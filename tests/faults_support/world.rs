@@ -38,8 +38,11 @@ pub struct Endpoint {
     pub enabled: bool,
     pub events: Vec<&'static str>,
     pub retention: u32,
-    /// Indices into the key pool; the last one is the active key.
+    /// Indices into the key pool; the last one is the active key. Unused when `generated`.
     pub keys: Vec<usize>,
+    /// A key pair kayle-sync generates (`generate: true`), the only key, `gen-N`: bumping N
+    /// replaces it with a new pair.
+    pub generated: Option<u32>,
     pub rotation: u64,
     pub sink: SinkKind,
 }
@@ -51,6 +54,24 @@ impl Endpoint {
             "KAYLE_WEBHOOK_SECRET_{}",
             self.key.to_uppercase().replace('-', "_")
         )
+    }
+
+    /// The generated private key's name in the sink (the default rule for one generated key).
+    pub fn private_key_name(&self) -> Option<String> {
+        self.generated.map(|_| {
+            format!(
+                "KAYLE_WEBHOOK_PRIVATE_KEY_{}",
+                self.key.to_uppercase().replace('-', "_")
+            )
+        })
+    }
+
+    /// The declared key ids; the last one is the active key.
+    pub fn key_ids(&self) -> Vec<String> {
+        match self.generated {
+            Some(n) => vec![format!("gen-{n}")],
+            None => self.keys.iter().map(|k| format!("k{k}")).collect(),
+        }
     }
 }
 
@@ -94,6 +115,7 @@ impl World {
             events,
             retention: *[24u32, 72, 168].choose(rng).expect("non-empty"),
             keys,
+            generated: None,
             rotation: 0,
             sink: if command_sink && rng.random_bool(0.5) {
                 SinkKind::Command
@@ -101,6 +123,16 @@ impl World {
                 SinkKind::Dotenv
             },
         });
+    }
+
+    /// Makes one endpoint's only key a generated pair (RSA-4096 generation is slow, so a
+    /// scenario has at most one); its secret and private key go to the readable dotenv sink.
+    pub fn generate_one(&mut self, rng: &mut StdRng) -> String {
+        let pick = rng.random_range(0..self.endpoints.len());
+        let e = &mut self.endpoints[pick];
+        e.generated = Some(1);
+        e.sink = SinkKind::Dotenv;
+        format!("{} generates its key", e.key)
     }
 
     /// One random change; returns what it was, for failure messages.
@@ -119,6 +151,12 @@ impl World {
                 let e = &mut self.endpoints[pick];
                 e.rotation += 1;
                 format!("rotate {} to {}", e.key, e.rotation)
+            }
+            3 if self.endpoints[pick].generated.is_some() => {
+                let e = &mut self.endpoints[pick];
+                let n = e.generated.map_or(1, |n| n + 1);
+                e.generated = Some(n);
+                format!("replace the generated key of {} with gen-{n}", e.key)
             }
             3 => {
                 let e = &mut self.endpoints[pick];
@@ -189,11 +227,12 @@ impl World {
                 e.retention
             );
             text.push_str("    encryption_keys:\n");
-            for k in &e.keys {
-                let _ = writeln!(
-                    text,
-                    "      - key_id: k{k}\n        public_key_file: keys/k{k}.pub.pem"
-                );
+            for key_id in e.key_ids() {
+                let material = match e.generated {
+                    Some(_) => "generate: true".to_owned(),
+                    None => format!("public_key_file: keys/{key_id}.pub.pem"),
+                };
+                let _ = writeln!(text, "      - key_id: {key_id}\n        {material}");
             }
             let sink = match e.sink {
                 SinkKind::Dotenv => "local",

@@ -113,6 +113,34 @@ impl Api {
         self.emu.keys(endpoint_id)
     }
 
+    /// Waits until no request a fault held can still land (hung or held to land late).
+    #[track_caller]
+    pub fn until_landed(&self) {
+        let started = std::time::Instant::now();
+        while self.emu.held() > 0 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "a held request never landed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// The next `count` listings of the endpoints wait for each other (at most 30 s), so that
+    /// as many applies started together all see the organization as it was before any of
+    /// them changed it, however they are scheduled. Their client timeout must be longer than
+    /// the wait for the last one to start.
+    pub fn list_together(&self, count: usize) {
+        self.emu.inject(
+            kayle_emulator::Route::ListEndpoints,
+            kayle_emulator::Fault::Barrier {
+                count,
+                timeout: std::time::Duration::from_secs(30),
+            },
+            1,
+        );
+    }
+
     /// Fails when any request left an endpoint enabled without an active key.
     pub fn assert_no_violations(&self) {
         let violations = self.emu.violations();

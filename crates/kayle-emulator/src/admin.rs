@@ -26,6 +26,15 @@ enum FaultSpec {
     Hang {
         ms: u64,
     },
+    LandLate {
+        ms: u64,
+        #[serde(default)]
+        hang_up: bool,
+    },
+    Barrier {
+        count: usize,
+        timeout_ms: u64,
+    },
 }
 
 impl From<FaultSpec> for Fault {
@@ -40,6 +49,14 @@ impl From<FaultSpec> for Fault {
             },
             FaultSpec::DropAfterCommit => Fault::DropAfterCommit,
             FaultSpec::Hang { ms } => Fault::Hang(Duration::from_millis(ms)),
+            FaultSpec::LandLate { ms, hang_up } => Fault::LandLate {
+                after: Duration::from_millis(ms),
+                hang_up,
+            },
+            FaultSpec::Barrier { count, timeout_ms } => Fault::Barrier {
+                count,
+                timeout: Duration::from_millis(timeout_ms),
+            },
         }
     }
 }
@@ -129,6 +146,15 @@ async fn violations(State(emulator): State<Emulator>) -> Response {
     Json(json!({"violations": emulator.violations()})).into_response()
 }
 
+async fn held(State(emulator): State<Emulator>) -> Response {
+    Json(json!({"held": emulator.held()})).into_response()
+}
+
+async fn land(State(emulator): State<Emulator>) -> Response {
+    emulator.land_held();
+    done()
+}
+
 async fn state(State(emulator): State<Emulator>) -> Response {
     Json(json!({"endpoints": emulator.state_with_secrets()})).into_response()
 }
@@ -141,6 +167,8 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         .route("/_emulator/stats", get(stats).delete(reset_stats))
         .route("/_emulator/violations", get(violations))
         .route("/_emulator/frozen", post(frozen))
+        .route("/_emulator/held", get(held))
+        .route("/_emulator/held/land", post(land))
         .route("/_emulator/state", get(state))
         .with_state(emulator)
 }

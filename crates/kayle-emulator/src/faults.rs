@@ -15,6 +15,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::Shared;
+use crate::barrier::Gate;
+use crate::late::Held;
 use crate::server::ConnectionKiller;
 
 /// One route of the Kayle webhook API, as the emulator counts and faults them.
@@ -94,6 +96,28 @@ pub enum Fault {
     /// Sleep this long, then answer normally. The request is carried out even when the
     /// client has given up meanwhile, as a real server would.
     Hang(Duration),
+    /// Hold the request without carrying it out, never answer it, and carry it out `after`
+    /// this long against the state as it is then (a rotation replaces the secret then, a key
+    /// registered then becomes the active one). With `hang_up` the connection is closed at
+    /// once; otherwise it stays open until the request lands, so a client whose timeout is
+    /// shorter gives up first. [`crate::Emulator::held`] counts the requests still to land;
+    /// [`crate::Emulator::land_held`] lands them at once.
+    LandLate {
+        /// How long after its arrival the request is carried out.
+        after: Duration,
+        /// Close the connection at once instead of when the request lands.
+        hang_up: bool,
+    },
+    /// Hold this call and the next `count - 1` calls of the same route until all `count` have
+    /// arrived, then carry them all out, so that racing clients see the same state whatever
+    /// their timing. After `timeout` the waiting calls go on anyway, so a test cannot hang.
+    /// Chaos never draws it.
+    Barrier {
+        /// How many calls wait for each other.
+        count: usize,
+        /// How long, from the first call's arrival, they wait at most.
+        timeout: Duration,
+    },
 }
 
 /// Request counters, readable by tests.
@@ -139,6 +163,8 @@ impl Chaos {
 pub(crate) struct Faults {
     queued: BTreeMap<Route, VecDeque<Fault>>,
     chaos: Option<Chaos>,
+    /// The barrier of each route still waiting for calls.
+    gates: BTreeMap<Route, Arc<Gate>>,
     pub latency: Duration,
 }
 
@@ -159,16 +185,38 @@ impl Faults {
     pub fn clear(&mut self) {
         self.queued.clear();
         self.chaos = None;
+        self.gates.clear();
+    }
+
+    /// The barrier this call of `route` waits at, if any: the one still filling, or a new one
+    /// when a barrier is next in the queue. A call at a barrier gets no other fault.
+    fn join_gate(&mut self, route: Route) -> Option<Arc<Gate>> {
+        let filling = self.gates.remove(&route).filter(|gate| !gate.expired());
+        let gate = match filling {
+            Some(gate) => gate,
+            None => match self.queued.get(&route).and_then(VecDeque::front) {
+                Some(&Fault::Barrier { count, timeout }) => {
+                    self.queued.get_mut(&route).and_then(VecDeque::pop_front);
+                    Arc::new(Gate::new(count, timeout))
+                }
+                _ => return None,
+            },
+        };
+        if !gate.arrive() {
+            self.gates.insert(route, gate.clone());
+        }
+        Some(gate)
     }
 
     fn take(&mut self, route: Route) -> Option<Fault> {
-        if let Some(fault) = self.queued.get_mut(&route).and_then(VecDeque::pop_front) {
-            return Some(fault);
-        }
-        match &mut self.chaos {
-            Some(chaos) if route.is_write() => chaos.draw(),
-            _ => None,
-        }
+        let fault = match self.queued.get_mut(&route).and_then(VecDeque::pop_front) {
+            Some(fault) => Some(fault),
+            None => match &mut self.chaos {
+                Some(chaos) if route.is_write() => chaos.draw(),
+                _ => None,
+            },
+        };
+        fault.filter(|f| !matches!(f, Fault::Barrier { .. }))
     }
 }
 
@@ -261,7 +309,7 @@ pub(crate) async fn middleware(
     let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     let guard = InFlight(shared.clone());
     let route = matched.and_then(|m| Route::classify(request.method(), m.as_str()));
-    let (latency, fault) = {
+    let (latency, gate, fault) = {
         let mut stats = shared.stats.lock().unwrap_or_else(|e| e.into_inner());
         stats.total += 1;
         stats.peak_in_flight = stats.peak_in_flight.max(now);
@@ -269,9 +317,17 @@ pub(crate) async fn middleware(
             *stats.requests.entry(route).or_default() += 1;
         }
         let mut faults = shared.faults.lock().unwrap_or_else(|e| e.into_inner());
-        (faults.latency, route.and_then(|r| faults.take(r)))
+        let gate = route.and_then(|r| faults.join_gate(r));
+        let fault = route
+            .filter(|_| gate.is_none())
+            .and_then(|r| faults.take(r));
+        (faults.latency, gate, fault)
     };
     let killer = request.extensions().get::<ConnectionKiller>().cloned();
+    if let Some(Fault::LandLate { after, hang_up }) = fault {
+        let _in_flight = guard;
+        return crate::late::hold(shared, request, next, latency + after, hang_up, killer).await;
+    }
     let list_limit = matches!(route, Some(Route::ListEndpoints | Route::ListKeys))
         .then(|| requested_limit(&request));
     let drop_after = fault == Some(Fault::DropAfterCommit);
@@ -279,6 +335,9 @@ pub(crate) async fn middleware(
     // (a timeout during a hang or latency) does not cancel a write half-way.
     let work = tokio::spawn(async move {
         let _guard = guard;
+        if let Some(gate) = gate {
+            gate.wait().await;
+        }
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
@@ -288,10 +347,12 @@ pub(crate) async fn middleware(
                 retry_after_secs,
             }) => status_response(status, retry_after_secs, list_limit),
             Some(Fault::Hang(duration)) => {
+                let _held = Held::new(shared);
                 tokio::time::sleep(duration).await;
                 next.run(request).await
             }
-            Some(Fault::DropAfterCommit) | None => next.run(request).await,
+            Some(Fault::DropAfterCommit | Fault::LandLate { .. } | Fault::Barrier { .. })
+            | None => next.run(request).await,
         }
     });
     let response = match work.await {
@@ -303,6 +364,13 @@ pub(crate) async fn middleware(
     if !drop_after {
         return response;
     }
+    lose(response, killer).await
+}
+
+/// Closes the request's connection without answering; `response` only serves, with a body
+/// that fails at once, when the router is served by something other than
+/// [`crate::Emulator::serve`].
+pub(crate) async fn lose(response: Response, killer: Option<ConnectionKiller>) -> Response {
     match killer {
         Some(killer) => {
             killer.kill();

@@ -30,7 +30,12 @@
 //!   `delete_endpoint`, `reveal_secret`, `rotate_secret`, `create_key`, `list_keys`,
 //!   `deactivate_key`, `reactivate_key`). FAULT is one of
 //!   `{"kind": "status", "status": 503, "retry_after_secs": 2}` (`retry_after_secs` optional),
-//!   `{"kind": "drop_after_commit"}`, `{"kind": "hang", "ms": 5000}`.
+//!   `{"kind": "drop_after_commit"}`, `{"kind": "hang", "ms": 5000}`,
+//!   `{"kind": "land_late", "ms": 800, "hang_up": true}` (`hang_up` optional, false) or
+//!   `{"kind": "barrier", "count": 2, "timeout_ms": 10000}` (see [`Fault`]).
+//! - `GET /_emulator/held`: `{"held": n}`, the requests a fault holds that have not been
+//!   carried out yet (hung ones and late landings); 0 once nothing can land any more.
+//!   `POST /_emulator/held/land` carries out every request held to land late now.
 //! - `DELETE /_emulator/faults`: forgets queued faults and turns chaos off.
 //! - `POST /_emulator/latency` `{"ms": 100}`: added to every API request.
 //! - `POST /_emulator/chaos` `{"seed": 1, "probability": 0.2, "faults": [FAULT, ...]}`:
@@ -44,10 +49,15 @@
 //! - `GET /_emulator/state`: `{"endpoints": [{"endpoint": ENDPOINT, "signing_secret": "whsec_...",
 //!   "keys": [KEY, ...]}, ...]}` with ENDPOINT and KEY as the API returns them (keys newest
 //!   first). It holds secrets: it is for test assertions only.
+//!
+//! [`Config::admin_routes`] set to false turns the whole admin API off (every admin route
+//! answers 404), for an emulator that other local processes can reach.
 
 mod admin;
+mod barrier;
 mod faults;
 mod key_validation;
+mod late;
 mod persistence;
 mod responses;
 mod routes;
@@ -57,7 +67,7 @@ mod validation;
 mod zod;
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -76,6 +86,9 @@ pub struct Config {
     pub allow_loopback_urls: bool,
     /// Load state from this file at start and write it back after every change.
     pub state_file: Option<PathBuf>,
+    /// Serve the `/_emulator/` admin API (state with every secret, fault injection). Without
+    /// it those routes answer 404.
+    pub admin_routes: bool,
 }
 
 /// One API key. Its `Debug` leaves the token value out.
@@ -106,7 +119,7 @@ impl std::fmt::Debug for Token {
 pub const TEST_ORGANIZATION_ID: &str = "3976f08d-2ef4-4f37-ba8f-597d73590576";
 
 impl Config {
-    /// One read+write token, loopback URLs allowed, no state file.
+    /// One read+write token, loopback URLs allowed, no state file, the admin API on.
     pub fn test(token: &str) -> Config {
         Config {
             tokens: vec![Token {
@@ -117,6 +130,7 @@ impl Config {
             }],
             allow_loopback_urls: true,
             state_file: None,
+            admin_routes: true,
         }
     }
 }
@@ -128,6 +142,10 @@ pub(crate) struct Shared {
     pub faults: Mutex<faults::Faults>,
     pub stats: Mutex<Stats>,
     pub in_flight: AtomicUsize,
+    /// Requests a fault holds that have not been carried out yet.
+    pub held: AtomicUsize,
+    /// Bumped to carry out every request held to land late at once.
+    pub land_now: tokio::sync::watch::Sender<u64>,
     violations: Mutex<Vec<String>>,
     /// Organizations pending deletion: every call with their tokens answers 410.
     frozen: Mutex<std::collections::BTreeSet<String>>,
@@ -182,17 +200,22 @@ impl Emulator {
                 faults: Mutex::new(faults::Faults::default()),
                 stats: Mutex::new(Stats::default()),
                 in_flight: AtomicUsize::new(0),
+                held: AtomicUsize::new(0),
+                land_now: tokio::sync::watch::Sender::new(0),
                 violations: Mutex::new(Vec::new()),
                 frozen: Mutex::new(Default::default()),
             }),
         })
     }
 
-    /// The Kayle API and the `/_emulator/` admin API as one router.
+    /// The Kayle API and, when [`Config::admin_routes`] is on, the `/_emulator/` admin API,
+    /// as one router.
     pub fn router(&self) -> Router {
-        routes::router(self.shared.clone())
-            .with_state(self.shared.clone())
-            .merge(admin::router(self.clone()))
+        let mut router = routes::router(self.shared.clone()).with_state(self.shared.clone());
+        if self.shared.config.admin_routes {
+            router = router.merge(admin::router(self.clone()));
+        }
+        router
             .fallback(responses::unrouted)
             .method_not_allowed_fallback(responses::unrouted)
     }
@@ -221,6 +244,18 @@ impl Emulator {
     /// Forgets queued faults and turns chaos off (latency stays).
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
+    }
+
+    /// How many requests a fault holds that have not been carried out yet (hung ones and
+    /// late landings). Once it is 0, nothing a fault held can still change the state.
+    pub fn held(&self) -> usize {
+        self.shared.held.load(Ordering::SeqCst)
+    }
+
+    /// Carries out now every request held by [`Fault::LandLate`] (in no particular order),
+    /// for a test that needs it to land after some step rather than after some time.
+    pub fn land_held(&self) {
+        self.shared.land_now.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn stats(&self) -> Stats {

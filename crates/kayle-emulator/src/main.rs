@@ -23,6 +23,10 @@ struct Args {
     /// Latency added to every API request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Serve without the /_emulator/ admin API, which shows every secret and takes faults
+    /// from any local process.
+    #[arg(long)]
+    no_admin: bool,
 }
 
 #[tokio::main]
@@ -30,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut config = Config::test(&args.token);
     config.state_file = args.state.clone();
+    config.admin_routes = !args.no_admin;
     let emulator = Emulator::new(config).with_context(|| match &args.state {
         Some(path) => format!("loading state from {}", path.display()),
         None => "starting the emulator".to_string(),

@@ -24,7 +24,7 @@ use crate::validation;
 use crate::{Shared, Token};
 
 /// The largest body the server takes: 2 MiB.
-const BODY_LIMIT: usize = 2 * 1024 * 1024;
+pub(crate) const BODY_LIMIT: usize = 2 * 1024 * 1024;
 use crate::responses::DOCS;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {

@@ -92,3 +92,16 @@ async fn binary_keeps_state_and_takes_admin_faults() {
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
     assert_eq!(body["data"][0]["id"], created);
 }
+
+#[tokio::test]
+async fn binary_without_admin_hides_the_admin_api() {
+    let (running, _) = start(&["--no-admin"]);
+    let client = reqwest::Client::new();
+    let state = client
+        .get(format!("{}/_emulator/state", running.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state.status().as_u16(), 404);
+    assert_eq!(list(&client, &running.base, "kk_bin").await.0, 200);
+}

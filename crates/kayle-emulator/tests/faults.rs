@@ -1,4 +1,4 @@
-//! Fault injection, latency, chaos, counters, and the `/_emulator/` admin API.
+//! Fault injection, latency, chaos and counters, through the library API.
 
 mod common;
 
@@ -170,136 +170,6 @@ async fn chaos_is_deterministic_by_seed_and_spares_reads() {
 }
 
 #[tokio::test]
-async fn admin_api_scripts_faults_and_reads_state() {
-    let api = Api::start().await;
-    let admin = |path: &str| api.url(&format!("/_emulator/{path}"));
-    let r = api
-        .client
-        .post(admin("faults"))
-        .json(&json!({"route": "create_endpoint", "fault": {"kind": "status", "status": 503, "retry_after_secs": 1}, "times": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let r = api
-        .post(
-            "/v1/webhooks/endpoints",
-            json!({"url": "https://example.com/a"}),
-        )
-        .await;
-    assert_eq!(r.status, 503);
-    api.client
-        .post(admin("faults"))
-        .json(&json!({"route": "create_endpoint", "fault": {"kind": "drop_after_commit"}}))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        api.client
-            .post(api.url("/v1/webhooks/endpoints"))
-            .header("Authorization", "Bearer kk_test")
-            .header("Content-Type", "application/json")
-            .body(r#"{"url":"https://example.com/lost"}"#)
-            .send()
-            .await
-            .is_err()
-    );
-    api.client
-        .post(admin("faults"))
-        .json(&json!({"route": "list_endpoints", "fault": {"kind": "hang", "ms": 50}, "times": 3}))
-        .send()
-        .await
-        .unwrap();
-    api.client.delete(admin("faults")).send().await.unwrap();
-    let started = Instant::now();
-    api.get("/v1/webhooks/endpoints").await;
-    assert!(
-        started.elapsed() < Duration::from_millis(50),
-        "faults cleared"
-    );
-    api.client
-        .post(admin("latency"))
-        .json(&json!({"ms": 60}))
-        .send()
-        .await
-        .unwrap();
-    let started = Instant::now();
-    api.get("/v1/webhooks/endpoints").await;
-    assert!(started.elapsed() >= Duration::from_millis(60));
-    let r = api
-        .client
-        .post(admin("chaos"))
-        .json(
-            &json!({"seed": 3, "probability": 1.0, "faults": [{"kind": "status", "status": 500}]}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(
-        api.post(
-            "/v1/webhooks/endpoints",
-            json!({"url": "https://example.com/c"})
-        )
-        .await
-        .status,
-        500
-    );
-    let stats: serde_json::Value = api
-        .client
-        .get(admin("stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(stats["requests"]["create_endpoint"], 3);
-    assert_eq!(stats["requests"]["list_endpoints"], 2);
-    let state: serde_json::Value = api
-        .client
-        .get(admin("state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let endpoints = state["endpoints"].as_array().unwrap();
-    assert_eq!(endpoints.len(), 1);
-    assert_eq!(endpoints[0]["endpoint"]["url"], "https://example.com/lost");
-    assert!(
-        endpoints[0]["signing_secret"]
-            .as_str()
-            .unwrap()
-            .starts_with("whsec_")
-    );
-    assert_eq!(endpoints[0]["keys"], json!([]));
-    let v: serde_json::Value = api
-        .client
-        .get(admin("violations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        v["violations"].as_array().unwrap().len(),
-        1,
-        "created enabled without a key"
-    );
-    let r = api
-        .client
-        .post(admin("faults"))
-        .json(&json!({"route": "nope", "fault": {"kind": "drop_after_commit"}}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_client_error());
-}
-
-#[tokio::test]
 async fn a_hung_create_still_commits_after_the_client_gave_up() {
     let api = Api::start().await;
     api.emulator.inject(
@@ -352,4 +222,243 @@ async fn drop_after_commit_also_loses_the_response_under_axum_serve() {
     assert!(error.status().is_none() && !error.is_timeout(), "{error:?}");
     assert_eq!(emulator.endpoints().len(), 1);
     server.abort();
+}
+
+/// A rotation whose request is sent with `timeout` and held by the next fault on the route.
+async fn rotate(api: &Api, id: &str, timeout: Duration) -> reqwest::Result<reqwest::Response> {
+    api.client
+        .post(api.url(&format!(
+            "/v1/webhooks/endpoints/{id}/signing-secret/rotate"
+        )))
+        .header("Authorization", "Bearer kk_test")
+        .timeout(timeout)
+        .send()
+        .await
+}
+
+/// Polls until no request is held any more.
+async fn until_landed(api: &Api) {
+    let started = Instant::now();
+    while api.emulator.held() > 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "never landed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_late_rotation_lands_after_a_later_one_and_replaces_its_secret() {
+    let api = Api::start().await;
+    let id = api.create(json!({"url": "https://example.com/a"})).await;
+    let before = api.emulator.signing_secret(&id).unwrap();
+    api.emulator.inject(
+        Route::RotateSecret,
+        Fault::LandLate {
+            after: Duration::from_secs(2),
+            hang_up: true,
+        },
+        1,
+    );
+    let error = rotate(&api, &id, Duration::from_secs(30))
+        .await
+        .expect_err("a held request is never answered");
+    assert!(error.status().is_none() && !error.is_timeout(), "{error:?}");
+    assert_eq!(api.emulator.held(), 1, "hung up before it landed");
+    assert_eq!(api.emulator.signing_secret(&id).unwrap(), before, "not yet");
+
+    // A rotation sent meanwhile succeeds, and its secret is the one the client learns.
+    let r = api
+        .post(
+            &format!("/v1/webhooks/endpoints/{id}/signing-secret/rotate"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let learned = r.body["data"]["signing_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(api.emulator.signing_secret(&id).unwrap(), learned);
+
+    until_landed(&api).await;
+    let now = api.emulator.signing_secret(&id).unwrap();
+    assert_ne!(
+        now, learned,
+        "the late rotation replaced the secret when it landed"
+    );
+    assert_ne!(now, before);
+}
+
+#[tokio::test]
+async fn a_late_key_lands_as_the_active_one_and_outlives_the_client_timeout() {
+    let api = Api::start().await;
+    let id = api
+        .create(json!({"url": "https://example.com/a", "enabled": false}))
+        .await;
+    api.emulator.inject(
+        Route::CreateKey,
+        Fault::LandLate {
+            after: Duration::from_millis(500),
+            hang_up: false,
+        },
+        1,
+    );
+    let result = api
+        .client
+        .post(api.url(&format!("/v1/webhooks/endpoints/{id}/keys")))
+        .header("Authorization", "Bearer kk_test")
+        .json(&common::key_body("late", 2048))
+        .timeout(Duration::from_millis(150))
+        .send()
+        .await;
+    assert!(result.expect_err("the client gives up").is_timeout());
+    assert!(api.emulator.keys(&id).is_empty(), "held, not carried out");
+    api.add_key(&id, "meanwhile").await;
+
+    until_landed(&api).await;
+    let keys = api.emulator.keys(&id);
+    let active: Vec<_> = keys
+        .iter()
+        .map(|k| (k["key_id"].as_str().unwrap(), k["is_active"] == true))
+        .collect();
+    assert_eq!(
+        active,
+        [("late", true), ("meanwhile", false)],
+        "made when it landed, it deactivated the one active then"
+    );
+}
+
+#[tokio::test]
+async fn a_late_create_makes_the_endpoint_when_it_lands_and_the_client_sees_no_answer() {
+    let api = Api::start().await;
+    api.emulator.inject(
+        Route::CreateEndpoint,
+        Fault::LandLate {
+            after: Duration::from_millis(300),
+            hang_up: false,
+        },
+        1,
+    );
+    let started = Instant::now();
+    let error = api
+        .client
+        .post(api.url("/v1/webhooks/endpoints"))
+        .header("Authorization", "Bearer kk_test")
+        .json(&json!({"url": "https://example.com/late"}))
+        .send()
+        .await
+        .expect_err("the connection closes without an answer");
+    assert!(error.status().is_none() && !error.is_timeout(), "{error:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "kept open until it landed"
+    );
+    let meanwhile = api
+        .create(json!({"url": "https://example.com/meanwhile"}))
+        .await;
+    let endpoints = api.emulator.endpoints();
+    assert_eq!(endpoints.len(), 2);
+    assert_eq!(endpoints[0]["id"], meanwhile, "newest first");
+    assert_eq!(endpoints[1]["url"], "https://example.com/late");
+    assert_eq!(api.emulator.held(), 0);
+}
+
+#[tokio::test]
+async fn held_requests_land_at_once_when_told() {
+    let api = Api::start().await;
+    let id = api.create(json!({"url": "https://example.com/a"})).await;
+    let before = api.emulator.signing_secret(&id).unwrap();
+    let hold = Fault::LandLate {
+        after: Duration::from_secs(600),
+        hang_up: true,
+    };
+    api.emulator.inject(Route::RotateSecret, hold.clone(), 2);
+    api.emulator.inject(Route::CreateEndpoint, hold, 1);
+    assert!(rotate(&api, &id, Duration::from_secs(5)).await.is_err());
+    assert!(rotate(&api, &id, Duration::from_secs(5)).await.is_err());
+    let r = api
+        .client
+        .post(api.url("/v1/webhooks/endpoints"))
+        .header("Authorization", "Bearer kk_test")
+        .json(&json!({"url": "https://example.com/b"}))
+        .send()
+        .await;
+    assert!(r.is_err());
+    assert_eq!(api.emulator.held(), 3);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(api.emulator.signing_secret(&id).unwrap(), before, "held");
+    let started = Instant::now();
+    api.emulator.land_held();
+    until_landed(&api).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_ne!(api.emulator.signing_secret(&id).unwrap(), before);
+    assert_eq!(api.emulator.endpoints().len(), 2, "the create landed too");
+}
+
+#[tokio::test]
+async fn a_barrier_holds_calls_until_all_have_arrived() {
+    let api = Api::start().await;
+    api.emulator.inject(
+        Route::ListEndpoints,
+        Fault::Barrier {
+            count: 2,
+            timeout: Duration::from_secs(30),
+        },
+        1,
+    );
+    let first = tokio::spawn({
+        let client = api.client.clone();
+        let url = api.url("/v1/webhooks/endpoints");
+        async move {
+            let response = client
+                .get(url)
+                .header("Authorization", "Bearer kk_test")
+                .send()
+                .await
+                .unwrap();
+            (Instant::now(), common::reply(response).await)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!first.is_finished(), "the first call waits for the second");
+    // Other routes are not held.
+    api.create(json!({"url": "https://example.com/a"})).await;
+    let second_sent = Instant::now();
+    let second = api.get("/v1/webhooks/endpoints").await;
+    let (first_answered, first) = first.await.unwrap();
+    assert_eq!((first.status, second.status), (200, 200));
+    assert!(
+        first_answered >= second_sent,
+        "answered once the second came"
+    );
+    for listed in [first, second] {
+        let data = listed.body["data"].as_array().unwrap().len();
+        assert_eq!(data, 1, "carried out when released, after the create");
+    }
+    // Only those two: the third goes straight through (well before the 30 s deadline).
+    let started = Instant::now();
+    assert_eq!(api.get("/v1/webhooks/endpoints").await.status, 200);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn a_barrier_never_filled_lets_its_calls_go_at_the_deadline() {
+    let api = Api::start().await;
+    api.emulator.inject(
+        Route::ListEndpoints,
+        Fault::Barrier {
+            count: 3,
+            timeout: Duration::from_secs(2),
+        },
+        1,
+    );
+    let started = Instant::now();
+    assert_eq!(api.get("/v1/webhooks/endpoints").await.status, 200);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1900), "{waited:?}");
+    let started = Instant::now();
+    assert_eq!(api.get("/v1/webhooks/endpoints").await.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "an expired barrier holds nobody"
+    );
 }

@@ -186,6 +186,7 @@ async fn tokens_scopes_and_organizations() {
         ],
         allow_loopback_urls: true,
         state_file: None,
+        admin_routes: true,
     };
     let api = Api::with_config(config).await;
     let ep = api.create(json!({"url": "https://example.com/a"})).await;

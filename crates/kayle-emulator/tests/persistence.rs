@@ -48,3 +48,51 @@ fn a_corrupt_state_file_is_an_error() {
     config.state_file = Some(file);
     assert!(Emulator::new(config).is_err());
 }
+
+/// A state file edited by hand: the message says where and what, and echoes no value.
+#[tokio::test]
+async fn a_state_field_of_the_wrong_type_is_reported_without_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.json");
+    let mut config = Config::test(TOKEN);
+    config.state_file = Some(file.clone());
+    let api = Api::with_config(config.clone()).await;
+    let ep = api.create(json!({"url": "https://example.com/p"})).await;
+    let secret = api.emulator.signing_secret(&ep).unwrap();
+    api.server.shutdown().await;
+    let saved = std::fs::read_to_string(&file).unwrap();
+
+    // The secret field holds a number; then the secret sits where a flag belongs.
+    let number = saved.replace(&format!("\"{secret}\""), "987654321");
+    let misplaced = saved.replace("\"enabled\": true", &format!("\"enabled\": \"{secret}\""));
+    assert_ne!(misplaced, saved);
+    for (text, field, expected, value) in [
+        (
+            number,
+            "endpoints[0].signing_secret",
+            "expected a string",
+            "987654321",
+        ),
+        (
+            misplaced,
+            "endpoints[0].enabled",
+            "expected a boolean",
+            secret.as_str(),
+        ),
+    ] {
+        std::fs::write(&file, &text).unwrap();
+        let error = Emulator::new(config.clone())
+            .err()
+            .expect("a corrupt state is refused")
+            .to_string();
+        let line = text.lines().position(|l| l.contains(value)).unwrap() + 1;
+        assert!(error.contains(&file.display().to_string()), "{error}");
+        assert!(error.contains(&format!("line {line}, column ")), "{error}");
+        assert!(
+            error.contains(&format!("{field}: invalid type, {expected}")),
+            "{error}"
+        );
+        assert!(!error.contains(value), "the value is echoed: {error}");
+        assert!(!error.contains("whsec_"), "{error}");
+    }
+}
