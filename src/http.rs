@@ -110,7 +110,11 @@ pub fn redact(text: &str) -> String {
 pub fn request_timeout() -> Result<Duration, String> {
     match std::env::var(TIMEOUT_ENV) {
         Ok(text) => humantime::parse_duration(&text)
-            .map_err(|_| format!("{TIMEOUT_ENV}={text} is not a duration such as 30s")),
+            .ok()
+            .filter(|timeout| !timeout.is_zero())
+            .ok_or_else(|| {
+                format!("{TIMEOUT_ENV}={text} is not a duration above zero such as 30s")
+            }),
         Err(_) => Ok(DEFAULT_TIMEOUT),
     }
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod apply;
 pub mod cli;
 pub mod credentials;
+mod files;
 pub mod http;
 pub mod manifest;
 pub mod model;

@@ -4,12 +4,17 @@
 
 mod support;
 
-use kayle_emulator::Route;
+use std::time::Duration;
+
+use kayle_emulator::{Fault, Route};
 use secrecy::SecretString;
 use support::{Api, Project, id};
 
 const SECRET: &str = "KAYLE_WEBHOOK_SECRET_ORDERS";
 const PRIVATE_KEY: &str = "KAYLE_WEBHOOK_PRIVATE_KEY_ORDERS";
+
+/// Longer than the binary's HTTP timeout (2 s), shorter than its late window (3 s).
+const LATE: Duration = Duration::from_millis(2500);
 
 fn manifest(rotation: u64, generate: bool) -> String {
     let key = if generate {
@@ -160,4 +165,34 @@ fn verify_secrets_finds_and_repairs_a_sink_holding_another_secret() {
     project
         .run(&api, &["plan", "--verify-secrets", "--detailed-exitcode"])
         .expect(0);
+}
+
+/// The update that records the endpoint unsettled before a rotation has its answer lost; it
+/// is repeated, the rotation goes ahead, and the first attempt lands after the run recorded
+/// `rotation=1`. One lost request in one run: the bump is still rotated once, not again by
+/// the next apply.
+#[test]
+fn a_state_label_update_that_lands_late_does_not_make_the_next_apply_rotate_again() {
+    let api = Api::start();
+    let project = applied(&api, false);
+    project.manifest(&manifest(1, false));
+    let rotations = || {
+        api.emu
+            .stats()
+            .requests
+            .get(&Route::RotateSecret)
+            .copied()
+            .unwrap_or(0)
+    };
+
+    api.emu.inject(Route::UpdateEndpoint, Fault::Hang(LATE), 1);
+    // Whether this run goes on to rotate or stops, is for kayle-sync to choose.
+    let _ = project.run(&api, &["apply", "--auto-approve"]);
+    // The lost update has landed by now, and no request of that run can land any more.
+    support::wait_out_late_window();
+    project.apply(&api, &[]);
+    support::wait_out_late_window();
+    project.apply(&api, &[]);
+    assert_true_and_converged(&api, &project);
+    assert_eq!(rotations(), 1, "rotation 1 was applied more than once");
 }

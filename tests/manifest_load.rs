@@ -279,3 +279,35 @@ fn two_sinks_reaching_one_file_through_a_symlink_may_not_share_a_secret_name() {
     fs::create_dir(dir.path().join("linked")).unwrap();
     manifest::load(dir.path()).unwrap();
 }
+
+/// A sink whose path is a link to a file that does not exist yet is one file with the link's
+/// target, as much as when the target exists: the verdict may not depend on whether an apply
+/// has written the target already (today the first load accepts what the next one refuses).
+#[test]
+fn a_sink_linked_to_a_file_not_written_yet_may_not_share_a_secret_name() {
+    let dir = project_dir(
+        "endpoints:\n  web:\n    url: https://hooks.example.com/web\n    enabled: false\n    signing_secret: { name: SHARED }\n  api:\n    url: https://hooks.example.com/api\n    enabled: false\n    signing_secret: { sink: linked, name: SHARED }\n",
+    );
+    let project = PROJECT.replace(
+        "sinks:\n",
+        "sinks:\n  linked:\n    type: dotenv\n    path: secrets/linked.env\n",
+    );
+    fs::write(dir.path().join("kayle-sync.yaml"), project).unwrap();
+    fs::create_dir(dir.path().join("secrets")).unwrap();
+    std::os::unix::fs::symlink("kayle.env", dir.path().join("secrets/linked.env")).unwrap();
+
+    let diagnostics =
+        manifest::load(dir.path()).expect_err("two sinks that become one file were accepted");
+    assert_eq!(
+        codes(&diagnostics),
+        ["duplicate-secret-name"],
+        "{diagnostics}"
+    );
+
+    // Once the target exists the same directory is refused: the check has teeth.
+    fs::write(dir.path().join("secrets/kayle.env"), "").unwrap();
+    assert_eq!(
+        codes(&manifest::load(dir.path()).unwrap_err()),
+        ["duplicate-secret-name"]
+    );
+}

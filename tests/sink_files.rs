@@ -287,6 +287,33 @@ async fn file_sinks_follow_a_symlink_and_keep_it() {
     }
 }
 
+/// A link whose target is not written yet (a file a secret mount will hold, say) is followed
+/// too: the target is created, not the link replaced by a file the receiver never reads.
+#[tokio::test]
+async fn file_sinks_follow_a_symlink_whose_target_does_not_exist_yet() {
+    for kind in ["dotenv", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real/secrets");
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+
+        file_sink(kind, &link)
+            .put("X", &secret(SECRET))
+            .await
+            .unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "{kind}: the link was replaced by a file"
+        );
+        let written = std::fs::read_to_string(&target).unwrap_or_default();
+        assert!(written.contains(SECRET), "{kind}: the target holds nothing");
+    }
+}
+
 #[tokio::test]
 async fn file_sinks_relative_paths_resolve_against_the_project_directory() {
     let dir = tempfile::tempdir().unwrap();

@@ -176,3 +176,24 @@ fn control_codes_and_credentials_in_a_manifest_are_not_echoed_raw() {
         assert!(!shown.contains("pw-in-file"), "{shown}");
     }
 }
+
+/// The API keeps labels unique ignoring case, so a label that spells the prefix in other
+/// letters collides with the identity label (`kayle-sync:web`) or the secret-state label
+/// (`kayle-sync:verify=0@0`) kayle-sync adds, and the create is refused: it is reserved too.
+#[test]
+fn a_label_spelling_the_prefix_in_other_letters_is_reserved_too() {
+    for label in ["Kayle-Sync:web", "KAYLE-SYNC:verify=0@0"] {
+        let dir = quickstart_with(&format!(
+            "endpoints:\n  web:\n    url: https://hooks.example.com/k\n    \
+             labels: [\"{label}\"]\n    enabled: false\n"
+        ));
+        kayle_sync()
+            .arg("validate")
+            .arg(dir.path())
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(
+                "e.yaml:4:14: endpoints.web.labels[0]: labels starting with `kayle-sync:` are reserved",
+            ));
+    }
+}

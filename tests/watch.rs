@@ -340,3 +340,27 @@ fn the_verify_interval_finds_and_repairs_a_sink_holding_another_secret() {
     );
     assert!(!watch.context().contains(&current), "never logged");
 }
+
+/// A zero interval would reconcile (and with `--verify-interval`, reveal every secret) back
+/// to back, as fast as the API answers: a usage error, like `--concurrency 0`.
+#[test]
+fn a_zero_interval_is_a_usage_error() {
+    let api = Api::start();
+    let (_root, dir) = config_dir(&manifest(&[("zeta", "https://hooks.example.com/z")]));
+    for args in [&["--interval", "0s"][..], &["--verify-interval", "0s"]] {
+        let mut watch = Watch::spawn(&dir, &api, args);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(status) = watch.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let reconciles = watch.drain().len();
+                // Dropping the watch kills it.
+                panic!("{args:?} was accepted: {reconciles} log lines in 5 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(64), "{args:?}; {}", watch.context());
+    }
+}

@@ -291,6 +291,26 @@ impl Client {
         .await
     }
 
+    /// Updates an endpoint, never repeating the request after an answer that was lost (the
+    /// error is then [`ApiError::OutcomeUnknown`]): for an update that must not land after
+    /// the writes that follow it, such as the record made before a rotation.
+    pub async fn update_endpoint_once(
+        &self,
+        id: &str,
+        fields: &EndpointFields,
+    ) -> Result<LiveEndpoint, ApiError> {
+        let body = serde_json::to_value(fields).expect("endpoint fields serialize");
+        let path = format!("/v1/webhooks/endpoints/{id}");
+        self.call(
+            Method::PATCH,
+            &path,
+            Some(&body),
+            Repeat::Never,
+            &format!("updating endpoint {id}"),
+        )
+        .await
+    }
+
     /// Deletes an endpoint; one that is already gone (the API's `NOT_FOUND`) counts as
     /// deleted, so that a delete repeated after a lost answer succeeds. Any other 404, such as
     /// the plain-text one for a route that does not exist, stays an error.

@@ -70,13 +70,12 @@ impl Run<'_, '_> {
         let window = self.target.late_window.as_secs();
         let earlier = unsettled_until.unwrap_or(0);
         let until = earlier.max(now().saturating_add(window));
-        self.settle(
+        self.mark_unsettled(
             endpoint_id,
             SecretState::Unsettled {
                 rotation: from,
                 until,
             },
-            false,
         )
         .await?;
         let secret = match client.rotate_secret(endpoint_id).await {
@@ -172,6 +171,27 @@ impl Run<'_, '_> {
                 .update_endpoint(endpoint_id, &fields)
                 .await,
         )?;
+        self.labels = Some(updated.labels);
+        self.state = Some(state);
+        Ok(())
+    }
+
+    /// Records `state` before a step that could leave the sink behind. Sent once: were it
+    /// repeated after a lost answer, the first attempt could land after this run recorded the
+    /// step settled, and undo that record (the next apply would rotate again). When its answer
+    /// is lost, the step is not taken.
+    async fn mark_unsettled(
+        &mut self,
+        endpoint_id: &str,
+        state: SecretState,
+    ) -> Result<(), ApplyError> {
+        let labels = self.current_labels(endpoint_id).await?;
+        let fields = EndpointFields {
+            labels: Some(self.with_state(&labels, state)),
+            ..EndpointFields::default()
+        };
+        let client = self.target.client;
+        let updated = self.api(client.update_endpoint_once(endpoint_id, &fields).await)?;
         self.labels = Some(updated.labels);
         self.state = Some(state);
         Ok(())

@@ -126,11 +126,11 @@ pub struct WatchArgs {
     #[arg(default_value = ".")]
     pub dir: PathBuf,
     /// Reconcile this often to correct drift, e.g. 30s or 5m.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = positive_duration)]
     pub interval: std::time::Duration,
     /// Also reconcile with `--verify-secrets` this often, e.g. 24h: reveal every managed
     /// secret and compare it with its readable sink (one request per endpoint). Off unless set.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     pub verify_interval: Option<std::time::Duration>,
     /// Plan and print only; never apply.
     #[arg(long)]
@@ -172,4 +172,13 @@ pub struct RotateArgs {
     /// Rotate without asking (required when stdin is not a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+}
+
+/// A duration such as `30s` or `5m`, above zero: a zero interval would reconcile back to back.
+fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration.is_zero() => Err("must be above zero".to_owned()),
+        Ok(duration) => Ok(duration),
+        Err(err) => Err(err.to_string()),
+    }
 }

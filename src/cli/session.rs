@@ -25,6 +25,9 @@ const PRODUCTION_HOST: &str = "api.kayle.id";
 /// lost may still land on the server (e.g. `15m`).
 pub const LATE_WINDOW_ENV: &str = "KAYLE_SYNC_LATE_WINDOW";
 
+/// The longest late window: a request is not carried out days after it was sent.
+const MAX_LATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
 /// Where the API is, as the configuration and the environment decide.
 #[derive(Debug)]
 pub enum ApiTarget {
@@ -141,9 +144,15 @@ impl Connection {
         };
         let timeout = http::request_timeout().map_err(anyhow::Error::msg)?;
         let late_window = match std::env::var(LATE_WINDOW_ENV) {
-            Ok(text) => humantime::parse_duration(&text).with_context(|| {
-                format!("{LATE_WINDOW_ENV}={text} is not a duration such as 15m")
-            })?,
+            Ok(text) => humantime::parse_duration(&text)
+                .ok()
+                .filter(|window| !window.is_zero() && *window <= MAX_LATE_WINDOW)
+                .with_context(|| {
+                    format!(
+                        "{LATE_WINDOW_ENV}={text}: give a duration such as 15m, above zero and \
+                         at most 7 days"
+                    )
+                })?,
             Err(_) => crate::apply::DEFAULT_LATE_WINDOW,
         };
         let (url, token, sandbox) = match api_target(project, &env)? {

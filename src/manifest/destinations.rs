@@ -101,8 +101,11 @@ fn normal_url(url: &str) -> String {
 
 /// `path` made absolute and free of `.` and `..`: its longest existing ancestor through the
 /// file system (which resolves symbolic links), the rest, which does not exist yet, lexically.
+///
+/// A link to a file not written yet is followed too: writing through it creates its target.
 pub fn resolve(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let absolute = crate::files::link_target(&absolute);
     let components: Vec<Component> = absolute.components().collect();
     for existing in (1..=components.len()).rev() {
         let prefix: PathBuf = components[..existing].iter().collect();

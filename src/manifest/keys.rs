@@ -80,7 +80,7 @@ pub fn read_public_key(path: &Path) -> Result<RsaPublicJwk, KeyFileError> {
         }
         ReadError::Io(_) => KeyFileError::Unreadable("I/O error".into()),
         err @ ReadError::NotRegular(_) => KeyFileError::Unreadable(err.to_string()),
-        ReadError::TooLarge => KeyFileError::Unrecognized,
+        ReadError::TooLarge(_) => KeyFileError::Unrecognized,
     })?;
     let text = std::str::from_utf8(&bytes).map_err(|_| KeyFileError::Unrecognized)?;
     parse_public_key(text)

@@ -2,10 +2,11 @@
 //! every way reading one can fail (too large, not UTF-8, unreadable, a symlink loop, not a
 //! regular file).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::Diagnostic;
+pub use crate::files::ReadError;
+use crate::files::{self, kind_of};
 use crate::model::Location;
 
 /// Files larger than this are refused before they are parsed: a config file is a few KiB.
@@ -170,21 +171,6 @@ fn walk(
     ancestors.pop();
 }
 
-/// What a file that is neither a regular file nor a directory is, in words.
-fn kind_of(meta: &std::fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let kind = meta.file_type();
-    if kind.is_fifo() {
-        "a named pipe"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_block_device() || kind.is_char_device() {
-        "a device"
-    } else {
-        "a special file"
-    }
-}
-
 fn is_yaml(name: &str) -> bool {
     name.ends_with(".yaml") || name.ends_with(".yml")
 }
@@ -230,7 +216,7 @@ pub fn read_text(dir: &Path, rel: &Path) -> Result<String, Box<Diagnostic>> {
                 Some(file_location(dir, rel)),
                 err.to_string(),
             ),
-            ReadError::TooLarge => Diagnostic::error(
+            ReadError::TooLarge(_) => Diagnostic::error(
                 "file-too-large",
                 Some(file_location(dir, rel)),
                 format!("file is larger than {} KiB", MAX_FILE_BYTES / 1024),
@@ -254,47 +240,9 @@ pub fn read_text(dir: &Path, rel: &Path) -> Result<String, Box<Diagnostic>> {
     })
 }
 
-/// Reads a regular file of at most [`MAX_FILE_BYTES`] bytes.
-///
-/// Anything else is refused without reading: the type is checked before opening, and again on
-/// the opened file (opened non-blocking, so a named pipe swapped in between cannot block).
+/// Reads a regular file of at most [`MAX_FILE_BYTES`] bytes (see [`files::read_regular`]).
 pub fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
-    if !meta.is_file() && !meta.is_dir() {
-        return Err(ReadError::NotRegular(kind_of(&meta)));
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(ReadError::Io)?;
-    let meta = file.metadata().map_err(ReadError::Io)?;
-    if !meta.is_file() && !meta.is_dir() {
-        return Err(ReadError::NotRegular(kind_of(&meta)));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(ReadError::Io)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(ReadError::TooLarge);
-    }
-    Ok(bytes)
-}
-
-/// Why [`read_limited`] failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// The file could not be opened or read.
-    #[error(transparent)]
-    Io(std::io::Error),
-    /// The file is larger than [`MAX_FILE_BYTES`].
-    #[error("the file is larger than {} KiB", MAX_FILE_BYTES / 1024)]
-    TooLarge,
-    /// The path names a named pipe, a socket or a device, which is never read.
-    #[error("not a regular file ({0})")]
-    NotRegular(&'static str),
+    files::read_regular(path, MAX_FILE_BYTES)
 }
 
 /// Decodes UTF-8, or says where (line, column) the first invalid byte is.

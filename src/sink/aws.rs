@@ -33,6 +33,9 @@ pub struct AwsSecretsManagerSink {
     prefix: String,
     /// Built on first use: loading the AWS configuration is async and may read files.
     client: OnceCell<Client>,
+    /// The secret parts of the credentials the client signs with (secret key, session token),
+    /// scrubbed from every error: whatever answers at `endpoint_url` can echo the request.
+    credentials: std::sync::OnceLock<Vec<SecretString>>,
 }
 
 /// Leaves out the client, whose configuration holds the credentials provider.
@@ -61,6 +64,7 @@ impl AwsSecretsManagerSink {
             endpoint_url,
             prefix: prefix.to_owned(),
             client: OnceCell::new(),
+            credentials: std::sync::OnceLock::new(),
         }
     }
 
@@ -75,7 +79,17 @@ impl AwsSecretsManagerSink {
                 if let Some(url) = &self.endpoint_url {
                     loader = loader.endpoint_url(url);
                 }
-                Client::new(&loader.load().await)
+                let config = loader.load().await;
+                let mut secrets = Vec::new();
+                if let Some(provider) = config.credentials_provider() {
+                    use aws_sdk_secretsmanager::config::ProvideCredentials;
+                    if let Ok(credentials) = provider.provide_credentials().await {
+                        secrets.push(SecretString::from(credentials.secret_access_key()));
+                        secrets.extend(credentials.session_token().map(SecretString::from));
+                    }
+                }
+                let _ = self.credentials.set(secrets);
+                Client::new(&config)
             })
             .await
     }
@@ -93,7 +107,14 @@ impl AwsSecretsManagerSink {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let known: Vec<&str> = value.map(|v| v.expose_secret()).into_iter().collect();
+        let mut known: Vec<&str> = value.map(|v| v.expose_secret()).into_iter().collect();
+        known.extend(
+            self.credentials
+                .get()
+                .into_iter()
+                .flatten()
+                .map(|secret| secret.expose_secret()),
+        );
         SinkError::Store {
             sink: self.sink.clone(),
             message: redact::untrusted(&format!("{doing} secret {id}: {}", describe(&e)), &known),

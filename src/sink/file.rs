@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroize;
 
+use crate::files::ReadError;
 use crate::model::SinkError;
+
+/// The largest secret file read: room for 10,000 secrets and as many generated private keys.
+pub(crate) const MAX_SINK_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Permissions of every file a sink writes: the owner may read and write, nobody else.
 const PRIVATE: u32 = 0o600;
@@ -45,12 +49,19 @@ impl SecretFile {
     }
 
     /// The current contents, or `None` if the file does not exist yet.
+    ///
+    /// Only a regular file of at most [`MAX_SINK_FILE_BYTES`] is read: the path comes from the
+    /// configuration, which a pull request can change to a named pipe or a device.
     pub(crate) fn read(&self) -> Result<Option<String>, SinkError> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io_error(&self.path, e)),
-        }
+        let bytes = match crate::files::read_regular(&self.path, MAX_SINK_FILE_BYTES) {
+            Ok(bytes) => bytes,
+            Err(ReadError::Io(e)) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(ReadError::Io(e)) => return Err(self.io_error(&self.path, e)),
+            Err(e) => return Err(self.format_error(e)),
+        };
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| self.format_error("the file is not UTF-8 text"))
     }
 
     /// Replaces the contents with `change(current)` while holding the file's lock; a change
@@ -69,7 +80,10 @@ impl SecretFile {
     ) -> Result<(), SinkError> {
         let target = match std::fs::canonicalize(&self.path) {
             Ok(target) => SecretFile::new(&self.sink, target),
-            Err(e) if e.kind() == ErrorKind::NotFound => self.clone(),
+            // No file yet, or a link to a file not written yet: write where the link points.
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                SecretFile::new(&self.sink, crate::files::link_target(&self.path))
+            }
             Err(e) => return Err(self.io_error(&self.path, e)),
         };
         target.update_file(change)

@@ -2,7 +2,12 @@
 //! time limit, and AWS credentials go only to AWS or to this machine.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
 
 use kayle_sync::model::SinkConfig;
 
@@ -85,4 +90,51 @@ fn aws_credentials_go_only_to_aws_or_to_this_machine() {
     assert!(err.contains("unencrypted"), "{err}");
     assert!(build("https://secretsmanager.us-east-1.amazonaws.com").is_ok());
     assert!(build("http://127.0.0.1:4566").is_ok());
+}
+
+/// A server that refuses every request with an AWS-shaped error whose message quotes the
+/// request's credential headers back, as a hostile endpoint on this machine can.
+async fn echoing_credentials() -> (String, Arc<hostile::Seen>) {
+    let seen = Arc::new(hostile::Seen::default());
+    let router = Router::new().fallback(|request: Request| async move {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let message = format!(
+            "denied for session {} of key {}",
+            header("x-amz-security-token"),
+            header("authorization")
+        );
+        let body = serde_json::json!({"__type": "AccessDeniedException", "message": message});
+        (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.1")],
+            body.to_string(),
+        )
+    });
+    (hostile::serve(router, seen.clone()).await, seen)
+}
+
+#[test]
+fn an_aws_endpoint_that_echoes_the_session_token_does_not_get_it_printed() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (endpoint_url, seen) = rt.block_on(echoing_credentials());
+    let run = plan_with_aws_sink(&endpoint_url, &[]);
+    assert!(seen.requests() >= 1, "the sink was asked");
+    assert!(
+        run.all().contains("denied for session"),
+        "the server's message is shown: {}",
+        run.all()
+    );
+    let (_, session_token) = AWS_ENV[2];
+    assert!(
+        !run.all().contains(session_token),
+        "the session token was printed: {}",
+        run.all()
+    );
 }

@@ -166,3 +166,24 @@ fn a_command_sink_cannot_read_our_tokens_from_our_environment() {
         "the Vault token: {environ:?}"
     );
 }
+
+#[test]
+fn a_sink_file_that_is_a_named_pipe_is_a_plan_warning_not_a_hang() {
+    let marks = tempfile::tempdir().unwrap();
+    let fifo = marks.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let api = Api::start();
+    for kind in ["dotenv", "json"] {
+        let sink = format!("  piped:\n    type: {kind}\n    path: {}\n", fifo.display());
+        let project = pull_request(&api, "piped", &sink);
+        // Nothing ever writes to the pipe: opening and reading it waits for good.
+        let run = run_within(project.command(&api, &["plan"]), Duration::from_secs(30));
+        run.expect(0);
+        assert!(
+            run.all().contains("sink piped could not be read"),
+            "{kind}: {}",
+            run.all()
+        );
+    }
+}
