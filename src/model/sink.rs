@@ -69,4 +69,14 @@ pub trait SecretSink: Send + Sync {
         self.put(name, value).await?;
         Ok(None)
     }
+
+    /// Removes `name` from the store; `Ok(true)` if it held a value there, `Ok(false)` if it
+    /// held none. Write-only stores cannot remove and say so.
+    async fn remove(&self, name: &str) -> Result<bool, SinkError> {
+        let _ = name;
+        Err(SinkError::Store {
+            sink: self.name().to_owned(),
+            message: "this sink is write-only: kayle-sync cannot remove secrets from it".to_owned(),
+        })
+    }
 }
