@@ -245,7 +245,7 @@ async fn file_sinks_write_0600_files_and_create_parent_directories() {
         sink.put("X", &secret(SECRET)).await.unwrap();
         assert_eq!(mode(&path), 0o600, "{kind}: new file");
         assert_eq!(
-            mode(&path.with_file_name("secrets.lock")),
+            mode(&path.with_file_name(".kayle-sync/secrets.lock")),
             0o600,
             "{kind}: lock file"
         );

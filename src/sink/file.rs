@@ -9,6 +9,9 @@ use zeroize::Zeroize;
 
 use crate::model::SinkError;
 
+/// The directory, next to a secret file, that holds its lock.
+const LOCK_DIR: &str = ".kayle-sync";
+
 /// Permissions of every file a sink writes: the owner may read and write, nobody else.
 const PRIVATE: u32 = 0o600;
 
@@ -56,8 +59,9 @@ impl SecretFile {
     /// Replaces the contents with `change(current)` while holding the file's lock; a change
     /// that returns `None` leaves the file as it is.
     ///
-    /// The lock is a sidecar `<file>.lock` (the file itself is replaced by rename, so a lock
-    /// on it would not be seen by the next writer). The new contents go to a 0600 temporary
+    /// The lock is `.kayle-sync/<file>.lock` in the file's directory (the file itself is
+    /// replaced by rename, so a lock on it would not be seen by the next writer), in a
+    /// directory git ignores, so that git never offers it to commit. The new contents go to a 0600 temporary
     /// file in the same directory, are synced, renamed over the file, and the directory is
     /// synced, so a crash leaves either the old or the new file, never a mix. If `change`
     /// fails, the file is not touched.
@@ -81,7 +85,7 @@ impl SecretFile {
     ) -> Result<(), SinkError> {
         let dir = self.directory();
         std::fs::create_dir_all(&dir).map_err(|e| self.io_error(&dir, e))?;
-        let lock_path = self.lock_path();
+        let lock_path = self.lock_path()?;
         let lock_file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -130,10 +134,19 @@ impl SecretFile {
         }
     }
 
-    fn lock_path(&self) -> PathBuf {
+    /// `.kayle-sync/<file>.lock` next to the file: every writer of the file finds it, whatever
+    /// its config directory. The directory is made with a `.gitignore` that ignores it all.
+    pub(crate) fn lock_path(&self) -> Result<PathBuf, SinkError> {
+        let lock_dir = self.directory().join(LOCK_DIR);
+        std::fs::create_dir_all(&lock_dir).map_err(|e| self.io_error(&lock_dir, e))?;
+        let ignore = lock_dir.join(".gitignore");
+        if !ignore.exists() {
+            std::fs::write(&ignore, "# kayle-sync's lock files and state\n*\n")
+                .map_err(|e| self.io_error(&ignore, e))?;
+        }
         let mut name = self.path.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
-        self.path.with_file_name(name)
+        Ok(lock_dir.join(name))
     }
 }
 
