@@ -82,6 +82,17 @@ pub(super) async fn carry_out(
         concurrency,
         late_window: session.late_window,
     };
+    let unwritable = apply::check_sinks(&target, plan).await;
+    if !unwritable.is_empty() {
+        for failure in &unwritable {
+            writeln!(
+                err,
+                "error: sink {}",
+                crate::redact::safe_line(&failure.to_string())
+            )?;
+        }
+        anyhow::bail!("a sink the plan writes to cannot be written; nothing was changed");
+    }
     let applied = apply::apply(&target, plan).await;
     // Streamed: the report of 10,000 creates is megabytes.
     let mut done = std::io::BufWriter::with_capacity(64 * 1024, &mut *out);

@@ -79,4 +79,11 @@ pub trait SecretSink: Send + Sync {
             message: "this sink is write-only: kayle-sync cannot remove secrets from it".to_owned(),
         })
     }
+
+    /// Whether a write could succeed now: credentials present and accepted, the store
+    /// reachable, a file's directory writable, a command found. Asked before the API is
+    /// changed, so that a store that cannot be written fails a run with nothing changed.
+    async fn check_writable(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
 }

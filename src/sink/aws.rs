@@ -303,6 +303,20 @@ impl SecretSink for AwsSecretsManagerSink {
         Ok(None)
     }
 
+    /// One cheap call (list one secret): credentials found and accepted, endpoint reachable.
+    async fn check_writable(&self) -> Result<(), SinkError> {
+        let listed = self
+            .client()
+            .await
+            .list_secrets()
+            .max_results(1)
+            .send()
+            .await;
+        listed
+            .map(drop)
+            .map_err(|e| self.error("listing", &format!("{}*", self.prefix), e, None))
+    }
+
     /// Scheduled for deletion with a recovery window, so that a mistaken prune can be undone
     /// with `aws secretsmanager restore-secret`.
     async fn remove(&self, name: &str) -> Result<bool, SinkError> {

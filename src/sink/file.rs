@@ -56,6 +56,20 @@ impl SecretFile {
         }
     }
 
+    /// Whether the file can be written: its directory (and the lock's) can be made, and a
+    /// file can be created in it. Nothing is left behind but those directories.
+    pub(crate) fn check_writable(&self) -> Result<(), SinkError> {
+        let dir = self.directory();
+        std::fs::create_dir_all(&dir).map_err(|e| self.io_error(&dir, e))?;
+        self.lock_path()?;
+        tempfile::Builder::new()
+            .prefix(".kayle-sync-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map(drop)
+            .map_err(|e| self.io_error(&dir, e))
+    }
+
     /// Replaces the contents with `change(current)` while holding the file's lock; a change
     /// that returns `None` leaves the file as it is.
     ///

@@ -129,4 +129,9 @@ impl<F: Format> SecretSink for FileSink<F> {
         })
         .await
     }
+
+    async fn check_writable(&self) -> Result<(), SinkError> {
+        let file = self.file.clone();
+        blocking(&self.file.sink, move || file.check_writable()).await
+    }
 }

@@ -259,6 +259,27 @@ impl SecretSink for VaultSink {
         Ok(Some(values))
     }
 
+    /// The token is looked up (`auth/token/lookup-self`): present, accepted, server reachable.
+    async fn check_writable(&self) -> Result<(), SinkError> {
+        let token = self.token()?;
+        let url = format!("{}/v1/auth/token/lookup-self", self.address);
+        let response = self
+            .http
+            .get(&url)
+            .header("X-Vault-Token", token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| self.error(format!("checking the token at {url}: {e}")))?;
+        self.refuse_redirect(&format!("checking the token at {url}"), &response)?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let known = [token.expose_secret()];
+        Err(self
+            .failure(&format!("checking the token at {url}"), response, &known)
+            .await)
+    }
+
     /// With check-and-set, like a put; when the map is left empty, its version is deleted too.
     async fn remove(&self, name: &str) -> Result<bool, SinkError> {
         self.remove_entry(name).await
