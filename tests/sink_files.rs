@@ -245,7 +245,7 @@ async fn file_sinks_write_0600_files_and_create_parent_directories() {
         sink.put("X", &secret(SECRET)).await.unwrap();
         assert_eq!(mode(&path), 0o600, "{kind}: new file");
         assert_eq!(
-            mode(&path.with_file_name("secrets.lock")),
+            mode(&path.with_file_name(".kayle-sync/secrets.lock")),
             0o600,
             "{kind}: lock file"
         );
@@ -486,4 +486,36 @@ async fn file_sinks_read_back_and_put_only_where_nothing_is_held() {
         let sink = file_sink(kind, &dir.path().join("secrets/kayle"));
         sink_contract::read_and_put_if_absent(sink, "KAYLE_PRIVATE_KEY").await;
     }
+}
+
+#[tokio::test]
+async fn file_sinks_remove_one_entry_and_keep_the_rest() {
+    for kind in ["dotenv", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kayle");
+        std::fs::write(
+            &path,
+            if kind == "json" {
+                "{\"KEEP\": 1}\n"
+            } else {
+                "# note\nKEEP=1\n"
+            },
+        )
+        .unwrap();
+        sink_contract::remove(file_sink(kind, &path), "KAYLE_SECRET").await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("KEEP"), "{kind}: {text}");
+        assert!(!text.contains("removed-value"), "{kind}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_command_sink_cannot_remove() {
+    let config = SinkConfig::Command {
+        command: vec!["true".into()],
+        timeout_seconds: 5,
+    };
+    let sink = sink::build("ci", &config, Path::new("/")).unwrap();
+    let error = sink.remove("X").await.unwrap_err().to_string();
+    assert!(error.contains("write-only"), "{error}");
 }

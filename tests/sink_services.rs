@@ -111,6 +111,15 @@ async fn vault_reads_back_and_puts_only_where_nothing_is_held() {
 }
 
 #[tokio::test]
+async fn vault_removes_an_entry_then_the_emptied_secret() {
+    let Some(address) = service("KAYLE_TEST_VAULT_ADDR") else {
+        return;
+    };
+    let path = unique("kayle-test");
+    sink_contract::remove(Arc::new(vault(&address, &path)), "KAYLE_SECRET").await;
+}
+
+#[tokio::test]
 async fn vault_writes_after_the_latest_version_was_deleted() {
     let Some(address) = service("KAYLE_TEST_VAULT_ADDR") else {
         return;
@@ -298,6 +307,15 @@ mod aws {
         let prefix = format!("{}/", unique("kayle-test"));
         crate::sink_contract::read_and_put_if_absent(aws_sink(&endpoint, &prefix), "KAYLE_KEY")
             .await;
+    }
+
+    #[tokio::test]
+    async fn aws_schedules_a_removed_secret_for_deletion() {
+        let Some(endpoint) = service("KAYLE_TEST_MOTO_URL") else {
+            return;
+        };
+        let prefix = format!("{}/", unique("kayle-test"));
+        crate::sink_contract::remove(aws_sink(&endpoint, &prefix), "KAYLE_SECRET").await;
     }
 
     #[tokio::test]

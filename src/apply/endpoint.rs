@@ -8,7 +8,7 @@ use super::keys::{GENERATED_KEY_BITS, generate, public_half};
 use super::{Outcome, Target};
 use crate::api::{ApiError, EndpointFields};
 use crate::model::{KeyMaterial, LiveEndpoint, RsaPublicJwk, SecretState, SinkError};
-use crate::plan::{Action, Change, FieldChange, KeyStep};
+use crate::plan::{Action, Change, FieldChange, KeyStep, SecretStep};
 
 /// How many times a create whose outcome was unknown, and which was then not found, is tried.
 const CREATE_ATTEMPTS: u32 = 3;
@@ -26,6 +26,15 @@ pub enum ApplyError {
     /// Writing a secret (or a generated private key) to its sink failed.
     #[error("{key}: writing {name} to sink {sink} failed: {source}")]
     Sink {
+        key: String,
+        sink: String,
+        name: String,
+        #[source]
+        source: Box<SinkError>,
+    },
+    /// Removing a pruned endpoint's secret from its sink failed (the endpoint is deleted).
+    #[error("{key}: removing {name} from sink {sink} failed: {source}")]
+    SinkRemove {
         key: String,
         sink: String,
         name: String,
@@ -60,7 +69,7 @@ pub(super) async fn carry_out(target: &Target<'_>, change: &Change) -> Outcome {
     let result = match change.action {
         Action::Create => run.create(change).await,
         Action::Update => run.update(change).await,
-        Action::Delete => run.delete().await,
+        Action::Delete => run.delete(change).await,
     };
     if let Err(err) = &result {
         tracing::debug!(key = change.key, error = %err, "change failed");
@@ -137,10 +146,30 @@ impl Run<'_, '_> {
         Ok(())
     }
 
-    async fn delete(&mut self) -> Result<(), ApplyError> {
+    /// Deletes the endpoint, then the secrets it had in the sink: were the delete to fail,
+    /// the endpoint would still sign with the secret its receiver reads.
+    async fn delete(&mut self, change: &Change) -> Result<(), ApplyError> {
         let id = self.id()?;
         self.api(self.target.client.delete_endpoint(&id).await)?;
         self.done.push("deleted".into());
+        if let Some(SecretStep::Remove { sink, names }) = &change.secret {
+            let store = self.store(sink)?.clone();
+            for name in names {
+                let removed =
+                    store
+                        .remove(name)
+                        .await
+                        .map_err(|source| ApplyError::SinkRemove {
+                            key: self.key.to_owned(),
+                            sink: sink.clone(),
+                            name: name.clone(),
+                            source: Box::new(source),
+                        })?;
+                if removed {
+                    self.done.push(format!("removed {name} from sink {sink}"));
+                }
+            }
+        }
         Ok(())
     }
 

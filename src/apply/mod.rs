@@ -5,6 +5,7 @@ mod endpoint;
 pub mod keys;
 mod live;
 pub mod lock;
+mod preflight;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use futures::StreamExt;
 
 pub use endpoint::ApplyError;
 pub use live::{ReadError, ReadOptions, read_live};
+pub use preflight::{check_sinks, sinks_written};
 
 use crate::api::Client;
 use crate::model::Desired;

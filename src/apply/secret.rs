@@ -51,6 +51,9 @@ impl Run<'_, '_> {
                 self.verify(endpoint_id, sink, name, *rotation, *until)
                     .await
             }
+            SecretStep::Remove { .. } => {
+                Err(self.inconsistent("only a delete removes secrets".to_owned()))
+            }
         }
     }
 

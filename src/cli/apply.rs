@@ -74,6 +74,7 @@ pub(super) async fn carry_out(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
+    keep_sink_files_out_of_git(&session.loaded.desired.project, err)?;
     let target = Target {
         client: &session.client,
         sinks: &session.sinks,
@@ -81,6 +82,17 @@ pub(super) async fn carry_out(
         concurrency,
         late_window: session.late_window,
     };
+    let unwritable = apply::check_sinks(&target, plan).await;
+    if !unwritable.is_empty() {
+        for failure in &unwritable {
+            writeln!(
+                err,
+                "error: sink {}",
+                crate::redact::safe_line(&failure.to_string())
+            )?;
+        }
+        anyhow::bail!("a sink the plan writes to cannot be written; nothing was changed");
+    }
     let applied = apply::apply(&target, plan).await;
     // Streamed: the report of 10,000 creates is megabytes.
     let mut done = std::io::BufWriter::with_capacity(64 * 1024, &mut *out);
@@ -93,6 +105,24 @@ pub(super) async fn carry_out(
     } else {
         Outcome::Failed
     })
+}
+
+/// Before secrets are written to a file in a git work tree, makes git ignore that file.
+pub(super) fn keep_sink_files_out_of_git(
+    project: &crate::model::Project,
+    err: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let ignored = crate::sink::ignore_sink_files(project)
+        .context("cannot add the secret files to a .gitignore")?;
+    for path in ignored {
+        writeln!(
+            err,
+            "{} is in a git work tree and was not ignored: added it to the .gitignore next to \
+             it, so that its secrets are never committed",
+            crate::redact::safe_line(&path.display().to_string())
+        )?;
+    }
+    Ok(())
 }
 
 /// Loads a plan saved by `plan --out` and makes sure it is still exactly what would be done,

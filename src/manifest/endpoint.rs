@@ -360,7 +360,7 @@ fn read_secret(
     let name_node = get("name");
     let name = match name_node {
         Some(value) => r.string(value, &join(field, "name"))?,
-        None => format!("KAYLE_WEBHOOK_SECRET_{}", keys::env_style(key)),
+        None => keys::default_secret_name(key),
     };
     let project = cx.project?;
     let sink = match get("sink") {

@@ -144,6 +144,11 @@ fn from_jwk(text: &str) -> Result<RsaPublicKey, KeyFileError> {
     RsaPublicKey::new(n, e).map_err(|_| KeyFileError::Unrecognized)
 }
 
+/// The signing secret's name when the manifest names none: `KAYLE_WEBHOOK_SECRET_<KEY>`.
+pub fn default_secret_name(endpoint_key: &str) -> String {
+    format!("KAYLE_WEBHOOK_SECRET_{}", env_style(endpoint_key))
+}
+
 /// The private key name a generated key uses when the manifest names none:
 /// `KAYLE_WEBHOOK_PRIVATE_KEY_<KEY>`, plus `_<KEY_ID>` when the endpoint generates several.
 pub fn default_private_key_name(endpoint_key: &str, key_id: &str, several: bool) -> String {

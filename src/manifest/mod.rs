@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
-pub use keys::{KeyFileError, parse_public_key};
+pub use keys::{KeyFileError, default_private_key_name, default_secret_name, parse_public_key};
 pub use project::DEFAULT_TOKEN_ENV;
 pub use walk::{MAX_FILE_BYTES, PROJECT_FILES};
 

@@ -69,4 +69,21 @@ pub trait SecretSink: Send + Sync {
         self.put(name, value).await?;
         Ok(None)
     }
+
+    /// Removes `name` from the store; `Ok(true)` if it held a value there, `Ok(false)` if it
+    /// held none. Write-only stores cannot remove and say so.
+    async fn remove(&self, name: &str) -> Result<bool, SinkError> {
+        let _ = name;
+        Err(SinkError::Store {
+            sink: self.name().to_owned(),
+            message: "this sink is write-only: kayle-sync cannot remove secrets from it".to_owned(),
+        })
+    }
+
+    /// Whether a write could succeed now: credentials present and accepted, the store
+    /// reachable, a file's directory writable, a command found. Asked before the API is
+    /// changed, so that a store that cannot be written fails a run with nothing changed.
+    async fn check_writable(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use super::fields::{changed_fields, create_fields, desired_labels};
 use super::identity::{applied_rotation, key_of, managed, secret_state, unique, unmanaged};
 use super::keys::key_steps;
+use super::undeclared::{self, Undeclared};
 use super::{Action, Change, Plan, SecretStep};
 use crate::model::{self, Desired, DesiredEndpoint, Live, LiveEndpoint, Project, SecretState};
 
@@ -45,6 +46,8 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
         .collect();
 
     let mut changes = Vec::new();
+    let mut undeclared = Vec::new();
+    let mut notes = Vec::new();
     for key in &keys {
         let endpoints = managed.get(*key).map(Vec::as_slice).unwrap_or_default();
         let (kept, duplicates) = match endpoints.split_first() {
@@ -67,9 +70,21 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
                 (!duplicates.is_empty()).then_some("duplicates removed"),
             ),
             (None, Some(kept)) if options.prune => {
-                Some(delete(key, kept, "no longer declared".to_owned()))
+                let mut change = delete(key, kept, "no longer declared".to_owned());
+                match undeclared::removal(project, key) {
+                    Ok(step) => change.secret = Some(step),
+                    Err(why) => notes.push(why),
+                }
+                Some(change)
             }
-            (None, _) => None,
+            (None, Some(kept)) => {
+                undeclared.push(Undeclared {
+                    key: (*key).to_owned(),
+                    endpoint_id: kept.id.clone(),
+                });
+                None
+            }
+            (None, None) => None,
         };
         changes.extend(change);
         // Duplicates of a key this directory does not declare belong to whoever declares it
@@ -93,10 +108,13 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
         .into_iter()
         .filter(|id| !adopted.contains(id.as_str()))
         .collect();
+    let mut warnings = warnings(desired, live, options, &keys);
+    warnings.extend(notes);
     Plan {
         changes,
         unmanaged,
-        warnings: warnings(desired, live, options, &keys),
+        undeclared,
+        warnings,
     }
 }
 

@@ -15,6 +15,7 @@ mod saved;
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
+mod undeclared;
 
 pub use build::{PlanOptions, plan};
 pub use fields::{desired_labels, with_state_label};
@@ -22,6 +23,7 @@ pub use fingerprint::fingerprint;
 pub use guard::{GuardError, check_guard};
 pub use identity::{applied_rotation, managed, secret_state};
 pub use saved::{SavedPlan, SavedPlanError, from_saved, to_saved};
+pub use undeclared::Undeclared;
 
 /// The version of the JSON plan format (`--format json` and `--out` files).
 pub const FORMAT_VERSION: u32 = 1;
@@ -34,6 +36,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Ids of live endpoints that carry no identity label: never touched.
     pub unmanaged: Vec<String>,
+    /// Managed endpoints no manifest declares any more, left alone (`--prune` deletes them;
+    /// they are then changes, not listed here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undeclared: Vec<Undeclared>,
     /// Things worth a person's attention that change nothing (an enabled endpoint with no key).
     pub warnings: Vec<String>,
 }
@@ -102,6 +108,10 @@ pub enum SecretStep {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unsettled_until: Option<u64>,
     },
+    /// A pruned endpoint's secrets: its signing secret and generated private key, under their
+    /// default names in the default sink (the manifest that named them is gone). A name the
+    /// sink does not hold is skipped.
+    Remove { sink: String, names: Vec<String> },
     /// The endpoint's secret is unsettled (a create or rotation was interrupted, or its
     /// answer was lost): reveal it, write it to the sink, and record it settled once no lost
     /// request can still land (`until`, a unix time; 0 when none can).

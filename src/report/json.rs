@@ -5,7 +5,9 @@ use std::io::{self, Write};
 
 use serde::{Serialize, Serializer};
 
-use crate::plan::{Change, FORMAT_VERSION, FieldChange, KeyStep, Plan, SecretStep, Summary};
+use crate::plan::{
+    Change, FORMAT_VERSION, FieldChange, KeyStep, Plan, SecretStep, Summary, Undeclared,
+};
 use crate::redact;
 
 #[derive(Serialize)]
@@ -13,6 +15,7 @@ struct JsonPlan<'a> {
     format_version: u32,
     changes: Scrubbed<'a>,
     unmanaged: Vec<String>,
+    undeclared: Vec<Undeclared>,
     warnings: Vec<String>,
     summary: Summary,
 }
@@ -27,7 +30,7 @@ impl Serialize for Scrubbed<'_> {
     }
 }
 
-/// Writes `{format_version, changes, unmanaged, warnings, summary}`, pretty, one trailing newline.
+/// Writes `{format_version, changes, unmanaged, undeclared, warnings, summary}`, pretty, one trailing newline.
 /// Each change is `{key, action, endpoint_id, reason?, fields: {<field>: {before, after}},
 /// secret?, keys?}`, the same shape a saved plan holds.
 pub fn render_json(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
@@ -35,6 +38,14 @@ pub fn render_json(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
         format_version: FORMAT_VERSION,
         changes: Scrubbed(&plan.changes),
         unmanaged: plan.unmanaged.iter().map(|id| text(id)).collect(),
+        undeclared: plan
+            .undeclared
+            .iter()
+            .map(|u| Undeclared {
+                key: text(&u.key),
+                endpoint_id: text(&u.endpoint_id),
+            })
+            .collect(),
         warnings: plan.warnings.iter().map(|warning| text(warning)).collect(),
         summary: plan.summary(),
     };
@@ -118,6 +129,10 @@ fn secret_step(step: &SecretStep) -> SecretStep {
             name: text(name),
             rotation: *rotation,
             until: *until,
+        },
+        SecretStep::Remove { sink, names } => SecretStep::Remove {
+            sink: text(sink),
+            names: names.iter().map(|name| text(name)).collect(),
         },
     }
 }

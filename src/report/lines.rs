@@ -147,6 +147,11 @@ fn key_line(step: &KeyStep, active: bool) -> Line {
     }
 }
 
+/// The line about an undeclared endpoint; `key` and `id` are already made safe to show.
+pub(crate) fn undeclared(key: &str, id: &str) -> String {
+    format!("Undeclared: {key} ({id}) is managed but no manifest declares it; `--prune` deletes it")
+}
+
 /// Why an unsettled secret is checked, in words.
 pub(super) fn verify_reason(until: u64) -> String {
     let base = "reveal, compare and write: the sink may not hold the API's current secret";
@@ -160,6 +165,12 @@ pub(super) fn verify_reason(until: u64) -> String {
 
 fn secret_line(step: &SecretStep) -> Line {
     let (sink, name, what) = match step {
+        SecretStep::Remove { sink, names } => {
+            return Line {
+                tone: Tone::Remove,
+                text: format!("secrets → remove {} from sink {sink}", names.join(", ")),
+            };
+        }
         SecretStep::Write { sink, name } => (sink, name, "write".to_owned()),
         SecretStep::Recover {
             sink,

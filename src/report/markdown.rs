@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::lines::{body, header};
+use super::lines::{body, header, undeclared};
 use super::summary_line;
 use crate::plan::{Action, Change, Plan, SecretStep};
 use crate::redact::{code_span, markdown_text};
@@ -51,6 +51,10 @@ pub fn render_markdown(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
         let ids: Vec<String> = plan.unmanaged.iter().map(|id| code_span(id)).collect();
         writeln!(out, "Unmanaged (left alone): {}\n", ids.join(", "))?;
     }
+    for endpoint in &plan.undeclared {
+        let (key, id) = (code_span(&endpoint.key), code_span(&endpoint.endpoint_id));
+        writeln!(out, "{}\n", undeclared(&key, &id))?;
+    }
     for warning in &plan.warnings {
         writeln!(out, "> **Warning:** {}\n", markdown_text(warning))?;
     }
@@ -89,6 +93,10 @@ fn what(change: &Change) -> String {
             SecretStep::Recover { .. } => "recover".to_owned(),
             SecretStep::Rotate { from, to, .. } => format!("rotate {from} → {to}"),
             SecretStep::Verify { .. } => "verify (unsettled)".to_owned(),
+            SecretStep::Remove { sink, .. } => {
+                parts.push(format!("secrets removed from sink {sink}"));
+                return parts.join("; ");
+            }
         };
         parts.push(format!("signing secret: {verb} (sensitive)"));
     }

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 
-use super::lines::{Line, Tone, body, header};
+use super::lines::{Line, Tone, body, header, undeclared};
 use super::summary_line;
 use crate::plan::Plan;
 use crate::redact::safe_line;
@@ -35,11 +35,15 @@ pub fn render_text(plan: &Plan, out: &mut impl Write, color: bool) -> io::Result
             ids.join(", ")
         )?;
     }
+    for endpoint in &plan.undeclared {
+        let (key, id) = (safe_line(&endpoint.key), safe_line(&endpoint.endpoint_id));
+        writeln!(out, "{}", undeclared(&key, &id))?;
+    }
     for warning in &plan.warnings {
         let style = paint.style(Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold());
         writeln!(out, "{style}Warning:{style:#} {}", safe_line(warning))?;
     }
-    if !plan.unmanaged.is_empty() || !plan.warnings.is_empty() {
+    if !plan.unmanaged.is_empty() || !plan.undeclared.is_empty() || !plan.warnings.is_empty() {
         writeln!(out)?;
     }
     let style = paint.style(Style::new().bold());

@@ -24,6 +24,9 @@ fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// How long a removed secret can still be restored, in days (AWS allows 7 to 30).
+const RECOVERY_WINDOW_DAYS: i64 = 30;
+
 /// AWS Secrets Manager in one region; credentials come from the standard AWS chain
 /// (environment, profile, SSO, process, instance metadata).
 pub struct AwsSecretsManagerSink {
@@ -319,6 +322,48 @@ impl SecretSink for AwsSecretsManagerSink {
         }
         self.put(name, value).await?;
         Ok(None)
+    }
+
+    /// One cheap call (list one secret): credentials found and accepted, endpoint reachable.
+    async fn check_writable(&self) -> Result<(), SinkError> {
+        let listed = self
+            .client()
+            .await
+            .list_secrets()
+            .max_results(1)
+            .send()
+            .await;
+        listed
+            .map(drop)
+            .map_err(|e| self.error("listing", &format!("{}*", self.prefix), e, None))
+    }
+
+    /// Scheduled for deletion with a recovery window, so that a mistaken prune can be undone
+    /// with `aws secretsmanager restore-secret`.
+    async fn remove(&self, name: &str) -> Result<bool, SinkError> {
+        let id = format!("{}{name}", self.prefix);
+        match self.describe(&id).await? {
+            Some(secret) if secret.deleted_date().is_none() => {}
+            _ => return Ok(false),
+        }
+        let deleted = self
+            .client()
+            .await
+            .delete_secret()
+            .secret_id(&id)
+            .recovery_window_in_days(RECOVERY_WINDOW_DAYS)
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.error("deleting", &id, e, None)),
+        }
     }
 
     /// Present when the secret exists, is not scheduled for deletion and has a current value.

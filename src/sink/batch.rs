@@ -167,9 +167,11 @@ mod tests {
     async fn puts_waiting_on_a_write_share_the_next_one() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.env");
-        let batched = Arc::new(BatchedFile::new(SecretFile::new("t", path.clone()), lines));
+        let file = SecretFile::new("t", path.clone());
+        let lock_path = file.lock_path().unwrap();
+        let batched = Arc::new(BatchedFile::new(file, lines));
         // Hold the file's lock so the first batch waits while the others queue up.
-        let lock_file = std::fs::File::create(dir.path().join("s.env.lock")).unwrap();
+        let lock_file = std::fs::File::create(lock_path).unwrap();
         let mut lock = fd_lock::RwLock::new(lock_file);
         let guard = lock.write().unwrap();
         let mut tasks = Vec::new();

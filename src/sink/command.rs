@@ -179,6 +179,39 @@ impl SecretSink for CommandSink {
         &self.sink
     }
 
+    /// The program is found (on `PATH` when it names no directory) and executable.
+    async fn check_writable(&self) -> Result<(), SinkError> {
+        let program = std::path::Path::new(&self.argv[0]);
+        let candidates: Vec<std::path::PathBuf> = if program.components().count() > 1 {
+            vec![program.to_path_buf()]
+        } else {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(program))
+                .collect()
+        };
+        let executable = |path: &std::path::PathBuf| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(path)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
+        if candidates.iter().any(executable) {
+            return Ok(());
+        }
+        Err(SinkError::Store {
+            sink: self.sink.clone(),
+            message: format!(
+                "the command `{}` is not an executable file{}",
+                crate::redact::safe_line(&self.argv[0]),
+                if program.components().count() > 1 {
+                    ""
+                } else {
+                    " on PATH"
+                }
+            ),
+        })
+    }
+
     async fn put(&self, name: &str, value: &SecretString) -> Result<(), SinkError> {
         let argv: Vec<String> = self
             .argv

@@ -51,6 +51,27 @@ impl Format for Dotenv {
         })
     }
 
+    /// Every other line is kept as it was, comments included.
+    fn remove(
+        file: &SecretFile,
+        text: Option<&str>,
+        names: &[String],
+    ) -> Result<Option<String>, SinkError> {
+        let text = text.unwrap_or_default();
+        let entries = parse(text).map_err(|e| file.format_error(e))?;
+        let removed = |e: &Entry| e.key.as_ref().is_some_and(|key| names.contains(key));
+        if !entries.iter().any(removed) {
+            return Ok(None);
+        }
+        Ok(Some(
+            entries
+                .iter()
+                .filter(|e| !removed(e))
+                .map(|e| &text[e.start..e.end])
+                .collect(),
+        ))
+    }
+
     fn values(
         file: &SecretFile,
         text: Option<&str>,

@@ -13,6 +13,9 @@ use crate::model::SinkError;
 /// The largest secret file read: room for 10,000 secrets and as many generated private keys.
 pub(crate) const MAX_SINK_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The directory, next to a secret file, that holds its lock.
+const LOCK_DIR: &str = ".kayle-sync";
+
 /// Permissions of every file a sink writes: the owner may read and write, nobody else.
 const PRIVATE: u32 = 0o600;
 
@@ -64,11 +67,26 @@ impl SecretFile {
             .map_err(|_| self.format_error("the file is not UTF-8 text"))
     }
 
+    /// Whether the file can be written: its directory (and the lock's) can be made, and a
+    /// file can be created in it. Nothing is left behind but those directories.
+    pub(crate) fn check_writable(&self) -> Result<(), SinkError> {
+        let dir = self.directory();
+        std::fs::create_dir_all(&dir).map_err(|e| self.io_error(&dir, e))?;
+        self.lock_path()?;
+        tempfile::Builder::new()
+            .prefix(".kayle-sync-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map(drop)
+            .map_err(|e| self.io_error(&dir, e))
+    }
+
     /// Replaces the contents with `change(current)` while holding the file's lock; a change
     /// that returns `None` leaves the file as it is.
     ///
-    /// The lock is a sidecar `<file>.lock` (the file itself is replaced by rename, so a lock
-    /// on it would not be seen by the next writer). The new contents go to a 0600 temporary
+    /// The lock is `.kayle-sync/<file>.lock` in the file's directory (the file itself is
+    /// replaced by rename, so a lock on it would not be seen by the next writer), in a
+    /// directory git ignores, so that git never offers it to commit. The new contents go to a 0600 temporary
     /// file in the same directory, are synced, renamed over the file, and the directory is
     /// synced, so a crash leaves either the old or the new file, never a mix. If `change`
     /// fails, the file is not touched.
@@ -95,7 +113,7 @@ impl SecretFile {
     ) -> Result<(), SinkError> {
         let dir = self.directory();
         std::fs::create_dir_all(&dir).map_err(|e| self.io_error(&dir, e))?;
-        let lock_path = self.lock_path();
+        let lock_path = self.lock_path()?;
         let lock_file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -144,10 +162,19 @@ impl SecretFile {
         }
     }
 
-    fn lock_path(&self) -> PathBuf {
+    /// `.kayle-sync/<file>.lock` next to the file: every writer of the file finds it, whatever
+    /// its config directory. The directory is made with a `.gitignore` that ignores it all.
+    pub(crate) fn lock_path(&self) -> Result<PathBuf, SinkError> {
+        let lock_dir = self.directory().join(LOCK_DIR);
+        std::fs::create_dir_all(&lock_dir).map_err(|e| self.io_error(&lock_dir, e))?;
+        let ignore = lock_dir.join(".gitignore");
+        if !ignore.exists() {
+            std::fs::write(&ignore, "# kayle-sync's lock files and state\n*\n")
+                .map_err(|e| self.io_error(&ignore, e))?;
+        }
         let mut name = self.path.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
-        self.path.with_file_name(name)
+        Ok(lock_dir.join(name))
     }
 }
 

@@ -22,6 +22,13 @@ pub(crate) trait Format: Send + Sync + 'static {
         puts: &[(String, SecretString)],
     ) -> Result<String, SinkError>;
 
+    /// The file's new text without the entries named `names`; `None` when it holds none of them.
+    fn remove(
+        file: &SecretFile,
+        text: Option<&str>,
+        names: &[String],
+    ) -> Result<Option<String>, SinkError>;
+
     /// The non-empty values the file holds, by name.
     fn values(
         file: &SecretFile,
@@ -105,5 +112,26 @@ impl<F: Format> SecretSink for FileSink<F> {
             Ok(found)
         })
         .await
+    }
+
+    /// A locked read-modify-write, like a put, so that a batch of puts is not lost.
+    async fn remove(&self, name: &str) -> Result<bool, SinkError> {
+        let file = self.file.clone();
+        let names = [name.to_owned()];
+        blocking(&self.file.sink, move || {
+            let mut removed = false;
+            file.update(|text| {
+                let new_text = F::remove(&file, text, &names)?;
+                removed = new_text.is_some();
+                Ok(new_text)
+            })?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn check_writable(&self) -> Result<(), SinkError> {
+        let file = self.file.clone();
+        blocking(&self.file.sink, move || file.check_writable()).await
     }
 }

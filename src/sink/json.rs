@@ -39,6 +39,23 @@ impl Format for Json {
         Ok(out)
     }
 
+    fn remove(
+        file: &SecretFile,
+        text: Option<&str>,
+        names: &[String],
+    ) -> Result<Option<String>, SinkError> {
+        let mut map = parse(file, text)?;
+        let before = map.len();
+        map.retain(|name, _| !names.contains(name));
+        if map.len() == before {
+            return Ok(None);
+        }
+        let mut out = serde_json::to_string_pretty(&map)
+            .map_err(|e| file.format_error(format_args!("cannot encode: {e}")))?;
+        out.push('\n');
+        Ok(Some(out))
+    }
+
     fn values(
         file: &SecretFile,
         text: Option<&str>,

@@ -25,6 +25,8 @@ use std::time::Duration;
 
 use crate::model::{Project, SecretSink, SinkConfig, SinkError};
 
+pub use git::ignore_sink_files;
+
 #[cfg(feature = "aws")]
 pub mod aws;
 mod batch;
@@ -32,6 +34,7 @@ pub mod command;
 pub mod dotenv;
 mod file;
 mod file_sink;
+mod git;
 pub mod json;
 pub mod vault;
 

@@ -259,6 +259,32 @@ impl SecretSink for VaultSink {
         Ok(Some(values))
     }
 
+    /// The token is looked up (`auth/token/lookup-self`): present, accepted, server reachable.
+    async fn check_writable(&self) -> Result<(), SinkError> {
+        let token = self.token()?;
+        let url = format!("{}/v1/auth/token/lookup-self", self.address);
+        let response = self
+            .http
+            .get(&url)
+            .header("X-Vault-Token", token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| self.error(format!("checking the token at {url}: {e}")))?;
+        self.refuse_redirect(&format!("checking the token at {url}"), &response)?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let known = [token.expose_secret()];
+        Err(self
+            .failure(&format!("checking the token at {url}"), response, &known)
+            .await)
+    }
+
+    /// With check-and-set, like a put; when the map is left empty, its version is deleted too.
+    async fn remove(&self, name: &str) -> Result<bool, SinkError> {
+        self.remove_entry(name).await
+    }
+
     /// With check-and-set, like a put: a writer that got in between is seen on the next read.
     async fn put_if_absent(
         &self,
@@ -278,6 +304,58 @@ fn held(data: &Map<String, Value>, name: &str) -> Option<SecretString> {
 }
 
 impl VaultSink {
+    /// Deletes the entry `name` from the secret's data with check-and-set, retrying when
+    /// another writer got in between; a secret left with no entry has that version deleted.
+    async fn remove_entry(&self, name: &str) -> Result<bool, SinkError> {
+        let token = self.token()?;
+        let url = self.data_url(name);
+        for attempt in 1..=MAX_ATTEMPTS {
+            let Current { mut data, version } = self.read(&url, &token).await?;
+            if data.remove(name).is_none() {
+                return Ok(false);
+            }
+            let empty = data.is_empty();
+            if self.write(&url, &token, data, version).await? {
+                if empty {
+                    self.delete_latest(&url, &token).await?;
+                }
+                return Ok(true);
+            }
+            self.after_conflict(&url, attempt).await;
+        }
+        Err(SinkError::Conflict {
+            sink: self.sink.clone(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Waits before the next check-and-set cycle, jittered so that writers racing for one
+    /// path do not collide again in lockstep.
+    async fn after_conflict(&self, url: &str, attempt: u64) {
+        tracing::debug!(sink = %self.sink, url = %redact::scrub_url(url), attempt, "check-and-set conflict");
+        let pause = rand::random_range(5..=25) * attempt;
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+    }
+
+    /// Deletes the latest version of the secret at `url` (KV v2 keeps it recoverable).
+    async fn delete_latest(&self, url: &str, token: &SecretString) -> Result<(), SinkError> {
+        let response = self
+            .http
+            .delete(url)
+            .header("X-Vault-Token", token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| self.error(format!("deleting {url}: {e}")))?;
+        self.refuse_redirect(&format!("deleting {url}"), &response)?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let known = [token.expose_secret()];
+        Err(self
+            .failure(&format!("deleting {url}"), response, &known)
+            .await)
+    }
+
     /// Merges `name = value` into the secret's data with check-and-set, retrying when another
     /// writer got in between. With `keep_existing`, a value already held is returned instead,
     /// and nothing is written.
@@ -304,10 +382,7 @@ impl VaultSink {
             if self.write(&url, &token, data, version).await? {
                 return Ok(None);
             }
-            tracing::debug!(sink = %self.sink, url = %redact::scrub_url(&url), attempt, "check-and-set conflict");
-            // Jittered so that writers racing for one path do not collide again in lockstep.
-            let pause = rand::random_range(5..=25) * attempt;
-            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            self.after_conflict(&url, attempt).await;
         }
         Err(SinkError::Conflict {
             sink: self.sink.clone(),

@@ -186,6 +186,10 @@ impl Reconciler<'_> {
             concurrency: self.concurrency,
             late_window: self.late_window,
         };
+        // A sink that cannot be written fails the round before the API is changed.
+        if let Some(first) = apply::check_sinks(&target, &plan).await.into_iter().next() {
+            return (Err(ReconcileError::Sinks(first)), Changes::default());
+        }
         let applied = apply::apply(&target, &plan).await;
         let changes = Changes::of_applied(&applied);
         let failed = applied.failed();

@@ -65,3 +65,31 @@ pub async fn read_and_put_if_absent(sink: Arc<dyn SecretSink>, name: &str) {
         "every racer uses the stored value: {outcomes:?} vs {stored}"
     );
 }
+
+/// Checks `remove` on a sink holding nothing under `name` or `{name}_OTHER`: only the named
+/// entry goes, a second remove finds nothing, and the name can be written again.
+pub async fn remove(sink: Arc<dyn SecretSink>, name: &str) {
+    let other = format!("{name}_OTHER");
+    let value = |v: &str| SecretString::from(v.to_owned());
+    assert!(!sink.remove(name).await.unwrap(), "nothing was held");
+    sink.put(name, &value("removed-value")).await.unwrap();
+    sink.put(&other, &value("kept-value")).await.unwrap();
+
+    assert!(sink.remove(name).await.unwrap(), "it was held");
+    assert_eq!(sink.contains(name).await.unwrap(), Some(false));
+    assert_eq!(
+        sink.contains(&other).await.unwrap(),
+        Some(true),
+        "others kept"
+    );
+    assert!(!sink.remove(name).await.unwrap(), "already gone");
+
+    assert!(sink.remove(&other).await.unwrap(), "the last one goes too");
+    assert_eq!(sink.contains(&other).await.unwrap(), Some(false));
+    sink.put(name, &value("again")).await.unwrap();
+    assert_eq!(
+        sink.contains(name).await.unwrap(),
+        Some(true),
+        "written again"
+    );
+}

@@ -1,0 +1,49 @@
+//! Before the first API write: every sink the plan writes to must be writable now, so that a
+//! store without credentials fails the run with nothing changed, not halfway through it.
+
+use std::collections::BTreeSet;
+
+use super::Target;
+use crate::model::{Desired, SinkError};
+use crate::plan::{KeyStep, Plan, SecretStep};
+
+/// The sinks `plan` writes to: those of its secret steps (removals included), and the
+/// signing-secret sink of an endpoint that registers a generated key.
+pub fn sinks_written(plan: &Plan, desired: &Desired) -> BTreeSet<String> {
+    let mut sinks = BTreeSet::new();
+    for change in &plan.changes {
+        if let Some(step) = &change.secret {
+            let (SecretStep::Write { sink, .. }
+            | SecretStep::Recover { sink, .. }
+            | SecretStep::Rotate { sink, .. }
+            | SecretStep::Verify { sink, .. }
+            | SecretStep::Remove { sink, .. }) = step;
+            sinks.insert(sink.clone());
+        }
+        let generates = change.keys.iter().any(|step| {
+            matches!(step, KeyStep::Register { generate, repair, .. } if *generate || repair.is_some())
+        });
+        if generates && let Some(wanted) = desired.endpoints.get(&change.key) {
+            sinks.insert(wanted.signing_secret.sink.clone());
+        }
+    }
+    sinks
+}
+
+/// Asks every sink `plan` writes to whether it can be written; every failure, in sink order.
+pub async fn check_sinks(target: &Target<'_>, plan: &Plan) -> Vec<SinkError> {
+    let mut failures = Vec::new();
+    for name in sinks_written(plan, target.desired) {
+        let Some(sink) = target.sinks.get(&name) else {
+            failures.push(SinkError::Store {
+                sink: name,
+                message: "is not declared in kayle-sync.yaml".to_owned(),
+            });
+            continue;
+        };
+        if let Err(e) = sink.check_writable().await {
+            failures.push(e);
+        }
+    }
+    failures
+}

@@ -1,0 +1,102 @@
+//! End to end: secrets written into a git work tree are never offered to git, nor their locks.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::manifests::{disabled, manifest};
+use support::{Api, Project};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git is installed");
+    assert!(output.status.success(), "git {args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The files `git add -A` stages in `dir`.
+fn staged(dir: &Path) -> Vec<String> {
+    git(dir, &["add", "-A"]);
+    git(dir, &["diff", "--cached", "--name-only"])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn apply_in_a_git_repository_stages_neither_secrets_nor_locks() {
+    let api = Api::start();
+    let project = Project::new();
+    git(project.dir(), &["init", "-q"]);
+    project.manifest(&manifest(&[disabled("orders")]));
+
+    let run = project.apply(&api, &[]);
+    assert!(project.sink_path().exists());
+    assert!(
+        run.stderr
+            .contains("is in a git work tree and was not ignored: added it to the .gitignore"),
+        "{}",
+        run.stderr
+    );
+    let porcelain = git(
+        project.dir(),
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    assert!(!porcelain.contains("kayle.env"), "{porcelain}");
+    assert!(!porcelain.contains(".lock"), "{porcelain}");
+    let staged = staged(project.dir());
+    assert!(
+        staged.contains(&"secrets/.gitignore".to_owned()),
+        "{staged:?}"
+    );
+    assert!(
+        staged
+            .iter()
+            .all(|f| !f.contains("kayle.env") && !f.ends_with(".lock")),
+        "{staged:?}"
+    );
+
+    // Said once: the file is ignored now.
+    project.manifest(&manifest(&[disabled("orders"), disabled("billing")]));
+    let again = project.apply(&api, &[]);
+    assert!(!again.stderr.contains(".gitignore"), "{}", again.stderr);
+}
+
+#[test]
+fn a_sink_file_git_already_ignores_gets_no_gitignore() {
+    let api = Api::start();
+    let project = Project::new();
+    git(project.dir(), &["init", "-q"]);
+    project.write(".gitignore", "*.env\n");
+    project.manifest(&manifest(&[disabled("orders")]));
+
+    let run = project.apply(&api, &[]);
+    assert!(!run.stderr.contains(".gitignore"), "{}", run.stderr);
+    assert!(!project.path("secrets/.gitignore").exists());
+    let staged = staged(project.dir());
+    assert!(
+        staged
+            .iter()
+            .all(|f| !f.contains("kayle.env") && !f.ends_with(".lock")),
+        "{staged:?}"
+    );
+}
+
+#[test]
+fn outside_a_git_repository_nothing_is_added() {
+    let api = Api::start();
+    let project = Project::new();
+    project.manifest(&manifest(&[disabled("orders")]));
+    let run = project.apply(&api, &[]);
+    assert!(!run.stderr.contains(".gitignore"), "{}", run.stderr);
+    assert!(!project.path("secrets/.gitignore").exists());
+    assert!(
+        !project.path("secrets/kayle.env.lock").exists(),
+        "no lock beside it"
+    );
+}
