@@ -167,9 +167,19 @@ pub struct RotateArgs {
     /// The endpoint key whose secret to rotate.
     pub key: String,
     /// The config directory.
-    #[arg(long, default_value = ".")]
+    #[arg(default_value = ".")]
     pub dir: PathBuf,
+    /// The config directory, as an option (the positional DIR is the way every command takes it).
+    #[arg(long = "dir", value_name = "DIR", hide = true, conflicts_with = "dir")]
+    pub dir_option: Option<PathBuf>,
     /// Rotate without asking (required when stdin is not a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+}
+
+impl RotateArgs {
+    /// The config directory, given as `DIR` or as the older `--dir DIR`.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir_option.as_deref().unwrap_or(&self.dir)
+    }
 }

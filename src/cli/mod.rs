@@ -78,7 +78,7 @@ fn config_dir(command: &Command) -> Option<&Path> {
         Command::Apply(args) => Some(&args.dir),
         Command::Watch(args) => Some(&args.dir),
         Command::Export(args) => Some(&args.dir),
-        Command::Rotate(args) => Some(&args.dir),
+        Command::Rotate(args) => Some(args.dir()),
     }
 }
 
