@@ -4,8 +4,24 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The environment variables kayle-sync reads, for `--help` and the man page.
+pub const ENVIRONMENT: &str = "\
+Environment:
+  KAYLE_API_URL            The Kayle API to use; wins over api.url in kayle-sync.yaml.
+  KAYLE_API_KEY            The API key (the variable api.token_env names; this by default).
+  KAYLE_SYNC_HTTP_TIMEOUT  Time limit of one HTTP request, e.g. 10s (default 30s).
+  KAYLE_SYNC_LATE_WINDOW   How long a request whose answer was lost may still land (default 15m).
+  NO_COLOR                 Set and non-empty: no color under --color auto.
+  RUST_LOG                 Diagnostics on stderr, e.g. debug (never a body or a secret).";
+
 #[derive(Debug, Parser)]
-#[command(name = "kayle-sync", version, about, propagate_version = true)]
+#[command(
+    name = "kayle-sync",
+    version = env!("KAYLE_SYNC_VERSION"),
+    about,
+    propagate_version = true,
+    after_help = ENVIRONMENT
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -29,6 +45,11 @@ pub enum Command {
     Export(ExportArgs),
     /// Rotate an endpoint's signing secret now and write the new one to its sink.
     Rotate(RotateArgs),
+    /// Print a completion script for SHELL (e.g. `kayle-sync completions bash`).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `kayle-sync man > kayle-sync.1`.
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -160,6 +181,13 @@ pub struct ExportArgs {
     /// Where to write the manifests.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
