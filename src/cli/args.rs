@@ -33,6 +33,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start a config directory: a project file, an example manifest and a .gitignore.
+    Init(InitArgs),
     /// Parse and check every file offline and report every problem at once.
     Validate(ValidateArgs),
     /// Read the live state and print what apply would change.
@@ -181,6 +183,13 @@ pub struct ExportArgs {
     /// Where to write the manifests.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The config directory to start (created if missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

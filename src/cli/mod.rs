@@ -4,6 +4,7 @@ mod apply;
 mod args;
 mod completions;
 mod export;
+mod init;
 mod plan;
 mod rotate;
 mod session;
@@ -74,7 +75,7 @@ pub fn main() -> ExitCode {
 /// The config directory of a command that reads credentials (`validate` reads none).
 fn config_dir(command: &Command) -> Option<&Path> {
     match command {
-        Command::Validate(_) | Command::Completions(_) | Command::Man => None,
+        Command::Validate(_) | Command::Init(_) | Command::Completions(_) | Command::Man => None,
         Command::Plan(args) => Some(&args.dir),
         Command::Apply(args) => Some(&args.dir),
         Command::Watch(args) => Some(&args.dir),
@@ -102,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     match &cli.command {
         Command::Validate(args) => return validate::run(args, &mut out, &mut err),
+        Command::Init(args) => return init::run(args, &mut out, &mut err),
         Command::Completions(args) => return completions::completions(args, &mut out),
         Command::Man => return completions::man(&mut out),
         _ => {}
@@ -112,7 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let color = cli.color;
     runtime.block_on(async {
         match &cli.command {
-            Command::Validate(_) | Command::Completions(_) | Command::Man => {
+            Command::Validate(_) | Command::Init(_) | Command::Completions(_) | Command::Man => {
                 unreachable!("handled above")
             }
             Command::Plan(args) => plan::run(args, color, &mut out, &mut err).await,
