@@ -101,8 +101,15 @@ fn timed_out_create_settles_after_one_more_apply() {
     );
 
     apply_once(&api, &project);
-    // Let the hung create land before looking.
-    std::thread::sleep(Duration::from_millis(500));
+    // Wait for the hung create to land, however slow the machine, before looking.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while api.endpoints().len() < KEYS.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hung create never landed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     project.apply(&api, &[]);
     assert_settled(&api, &project);
 }
