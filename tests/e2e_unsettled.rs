@@ -39,13 +39,18 @@ fn applied(api: &Api, generate: bool) -> Project {
     project
 }
 
-/// Waits until the emulator has received `count` requests of `route`.
-fn wait_for_requests(api: &Api, route: Route, count: u64) {
+/// Waits until the emulator has received `count` requests of `route` from `child`, however
+/// long it takes (a generated RSA key takes seconds, many more on a loaded machine); fails
+/// when `child` ends first. The long backstop only keeps a hung child from hanging the suite.
+fn wait_for_requests(api: &Api, child: &mut std::process::Child, route: Route, count: u64) {
     let started = Instant::now();
     while api.emu.stats().requests.get(&route).copied().unwrap_or(0) < count {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("kayle-sync ended ({status}) before sending {route:?}");
+        }
         assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no {route:?} request"
+            started.elapsed() < Duration::from_secs(300),
+            "no {route:?} request in 5 minutes"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -149,7 +154,7 @@ fn an_imperative_rotation_that_times_out_or_is_killed_is_settled_by_the_next_app
         .unwrap_or(0);
     api.emu.inject(Route::RotateSecret, Fault::Hang(LATE), 1);
     let mut child = support::spawn(project.command(&api, &["rotate", "orders", "--auto-approve"]));
-    wait_for_requests(&api, Route::RotateSecret, requests + 1);
+    wait_for_requests(&api, &mut child, Route::RotateSecret, requests + 1);
     child.kill().unwrap();
     child.wait().unwrap();
     wait_for_secret_change(&api, &endpoint_id, &before);
@@ -189,7 +194,7 @@ fn a_generated_key_registration_that_lands_after_a_kill_registers_the_same_key()
     // The key registration hangs; the apply is killed meanwhile.
     api.emu.inject(Route::CreateKey, Fault::Hang(LATE), 1);
     let mut child = support::spawn(project.command(&api, &["apply", "--auto-approve"]));
-    wait_for_requests(&api, Route::CreateKey, 1);
+    wait_for_requests(&api, &mut child, Route::CreateKey, 1);
     child.kill().unwrap();
     child.wait().unwrap();
     let endpoint_id = id(&api.one("orders"));
