@@ -28,7 +28,7 @@ const TOKEN: &str = "kk_test";
 const PAGE: u64 = 100;
 /// `kayle-sync plan`'s key listings run this many at once (src/cli/plan.rs).
 const READ_CONCURRENCY: u64 = 8;
-const PUBLIC_KEY: &str = include_str!("../examples/quickstart/keys/orders-2026-11.pub.pem");
+const PUBLIC_KEY: &str = include_str!("../tests/fixtures/quickstart/keys/orders-2026-11.pub.pem");
 const MEMORY_TARGET_KB: u64 = 50 * 1024;
 const APPLY_TARGET_RATIO: f64 = 1.3;
 

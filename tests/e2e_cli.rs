@@ -351,6 +351,7 @@ fn a_saved_plan_applies_with_the_options_it_was_made_with() {
 
 #[test]
 fn the_quickstart_runs_against_the_embedded_sandbox() {
+    // About the example itself (the README's quickstart), so it reads examples/, in a copy.
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
     let project = Project::with_project_file(
         &std::fs::read_to_string(example.join("kayle-sync.yaml")).unwrap(),

@@ -160,6 +160,43 @@ fn rotate_key_replaces_the_secret_and_writes_the_new_one_to_the_sink() {
     );
 }
 
+#[test]
+fn rotate_takes_the_directory_like_every_command_and_speaks_of_a_rotation() {
+    let api = Api::start();
+    let project = applied(&api, &["orders"]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dir = project.dir().to_str().unwrap();
+
+    let refused = project.run(&api, &["rotate", "orders", dir]);
+    refused.expect(1);
+    assert!(
+        refused.stderr.contains("refusing to rotate") && !refused.stderr.contains("apply"),
+        "{}",
+        refused.stderr
+    );
+
+    let positional: &[&str] = &["rotate", "orders", dir, "--auto-approve"];
+    let option: &[&str] = &["rotate", "orders", "--dir", dir, "--auto-approve"];
+    for args in [positional, option] {
+        let mut command = project.command(&api, args);
+        command.current_dir(elsewhere.path());
+        let run = support::finish(command);
+        run.expect(0);
+        assert!(
+            run.stdout
+                .contains("Rotation complete: orders has a new signing secret."),
+            "{}",
+            run.stdout
+        );
+        assert!(!run.all().to_lowercase().contains("apply"), "{}", run.all());
+    }
+    let help = project.run(&api, &["rotate", "--help"]);
+    help.expect(0);
+    assert!(help.stdout.contains("[DIR]"), "{}", help.stdout);
+    assert!(!help.stdout.contains("--dir"), "{}", help.stdout);
+    project.assert_converged(&api);
+}
+
 fn plan_text(project: &Project, api: &Api) -> String {
     project.run(api, &["plan"]).all()
 }

@@ -24,7 +24,7 @@ fn codes(diagnostics: &Diagnostics) -> Vec<&'static str> {
 
 #[test]
 fn the_quickstart_loads_into_the_desired_state() {
-    let loaded = manifest::load(Path::new("examples/quickstart")).unwrap();
+    let loaded = manifest::load(Path::new("tests/fixtures/quickstart")).unwrap();
     let desired = &loaded.desired;
     assert_eq!(desired.project.api.url, ApiUrl::Sandbox);
     assert_eq!(desired.project.api.token_env, "KAYLE_API_KEY");
@@ -50,7 +50,7 @@ fn the_quickstart_loads_into_the_desired_state() {
     );
     assert_eq!(
         orders.source.file,
-        Path::new("examples/quickstart/endpoints.yaml")
+        Path::new("tests/fixtures/quickstart/endpoints.yaml")
     );
     assert_eq!((orders.source.line, orders.source.column), (3, 3));
     let identity = &desired.endpoints["identity"];
@@ -122,15 +122,14 @@ fn an_enabled_endpoint_without_a_key_is_a_warning_not_an_error() {
 
 #[test]
 fn a_jwk_file_gives_the_same_key_as_its_pem() {
-    let pem = fs::read_to_string("examples/quickstart/keys/orders-2026-11.pub.pem").unwrap();
+    let pem = fs::read_to_string("tests/fixtures/quickstart/keys/orders-2026-11.pub.pem").unwrap();
     let from_pem = manifest::parse_public_key(&pem).unwrap();
     let jwk = serde_json::json!({"kty": "RSA", "n": from_pem.n, "e": from_pem.e, "alg": "RSA-OAEP-256", "use": "enc"});
     assert_eq!(
         manifest::parse_public_key(&jwk.to_string()).unwrap(),
         from_pem
     );
-    let pkcs1 =
-        fs::read_to_string("examples/multi-env/staging/keys/identity-staging.pub.pem").unwrap();
+    let pkcs1 = fs::read_to_string("tests/fixtures/staging/keys/identity-staging.pub.pem").unwrap();
     assert!(pkcs1.starts_with("-----BEGIN RSA PUBLIC KEY-----"));
     assert!(manifest::parse_public_key(&pkcs1).is_ok());
 }

@@ -1,8 +1,10 @@
 //! The `vault` sink against a real OpenBao dev server and the `aws-secrets-manager` sink
 //! against a real moto server, both started by `scripts/test-services`.
 //!
-//! Without the services these tests print a note and pass, unless `KAYLE_REQUIRE_SERVICES=1`
-//! (as `.ci/run` sets), which makes a missing service a failure.
+//! Without its service a test is reported *ignored*, with the reason, never passed; with
+//! `KAYLE_REQUIRE_SERVICES=1` (as `.ci/run` sets) a missing service fails it. This file has its
+//! own harness (libtest-mimic), because the standard one cannot decide at run time that a test
+//! is ignored.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ mod sink_contract;
 
 use kayle_sync::model::{SecretSink, SinkConfig, SinkError};
 use kayle_sync::sink::{self, vault::VaultSink};
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use secrecy::SecretString;
 use serde_json::Value;
 
@@ -21,21 +24,96 @@ fn secret(value: &str) -> SecretString {
     SecretString::from(value.to_owned())
 }
 
-/// The service's address from `var`, or `None` (with a note) when it is not running.
-fn service(var: &str) -> Option<String> {
+const VAULT: &str = "KAYLE_TEST_VAULT_ADDR";
+#[cfg(feature = "aws")]
+const MOTO: &str = "KAYLE_TEST_MOTO_URL";
+
+/// A test that runs with or without the services.
+macro_rules! offline {
+    ($test:path) => {
+        Trial::test(stringify!($test), || {
+            runtime().block_on($test());
+            Ok(())
+        })
+    };
+}
+
+/// A test against the service whose address is in `$var`: ignored when it is not running.
+macro_rules! against {
+    ($var:expr, $test:path) => {
+        Trial::ignorable_test(stringify!($test), || match service($var) {
+            Ok(address) => {
+                runtime().block_on($test(address));
+                Ok(Completion::Completed)
+            }
+            Err(missing) => missing,
+        })
+    };
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    #[allow(unused_mut)]
+    let mut trials = vec![
+        against!(VAULT, vault_round_trip_with_name_in_path),
+        against!(VAULT, vault_reads_back_and_puts_only_where_nothing_is_held),
+        against!(VAULT, vault_removes_an_entry_then_the_emptied_secret),
+        against!(VAULT, vault_writes_after_the_latest_version_was_deleted),
+        against!(VAULT, vault_concurrent_puts_to_one_path_all_survive),
+        against!(
+            VAULT,
+            vault_check_and_set_detects_a_writer_between_read_and_write
+        ),
+        against!(
+            VAULT,
+            vault_gives_up_with_a_conflict_when_every_write_is_raced
+        ),
+        offline!(vault_names_the_unset_token_variable),
+        against!(VAULT, vault_reports_a_bad_token_without_it),
+    ];
+    #[cfg(feature = "aws")]
+    trials.extend([
+        against!(
+            MOTO,
+            aws::aws_reads_back_and_puts_only_where_nothing_is_held
+        ),
+        against!(MOTO, aws::aws_schedules_a_removed_secret_for_deletion),
+        against!(MOTO, aws::aws_creates_then_updates_a_secret),
+        against!(
+            MOTO,
+            aws::aws_secret_without_a_value_or_scheduled_for_deletion_is_missing
+        ),
+        against!(
+            MOTO,
+            aws::aws_concurrent_first_writes_of_one_name_all_succeed
+        ),
+        against!(MOTO, aws::aws_put_restores_a_secret_scheduled_for_deletion),
+        offline!(aws::aws_errors_name_the_secret_but_not_the_value),
+    ]);
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// A runtime per test, as `#[tokio::test(flavor = "multi_thread")]` would make.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The service's address from `var`, or how to report the test when it is not running:
+/// ignored, or failed under `KAYLE_REQUIRE_SERVICES=1`.
+fn service(var: &str) -> Result<String, Result<Completion, Failed>> {
     match std::env::var(var) {
-        Ok(value) if !value.is_empty() => Some(value),
-        _ if std::env::var("KAYLE_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!(
-                "{var} is not set but KAYLE_REQUIRE_SERVICES=1: run `eval \"$(scripts/test-services)\"`"
-            )
-        }
-        _ => {
-            eprintln!(
-                "skipped: {var} is not set; run `eval \"$(scripts/test-services)\"` to test against the real service"
-            );
-            None
-        }
+        Ok(value) if !value.is_empty() => Ok(value),
+        _ if std::env::var("KAYLE_REQUIRE_SERVICES").as_deref() == Ok("1") => Err(Err(format!(
+            "{var} is not set but KAYLE_REQUIRE_SERVICES=1: run `eval \"$(scripts/test-services)\"`"
+        )
+        .into())),
+        _ => Err(Ok(Completion::ignored_with(format!(
+            "{var} is not set; `eval \"$(scripts/test-services)\"` starts the service"
+        )))),
     }
 }
 
@@ -66,11 +144,7 @@ async fn vault_data(address: &str, path: &str) -> serde_json::Map<String, Value>
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn vault_round_trip_with_name_in_path() {
-    let Some(address) = service("KAYLE_TEST_VAULT_ADDR") else {
-        return;
-    };
+pub async fn vault_round_trip_with_name_in_path(address: String) {
     let base = unique("kayle-test");
     let config = SinkConfig::Vault {
         address: address.clone(),
@@ -101,29 +175,17 @@ async fn vault_round_trip_with_name_in_path() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn vault_reads_back_and_puts_only_where_nothing_is_held() {
-    let Some(address) = service("KAYLE_TEST_VAULT_ADDR") else {
-        return;
-    };
+pub async fn vault_reads_back_and_puts_only_where_nothing_is_held(address: String) {
     let path = unique("kayle-test");
     sink_contract::read_and_put_if_absent(Arc::new(vault(&address, &path)), "KAYLE_KEY").await;
 }
 
-#[tokio::test]
-async fn vault_removes_an_entry_then_the_emptied_secret() {
-    let Some(address) = service("KAYLE_TEST_VAULT_ADDR") else {
-        return;
-    };
+pub async fn vault_removes_an_entry_then_the_emptied_secret(address: String) {
     let path = unique("kayle-test");
     sink_contract::remove(Arc::new(vault(&address, &path)), "KAYLE_SECRET").await;
 }
 
-#[tokio::test]
-async fn vault_writes_after_the_latest_version_was_deleted() {
-    let Some(address) = service("KAYLE_TEST_VAULT_ADDR") else {
-        return;
-    };
+pub async fn vault_writes_after_the_latest_version_was_deleted(address: String) {
     let path = unique("kayle-test");
     let sink = vault(&address, &path);
     sink.put("A", &secret(SECRET)).await.unwrap();
@@ -142,11 +204,7 @@ async fn vault_writes_after_the_latest_version_was_deleted() {
     assert_eq!(vault_data(&address, &path).await["A"], "again");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn vault_concurrent_puts_to_one_path_all_survive() {
-    let Some(address) = service("KAYLE_TEST_VAULT_ADDR") else {
-        return;
-    };
+pub async fn vault_concurrent_puts_to_one_path_all_survive(address: String) {
     let path = unique("kayle-test");
     let tasks: Vec<_> = (0..8)
         .map(|i| {
@@ -175,11 +233,7 @@ async fn vault_concurrent_puts_to_one_path_all_survive() {
     }
 }
 
-#[tokio::test]
-async fn vault_check_and_set_detects_a_writer_between_read_and_write() {
-    let Some(address) = service("KAYLE_TEST_VAULT_ADDR") else {
-        return;
-    };
+pub async fn vault_check_and_set_detects_a_writer_between_read_and_write(address: String) {
     let path = unique("kayle-test");
     let other = Arc::new(vault(&address, &path));
     let calls = Arc::new(AtomicUsize::new(0));
@@ -211,11 +265,7 @@ async fn vault_check_and_set_detects_a_writer_between_read_and_write() {
     );
 }
 
-#[tokio::test]
-async fn vault_gives_up_with_a_conflict_when_every_write_is_raced() {
-    let Some(address) = service("KAYLE_TEST_VAULT_ADDR") else {
-        return;
-    };
+pub async fn vault_gives_up_with_a_conflict_when_every_write_is_raced(address: String) {
     let path = unique("kayle-test");
     let other = Arc::new(vault(&address, &path));
     let hook = Arc::new(move || {
@@ -233,8 +283,7 @@ async fn vault_gives_up_with_a_conflict_when_every_write_is_raced() {
     assert!(!vault_data(&address, &path).await.contains_key("MINE"));
 }
 
-#[tokio::test]
-async fn vault_names_the_unset_token_variable_and_reports_bad_tokens() {
+pub async fn vault_names_the_unset_token_variable() {
     let sink = VaultSink::new(
         "vault",
         "http://127.0.0.1:9",
@@ -249,10 +298,9 @@ async fn vault_names_the_unset_token_variable_and_reports_bad_tokens() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("KAYLE_TEST_NO_SUCH_TOKEN"), "{error}");
+}
 
-    let Some(address) = service("KAYLE_TEST_VAULT_ADDR") else {
-        return;
-    };
+pub async fn vault_reports_a_bad_token_without_it(address: String) {
     // HOME is always set, and never a valid token (setting a variable here would race the
     // other tests reading the environment).
     let home = std::env::var("HOME").unwrap();
@@ -299,30 +347,18 @@ mod aws {
         value.secret_string().unwrap().to_owned()
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn aws_reads_back_and_puts_only_where_nothing_is_held() {
-        let Some(endpoint) = service("KAYLE_TEST_MOTO_URL") else {
-            return;
-        };
+    pub async fn aws_reads_back_and_puts_only_where_nothing_is_held(endpoint: String) {
         let prefix = format!("{}/", unique("kayle-test"));
         crate::sink_contract::read_and_put_if_absent(aws_sink(&endpoint, &prefix), "KAYLE_KEY")
             .await;
     }
 
-    #[tokio::test]
-    async fn aws_schedules_a_removed_secret_for_deletion() {
-        let Some(endpoint) = service("KAYLE_TEST_MOTO_URL") else {
-            return;
-        };
+    pub async fn aws_schedules_a_removed_secret_for_deletion(endpoint: String) {
         let prefix = format!("{}/", unique("kayle-test"));
         crate::sink_contract::remove(aws_sink(&endpoint, &prefix), "KAYLE_SECRET").await;
     }
 
-    #[tokio::test]
-    async fn aws_creates_then_updates_a_secret() {
-        let Some(endpoint) = service("KAYLE_TEST_MOTO_URL") else {
-            return;
-        };
+    pub async fn aws_creates_then_updates_a_secret(endpoint: String) {
         let prefix = format!("{}/", unique("kayle-test"));
         let sink = aws_sink(&endpoint, &prefix);
         let client = client(&endpoint).await;
@@ -340,11 +376,7 @@ mod aws {
         assert_eq!(sink.contains("KAYLE_B").await.unwrap(), Some(false));
     }
 
-    #[tokio::test]
-    async fn aws_secret_without_a_value_or_scheduled_for_deletion_is_missing() {
-        let Some(endpoint) = service("KAYLE_TEST_MOTO_URL") else {
-            return;
-        };
+    pub async fn aws_secret_without_a_value_or_scheduled_for_deletion_is_missing(endpoint: String) {
         let prefix = format!("{}/", unique("kayle-test"));
         let sink = aws_sink(&endpoint, &prefix);
         let client = client(&endpoint).await;
@@ -367,11 +399,7 @@ mod aws {
         assert_eq!(sink.contains("GONE").await.unwrap(), Some(false));
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn aws_concurrent_first_writes_of_one_name_all_succeed() {
-        let Some(endpoint) = service("KAYLE_TEST_MOTO_URL") else {
-            return;
-        };
+    pub async fn aws_concurrent_first_writes_of_one_name_all_succeed(endpoint: String) {
         let prefix = format!("{}/", unique("kayle-test"));
         let tasks: Vec<_> = (0..6)
             .map(|i| {
@@ -386,11 +414,7 @@ mod aws {
         assert!((0..6).any(|i| value == format!("v{i}")), "unexpected value");
     }
 
-    #[tokio::test]
-    async fn aws_put_restores_a_secret_scheduled_for_deletion() {
-        let Some(endpoint) = service("KAYLE_TEST_MOTO_URL") else {
-            return;
-        };
+    pub async fn aws_put_restores_a_secret_scheduled_for_deletion(endpoint: String) {
         let prefix = format!("{}/", unique("kayle-test"));
         let sink = aws_sink(&endpoint, &prefix);
         let client = client(&endpoint).await;
@@ -408,8 +432,7 @@ mod aws {
         assert_eq!(stored(&client, &format!("{prefix}GONE")).await, SECRET);
     }
 
-    #[tokio::test]
-    async fn aws_errors_name_the_secret_but_not_the_value() {
+    pub async fn aws_errors_name_the_secret_but_not_the_value() {
         // Nothing listens on port 9: the SDK's retries end in a connection error.
         let sink = aws_sink("http://127.0.0.1:9", "kayle-test/");
         let error = sink

@@ -13,7 +13,7 @@ fn kayle_sync() -> Command {
 fn quickstart_with(manifest: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
-        "examples/quickstart/kayle-sync.yaml",
+        "tests/fixtures/quickstart/kayle-sync.yaml",
         dir.path().join("kayle-sync.yaml"),
     )
     .unwrap();
@@ -24,7 +24,7 @@ fn quickstart_with(manifest: &str) -> tempfile::TempDir {
 #[test]
 fn a_valid_directory_exits_zero_with_a_one_line_summary() {
     kayle_sync()
-        .args(["validate", "examples/multi-env/staging"])
+        .args(["validate", "tests/fixtures/staging"])
         .assert()
         .success()
         .stdout("2 endpoints in 2 files: valid\n")
@@ -85,7 +85,7 @@ fn json_format_prints_the_diagnostics_as_json() {
 #[test]
 fn json_format_on_success_reports_counts() {
     let output = kayle_sync()
-        .args(["validate", "examples/quickstart", "--format", "json"])
+        .args(["validate", "tests/fixtures/quickstart", "--format", "json"])
         .assert()
         .success()
         .get_output()
@@ -101,7 +101,7 @@ fn json_format_on_success_reports_counts() {
 #[test]
 fn validate_needs_no_token_and_defaults_to_the_current_directory() {
     kayle_sync()
-        .current_dir("examples/quickstart")
+        .current_dir("tests/fixtures/quickstart")
         .arg("validate")
         .assert()
         .success()

@@ -11,7 +11,7 @@ use super::session::Session;
 use crate::apply::{self, Target};
 use crate::model::Live;
 use crate::plan::{self, Plan, PlanOptions};
-use crate::report;
+use crate::report::{self, Closing};
 
 pub async fn run(
     args: &ApplyArgs,
@@ -49,7 +49,7 @@ async fn plan_and_apply(
     if plan.is_empty() {
         return Ok(Outcome::Success);
     }
-    if !args.auto_approve && !confirm(err)? {
+    if !args.auto_approve && !confirm(Closing::Apply, err)? {
         writeln!(err, "Apply cancelled; nothing was changed.")?;
         return Ok(Outcome::Failed);
     }
@@ -60,9 +60,19 @@ async fn plan_and_apply(
     match args.format {
         Format::Json => {
             let mut stderr = std::io::stderr();
-            carry_out(session, &plan, concurrency, &mut stderr, err).await
+            carry_out(
+                session,
+                &plan,
+                concurrency,
+                Closing::Apply,
+                &mut stderr,
+                err,
+            )
+            .await
         }
-        Format::Text | Format::Markdown => carry_out(session, &plan, concurrency, out, err).await,
+        Format::Text | Format::Markdown => {
+            carry_out(session, &plan, concurrency, Closing::Apply, out, err).await
+        }
     }
 }
 
@@ -71,6 +81,7 @@ pub(super) async fn carry_out(
     session: &Session,
     plan: &Plan,
     concurrency: usize,
+    closing: Closing,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
@@ -97,7 +108,10 @@ pub(super) async fn carry_out(
     // Streamed: the report of 10,000 creates is megabytes.
     let mut done = std::io::BufWriter::with_capacity(64 * 1024, &mut *out);
     let mut failures = std::io::BufWriter::new(&mut *err);
-    report::render_applied(&applied, &mut done, &mut failures)?;
+    for outcome in &applied.outcomes {
+        report::render_outcome(outcome, &mut done, &mut failures)?;
+    }
+    report::render_closing(&applied, closing, &mut done)?;
     failures.flush()?;
     done.flush()?;
     Ok(if applied.failed() == 0 {
@@ -177,15 +191,20 @@ fn describe(options: &PlanOptions) -> String {
     }
 }
 
-/// Asks on the terminal; refuses outright when stdin is not one.
-pub(super) fn confirm(err: &mut dyn Write) -> anyhow::Result<bool> {
+/// Asks on the terminal whether to go ahead with an apply or a rotation; refuses outright when
+/// stdin is not one.
+pub(super) fn confirm(what: Closing, err: &mut dyn Write) -> anyhow::Result<bool> {
+    let (verb, question) = match what {
+        Closing::Apply => ("apply", "Apply these changes?"),
+        Closing::Rotation => ("rotate", "Rotate this signing secret?"),
+    };
     if !std::io::stdin().is_terminal() {
         anyhow::bail!(
-            "refusing to apply: stdin is not a terminal, so nobody can confirm; pass \
-             --auto-approve to apply without asking"
+            "refusing to {verb}: stdin is not a terminal, so nobody can confirm; pass \
+             --auto-approve to {verb} without asking"
         );
     }
-    write!(err, "\nApply these changes? Only 'yes' is accepted: ")?;
+    write!(err, "\n{question} Only 'yes' is accepted: ")?;
     err.flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

@@ -4,8 +4,24 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The environment variables kayle-sync reads, for `--help` and the man page.
+pub const ENVIRONMENT: &str = "\
+Environment:
+  KAYLE_API_URL            The Kayle API to use; wins over api.url in kayle-sync.yaml.
+  KAYLE_API_KEY            The API key (the variable api.token_env names; this by default).
+  KAYLE_SYNC_HTTP_TIMEOUT  Time limit of one HTTP request, e.g. 10s (default 30s).
+  KAYLE_SYNC_LATE_WINDOW   How long a request whose answer was lost may still land (default 15m).
+  NO_COLOR                 Set and non-empty: no color under --color auto.
+  RUST_LOG                 Diagnostics on stderr, e.g. debug (never a body or a secret).";
+
 #[derive(Debug, Parser)]
-#[command(name = "kayle-sync", version, about, propagate_version = true)]
+#[command(
+    name = "kayle-sync",
+    version = env!("KAYLE_SYNC_VERSION"),
+    about,
+    propagate_version = true,
+    after_help = ENVIRONMENT
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -17,6 +33,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start a config directory: a project file, an example manifest and a .gitignore.
+    Init(InitArgs),
     /// Parse and check every file offline and report every problem at once.
     Validate(ValidateArgs),
     /// Read the live state and print what apply would change.
@@ -29,6 +47,11 @@ pub enum Command {
     Export(ExportArgs),
     /// Rotate an endpoint's signing secret now and write the new one to its sink.
     Rotate(RotateArgs),
+    /// Print a completion script for SHELL (e.g. `kayle-sync completions bash`).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `kayle-sync man > kayle-sync.1`.
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -163,15 +186,39 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The config directory to start (created if missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
 pub struct RotateArgs {
     /// The endpoint key whose secret to rotate.
     pub key: String,
     /// The config directory.
-    #[arg(long, default_value = ".")]
+    #[arg(default_value = ".")]
     pub dir: PathBuf,
+    /// The config directory, as an option (the positional DIR is the way every command takes it).
+    #[arg(long = "dir", value_name = "DIR", hide = true, conflicts_with = "dir")]
+    pub dir_option: Option<PathBuf>,
     /// Rotate without asking (required when stdin is not a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+}
+
+impl RotateArgs {
+    /// The config directory, given as `DIR` or as the older `--dir DIR`.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir_option.as_deref().unwrap_or(&self.dir)
+    }
 }
 
 /// A duration such as `30s` or `5m`, above zero: a zero interval would reconcile back to back.

@@ -2,7 +2,9 @@
 
 mod apply;
 mod args;
+mod completions;
 mod export;
+mod init;
 mod plan;
 mod rotate;
 mod session;
@@ -73,12 +75,12 @@ pub fn main() -> ExitCode {
 /// The config directory of a command that reads credentials (`validate` reads none).
 fn config_dir(command: &Command) -> Option<&Path> {
     match command {
-        Command::Validate(_) => None,
+        Command::Validate(_) | Command::Init(_) | Command::Completions(_) | Command::Man => None,
         Command::Plan(args) => Some(&args.dir),
         Command::Apply(args) => Some(&args.dir),
         Command::Watch(args) => Some(&args.dir),
         Command::Export(args) => Some(&args.dir),
-        Command::Rotate(args) => Some(&args.dir),
+        Command::Rotate(args) => Some(args.dir()),
     }
 }
 
@@ -99,8 +101,12 @@ fn credential_variables(dir: &Path) -> Vec<String> {
 
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-    if let Command::Validate(args) = &cli.command {
-        return validate::run(args, &mut out, &mut err);
+    match &cli.command {
+        Command::Validate(args) => return validate::run(args, &mut out, &mut err),
+        Command::Init(args) => return init::run(args, &mut out, &mut err),
+        Command::Completions(args) => return completions::completions(args, &mut out),
+        Command::Man => return completions::man(&mut out),
+        _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -108,7 +114,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let color = cli.color;
     runtime.block_on(async {
         match &cli.command {
-            Command::Validate(_) => unreachable!("handled above"),
+            Command::Validate(_) | Command::Init(_) | Command::Completions(_) | Command::Man => {
+                unreachable!("handled above")
+            }
             Command::Plan(args) => plan::run(args, color, &mut out, &mut err).await,
             Command::Apply(args) => apply::run(args, color, &mut out, &mut err).await,
             Command::Export(args) => export::run(args, &mut out, &mut err).await,

@@ -11,6 +11,7 @@ use super::args::RotateArgs;
 use super::session::Session;
 use crate::model::{Live, SecretState};
 use crate::plan::{self, Action, Change, Plan, SecretStep};
+use crate::report::Closing;
 
 pub async fn run(
     args: &RotateArgs,
@@ -18,8 +19,8 @@ pub async fn run(
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     // Takes turns with applies of the same directory: both write its sinks.
-    let _lock = crate::apply::lock::lock_dir(&args.dir, err).await?;
-    let session = Session::open(&args.dir, err).await?;
+    let _lock = crate::apply::lock::lock_dir(args.dir(), err).await?;
+    let session = Session::open(args.dir(), err).await?;
     let result = rotate(&session, args, out, err).await;
     session.close().await;
     result
@@ -36,7 +37,7 @@ async fn rotate(
     let wanted = desired
         .endpoints
         .get(key)
-        .with_context(|| format!("{key} is not declared in {}", args.dir.display()))?;
+        .with_context(|| format!("{key} is not declared in {}", args.dir().display()))?;
     let live = Live {
         endpoints: session.client.list_endpoints().await?,
         ..Live::default()
@@ -55,7 +56,7 @@ async fn rotate(
         spec.sink,
         spec.name
     )?;
-    if !args.auto_approve && !confirm(err)? {
+    if !args.auto_approve && !confirm(Closing::Rotation, err)? {
         writeln!(err, "Rotation cancelled; nothing was changed.")?;
         return Ok(Outcome::Failed);
     }
@@ -83,5 +84,5 @@ async fn rotate(
         }],
         ..Plan::default()
     };
-    carry_out(session, &plan, 1, out, err).await
+    carry_out(session, &plan, 1, Closing::Rotation, out, err).await
 }

@@ -11,7 +11,7 @@ mod lines;
 mod markdown;
 mod text;
 
-pub use applied::render_applied;
+pub use applied::{Closing, render_applied, render_closing, render_outcome};
 pub use json::render_json;
 pub use markdown::render_markdown;
 pub use text::render_text;

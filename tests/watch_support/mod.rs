@@ -28,7 +28,7 @@ defaults:
     sink: local
 ";
 
-pub const PUBLIC_KEY: &str = include_str!("../../examples/quickstart/keys/orders-2026-11.pub.pem");
+pub const PUBLIC_KEY: &str = include_str!("../fixtures/quickstart/keys/orders-2026-11.pub.pem");
 
 /// An emulator served on its own runtime, so the test thread may block.
 pub struct Api {

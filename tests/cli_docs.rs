@@ -1,0 +1,75 @@
+//! The command line documents itself: completions, the man page, `--version` and `--help`.
+
+use assert_cmd::Command;
+
+fn run(args: &[&str]) -> String {
+    let output = Command::cargo_bin("kayle-sync")
+        .unwrap()
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn completions_cover_every_shell_and_command() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let script = run(&["completions", shell]);
+        for word in ["kayle-sync", "plan", "apply", "rotate", "auto-approve"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+}
+
+#[test]
+fn man_page_is_roff_with_the_commands_and_the_environment() {
+    let page = run(&["man"]);
+    assert!(page.contains(".TH kayle-sync 1"), "{page}");
+    for word in ["rotate", "KAYLE_SYNC_LATE_WINDOW"] {
+        assert!(page.contains(word), "no {word}: {page}");
+    }
+}
+
+#[test]
+fn version_names_the_commit_of_a_git_checkout() {
+    let version = run(&["--version"]);
+    assert!(
+        version.starts_with(&format!("kayle-sync {}", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match head {
+        Ok(head) if head.status.success() => {
+            let commit = String::from_utf8(head.stdout).unwrap();
+            assert!(
+                version.contains(&format!("({})", commit.trim())),
+                "{version}"
+            );
+        }
+        // Not a checkout (a packaged crate): the bare version.
+        _ => assert_eq!(
+            version.trim(),
+            format!("kayle-sync {}", env!("CARGO_PKG_VERSION"))
+        ),
+    }
+}
+
+#[test]
+fn help_lists_the_environment_variables() {
+    let help = run(&["--help"]);
+    for name in [
+        "KAYLE_API_URL",
+        "KAYLE_API_KEY",
+        "KAYLE_SYNC_HTTP_TIMEOUT",
+        "KAYLE_SYNC_LATE_WINDOW",
+        "NO_COLOR",
+        "RUST_LOG",
+    ] {
+        assert!(help.contains(name), "no {name}: {help}");
+    }
+}

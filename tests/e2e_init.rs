@@ -1,0 +1,76 @@
+//! `kayle-sync init`: a new directory that validates, plans and applies against the sandbox.
+
+use assert_cmd::Command;
+
+fn kayle_sync(args: &[&str], dir: &std::path::Path) -> (i32, String, String) {
+    let output = Command::cargo_bin("kayle-sync")
+        .unwrap()
+        .args(args)
+        .arg(dir)
+        .env_remove("KAYLE_API_KEY")
+        .env_remove("KAYLE_API_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn init_then_validate_plan_apply_plan_converges_in_the_sandbox() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("new");
+    let (code, out, err) = kayle_sync(&["init"], &dir);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Next steps"), "{out}");
+    for file in ["kayle-sync.yaml", "endpoints/example.yaml", ".gitignore"] {
+        assert!(dir.join(file).is_file(), "{file}");
+    }
+    let ignored = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
+    assert!(ignored.contains("secrets/") && ignored.contains(".kayle-sync/"));
+
+    let (code, out, err) = kayle_sync(&["validate"], &dir);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(err, "", "no warning either");
+
+    let (code, out, err) = kayle_sync(&["plan"], &dir);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Plan: 1 to create"), "{out}");
+
+    let (code, out, err) = kayle_sync(&["apply", "--auto-approve"], &dir);
+    assert_eq!(code, 0, "{out}{err}");
+    let secrets = std::fs::read_to_string(dir.join("secrets/kayle.env")).unwrap();
+    assert!(
+        secrets.contains("KAYLE_WEBHOOK_SECRET_EXAMPLE="),
+        "secret written"
+    );
+    assert!(
+        secrets.contains("KAYLE_WEBHOOK_PRIVATE_KEY_EXAMPLE="),
+        "key written"
+    );
+
+    let (code, out, err) = kayle_sync(&["plan"], &dir);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("No changes."), "{out}");
+}
+
+#[test]
+fn init_refuses_to_overwrite_and_names_what_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "mine\n").unwrap();
+    let (code, out, err) = kayle_sync(&["init"], dir.path());
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains(".gitignore"), "{err}");
+    assert!(!err.contains("kayle-sync.yaml"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".gitignore")).unwrap(),
+        "mine\n"
+    );
+    assert!(
+        !dir.path().join("kayle-sync.yaml").exists(),
+        "wrote nothing"
+    );
+}
