@@ -10,7 +10,24 @@ fn main() -> ExitCode {
         unsafe { std::env::remove_var(variable) };
     }
     // Diagnostics for people debugging kayle-sync itself, on stderr, off unless RUST_LOG asks.
-    let requested = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("off"));
+    // A bare level (`RUST_LOG=debug`) means kayle-sync's own events, not every library's.
+    let requested = match std::env::var("RUST_LOG") {
+        Ok(level) if !level.is_empty() && !level.contains(['=', ',']) => {
+            EnvFilter::try_new(format!("kayle_sync={level},kayle_emulator={level}"))
+                .unwrap_or_else(|_| EnvFilter::new("off"))
+        }
+        _ => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("off")),
+    };
+    // Colour only on a terminal, and never when NO_COLOR or `--color never` asks.
+    use std::io::IsTerminal;
+    let args: Vec<String> = std::env::args().collect();
+    let never = args
+        .windows(2)
+        .any(|pair| pair[0] == "--color" && pair[1] == "never")
+        || args.iter().any(|arg| arg == "--color=never");
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && !never;
     // The AWS SDK's trace events print request bodies (a secret being stored, for one), and
     // its signer prints what it signs: never shown, whatever RUST_LOG says.
     let redacted = filter::filter_fn(|meta| {
@@ -22,6 +39,7 @@ fn main() -> ExitCode {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(ansi)
                 .with_filter(requested)
                 .with_filter(redacted),
         )

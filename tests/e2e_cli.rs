@@ -409,3 +409,26 @@ fn apply_with_json_format_keeps_stdout_one_json_document() {
     assert!(run.stderr.contains("Apply complete"), "{}", run.stderr);
     api.one("orders");
 }
+
+/// `RUST_LOG` diagnostics follow `--color` like everything else on stderr: no escape codes
+/// with `--color never`, nor with `auto` when stderr is not a terminal (a CI log).
+#[test]
+fn debug_logs_carry_no_color_codes_off_a_terminal_or_with_color_never() {
+    let api = Api::start();
+    let project = applied(&api, &["orders"]);
+    for args in [&["plan"][..], &["plan", "--color", "never"]] {
+        let mut command = project.command(&api, args);
+        command.env_remove("NO_COLOR").env("RUST_LOG", "debug");
+        let run = support::finish(command);
+        run.expect(0);
+        assert!(
+            run.stderr.contains("DEBUG"),
+            "{args:?}: RUST_LOG=debug logged"
+        );
+        assert!(
+            !run.stderr.contains('\u{1b}'),
+            "{args:?}: escape codes on stderr: {:?}",
+            run.stderr.lines().find(|line| line.contains('\u{1b}'))
+        );
+    }
+}

@@ -63,7 +63,7 @@ impl Watch<'_> {
         self.collect();
         let run = self
             .project
-            .run_with(self.api, args, &[("RUST_LOG", "trace")]);
+            .run_with(self.api, args, &[("RUST_LOG", "trace,kayle_sync=trace")]);
         self.collect();
         self.outputs
             .push((format!("{args:?} stdout"), run.stdout.clone()));
