@@ -182,7 +182,12 @@ fn control_codes_and_credentials_in_a_manifest_are_not_echoed_raw() {
 /// (`kayle-sync:verify=0@0`) kayle-sync adds, and the create is refused: it is reserved too.
 #[test]
 fn a_label_spelling_the_prefix_in_other_letters_is_reserved_too() {
-    for label in ["Kayle-Sync:web", "KAYLE-SYNC:verify=0@0"] {
+    // U+212A KELVIN SIGN lowercases to `k`, and takes more bytes than it.
+    for label in [
+        "Kayle-Sync:web",
+        "KAYLE-SYNC:verify=0@0",
+        "\u{212A}ayle-sync:web",
+    ] {
         let dir = quickstart_with(&format!(
             "endpoints:\n  web:\n    url: https://hooks.example.com/k\n    \
              labels: [\"{label}\"]\n    enabled: false\n"

@@ -347,7 +347,11 @@ fn the_verify_interval_finds_and_repairs_a_sink_holding_another_secret() {
 fn a_zero_interval_is_a_usage_error() {
     let api = Api::start();
     let (_root, dir) = config_dir(&manifest(&[("zeta", "https://hooks.example.com/z")]));
-    for args in [&["--interval", "0s"][..], &["--verify-interval", "0s"]] {
+    for args in [
+        &["--interval", "0s"][..],
+        &["--verify-interval", "0s"],
+        &["--interval", "1ns"],
+    ] {
         let mut watch = Watch::spawn(&dir, &api, args);
         let deadline = Instant::now() + Duration::from_secs(5);
         let status = loop {

@@ -221,10 +221,13 @@ impl RotateArgs {
     }
 }
 
-/// A duration such as `30s` or `5m`, above zero: a zero interval would reconcile back to back.
+/// A duration such as `30s` or `5m`, of at least a second: a shorter interval would reconcile
+/// (and send requests) back to back.
 fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
     match humantime::parse_duration(text) {
-        Ok(duration) if duration.is_zero() => Err("must be above zero".to_owned()),
+        Ok(duration) if duration < std::time::Duration::from_secs(1) => {
+            Err("must be at least 1s".to_owned())
+        }
         Ok(duration) => Ok(duration),
         Err(err) => Err(err.to_string()),
     }

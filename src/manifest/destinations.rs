@@ -104,25 +104,40 @@ fn normal_url(url: &str) -> String {
 ///
 /// A link to a file not written yet is followed too: writing through it creates its target.
 pub fn resolve(path: &Path) -> PathBuf {
+    resolve_within(path, 40)
+}
+
+/// [`resolve`], following at most `links` links that lead to nothing yet (a loop ends).
+fn resolve_within(path: &Path, links: u32) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let absolute = crate::files::link_target(&absolute);
     let components: Vec<Component> = absolute.components().collect();
-    for existing in (1..=components.len()).rev() {
+    let Some((existing, mut resolved)) = (1..=components.len()).rev().find_map(|existing| {
         let prefix: PathBuf = components[..existing].iter().collect();
-        if let Ok(mut resolved) = std::fs::canonicalize(&prefix) {
-            for component in &components[existing..] {
-                match component {
-                    Component::ParentDir => {
-                        resolved.pop();
-                    }
-                    Component::Normal(part) => resolved.push(part),
-                    _ => {}
-                }
+        std::fs::canonicalize(&prefix)
+            .ok()
+            .map(|resolved| (existing, resolved))
+    }) else {
+        return absolute;
+    };
+    for (i, component) in components.iter().enumerate().skip(existing) {
+        match component {
+            Component::ParentDir => {
+                resolved.pop();
             }
-            return resolved;
+            Component::Normal(part) => resolved.push(part),
+            _ => {}
+        }
+        // A link to something not there yet (a file or a directory): writing through it
+        // creates its target, so that is where this path leads.
+        let is_link = std::fs::symlink_metadata(&resolved).is_ok_and(|m| m.is_symlink());
+        if let (true, true, Ok(target)) = (is_link, links > 0, std::fs::read_link(&resolved)) {
+            let mut next = resolved.parent().map(Path::to_path_buf).unwrap_or_default();
+            next.push(target);
+            next.extend(&components[i + 1..]);
+            return resolve_within(&next, links - 1);
         }
     }
-    absolute
+    resolved
 }
 
 /// One secret an endpoint stores: the sink, the name, and the field that names it.
@@ -223,6 +238,21 @@ mod tests {
         let resolved = resolve(&root.path().join("a/./b/../../c/kayle.env"));
         assert_eq!(resolved, real.join("c/kayle.env"));
         assert_eq!(resolve(Path::new("/../x/../y")), Path::new("/y"));
+    }
+
+    #[test]
+    fn a_link_to_a_directory_not_made_yet_is_followed() {
+        let root = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(root.path()).unwrap();
+        std::os::unix::fs::symlink("out", root.path().join("lnkdir")).unwrap();
+        assert_eq!(
+            resolve(&root.path().join("lnkdir/real.env")),
+            real.join("out/real.env")
+        );
+        // A loop of links ends.
+        std::os::unix::fs::symlink("loop-b", root.path().join("loop-a")).unwrap();
+        std::os::unix::fs::symlink("loop-a", root.path().join("loop-b")).unwrap();
+        let _ = resolve(&root.path().join("loop-a/x.env"));
     }
 
     #[test]

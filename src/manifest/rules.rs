@@ -140,9 +140,7 @@ pub fn check_label(label: &str, prefix: &str) -> Result<String, Broken> {
         ));
     }
     // The API compares labels ignoring case, so `KAYLE-SYNC:web` would clash with ours.
-    let reserved = trimmed
-        .get(..prefix.len())
-        .is_some_and(|start| start.to_lowercase() == prefix.to_lowercase());
+    let reserved = trimmed.to_lowercase().starts_with(&prefix.to_lowercase());
     if reserved {
         return Err(broken(
             format!("labels starting with `{prefix}` are reserved for kayle-sync"),

@@ -10,8 +10,9 @@ use zeroize::Zeroize;
 use crate::files::ReadError;
 use crate::model::SinkError;
 
-/// The largest secret file read: room for 10,000 secrets and as many generated private keys.
-pub(crate) const MAX_SINK_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest secret file read: room for 10,000 secrets and 2,000 generated private keys, and
+/// small enough that parsing a hostile file of this size stays within a few hundred MB.
+pub(crate) const MAX_SINK_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The directory, next to a secret file, that holds its lock.
 const LOCK_DIR: &str = ".kayle-sync";
