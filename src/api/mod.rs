@@ -279,16 +279,7 @@ impl Client {
         id: &str,
         fields: &EndpointFields,
     ) -> Result<LiveEndpoint, ApiError> {
-        let body = serde_json::to_value(fields).expect("endpoint fields serialize");
-        let path = format!("/v1/webhooks/endpoints/{id}");
-        self.call(
-            Method::PATCH,
-            &path,
-            Some(&body),
-            Repeat::Safe,
-            &format!("updating endpoint {id}"),
-        )
-        .await
+        self.patch_endpoint(id, fields, Repeat::Safe).await
     }
 
     /// Updates an endpoint, never repeating the request after an answer that was lost (the
@@ -299,16 +290,20 @@ impl Client {
         id: &str,
         fields: &EndpointFields,
     ) -> Result<LiveEndpoint, ApiError> {
+        self.patch_endpoint(id, fields, Repeat::Never).await
+    }
+
+    async fn patch_endpoint(
+        &self,
+        id: &str,
+        fields: &EndpointFields,
+        repeat: Repeat,
+    ) -> Result<LiveEndpoint, ApiError> {
         let body = serde_json::to_value(fields).expect("endpoint fields serialize");
         let path = format!("/v1/webhooks/endpoints/{id}");
-        self.call(
-            Method::PATCH,
-            &path,
-            Some(&body),
-            Repeat::Never,
-            &format!("updating endpoint {id}"),
-        )
-        .await
+        let doing = format!("updating endpoint {id}");
+        self.call(Method::PATCH, &path, Some(&body), repeat, &doing)
+            .await
     }
 
     /// Deletes an endpoint; one that is already gone (the API's `NOT_FOUND`) counts as
