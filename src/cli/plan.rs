@@ -49,11 +49,14 @@ async fn plan_and_print(
         let text = plan::to_saved(&plan, &plan::fingerprint(&live), &options);
         std::fs::write(path, text)
             .with_context(|| format!("writing the plan to {}", path.display()))?;
+        let word =
+            |path: &std::path::Path| crate::manifest::shell_word(&path.display().to_string());
         writeln!(
             err,
-            "Saved the plan to {}; apply it with `kayle-sync apply --plan {}`.",
+            "Saved the plan to {}; apply it with `kayle-sync apply --plan {} {}`.",
             path.display(),
-            path.display()
+            word(path),
+            word(&args.dir)
         )?;
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() {

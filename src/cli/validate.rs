@@ -4,16 +4,21 @@ use std::io::Write;
 
 use super::Outcome;
 use super::args::{LineFormat, ValidateArgs};
-use crate::manifest::{self, Diagnostic};
+use crate::manifest::{self, Diagnostic, Diagnostics};
 use crate::redact::safe_lines;
 
 /// Runs `validate`, writing the summary to `out` and diagnostics to `err` (stdout and stderr).
+/// `missing` is the error for a directory without a project file, if it has none.
 pub fn run(
     args: &ValidateArgs,
+    missing: Option<Diagnostic>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
-    let result = manifest::load(&args.dir);
+    let result = match missing {
+        Some(missing) => Err(Diagnostics(vec![missing])),
+        None => manifest::load(&args.dir),
+    };
     match args.format {
         LineFormat::Json => {
             let (valid, endpoints, files, diagnostics): (bool, usize, usize, Vec<Diagnostic>) =
