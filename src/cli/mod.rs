@@ -26,6 +26,12 @@ use crate::model::SinkConfig;
 /// `plan --detailed-exitcode`).
 pub const EXIT_USAGE: u8 = 64;
 
+/// A command line that cannot be carried out as given (flags that conflict, a value that names
+/// nothing): exits [`EXIT_USAGE`], as clap's own usage errors do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// What a command wants the process to exit with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -69,7 +75,8 @@ pub fn main() -> ExitCode {
         Err(err) => {
             // The chain can quote a server or a file: shown without credentials or control codes.
             eprintln!("error: {}", crate::redact::safe_lines(&format!("{err:#}")));
-            ExitCode::from(1)
+            let usage = err.chain().any(|cause| cause.is::<UsageError>());
+            ExitCode::from(if usage { EXIT_USAGE } else { 1 })
         }
     }
 }

@@ -26,6 +26,7 @@ pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use keys::{KeyFileError, default_private_key_name, default_secret_name, parse_public_key};
 pub use nearby::{missing_project, shell_word};
 pub use project::DEFAULT_TOKEN_ENV;
+pub use reader::did_you_mean;
 pub use walk::{MAX_FILE_BYTES, PROJECT_FILES};
 
 use crate::model::{self, Location};
