@@ -19,9 +19,11 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
+    // The sandbox (taken in turn in `Session::open`) before the directory lock, in the order
+    // `watch` takes them, so that neither waits for the other forever.
+    let mut session = Session::open(&args.dir, err).await?;
     // Held until the apply is done: applies of one directory take turns.
     let _lock = crate::apply::lock::lock_dir(&args.dir, err).await?;
-    let mut session = Session::open(&args.dir, err).await?;
     session
         .client
         .limit_in_flight(usize::from(args.concurrency));

@@ -45,16 +45,35 @@ pub struct Loaded {
     pub manifest_files: usize,
 }
 
+/// What loading a config directory found, valid or not.
+#[derive(Debug)]
+pub struct Inspection {
+    pub result: Result<Loaded, Diagnostics>,
+    /// How many manifest files were found (the project file not included).
+    pub manifest_files: usize,
+    /// How many endpoint keys the manifests declare, valid or not.
+    pub endpoints: usize,
+}
+
 /// Loads and validates the config directory `dir`: its project file and every manifest.
 ///
 /// Paths in diagnostics are `dir` joined with the file's path inside it, so they read the way
 /// the user typed the directory.
 pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
+    inspect(dir).result
+}
+
+/// [`load`], also counting the files and endpoints found when some are invalid.
+pub fn inspect(dir: &Path) -> Inspection {
     // Without a project file this is not a config directory (often it is a repository one
     // level up): its YAML files are not manifests, and checking them would bury the one line
     // that matters under errors about unrelated files.
     if let Some(missing) = missing_project(dir, None) {
-        return Err(Diagnostics(vec![missing]));
+        return Inspection {
+            result: Err(Diagnostics(vec![missing])),
+            manifest_files: 0,
+            endpoints: 0,
+        };
     }
     let mut problems = Vec::new();
     let files = walk::find_files(dir, &mut problems);
@@ -104,7 +123,7 @@ pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
         .into_iter()
         .partition(|d| d.severity == Severity::Error);
     diagnostic::sort(&mut warnings);
-    match project {
+    let result = match project {
         Some(project) if errors.is_empty() => Ok(Loaded {
             desired: model::Desired { project, endpoints },
             warnings,
@@ -114,6 +133,11 @@ pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
             diagnostic::sort(&mut errors);
             Err(Diagnostics(errors))
         }
+    };
+    Inspection {
+        result,
+        manifest_files: files.manifests.len(),
+        endpoints: declared.len(),
     }
 }
 

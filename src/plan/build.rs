@@ -108,7 +108,7 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
         .into_iter()
         .filter(|id| !adopted.contains(id.as_str()))
         .collect();
-    let mut warnings = warnings(desired, live, &keys);
+    let mut warnings = warnings(desired, live, options, &keys);
     warnings.extend(notes);
     Plan {
         changes,
@@ -273,12 +273,24 @@ fn delete(key: &str, endpoint: &LiveEndpoint, reason: String) -> Change {
     }
 }
 
-fn warnings(desired: &Desired, live: &Live, keys: &BTreeSet<&str>) -> Vec<String> {
+fn warnings(
+    desired: &Desired,
+    live: &Live,
+    options: &PlanOptions,
+    keys: &BTreeSet<&str>,
+) -> Vec<String> {
     let mut warnings = Vec::new();
     for (sink, reason) in &live.unreadable_sinks {
         warnings.push(format!(
             "sink {sink} could not be read ({reason}); whether it holds its secrets is unknown"
         ));
+    }
+    for target in &options.targets {
+        if !keys.contains(target.as_str()) {
+            warnings.push(format!(
+                "--target {target} names no declared or managed endpoint"
+            ));
+        }
     }
     let managed = managed(&desired.project, live);
     for wanted in desired
