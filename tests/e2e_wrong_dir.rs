@@ -95,14 +95,14 @@ fn with_no_project_file_nearby_the_hint_names_init_and_the_docs_not_a_source_che
     run.expect(1);
     assert!(run.stderr.contains("`kayle-sync init`"), "{}", run.stderr);
     assert!(run.stderr.contains("https://"), "{}", run.stderr);
-    assert!(!run.stderr.contains("examples/"), "{}", run.stderr);
+    assert!(!run.stderr.contains("quickstart"), "{}", run.stderr);
 
     // An empty project file gets the same pointer.
     empty.write("kayle-sync.yaml", "");
     let run = empty.run(&api, &["validate"]);
     run.expect(1);
     assert!(run.stderr.contains("`kayle-sync init`"), "{}", run.stderr);
-    assert!(!run.stderr.contains("examples/"), "{}", run.stderr);
+    assert!(!run.stderr.contains("quickstart"), "{}", run.stderr);
 }
 
 #[test]
