@@ -294,13 +294,15 @@ fn target_limits_apply_to_the_named_endpoints() {
     let plan = project.run(&api, &["plan", "--target", "bbb", "--detailed-exitcode"]);
     plan.expect(0);
     let plan = project.run(&api, &["plan", "--target", "nope"]);
+    plan.expect(64);
     assert!(
-        plan.all().contains("nope"),
-        "warns about a target matching nothing"
+        plan.stderr.contains("--target nope names no"),
+        "a target matching nothing is a usage error: {}",
+        plan.stderr
     );
     project
         .run(&api, &["plan", "--target", "Not A Key"])
-        .expect(1);
+        .expect(64);
     api.assert_no_violations();
 }
 
@@ -334,7 +336,7 @@ fn a_saved_plan_applies_with_the_options_it_was_made_with() {
         let mut args = vec!["apply", "--plan", "q.json", "--auto-approve"];
         args.extend_from_slice(extra);
         let refused = project.run(&api, &args);
-        refused.expect(1);
+        refused.expect(64);
         assert!(
             refused.stderr.contains("run plan again"),
             "{}",

@@ -1,6 +1,7 @@
 //! The embedded sandbox: the Kayle API emulator run in-process on a loopback port, its state
 //! kept in a file under the config directory, so kayle-sync can be tried with no account.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use kayle_emulator::{Config, Emulator, Server, Token};
@@ -26,13 +27,15 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Starts the emulator on `127.0.0.1` with the state kept under `config_dir`.
-    pub async fn start(config_dir: &Path) -> std::io::Result<Sandbox> {
+    /// Starts the emulator on `127.0.0.1` with the state kept under `config_dir`. While
+    /// another kayle-sync runs this sandbox (a `watch`, another apply), says so on `waiting`
+    /// and waits its turn, as applies of one directory do.
+    pub async fn start(config_dir: &Path, waiting: &mut dyn Write) -> std::io::Result<Sandbox> {
         let state_file = config_dir.join(STATE_FILE);
         if let Some(parent) = state_file.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let lock = lock(&config_dir.join(LOCK_FILE))?;
+        let lock = lock(&config_dir.join(LOCK_FILE), waiting).await?;
         // The state holds signing secrets: keep it out of the user's git.
         let ignore = config_dir.join(".kayle-sync/.gitignore");
         if !ignore.exists() {
@@ -76,27 +79,18 @@ impl Sandbox {
     }
 }
 
-/// Takes an exclusive lock on `path`, failing at once if another process holds it.
-fn lock(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
+/// Takes an exclusive lock on `path`, waiting while another process holds it.
+async fn lock(path: &Path, waiting: &mut dyn Write) -> std::io::Result<std::fs::File> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)?;
-    // SAFETY: flock on a descriptor this function owns; no memory is shared.
-    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-    if locked {
-        Ok(file)
-    } else {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::WouldBlock,
-            format!(
-                "another kayle-sync is using this sandbox ({}); wait for it to finish",
-                path.display()
-            ),
-        ))
-    }
+    let message = format!(
+        "Waiting for another kayle-sync using this sandbox ({}) to finish...",
+        path.display()
+    );
+    crate::apply::lock::wait_turn(file, &message, waiting).await
 }
 
 #[cfg(test)]
@@ -106,19 +100,35 @@ mod tests {
     #[tokio::test]
     async fn one_process_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
-        let first = Sandbox::start(dir.path()).await.unwrap();
+        let first = Sandbox::start(dir.path(), &mut std::io::sink())
+            .await
+            .unwrap();
         let ignore = std::fs::read_to_string(dir.path().join(".kayle-sync/.gitignore")).unwrap();
         assert!(
             ignore.lines().any(|line| line == "*"),
             "the state stays out of git"
         );
-        let second = Sandbox::start(dir.path()).await;
-        let err = second
-            .err()
-            .expect("a second sandbox on the same directory is refused");
-        assert!(err.to_string().contains("another kayle-sync"), "{err}");
+        let path = dir.path().to_owned();
+        let (granted, second) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let mut said = Vec::new();
+            let again = runtime.block_on(Sandbox::start(&path, &mut said)).unwrap();
+            granted.send(String::from_utf8(said).unwrap()).unwrap();
+            runtime.block_on(again.stop());
+        });
+        let waited = std::time::Duration::from_millis(300);
+        assert!(
+            second.recv_timeout(waited).is_err(),
+            "a second sandbox on the same directory waits"
+        );
         first.stop().await;
-        let again = Sandbox::start(dir.path())
+        let said = second
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("free again once stopped");
+        assert!(said.starts_with("Waiting for another kayle-sync"), "{said}");
+        waiter.join().unwrap();
+        let again = Sandbox::start(dir.path(), &mut std::io::sink())
             .await
             .expect("free again once stopped");
         assert!(again.url().starts_with("http://127.0.0.1:"));
@@ -128,7 +138,9 @@ mod tests {
     #[tokio::test]
     async fn the_emulator_admin_api_is_not_served() {
         let dir = tempfile::tempdir().unwrap();
-        let sandbox = Sandbox::start(dir.path()).await.unwrap();
+        let sandbox = Sandbox::start(dir.path(), &mut std::io::sink())
+            .await
+            .unwrap();
         let client = reqwest::Client::new();
         let url = sandbox.url();
         let created = client
@@ -177,7 +189,7 @@ mod tests {
             format!("{{\"endpoints\": [], \"keys\": [], \"last_ms\": \"{secret}\"}}"),
         )
         .unwrap();
-        let error = Sandbox::start(dir.path())
+        let error = Sandbox::start(dir.path(), &mut std::io::sink())
             .await
             .err()
             .expect("a corrupt state is refused")

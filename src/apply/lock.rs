@@ -29,28 +29,39 @@ pub async fn lock_dir(dir: &Path, err: &mut dyn Write) -> anyhow::Result<DirLock
             return Err(e).with_context(|| format!("opening {} to lock it", dir.display()));
         }
     };
-    match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
-        Ok(()) => return Ok(DirLock { _file: Some(file) }),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+    let waiting = format!(
+        "Waiting for another kayle-sync apply of {} to finish...",
+        dir.display()
+    );
+    match wait_turn(file, &waiting, err).await {
+        Ok(file) => Ok(DirLock { _file: Some(file) }),
         Err(e) => {
             writeln!(
                 err,
                 "warning: cannot lock {} ({e}); make sure no other apply of it runs now",
                 dir.display()
             )?;
-            return Ok(DirLock { _file: None });
+            Ok(DirLock { _file: None })
         }
     }
-    writeln!(
-        err,
-        "Waiting for another kayle-sync apply of {} to finish...",
-        dir.display()
-    )?;
-    let file = tokio::task::spawn_blocking(move || flock(&file, libc::LOCK_EX).map(|()| file))
+}
+
+/// Takes an exclusive `flock(2)` on `file` and returns it, locked; while another process
+/// holds the lock, says `waiting` on `err` (once) and waits its turn.
+pub async fn wait_turn(
+    file: std::fs::File,
+    waiting: &str,
+    err: &mut dyn Write,
+) -> std::io::Result<std::fs::File> {
+    match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+        Ok(()) => return Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    writeln!(err, "{waiting}")?;
+    tokio::task::spawn_blocking(move || flock(&file, libc::LOCK_EX).map(|()| file))
         .await
-        .context("waiting for the directory lock")?
-        .with_context(|| format!("locking {}", dir.display()))?;
-    Ok(DirLock { _file: Some(file) })
+        .map_err(std::io::Error::other)?
 }
 
 /// `flock(2)` on `file`, retried when a signal interrupts it.

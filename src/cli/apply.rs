@@ -4,10 +4,10 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Context;
 
-use super::Outcome;
 use super::args::{ApplyArgs, ColorChoice, Format, SelectArgs};
 use super::plan::{compute, options, print};
 use super::session::Session;
+use super::{Outcome, UsageError};
 use crate::apply::{self, Target};
 use crate::model::Live;
 use crate::plan::{self, Plan, PlanOptions};
@@ -19,9 +19,11 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
+    // The sandbox (taken in turn in `Session::open`) before the directory lock, in the order
+    // `watch` takes them, so that neither waits for the other forever.
+    let mut session = Session::open(&args.dir, err).await?;
     // Held until the apply is done: applies of one directory take turns.
     let _lock = crate::apply::lock::lock_dir(&args.dir, err).await?;
-    let mut session = Session::open(&args.dir, err).await?;
     session
         .client
         .limit_in_flight(usize::from(args.concurrency));
@@ -42,7 +44,7 @@ async fn plan_and_apply(
         Some(path) => saved_plan(session, path, &args.select).await?,
         None => compute(session, &options(&args.select)?).await?,
     };
-    print(&plan, args.format, color, out)?;
+    print(&plan, args.format, color, out, err)?;
     plan::check_guard(&plan, desired, &live, args.force)?;
     // The listing is not needed any more; at 10,000 endpoints it is megabytes.
     drop(live);
@@ -153,12 +155,13 @@ async fn saved_plan(
     if (select.prune && !options.prune)
         || (!select.targets.is_empty() && select.targets != options.targets)
     {
-        anyhow::bail!(
+        return Err(UsageError(format!(
             "{}: this plan was made {}; apply --plan uses the options the plan was made with, \
              so leave out --prune and --target, or run plan again; nothing was changed.",
             path.display(),
             describe(&options)
-        );
+        ))
+        .into());
     }
     let (fresh, live) = compute(session, &options).await?;
     if saved.fingerprint != plan::fingerprint(&live) {

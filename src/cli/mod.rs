@@ -12,17 +12,25 @@ mod validate;
 mod watch;
 mod yaml;
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 pub use args::{Cli, ColorChoice, Command, Format};
 use clap::Parser;
 
+use crate::manifest::{Diagnostic, shell_word};
 use crate::model::SinkConfig;
 
 /// Exit code for a command-line usage error (clap's default 2 is reserved for
 /// `plan --detailed-exitcode`).
 pub const EXIT_USAGE: u8 = 64;
+
+/// A command line that cannot be carried out as given (flags that conflict, a value that names
+/// nothing): exits [`EXIT_USAGE`], as clap's own usage errors do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// What a command wants the process to exit with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +75,8 @@ pub fn main() -> ExitCode {
         Err(err) => {
             // The chain can quote a server or a file: shown without credentials or control codes.
             eprintln!("error: {}", crate::redact::safe_lines(&format!("{err:#}")));
-            ExitCode::from(1)
+            let usage = err.chain().any(|cause| cause.is::<UsageError>());
+            ExitCode::from(if usage { EXIT_USAGE } else { 1 })
         }
     }
 }
@@ -99,14 +108,55 @@ fn credential_variables(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The command line a user in the wrong directory is told to try, with the config directory
+/// left off: the subcommand and what it cannot do without. With the directory the command
+/// reads.
+fn retry_line(command: &Command) -> Option<(String, &Path)> {
+    let (words, dir) = match command {
+        Command::Init(_) | Command::Completions(_) | Command::Man => return None,
+        Command::Validate(args) => ("validate".to_owned(), &args.dir),
+        Command::Plan(args) => ("plan".to_owned(), &args.dir),
+        Command::Apply(args) => match &args.plan {
+            Some(plan) => (
+                format!("apply --plan {}", shell_word(&plan.display().to_string())),
+                &args.dir,
+            ),
+            None => ("apply".to_owned(), &args.dir),
+        },
+        Command::Watch(args) => ("watch".to_owned(), &args.dir),
+        Command::Export(args) => ("export".to_owned(), &args.dir),
+        Command::Rotate(args) => {
+            let key = shell_word(&args.key);
+            return Some((format!("kayle-sync rotate {key}"), args.dir()));
+        }
+    };
+    Some((format!("kayle-sync {words}"), dir.as_path()))
+}
+
+/// The error for a command run where there is no project file, pointing at any nearby.
+fn missing_project(command: &Command) -> Option<Diagnostic> {
+    let (line, dir) = retry_line(command)?;
+    crate::manifest::missing_project(dir, Some(&line))
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    // Checked before anything else is read: in the wrong directory, that is the one thing to say.
+    let missing = missing_project(&cli.command);
     match &cli.command {
-        Command::Validate(args) => return validate::run(args, &mut out, &mut err),
+        Command::Validate(args) => return validate::run(args, missing, &mut out, &mut err),
         Command::Init(args) => return init::run(args, &mut out, &mut err),
         Command::Completions(args) => return completions::completions(args, &mut out),
         Command::Man => return completions::man(&mut out),
         _ => {}
+    }
+    if let Some(missing) = missing {
+        writeln!(
+            err,
+            "error: {}",
+            crate::redact::safe_lines(&missing.to_string())
+        )?;
+        return Ok(Outcome::Failed);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -4,9 +4,9 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
 
-use super::Outcome;
 use super::args::{ColorChoice, Format, PlanArgs, SelectArgs};
 use super::session::Session;
+use super::{Outcome, UsageError};
 use crate::apply::{ReadOptions, read_live};
 use crate::model::{Desired, Live};
 use crate::plan::{self, Plan, PlanOptions};
@@ -37,7 +37,7 @@ async fn plan_and_print(
     let desired = &session.loaded.desired;
     let options = options(&args.select)?;
     let (plan, live) = compute(session, &options).await?;
-    print(&plan, args.format, color, out)?;
+    print(&plan, args.format, color, out, err)?;
     if let Err(refusal) = plan::check_guard(&plan, desired, &live, false) {
         writeln!(
             err,
@@ -49,11 +49,14 @@ async fn plan_and_print(
         let text = plan::to_saved(&plan, &plan::fingerprint(&live), &options);
         std::fs::write(path, text)
             .with_context(|| format!("writing the plan to {}", path.display()))?;
+        let word =
+            |path: &std::path::Path| crate::manifest::shell_word(&path.display().to_string());
         writeln!(
             err,
-            "Saved the plan to {}; apply it with `kayle-sync apply --plan {}`.",
+            "Saved the plan to {}; apply it with `kayle-sync apply --plan {} {}`.",
             path.display(),
-            path.display()
+            word(path),
+            word(&args.dir)
         )?;
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() {
@@ -86,41 +89,73 @@ pub(super) async fn compute(
     let live = read_live(&session.client, desired, &session.sinks, read)
         .await
         .context("reading the live state")?;
+    check_targets_exist(&options.targets, desired, &live)?;
     Ok((plan::plan(desired, &live, options), live))
 }
 
-/// A `--target` must at least be shaped like a key; the planner warns about one that matches
-/// nothing declared or live.
-fn check_targets(targets: &[String]) -> anyhow::Result<()> {
+/// A `--target` must at least be shaped like a key.
+fn check_targets(targets: &[String]) -> Result<(), UsageError> {
     match targets
         .iter()
         .find(|target| !crate::model::is_valid_key(target))
     {
-        Some(target) => anyhow::bail!(
+        Some(target) => Err(UsageError(format!(
             "--target {target}: not an endpoint key (lowercase letters, digits and `-`)"
-        ),
+        ))),
         None => Ok(()),
     }
 }
 
-/// Prints a plan in the chosen format to `out`.
+/// A `--target` that names no declared or managed endpoint is a mistake (a typo would
+/// otherwise plan nothing and look like `No changes.`): refused, with the nearest key.
+fn check_targets_exist(
+    targets: &[String],
+    desired: &Desired,
+    live: &Live,
+) -> Result<(), UsageError> {
+    let managed = plan::managed(&desired.project, live);
+    let known: Vec<&str> = desired
+        .endpoints
+        .keys()
+        .chain(managed.keys())
+        .map(String::as_str)
+        .collect();
+    let Some(unknown) = targets
+        .iter()
+        .find(|target| !known.contains(&target.as_str()))
+    else {
+        return Ok(());
+    };
+    let suggestion = match crate::manifest::did_you_mean(unknown, &known) {
+        Some(key) => format!("; did you mean --target {key}?"),
+        None => String::new(),
+    };
+    Err(UsageError(format!(
+        "--target {unknown} names no declared or managed endpoint{suggestion}"
+    )))
+}
+
+/// Prints a plan in the chosen format to `out`; in text, its warnings to `err`.
 pub(super) fn print(
     plan: &Plan,
     format: Format,
-    color: ColorChoice,
+    color_choice: ColorChoice,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> anyhow::Result<()> {
     // Streamed through a buffer, not rendered whole first: the text of 10,000 creates is
     // megabytes, and the plan is already in memory once.
     let mut buffer = std::io::BufWriter::with_capacity(64 * 1024, &mut *out);
+    let color = |terminal: bool| {
+        report::color_enabled(
+            color_choice,
+            terminal,
+            std::env::var_os("NO_COLOR").as_deref(),
+        )
+    };
     match format {
         Format::Text => {
-            let color = report::color_enabled(
-                color,
-                std::io::stdout().is_terminal(),
-                std::env::var_os("NO_COLOR").as_deref(),
-            );
-            report::render_text(plan, &mut buffer, color)?;
+            report::render_text(plan, &mut buffer, color(std::io::stdout().is_terminal()))?
         }
         Format::Json => report::render_json(plan, &mut buffer)?,
         Format::Markdown => report::render_markdown(plan, &mut buffer)?,
@@ -128,5 +163,9 @@ pub(super) fn print(
     buffer.flush()?;
     drop(buffer);
     out.flush()?;
+    if format == Format::Text {
+        // Warnings are not the plan: stderr, so that stdout can be saved or piped as is.
+        report::render_warnings(plan, err, color(std::io::stderr().is_terminal()))?;
+    }
     Ok(())
 }

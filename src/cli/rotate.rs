@@ -18,9 +18,10 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
+    // As apply: the sandbox first, then the directory lock.
+    let session = Session::open(args.dir(), err).await?;
     // Takes turns with applies of the same directory: both write its sinks.
     let _lock = crate::apply::lock::lock_dir(args.dir(), err).await?;
-    let session = Session::open(args.dir(), err).await?;
     let result = rotate(&session, args, out, err).await;
     session.close().await;
     result

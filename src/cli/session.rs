@@ -177,7 +177,7 @@ impl Connection {
                 (url, token, None)
             }
             ApiTarget::Sandbox => {
-                let sandbox = Sandbox::start(dir)
+                let sandbox = Sandbox::start(dir, err)
                     .await
                     .context("starting the embedded sandbox")?;
                 writeln!(

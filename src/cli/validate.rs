@@ -4,32 +4,37 @@ use std::io::Write;
 
 use super::Outcome;
 use super::args::{LineFormat, ValidateArgs};
-use crate::manifest::{self, Diagnostic};
+use crate::manifest::{self, Diagnostic, Diagnostics};
 use crate::redact::safe_lines;
 
 /// Runs `validate`, writing the summary to `out` and diagnostics to `err` (stdout and stderr).
+/// `missing` is the error for a directory without a project file, if it has none.
 pub fn run(
     args: &ValidateArgs,
+    missing: Option<Diagnostic>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
-    let result = manifest::load(&args.dir);
+    let found = match missing {
+        Some(missing) => manifest::Inspection {
+            result: Err(Diagnostics(vec![missing])),
+            manifest_files: 0,
+            endpoints: 0,
+        },
+        None => manifest::inspect(&args.dir),
+    };
+    let result = found.result;
     match args.format {
         LineFormat::Json => {
-            let (valid, endpoints, files, diagnostics): (bool, usize, usize, Vec<Diagnostic>) =
-                match &result {
-                    Ok(loaded) => (
-                        true,
-                        loaded.desired.endpoints.len(),
-                        loaded.manifest_files,
-                        loaded.warnings.clone(),
-                    ),
-                    Err(errors) => (false, 0, 0, errors.0.clone()),
-                };
+            // Counted also when invalid: a script tells "nothing found" from "found, with errors".
+            let (valid, diagnostics): (bool, Vec<Diagnostic>) = match &result {
+                Ok(loaded) => (true, loaded.warnings.clone()),
+                Err(errors) => (false, errors.0.clone()),
+            };
             let body = serde_json::json!({
                 "valid": valid,
-                "endpoints": endpoints,
-                "files": files,
+                "endpoints": found.endpoints,
+                "files": found.manifest_files,
                 "diagnostics": diagnostics,
             });
             let body = crate::redact::scrub_json(&body);

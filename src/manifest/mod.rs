@@ -12,6 +12,7 @@ mod duplicate_keys;
 mod endpoint;
 mod key_entries;
 mod keys;
+mod nearby;
 mod node;
 mod project;
 mod reader;
@@ -19,19 +20,21 @@ mod rules;
 mod walk;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use keys::{KeyFileError, default_private_key_name, default_secret_name, parse_public_key};
+pub use nearby::{missing_project, shell_word};
 pub use project::DEFAULT_TOKEN_ENV;
+pub use reader::did_you_mean;
 pub use walk::{MAX_FILE_BYTES, PROJECT_FILES};
 
 use crate::model::{self, Location};
 use reader::Reader;
 
 const MANIFEST_HINT: &str = "declare `endpoints:` in it, or delete it";
-const PROJECT_HINT: &str =
-    "declare at least `sinks:` and `defaults:`; see examples/quickstart/kayle-sync.yaml";
+const PROJECT_HINT: &str = "declare at least `sinks:` and `defaults:`; `kayle-sync init` writes a \
+     starting one (see https://github.com/kayle-sync/kayle-sync#how-it-works)";
 
 /// A valid config directory: the desired state, and the warnings found on the way.
 #[derive(Debug, Clone)]
@@ -42,11 +45,36 @@ pub struct Loaded {
     pub manifest_files: usize,
 }
 
+/// What loading a config directory found, valid or not.
+#[derive(Debug)]
+pub struct Inspection {
+    pub result: Result<Loaded, Diagnostics>,
+    /// How many manifest files were found (the project file not included).
+    pub manifest_files: usize,
+    /// How many endpoint keys the manifests declare, valid or not.
+    pub endpoints: usize,
+}
+
 /// Loads and validates the config directory `dir`: its project file and every manifest.
 ///
 /// Paths in diagnostics are `dir` joined with the file's path inside it, so they read the way
 /// the user typed the directory.
 pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
+    inspect(dir).result
+}
+
+/// [`load`], also counting the files and endpoints found when some are invalid.
+pub fn inspect(dir: &Path) -> Inspection {
+    // Without a project file this is not a config directory (often it is a repository one
+    // level up): its YAML files are not manifests, and checking them would bury the one line
+    // that matters under errors about unrelated files.
+    if let Some(missing) = missing_project(dir, None) {
+        return Inspection {
+            result: Err(Diagnostics(vec![missing])),
+            manifest_files: 0,
+            endpoints: 0,
+        };
+    }
     let mut problems = Vec::new();
     let files = walk::find_files(dir, &mut problems);
     let project = match &files.project {
@@ -56,7 +84,7 @@ pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
                 .iter()
                 .any(|d| matches!(d.code, "not-a-directory" | "unreadable-directory"));
             if !unreadable {
-                problems.push(missing_project(dir));
+                problems.extend(missing_project(dir, None));
             }
             None
         }
@@ -95,7 +123,7 @@ pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
         .into_iter()
         .partition(|d| d.severity == Severity::Error);
     diagnostic::sort(&mut warnings);
-    match project {
+    let result = match project {
         Some(project) if errors.is_empty() => Ok(Loaded {
             desired: model::Desired { project, endpoints },
             warnings,
@@ -105,6 +133,11 @@ pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
             diagnostic::sort(&mut errors);
             Err(Diagnostics(errors))
         }
+    };
+    Inspection {
+        result,
+        manifest_files: files.manifests.len(),
+        endpoints: declared.len(),
     }
 }
 
@@ -112,14 +145,10 @@ pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
 /// manifests, such as `export`).
 pub fn load_project(dir: &Path) -> Result<model::Project, Diagnostics> {
     let mut problems = Vec::new();
-    let rel = PROJECT_FILES
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| dir.join(p).exists());
-    let project = match rel {
+    let project = match nearby::project_file(dir) {
         Some(rel) => read_project(dir, &rel, &mut problems),
         None => {
-            problems.push(missing_project(dir));
+            problems.extend(missing_project(dir, None).or_else(|| not_a_directory(dir)));
             None
         }
     };
@@ -133,13 +162,11 @@ pub fn load_project(dir: &Path) -> Result<model::Project, Diagnostics> {
     }
 }
 
-fn missing_project(dir: &Path) -> Diagnostic {
-    Diagnostic::error(
-        "missing-project-file",
-        None,
-        format!("{} has no kayle-sync.yaml", dir.display()),
-    )
-    .hint("create one (see examples/quickstart/kayle-sync.yaml), or pass the config directory")
+/// What the walk says of `dir` when it is not a readable directory.
+fn not_a_directory(dir: &Path) -> Option<Diagnostic> {
+    let mut problems = Vec::new();
+    walk::find_files(dir, &mut problems);
+    problems.into_iter().next()
 }
 
 fn read_project(dir: &Path, rel: &Path, problems: &mut Vec<Diagnostic>) -> Option<model::Project> {

@@ -29,6 +29,34 @@ fn broken(message: impl Into<String>, hint: Option<&str>) -> Broken {
     }
 }
 
+/// The URL meant by one whose scheme is mistyped (`htps//host/x`, `https:/host/x`,
+/// `htps://host/x`) or left out (`host.example/x`): `https://host/x`.
+fn scheme_typo(text: &str) -> Option<String> {
+    let split = ["://", "//", ":/", ":"]
+        .iter()
+        .find_map(|separator| text.split_once(separator));
+    let (target, rest) = match split {
+        Some((scheme, rest))
+            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()) =>
+        {
+            let scheme = scheme.to_ascii_lowercase();
+            let target = super::reader::did_you_mean(&scheme, &["https", "http"])?;
+            // Plain http only when it was spelt so; a misspelling means the usual https.
+            (if scheme == "http" { target } else { "https" }, rest)
+        }
+        None if text
+            .split('/')
+            .next()
+            .is_some_and(|host| host.contains('.')) =>
+        {
+            ("https", text)
+        }
+        _ => return None,
+    };
+    let meant = format!("{target}://{}", rest.trim_start_matches('/'));
+    (meant != text && url::Url::parse(&meant).is_ok()).then_some(meant)
+}
+
 /// Checks a webhook URL the way the server does.
 pub fn check_url(text: &str) -> Result<(), Broken> {
     if text.chars().count() > MAX_URL_CHARS {
@@ -43,8 +71,13 @@ pub fn check_url(text: &str) -> Result<(), Broken> {
             Some("the server stores the URL verbatim; remove the whitespace"),
         ));
     }
-    let url =
-        url::Url::parse(text).map_err(|err| broken(format!("not a valid URL: {err}"), None))?;
+    let url = url::Url::parse(text).map_err(|err| match scheme_typo(text) {
+        Some(meant) => Broken {
+            message: "not a valid URL: it does not start with https://".to_owned(),
+            hint: Some(format!("did you mean {meant}?")),
+        },
+        None => broken(format!("not a valid URL: {err}"), None),
+    })?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(broken(
             "the URL must not carry a user name or password",
@@ -81,10 +114,10 @@ pub fn check_url(text: &str) -> Result<(), Broken> {
             ));
         }
         other => {
-            return Err(broken(
-                format!("the scheme must be https, not `{other}`"),
-                None,
-            ));
+            return Err(Broken {
+                message: format!("the scheme must be https, not `{other}`"),
+                hint: scheme_typo(text).map(|meant| format!("did you mean {meant}?")),
+            });
         }
     }
     if !local {

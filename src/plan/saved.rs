@@ -40,7 +40,7 @@ impl SavedPlan {
 #[derive(Debug, thiserror::Error)]
 pub enum SavedPlanError {
     /// The file is not a saved plan.
-    #[error("not a kayle-sync plan file: {0}")]
+    #[error("not a kayle-sync plan file")]
     Malformed(#[source] serde_json::Error),
     /// The file was written by a kayle-sync with another plan format.
     #[error(

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
-use crate::plan::{Action, Change, KeyRepair, KeyStep, SecretStep};
+use crate::plan::{Action, Change, FieldChange, KeyRepair, KeyStep, SecretStep};
 use crate::redact::safe_line;
 
 /// How a line reads, which decides its sign and color.
@@ -75,10 +75,18 @@ pub(crate) fn body(change: &Change) -> Vec<Line> {
     lines
 }
 
+/// The fields a change shows: a create's fields left unset (no name) are not worth a line.
+pub(crate) fn shown_fields(change: &Change) -> impl Iterator<Item = &FieldChange> {
+    change
+        .fields
+        .iter()
+        .filter(|field| !(change.action == Action::Create && field.after.is_null()))
+}
+
 /// A diff per field, one after the other, so each field's lines stay together.
 fn field_diff(change: &Change) -> Vec<Line> {
     let mut lines = Vec::new();
-    for field in &change.fields {
+    for field in shown_fields(change) {
         let before = if change.action == Action::Create && field.before.is_null() {
             String::new()
         } else {

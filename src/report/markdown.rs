@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use super::lines::{body, header, undeclared};
+use super::lines::{body, header, shown_fields, undeclared};
 use super::summary_line;
 use crate::plan::{Action, Change, Plan, SecretStep};
 use crate::redact::{code_span, markdown_text};
@@ -75,8 +75,8 @@ fn what(change: &Change) -> String {
     if let Some(reason) = &change.reason {
         parts.push(reason.clone());
     }
-    if !change.fields.is_empty() {
-        let names: Vec<&str> = change.fields.iter().map(|f| f.field.as_str()).collect();
+    let names: Vec<&str> = shown_fields(change).map(|f| f.field.as_str()).collect();
+    if !names.is_empty() {
         parts.push(names.join(", "));
     }
     if !change.keys.is_empty() {

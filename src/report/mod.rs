@@ -14,7 +14,7 @@ mod text;
 pub use applied::{Closing, render_applied, render_closing, render_outcome};
 pub use json::render_json;
 pub use markdown::render_markdown;
-pub use text::render_text;
+pub use text::{render_text, render_warnings};
 
 /// Whether to color output. `always` and `never` decide alone; `auto` colors a terminal unless
 /// `NO_COLOR` is set to a non-empty value (<https://no-color.org>). `no_color` is the value of

@@ -8,7 +8,7 @@ use crate::plan::test_support::{
 };
 use crate::plan::{Plan, PlanOptions, plan};
 
-use super::{color_enabled, render_json, render_markdown, render_text};
+use super::{color_enabled, render_json, render_markdown, render_text, render_warnings};
 
 const T1: &str = "2026-03-01T10:00:00Z";
 const T2: &str = "2026-03-02T10:00:00Z";
@@ -55,9 +55,11 @@ fn rich_plan() -> Plan {
     )
 }
 
+/// The plan as text, then its warnings (which the command line prints to stderr).
 fn text(plan: &Plan, color: bool) -> String {
     let mut out = Vec::new();
     render_text(plan, &mut out, color).unwrap();
+    render_warnings(plan, &mut out, color).unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -87,7 +89,7 @@ fn text_of_an_empty_plan_says_no_changes() {
         &PlanOptions::default(),
     );
     let rendered = text(&plan, false);
-    assert!(rendered.ends_with("No changes.\n"), "{rendered}");
+    assert!(rendered.starts_with("No changes.\n"), "{rendered}");
     insta::assert_snapshot!(rendered);
 }
 

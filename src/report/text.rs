@@ -9,7 +9,8 @@ use super::summary_line;
 use crate::plan::Plan;
 use crate::redact::safe_line;
 
-/// Writes the plan as text; `color` adds ANSI colors (green add, red remove, yellow modify).
+/// Writes the plan as text, its warnings left out; `color` adds ANSI colors (green add, red
+/// remove, yellow modify).
 pub fn render_text(plan: &Plan, out: &mut impl Write, color: bool) -> io::Result<()> {
     let paint = Painter { color };
     for change in &plan.changes {
@@ -39,15 +40,22 @@ pub fn render_text(plan: &Plan, out: &mut impl Write, color: bool) -> io::Result
         let (key, id) = (safe_line(&endpoint.key), safe_line(&endpoint.endpoint_id));
         writeln!(out, "{}", undeclared(&key, &id))?;
     }
-    for warning in &plan.warnings {
-        let style = paint.style(Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold());
-        writeln!(out, "{style}Warning:{style:#} {}", safe_line(warning))?;
-    }
-    if !plan.unmanaged.is_empty() || !plan.undeclared.is_empty() || !plan.warnings.is_empty() {
+    if !plan.unmanaged.is_empty() || !plan.undeclared.is_empty() {
         writeln!(out)?;
     }
     let style = paint.style(Style::new().bold());
     writeln!(out, "{style}{}{style:#}", summary_line(plan))
+}
+
+/// Writes the plan's warnings, one `Warning:` line each. Apart from [`render_text`]: warnings
+/// go to stderr, so that stdout holds the plan alone.
+pub fn render_warnings(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
+    let paint = Painter { color };
+    let style = paint.style(Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold());
+    for warning in &plan.warnings {
+        writeln!(out, "{style}Warning:{style:#} {}", safe_line(warning))?;
+    }
+    Ok(())
 }
 
 struct Painter {

@@ -173,6 +173,7 @@ impl Reconciler<'_> {
             let mut text = Vec::new();
             // Rendering into memory cannot fail.
             let _ = report::render_text(&plan, &mut text, false);
+            let _ = report::render_warnings(&plan, &mut text, false);
             let done = Done::Planned {
                 changes: Changes::of_plan(&plan),
                 text: String::from_utf8_lossy(&text).into_owned(),
