@@ -189,6 +189,14 @@ fn rotate_takes_the_directory_like_every_command_and_speaks_of_a_rotation() {
             run.stdout
         );
         assert!(!run.all().to_lowercase().contains("apply"), "{}", run.all());
+        assert!(
+            run.stderr.contains("orders (whe_")
+                && run
+                    .stderr
+                    .contains("signing secret rotated, written to sink local"),
+            "the endpoint's result: {}",
+            run.stderr
+        );
     }
     let help = project.run(&api, &["rotate", "--help"]);
     help.expect(0);
