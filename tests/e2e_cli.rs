@@ -434,3 +434,185 @@ fn debug_logs_carry_no_color_codes_off_a_terminal_or_with_color_never() {
         );
     }
 }
+
+/// Reads a child's stderr line by line on a thread, so the test sees each line when it is
+/// written, not when the process ends.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    received
+}
+
+#[test]
+fn apply_prints_each_endpoints_result_to_stderr_as_it_finishes() {
+    let api = Api::start();
+    let project = Project::new();
+    project.public_key("keys/alpha.pem");
+    project.manifest(&format!(
+        "{}  zeta:\n    url: https://hooks.example.com/zeta\n    encryption_keys:\n      - key_id: \
+         gen-1\n        generate: true\n",
+        manifest(&[endpoint("alpha", "Alpha", &url("alpha")), disabled("beta")])
+    ));
+    // Two keys are registered (alpha's and zeta's); the emulator holds the first until the
+    // second arrives, and the test sends a third call once it has seen beta's result.
+    api.emu.inject(
+        kayle_emulator::Route::CreateKey,
+        kayle_emulator::Fault::Barrier {
+            count: 3,
+            timeout: std::time::Duration::from_secs(60),
+        },
+        1,
+    );
+    let mut command = project.command(&api, &["apply", "--auto-approve"]);
+    command.env("KAYLE_SYNC_HTTP_TIMEOUT", "120s");
+    let mut child = support::spawn(command);
+    let lines = stderr_lines(&mut child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.starts_with("beta (")) {
+        match lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    let streamed = seen.iter().any(|l| l.starts_with("beta ("));
+    // Releases the held key registrations (this call itself is refused: no such endpoint).
+    api.request(
+        "POST",
+        "/v1/webhooks/endpoints/whe_none/keys",
+        Some(json!({})),
+    );
+    seen.extend(lines.iter());
+    let run = support::wait(child);
+    let stderr = seen.join("\n");
+    run.expect(0);
+    assert!(
+        streamed,
+        "beta's result is printed while the others are still at work: {stderr}"
+    );
+    for key in ["alpha", "beta", "zeta"] {
+        let own: Vec<&String> = seen
+            .iter()
+            .filter(|l| l.starts_with(&format!("{key} (whe_")))
+            .collect();
+        assert_eq!(own.len(), 1, "one line for {key}: {stderr}");
+        assert!(own[0].contains("Creation complete"), "{stderr}");
+    }
+    let notice = seen
+        .iter()
+        .position(|l| l == "generating a 4096-bit RSA key for zeta; this takes a few seconds")
+        .unwrap_or_else(|| panic!("the key generation is announced: {stderr}"));
+    let zeta = seen.iter().position(|l| l.starts_with("zeta (")).unwrap();
+    assert!(notice < zeta, "announced before it starts: {stderr}");
+    assert!(
+        !stderr.contains(['\r', '\u{1b}']),
+        "no live count off a terminal: {stderr:?}"
+    );
+    assert!(
+        run.stdout.contains("Apply complete: 3 created"),
+        "the summary stays: {}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("beta (whe_"), "{}", run.stdout);
+}
+
+#[test]
+fn apply_json_holds_the_plan_and_what_was_done() {
+    let api = Api::start();
+    let project = Project::new();
+    project.public_key("keys/orders.pem");
+    let keep = [disabled("kept"), disabled("quiet")];
+    let mut entries = vec![
+        endpoint("orders", "Orders", &url("orders")),
+        disabled("old"),
+    ];
+    entries.extend(keep.clone());
+    project.manifest(&manifest(&entries));
+    project.apply(&api, &[]);
+    let mut entries = vec![
+        endpoint("orders", "Orders v2", &url("orders")),
+        disabled("fresh"),
+    ];
+    entries.extend(keep);
+    project.manifest(&manifest(&entries));
+    // kept's secret goes missing from the sink: the apply writes it again.
+    let text: String = project
+        .sink_text()
+        .lines()
+        .filter(|l| !l.starts_with("KAYLE_WEBHOOK_SECRET_KEPT="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(project.sink_path(), text).unwrap();
+    api.emu.inject(
+        kayle_emulator::Route::CreateEndpoint,
+        kayle_emulator::Fault::Status {
+            status: 400,
+            retry_after_secs: None,
+        },
+        1,
+    );
+
+    let run = project.run(
+        &api,
+        &["apply", "--auto-approve", "--prune", "--format", "json"],
+    );
+    run.expect(1);
+    let doc: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", run.stdout));
+    assert_eq!(doc["format_version"], 1, "the plan's version: {doc:#}");
+    assert_eq!(
+        doc["summary"],
+        json!({"create": 1, "update": 2, "delete": 1})
+    );
+    let applied = &doc["applied"];
+    assert_eq!(applied["format_version"], 1, "{doc:#}");
+    assert_eq!(
+        applied["totals"],
+        json!({"created": 0, "updated": 2, "deleted": 1, "unchanged": 1, "failed": 1}),
+        "{doc:#}"
+    );
+    let by_key = |key: &str| -> Value {
+        applied["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {key} in {doc:#}"))
+    };
+    assert_eq!(by_key("orders")["outcome"], "updated");
+    assert_eq!(by_key("orders")["endpoint_id"], id(&api.one("orders")));
+    assert_eq!(by_key("quiet")["outcome"], "unchanged");
+    assert_eq!(by_key("quiet")["endpoint_id"], id(&api.one("quiet")));
+    let kept = by_key("kept");
+    assert_eq!(kept["outcome"], "updated");
+    assert_eq!(
+        kept["secret_writes"],
+        json!([{"sink": "local", "name": "KAYLE_WEBHOOK_SECRET_KEPT"}])
+    );
+    let old = by_key("old");
+    assert_eq!(old["outcome"], "deleted");
+    assert_eq!(
+        old["secret_removals"],
+        json!([{"sink": "local", "name": "KAYLE_WEBHOOK_SECRET_OLD"}])
+    );
+    let fresh = by_key("fresh");
+    assert_eq!(fresh["outcome"], "failed");
+    assert!(
+        fresh["error"].as_str().unwrap().contains("Bad request."),
+        "{fresh:#}"
+    );
+    for secret in api.all_secrets() {
+        assert!(!run.all().contains(&secret), "no secret in the output");
+    }
+    assert!(run.stderr.contains("Apply failed"), "{}", run.stderr);
+}

@@ -189,6 +189,14 @@ fn rotate_takes_the_directory_like_every_command_and_speaks_of_a_rotation() {
             run.stdout
         );
         assert!(!run.all().to_lowercase().contains("apply"), "{}", run.all());
+        assert!(
+            run.stderr.contains("orders (whe_")
+                && run
+                    .stderr
+                    .contains("signing secret rotated, written to sink local"),
+            "the endpoint's result: {}",
+            run.stderr
+        );
     }
     let help = project.run(&api, &["rotate", "--help"]);
     help.expect(0);
@@ -199,4 +207,83 @@ fn rotate_takes_the_directory_like_every_command_and_speaks_of_a_rotation() {
 
 fn plan_text(project: &Project, api: &Api) -> String {
     project.run(api, &["plan"]).all()
+}
+
+#[test]
+fn export_out_then_plan_of_that_directory_is_no_changes_without_warnings() {
+    let api = Api::start();
+    let project = Project::new();
+    for key in ["orders-1", "orders-2", "identity-1"] {
+        project.public_key(&format!("keys/{key}.pem"));
+    }
+    project.manifest(
+        "endpoints:
+  orders:
+    url: https://hooks.example.com/orders
+    name: Orders
+    labels: [team-a, production]
+    subscribed_event_types: [verification.session.succeeded]
+    undelivered_payload_retention_hours: 24
+    encryption_keys:
+      - key_id: orders-1
+        public_key_file: keys/orders-1.pem
+      - key_id: orders-2
+        public_key_file: keys/orders-2.pem
+  identity:
+    url: https://hooks.example.com/identity
+    encryption_keys:
+      - key_id: identity-1
+        public_key_file: keys/identity-1.pem
+      - key_id: identity-gen
+        generate: true
+  paused:
+    url: https://hooks.example.com/paused
+    labels: [team-b]
+    enabled: false
+",
+    );
+    project.apply(&api, &[]);
+    project.assert_converged(&api);
+
+    let out = tempfile::tempdir().unwrap();
+    let out_dir = out.path().join("exported");
+    let out_arg = out_dir.to_str().unwrap();
+    let run = project.run(&api, &["export", ".", "--out", out_arg]);
+    run.expect(0);
+    let written = std::fs::read_to_string(out_dir.join("kayle-sync.yaml"))
+        .expect("a project file is written");
+    assert!(written.contains("label_prefix:"), "{written}");
+    let orders = std::fs::read_to_string(out_dir.join("orders.yaml")).unwrap();
+    assert!(
+        orders.find("orders-1").unwrap() < orders.find("orders-2").unwrap(),
+        "the active key is listed last: {orders}"
+    );
+
+    let plan = project.run(&api, &["plan", out_arg, "--detailed-exitcode"]);
+    plan.expect(0);
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    assert!(
+        !plan.all().to_lowercase().contains("warning"),
+        "no warnings: {}",
+        plan.all()
+    );
+    let json = project.run(&api, &["plan", out_arg, "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["warnings"], json!([]), "{json:#}");
+    assert_eq!(json["changes"], json!([]), "{json:#}");
+
+    // A second export into the same directory overwrites nothing: neither a manifest, nor a
+    // key file, nor the project file.
+    let before = std::fs::read_to_string(out_dir.join("kayle-sync.yaml")).unwrap();
+    let again = project.run(&api, &["export", ".", "--out", out_arg]);
+    again.expect(1);
+    assert!(
+        again.stderr.contains("refusing to overwrite"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("kayle-sync.yaml")).unwrap(),
+        before
+    );
 }

@@ -77,9 +77,9 @@ fn lost_create_answer_adopts_the_endpoint_and_recovers_its_secret() {
     let first = project.run(&api, &["apply", "--auto-approve"]);
     first.expect(0);
     assert!(
-        first.stdout.contains("after a lost answer"),
+        first.stderr.contains("after a lost answer"),
         "{}",
-        first.stdout
+        first.stderr
     );
     assert_eq!(
         api.emu.stats().requests[&Route::CreateEndpoint],

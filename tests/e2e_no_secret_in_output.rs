@@ -197,6 +197,16 @@ fn no_secret_or_private_key_appears_in_any_output() {
         .collect();
     assert!(logs.contains("TRACE"), "RUST_LOG=trace logged");
     assert!(logs.contains("(sensitive)"), "secret steps are shown");
+    // The lines printed as each endpoint finishes are among the outputs searched.
+    assert!(logs.contains("orders (whe_"), "endpoint results are shown");
+    assert!(
+        logs.contains("Creation complete"),
+        "endpoint results are shown"
+    );
+    assert!(
+        logs.contains("generating a 4096-bit RSA key for identity"),
+        "the key generation is announced"
+    );
 
     for (what, text) in &watch.outputs {
         assert!(

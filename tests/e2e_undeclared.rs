@@ -78,10 +78,10 @@ fn prune_removes_the_secret_from_the_default_sink_and_says_so() {
 
     let run = project.apply(&api, &["--prune"]);
     assert!(
-        run.stdout
+        run.stderr
             .contains("removed KAYLE_WEBHOOK_SECRET_BILLING from sink local"),
         "{}",
-        run.stdout
+        run.stderr
     );
     assert!(api.managed("billing").is_empty(), "pruned");
     assert_eq!(project.sink(&secret_name("billing")), None);

@@ -163,6 +163,25 @@ fn sigterm_during_an_apply_finishes_it_and_exits_zero() {
         names,
         "the apply in flight finished"
     );
+    // Each endpoint's result was logged as it finished, before the reconcile's line.
+    let lines: Vec<Value> = watch
+        .seen
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect();
+    let reconciled = lines
+        .iter()
+        .position(|l| l["event"] == "reconcile")
+        .unwrap();
+    let mut logged: Vec<&str> = lines[..reconciled]
+        .iter()
+        .filter(|l| l["event"] == "endpoint")
+        .filter_map(|l| l["message"].as_str())
+        .filter(|m| m.contains(": Creation complete"))
+        .filter_map(|m| m.split(' ').next())
+        .collect();
+    logged.sort();
+    assert_eq!(logged, names, "{}", watch.context());
     assert!(
         watch.seen.last().unwrap().contains("\"stop\""),
         "{}",

@@ -5,7 +5,7 @@
 use secrecy::SecretString;
 
 use super::keys::{GENERATED_KEY_BITS, generate, public_half};
-use super::{Outcome, Target};
+use super::{Event, Outcome, SecretPlace, Target};
 use crate::api::{ApiError, EndpointFields};
 use crate::model::{KeyMaterial, LiveEndpoint, RsaPublicJwk, SecretState, SinkError};
 use crate::plan::{Action, Change, FieldChange, KeyStep, SecretStep};
@@ -44,7 +44,13 @@ pub enum ApplyError {
     /// The plan names something the configuration does not have (a stale saved plan).
     #[error("{key}: {message}")]
     Inconsistent { key: String, message: String },
+    /// An earlier change of the same key failed, so this one was not tried.
+    #[error("{key}: not attempted, since an earlier change of this endpoint failed")]
+    NotAttempted { key: String },
 }
+
+/// Where a run announces what is worth saying before it happens.
+pub(super) type Notices = tokio::sync::mpsc::UnboundedSender<Event>;
 
 pub(super) struct Run<'a, 'b> {
     pub(super) target: &'a Target<'b>,
@@ -55,9 +61,12 @@ pub(super) struct Run<'a, 'b> {
     /// The secret state this run recorded on the endpoint, if it recorded one.
     pub(super) state: Option<SecretState>,
     pub(super) done: Vec<String>,
+    pub(super) written: Vec<SecretPlace>,
+    pub(super) removed: Vec<SecretPlace>,
+    notices: &'a Notices,
 }
 
-pub(super) async fn carry_out(target: &Target<'_>, change: &Change) -> Outcome {
+pub(super) async fn carry_out(target: &Target<'_>, change: &Change, notices: &Notices) -> Outcome {
     let mut run = Run {
         target,
         key: &change.key,
@@ -65,6 +74,9 @@ pub(super) async fn carry_out(target: &Target<'_>, change: &Change) -> Outcome {
         labels: None,
         state: None,
         done: Vec::new(),
+        written: Vec::new(),
+        removed: Vec::new(),
+        notices,
     };
     let result = match change.action {
         Action::Create => run.create(change).await,
@@ -79,7 +91,24 @@ pub(super) async fn carry_out(target: &Target<'_>, change: &Change) -> Outcome {
         action: change.action,
         endpoint_id: run.endpoint_id,
         done: run.done,
+        written: run.written,
+        removed: run.removed,
         error: result.err(),
+    }
+}
+
+/// The outcome of a change that was not tried because an earlier one of its key failed.
+pub(super) fn not_attempted(change: &Change) -> Outcome {
+    Outcome {
+        key: change.key.clone(),
+        action: change.action,
+        endpoint_id: change.endpoint_id.clone(),
+        done: Vec::new(),
+        written: Vec::new(),
+        removed: Vec::new(),
+        error: Some(ApplyError::NotAttempted {
+            key: change.key.clone(),
+        }),
     }
 }
 
@@ -167,6 +196,10 @@ impl Run<'_, '_> {
                         })?;
                 if removed {
                     self.done.push(format!("removed {name} from sink {sink}"));
+                    self.removed.push(SecretPlace {
+                        sink: sink.clone(),
+                        name: name.clone(),
+                    });
                 }
             }
         }
@@ -296,6 +329,11 @@ impl Run<'_, '_> {
                 pem
             }
             None => {
+                // Nobody is waiting on the announcement: a closed channel is no failure.
+                let _ = self.notices.send(Event::GeneratingKey {
+                    key: self.key.to_owned(),
+                    key_id: key_id.to_owned(),
+                });
                 let generated = tokio::task::spawn_blocking(|| generate(GENERATED_KEY_BITS))
                     .await
                     .map_err(|err| self.inconsistent(format!("generating key {key_id}: {err}")))?
@@ -317,6 +355,10 @@ impl Run<'_, '_> {
                             "generated key {key_id}, private key written to sink {sink} as \
                              {private_key_name}"
                         ));
+                        self.written.push(SecretPlace {
+                            sink: sink.clone(),
+                            name: private_key_name.to_owned(),
+                        });
                         generated.private_pem
                     }
                 }
@@ -330,8 +372,9 @@ impl Run<'_, '_> {
         })
     }
 
+    /// Writes `value` to `sink` as `name`, and records that it did.
     pub(super) async fn put(
-        &self,
+        &mut self,
         sink: &str,
         name: &str,
         value: &SecretString,
@@ -339,7 +382,16 @@ impl Run<'_, '_> {
         self.store(sink)?
             .put(name, value)
             .await
-            .map_err(|source| self.sink_error(sink, name, source))
+            .map_err(|source| self.sink_error(sink, name, source))?;
+        let place = SecretPlace {
+            sink: sink.to_owned(),
+            name: name.to_owned(),
+        };
+        // A secret written twice in one run (a rotation settling) is one write to report.
+        if !self.written.contains(&place) {
+            self.written.push(place);
+        }
+        Ok(())
     }
 
     pub(super) fn store(

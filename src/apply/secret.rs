@@ -228,7 +228,7 @@ impl Run<'_, '_> {
     /// just written: the sink must end with the secret the API holds now, so read it back
     /// and write again until they agree.
     async fn settle_rotation(
-        &self,
+        &mut self,
         endpoint_id: &str,
         sink: &str,
         name: &str,

@@ -11,7 +11,7 @@ use super::{Outcome, UsageError};
 use crate::apply::{self, Target};
 use crate::model::Live;
 use crate::plan::{self, Plan, PlanOptions};
-use crate::report::{self, Closing};
+use crate::report::{self, AppliedJson, Closing, EndpointResult};
 
 pub async fn run(
     args: &ApplyArgs,
@@ -40,45 +40,113 @@ async fn plan_and_apply(
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     let desired = &session.loaded.desired;
-    let (plan, live) = match &args.plan {
+    let (plan, live, options) = match &args.plan {
         Some(path) => saved_plan(session, path, &args.select).await?,
-        None => compute(session, &options(&args.select)?).await?,
+        None => {
+            let options = options(&args.select)?;
+            let (plan, live) = compute(session, &options).await?;
+            (plan, live, options)
+        }
     };
-    print(&plan, args.format, color, out, err)?;
-    plan::check_guard(&plan, desired, &live, args.force)?;
+    // With --format json, stdout holds one JSON document that scripts parse: the plan with
+    // what was done, written at the end; or the plan alone when nothing was carried out.
+    let json = args.format == Format::Json;
+    // JSON rendering writes no warnings to stderr: they are in the document.
+    let plan_only = |out: &mut dyn Write| print(&plan, Format::Json, color, out, &mut std::io::sink());
+    if !json {
+        print(&plan, args.format, color, out, err)?;
+    }
+    if let Err(refusal) = plan::check_guard(&plan, desired, &live, args.force) {
+        if json {
+            plan_only(out)?;
+        }
+        return Err(refusal.into());
+    }
+    let unchanged = json.then(|| unchanged(desired, &live, &plan, &options));
     // The listing is not needed any more; at 10,000 endpoints it is megabytes.
     drop(live);
-    if plan.is_empty() {
-        return Ok(Outcome::Success);
+    if !plan.is_empty() && !args.auto_approve {
+        if json {
+            // Whoever answers reads the plan; stdout keeps its one document.
+            report::render_text(&plan, &mut &mut *err, false)?;
+            report::render_warnings(&plan, &mut *err, false)?;
+        }
+        if !confirm(Closing::Apply, err)? {
+            writeln!(err, "Apply cancelled; nothing was changed.")?;
+            if json {
+                plan_only(out)?;
+            }
+            return Ok(Outcome::Failed);
+        }
     }
-    if !args.auto_approve && !confirm(Closing::Apply, err)? {
-        writeln!(err, "Apply cancelled; nothing was changed.")?;
-        return Ok(Outcome::Failed);
-    }
-    // With --format json, stdout holds the plan as one JSON document that scripts parse; what
-    // was done goes to stderr.
     // More endpoints than requests in flight: one waiting on its sink frees its slot.
     let concurrency = usize::from(args.concurrency) * apply::ENDPOINTS_PER_REQUEST_SLOT;
-    match args.format {
-        Format::Json => {
-            let mut stderr = std::io::stderr();
-            carry_out(
-                session,
-                &plan,
-                concurrency,
-                Closing::Apply,
-                &mut stderr,
-                err,
-            )
-            .await
+    let Some(mut results) = unchanged else {
+        if plan.is_empty() {
+            return Ok(Outcome::Success);
         }
-        Format::Text | Format::Markdown => {
-            carry_out(session, &plan, concurrency, Closing::Apply, out, err).await
+        return carry_out(session, &plan, concurrency, Closing::Apply, out, err).await;
+    };
+    let carried = if plan.is_empty() {
+        Ok(Outcome::Success)
+    } else {
+        // What was done is collected for the document; the lines and the closing line go to
+        // stderr.
+        let mut collect = |outcome: apply::Outcome| results.push(EndpointResult::of(outcome));
+        let mut stderr = std::io::stderr();
+        carry_out_with(
+            session,
+            &plan,
+            concurrency,
+            Closing::Apply,
+            (&mut stderr, err),
+            &mut collect,
+        )
+        .await
+    };
+    match carried {
+        Ok(outcome) => {
+            let mut buffer = std::io::BufWriter::with_capacity(64 * 1024, &mut *out);
+            report::render_apply_json(&plan, &AppliedJson::new(results), &mut buffer)?;
+            buffer.flush()?;
+            Ok(outcome)
+        }
+        // The sinks' check refused: nothing was carried out.
+        Err(refused) => {
+            plan_only(out)?;
+            Err(refused)
         }
     }
 }
 
-/// Carries `plan` out and prints what was done; failed when any change failed.
+/// The declared endpoints the plan leaves alone (of those `options` selects), with their
+/// live ids, for the JSON document.
+fn unchanged(
+    desired: &crate::model::Desired,
+    live: &Live,
+    plan: &Plan,
+    options: &PlanOptions,
+) -> Vec<EndpointResult> {
+    let managed = plan::managed(&desired.project, live);
+    let changed: std::collections::BTreeSet<&str> =
+        plan.changes.iter().map(|c| c.key.as_str()).collect();
+    desired
+        .endpoints
+        .keys()
+        .filter(|key| options.targets.is_empty() || options.targets.contains(key))
+        .filter(|key| !changed.contains(key.as_str()))
+        .map(|key| {
+            let id = managed
+                .get(key)
+                .and_then(|endpoints| endpoints.first())
+                .map(|endpoint| endpoint.id.as_str());
+            EndpointResult::unchanged(key, id)
+        })
+        .collect()
+}
+
+/// Carries `plan` out and prints what was done: each endpoint's line to `err` as it
+/// finishes, then the closing line to `out`; failed when any change failed.
 pub(super) async fn carry_out(
     session: &Session,
     plan: &Plan,
@@ -86,6 +154,26 @@ pub(super) async fn carry_out(
     closing: Closing,
     out: &mut dyn Write,
     err: &mut dyn Write,
+) -> anyhow::Result<Outcome> {
+    carry_out_with(
+        session,
+        plan,
+        concurrency,
+        closing,
+        (out, err),
+        &mut drop::<apply::Outcome>,
+    )
+    .await
+}
+
+/// [`carry_out`], handing each endpoint's outcome to `keep` once it is printed.
+async fn carry_out_with(
+    session: &Session,
+    plan: &Plan,
+    concurrency: usize,
+    closing: Closing,
+    (out, err): (&mut dyn Write, &mut dyn Write),
+    keep: &mut dyn FnMut(apply::Outcome),
 ) -> anyhow::Result<Outcome> {
     keep_sink_files_out_of_git(&session.loaded.desired.project, err)?;
     let target = Target {
@@ -106,16 +194,20 @@ pub(super) async fn carry_out(
         }
         anyhow::bail!("a sink the plan writes to cannot be written; nothing was changed");
     }
-    let applied = apply::apply(&target, plan).await;
-    // Streamed: the report of 10,000 creates is megabytes.
-    let mut done = std::io::BufWriter::with_capacity(64 * 1024, &mut *out);
-    let mut failures = std::io::BufWriter::new(&mut *err);
-    for outcome in &applied.outcomes {
-        report::render_outcome(outcome, &mut done, &mut failures)?;
-    }
-    report::render_closing(&applied, closing, &mut done)?;
-    failures.flush()?;
-    done.flush()?;
+    // A live count only for a person at a terminal: never in a CI log.
+    let live =
+        std::io::stderr().is_terminal() && std::env::var_os("CI").is_none_or(|ci| ci.is_empty());
+    let mut progress = report::Progress::new(err, plan.changes.len(), live);
+    let applied = apply::apply(&target, plan, &mut |event| {
+        progress.event(&event);
+        if let apply::Event::Finished(outcome) = event {
+            keep(outcome);
+        }
+    })
+    .await;
+    progress.finish()?;
+    report::render_closing(&applied, closing, plan, &mut &mut *out)?;
+    out.flush()?;
     Ok(if applied.failed() == 0 {
         Outcome::Success
     } else {
@@ -147,7 +239,7 @@ async fn saved_plan(
     session: &Session,
     path: &std::path::Path,
     select: &SelectArgs,
-) -> anyhow::Result<(Plan, Live)> {
+) -> anyhow::Result<(Plan, Live, PlanOptions)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the saved plan {}", path.display()))?;
     let saved = plan::from_saved(&text).with_context(|| path.display().to_string())?;
@@ -177,7 +269,7 @@ async fn saved_plan(
             path.display()
         );
     }
-    Ok((saved.plan, live))
+    Ok((saved.plan, live, options))
 }
 
 /// The options of a saved plan, in the words of the command line.

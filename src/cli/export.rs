@@ -5,6 +5,13 @@
 //! Everything the server sent is written quoted (see `yaml`), so that no id, name, label or URL
 //! can add YAML structure, and keys, which name the files `--out` writes, are only ever
 //! endpoint keys (`[a-z0-9-]`).
+//!
+//! With `--out DIR`, the registered public keys are written as key files that the manifests'
+//! `encryption_keys` name, and DIR gets a project file naming the same API and sinks, so that
+//! a plan of DIR right after finds nothing to change. Nothing existing is ever overwritten.
+
+mod keys;
+mod project_file;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -27,42 +34,111 @@ pub async fn run(
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     let session = Session::open(&args.dir, err).await?;
-    let listed = session.client.list_endpoints().await;
+    let listed = list(&session, args.out.is_some()).await;
     let project = session.loaded.desired.project.clone();
     session.close().await;
-    let live = Live {
-        endpoints: listed.context("listing endpoints")?,
-        ..Live::default()
+    let live = listed?;
+    let within: Option<Option<std::path::PathBuf>> = match &args.out {
+        Some(dir) => Some(within(&project, dir)?),
+        None => None,
     };
-    let manifests = manifests(&project, &live, err)?;
+    let keys_at = within.as_ref().map(Option::as_deref);
+    let manifests = manifests(&project, &live, keys_at, err)?;
     match &args.out {
         None => {
-            for (i, (_, text)) in manifests.iter().enumerate() {
+            for (i, exported) in manifests.iter().enumerate() {
                 if i > 0 {
                     writeln!(out, "---")?;
                 }
-                out.write_all(text.as_bytes())?;
+                out.write_all(exported.text.as_bytes())?;
             }
         }
-        Some(dir) => write_files(dir, &manifests, err)?,
+        Some(dir) => write_files(&project, dir, within.flatten().is_some(), &manifests, err)?,
     }
     Ok(Outcome::Success)
 }
 
+/// Where the config directory that will read `out` sees it: `None` when `out` is a config
+/// directory of its own, else `out` relative to the project's directory, which it lies in
+/// (and whose project file then applies to it). Creates `out`.
+fn within(project: &Project, out: &Path) -> anyhow::Result<Option<std::path::PathBuf>> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let canonical = |dir: &Path| {
+        std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))
+    };
+    let (from, out) = (canonical(&project.dir)?, canonical(out)?);
+    Ok(match out.strip_prefix(&from) {
+        Ok(relative) if !relative.as_os_str().is_empty() => Some(relative.to_path_buf()),
+        _ => None,
+    })
+}
+
+/// How many endpoints' keys are listed at once.
+const KEY_LISTINGS: usize = 8;
+
+/// The endpoints, and with `keys` the keys of each (one request per endpoint).
+async fn list(session: &Session, keys: bool) -> anyhow::Result<Live> {
+    use futures::{StreamExt, TryStreamExt};
+    let client = &session.client;
+    let endpoints = client.list_endpoints().await.context("listing endpoints")?;
+    if !keys {
+        return Ok(Live {
+            endpoints,
+            ..Live::default()
+        });
+    }
+    let keys = futures::stream::iter(&endpoints)
+        .map(|endpoint| async move {
+            let keys = client.list_keys(&endpoint.id).await?;
+            Ok::<_, crate::api::ApiError>((endpoint.id.clone(), keys))
+        })
+        .buffer_unordered(KEY_LISTINGS)
+        .try_collect()
+        .await
+        .context("listing encryption keys")?;
+    Ok(Live {
+        endpoints,
+        keys,
+        ..Live::default()
+    })
+}
+
+/// What export writes for one endpoint: its manifest, and the key files the manifest names.
+#[derive(Debug)]
+pub struct Exported {
+    pub key: String,
+    pub text: String,
+    pub key_files: Vec<keys::ExportedKey>,
+}
+
+/// Writes the manifests and key files into `dir`, and a project file unless `dir` lies inside
+/// the project's directory or has one already.
 fn write_files(
+    project: &Project,
     dir: &Path,
-    manifests: &[(String, String)],
+    inside_project: bool,
+    manifests: &[Exported],
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    if let Some((key, _)) = manifests.iter().find(|(key, _)| !model::is_valid_key(key)) {
-        anyhow::bail!("refusing to write a manifest for `{key}`, which is not an endpoint key");
+    if let Some(exported) = manifests.iter().find(|e| !model::is_valid_key(&e.key)) {
+        anyhow::bail!(
+            "refusing to write a manifest for `{}`, which is not an endpoint key",
+            exported.key
+        );
+    }
+    let mut files: Vec<(std::path::PathBuf, &str)> = Vec::new();
+    for exported in manifests {
+        files.push((dir.join(format!("{}.yaml", exported.key)), &exported.text));
+        for key in &exported.key_files {
+            files.push((dir.join(&key.path), &key.jwk));
+        }
     }
     // A symbolic link counts as existing even when it leads nowhere: it is never written through.
-    let existing: Vec<String> = manifests
+    let exists = |path: &Path| path.symlink_metadata().is_ok();
+    let existing: Vec<String> = files
         .iter()
-        .map(|(key, _)| dir.join(format!("{key}.yaml")))
-        .filter(|path| path.symlink_metadata().is_ok())
+        .map(|(path, _)| path)
+        .filter(|path| exists(path))
         .map(|path| path.display().to_string())
         .collect();
     if !existing.is_empty() {
@@ -71,31 +147,81 @@ fn write_files(
             existing.join(", ")
         );
     }
-    for (key, text) in manifests {
-        let path = dir.join(format!("{key}.yaml"));
+    let project_path = dir.join(crate::manifest::PROJECT_FILES[0]);
+    let project_exists = crate::manifest::PROJECT_FILES
+        .iter()
+        .any(|name| exists(&dir.join(name)));
+    let project_text = project_file::project_file(project, dir)
+        .with_context(|| format!("writing a project file for {}", dir.display()))?;
+    let write_project = !project_exists && !inside_project;
+    if write_project {
+        files.push((project_path.clone(), &project_text));
+    }
+    for (path, text) in &files {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
         // `create_new` refuses a file or link that appeared since the check above.
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&path)
+            .open(path)
             .and_then(|mut file| file.write_all(text.as_bytes()))
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    let key_files: usize = manifests.iter().map(|e| e.key_files.len()).sum();
     writeln!(
         err,
-        "Wrote {} manifest(s) to {}.",
+        "Wrote {} manifest(s) and {key_files} public key file(s) to {}.",
         manifests.len(),
         dir.display()
     )?;
+    if inside_project {
+        writeln!(
+            err,
+            "{} lies in the config directory {}, whose project file applies to it.",
+            dir.display(),
+            project.dir.display()
+        )?;
+    } else if project_exists {
+        writeln!(
+            err,
+            "{} has a project file already: it was left as it is.",
+            dir.display()
+        )?;
+    } else {
+        writeln!(
+            err,
+            "Wrote {}, naming the same API and sinks as {}.",
+            project_path.display(),
+            project.dir.display()
+        )?;
+        if project.api.url == model::ApiUrl::Sandbox {
+            writeln!(
+                err,
+                "The sandbox keeps its state in its config directory: {} starts with an empty \
+                 one unless {} is copied into it.",
+                dir.display(),
+                crate::api::sandbox::STATE_FILE
+            )?;
+        }
+    }
     Ok(())
 }
 
 /// One manifest per live endpoint (duplicates of a managed key left out), by key.
+///
+/// With `keys_at`, each endpoint's registered keys (listed in `live.keys`) are declared from
+/// key files to write next to the manifests, named from the config directory that reads them:
+/// `Some(None)` when that is the output directory itself, `Some(Some(path))` when the output
+/// directory is `path` inside it. Without, keys are left out (and `live.keys` is not read).
 pub fn manifests(
     project: &Project,
     live: &Live,
+    keys_at: Option<Option<&Path>>,
     err: &mut dyn Write,
-) -> anyhow::Result<Vec<(String, String)>> {
+) -> anyhow::Result<Vec<Exported>> {
     let managed = plan::managed(project, live);
     let mut taken: BTreeSet<String> = managed.keys().cloned().collect();
     let mut out = Vec::new();
@@ -108,10 +234,14 @@ pub fn manifests(
                 safe_line(&endpoints[0].id)
             )?;
         }
-        out.push((
-            key.clone(),
-            manifest(project, key, endpoints[0], false, err)?,
-        ));
+        out.push(manifest(
+            project,
+            key,
+            endpoints[0],
+            false,
+            (live, keys_at),
+            err,
+        )?);
     }
     let unmanaged = live
         .endpoints
@@ -120,9 +250,22 @@ pub fn manifests(
     for endpoint in unmanaged {
         let key = derive_key(project, endpoint, &taken);
         taken.insert(key.clone());
-        out.push((key.clone(), manifest(project, &key, endpoint, true, err)?));
+        out.push(manifest(
+            project,
+            &key,
+            endpoint,
+            true,
+            (live, keys_at),
+            err,
+        )?);
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    if keys_at.is_none() && !out.is_empty() {
+        writeln!(
+            err,
+            "Encryption keys are exported only with --out DIR, as key files the manifests name."
+        )?;
+    }
     Ok(out)
 }
 
@@ -131,8 +274,9 @@ fn manifest(
     key: &str,
     endpoint: &LiveEndpoint,
     adopt: bool,
+    (live, keys_at): (&Live, Option<Option<&Path>>),
     err: &mut dyn Write,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Exported> {
     // What the server says is scrubbed of anything shaped like a credential, then quoted.
     let quote = |s: &str| yaml::quoted(&redact::scrub(s, &[]));
     let list = |items: &[String]| {
@@ -193,6 +337,26 @@ fn manifest(
             endpoint.undelivered_payload_retention_hours
         )?;
     }
+    let listed = live
+        .keys
+        .get(&endpoint.id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let (key_files, notes) = keys::exported_keys(key, listed);
+    for note in notes {
+        writeln!(err, "{note}")?;
+    }
+    if let Some(at) = keys_at.filter(|_| !key_files.is_empty()) {
+        writeln!(text, "    encryption_keys:")?;
+        for exported in &key_files {
+            let path = match at {
+                Some(at) => at.join(&exported.path).to_string_lossy().into_owned(),
+                None => exported.path.clone(),
+            };
+            writeln!(text, "      - key_id: {}", quote(&exported.key_id))?;
+            writeln!(text, "        public_key_file: {}", quote(&path))?;
+        }
+    }
     let sink = match (&project.default_sink, project.sinks.len()) {
         (Some(_), _) => None,
         (None, 1) => project.sinks.keys().next().cloned(),
@@ -213,7 +377,15 @@ fn manifest(
             writeln!(text, "      rotation: {rotation}")?;
         }
     }
-    Ok(text)
+    Ok(Exported {
+        key: key.to_owned(),
+        text,
+        key_files: if keys_at.is_some() {
+            key_files
+        } else {
+            Vec::new()
+        },
+    })
 }
 
 /// A key for an endpoint made elsewhere: its name made key-shaped, short enough for the
@@ -253,7 +425,7 @@ fn derive_key(project: &Project, endpoint: &LiveEndpoint, taken: &BTreeSet<Strin
 
 /// `text` lower-cased, each run of other characters than ASCII letters and digits made one `-`,
 /// with no `-` at either end.
-fn slug(text: &str) -> String {
+pub(super) fn slug(text: &str) -> String {
     let mut slug = String::new();
     for c in text.chars() {
         if c.is_ascii_alphanumeric() {

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use serde::{Serialize, Serializer};
 
+use super::applied_json::AppliedJson;
 use crate::plan::{
     Change, FORMAT_VERSION, FieldChange, KeyStep, Plan, SecretStep, Summary, Undeclared,
 };
@@ -18,6 +19,9 @@ struct JsonPlan<'a> {
     undeclared: Vec<Undeclared>,
     warnings: Vec<String>,
     summary: Summary,
+    /// What an apply did (`apply --format json`); absent from a plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied: Option<&'a AppliedJson>,
 }
 
 /// The changes, each scrubbed as it is written, so that a plan of many changes is not
@@ -34,6 +38,21 @@ impl Serialize for Scrubbed<'_> {
 /// Each change is `{key, action, endpoint_id, reason?, fields: {<field>: {before, after}},
 /// secret?, keys?}`, the same shape a saved plan holds.
 pub fn render_json(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
+    render(plan, None, out)
+}
+
+/// The plan's JSON, as [`render_json`] writes it, with what the apply did under `applied`:
+/// `{format_version, endpoints: [{key, action?, endpoint_id, outcome, error?, steps,
+/// secret_writes, secret_removals}], totals}`.
+pub fn render_apply_json(
+    plan: &Plan,
+    applied: &AppliedJson,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    render(plan, Some(applied), out)
+}
+
+fn render(plan: &Plan, applied: Option<&AppliedJson>, out: &mut impl Write) -> io::Result<()> {
     let json = JsonPlan {
         format_version: FORMAT_VERSION,
         changes: Scrubbed(&plan.changes),
@@ -48,6 +67,7 @@ pub fn render_json(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
             .collect(),
         warnings: plan.warnings.iter().map(|warning| text(warning)).collect(),
         summary: plan.summary(),
+        applied,
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
     writeln!(out)

@@ -6,14 +6,18 @@ use std::ffi::OsStr;
 use crate::cli::ColorChoice;
 
 mod applied;
+mod applied_json;
 mod json;
 mod lines;
 mod markdown;
+mod progress;
 mod text;
 
-pub use applied::{Closing, render_applied, render_closing, render_outcome};
-pub use json::render_json;
+pub use applied::{Closing, event_line, outcome_line, render_closing};
+pub use applied_json::{APPLIED_FORMAT_VERSION, AppliedJson, EndpointResult};
+pub use json::{render_apply_json, render_json};
 pub use markdown::render_markdown;
+pub use progress::Progress;
 pub use text::{render_text, render_warnings};
 
 /// Whether to color output. `always` and `never` decide alone; `auto` colors a terminal unless

@@ -249,30 +249,92 @@ fn markdown_values_cannot_break_out_of_code_or_make_links() {
 
 #[test]
 fn applied_lines_and_failures_show_no_control_code_or_credential() {
-    use crate::apply::{Applied, ApplyError, Outcome};
+    use crate::apply::{ApplyError, Outcome};
     use crate::model::SinkError;
-    let applied = Applied {
-        outcomes: vec![Outcome {
+    let outcome = || Outcome {
+        key: "web".into(),
+        action: crate::plan::Action::Update,
+        endpoint_id: Some(hostile_id()),
+        done: vec![format!("updated name {LINK}")],
+        written: Vec::new(),
+        removed: Vec::new(),
+        error: Some(ApplyError::Sink {
             key: "web".into(),
-            action: crate::plan::Action::Update,
-            endpoint_id: Some(hostile_id()),
-            done: vec![format!("updated name {LINK}")],
-            error: Some(ApplyError::Sink {
-                key: "web".into(),
+            sink: "vault".into(),
+            name: "SECRET".into(),
+            source: Box::new(SinkError::Store {
                 sink: "vault".into(),
-                name: "SECRET".into(),
-                source: Box::new(SinkError::Store {
-                    sink: "vault".into(),
-                    message: format!("HTTP 400: echo X-Vault-Token: hvs.abc1 {LINK}\rforged"),
-                }),
+                message: format!("HTTP 400: echo X-Vault-Token: hvs.abc1 {LINK}\rforged"),
             }),
-        }],
+        }),
     };
-    let (mut out, mut errors) = (Vec::new(), Vec::new());
-    crate::report::render_applied(&applied, &mut out, &mut errors).unwrap();
-    for output in [out, errors] {
-        let output = String::from_utf8(output).unwrap();
-        assert!(!output.contains(['\u{1b}', '\r']), "{output:?}");
-        assert!(!output.contains("hvs.abc1"), "{output}");
-    }
+    let line = crate::report::outcome_line(&outcome());
+    assert!(!line.contains(['\u{1b}', '\r']), "{line:?}");
+    assert!(!line.contains("hvs.abc1"), "{line}");
+    assert!(line.starts_with("web (whe_"), "{line}");
+    let entry = crate::report::EndpointResult::of(outcome());
+    let json = serde_json::to_string(&entry).unwrap();
+    assert!(!json.contains("hvs.abc1"), "{json}");
+    assert!(!json.contains('\u{1b}'), "escaped by JSON: {json}");
+}
+
+/// `apply --format json`: the plan's document with what was done under `applied`.
+#[test]
+fn apply_json_document_shape() {
+    use crate::apply::{ApplyError, Outcome, SecretPlace};
+    use crate::plan::Action;
+    use crate::report::{AppliedJson, EndpointResult};
+    let plan = plan(
+        &desired(vec![endpoint("orders")]),
+        &live(Vec::new()),
+        &PlanOptions::default(),
+    );
+    let place = |name: &str| SecretPlace {
+        sink: "local".into(),
+        name: name.into(),
+    };
+    let outcome = |key: &str, action, id: &str| Outcome {
+        key: key.into(),
+        action,
+        endpoint_id: Some(id.into()),
+        done: Vec::new(),
+        written: Vec::new(),
+        removed: Vec::new(),
+        error: None,
+    };
+    let created = Outcome {
+        done: vec![
+            "created whe_new (disabled)".into(),
+            "signing secret written to sink local as KAYLE_WEBHOOK_SECRET_ORDERS".into(),
+            "enabled".into(),
+        ],
+        written: vec![place("KAYLE_WEBHOOK_SECRET_ORDERS")],
+        ..outcome("orders", Action::Create, "whe_new")
+    };
+    let deleted = Outcome {
+        done: vec!["deleted".into()],
+        removed: vec![place("KAYLE_WEBHOOK_SECRET_OLD")],
+        ..outcome("old", Action::Delete, "whe_old")
+    };
+    let failed = Outcome {
+        error: Some(ApplyError::Inconsistent {
+            key: "billing".into(),
+            message: "the plan names no endpoint id (token kk_live_abcdef123456)".into(),
+        }),
+        ..outcome("billing", Action::Update, "whe_billing")
+    };
+    let applied = AppliedJson::new(vec![
+        EndpointResult::of(deleted),
+        EndpointResult::of(created),
+        EndpointResult::of(failed),
+        EndpointResult::unchanged("identity", Some("whe_identity")),
+    ]);
+    let mut out = Vec::new();
+    crate::report::render_apply_json(&plan, &applied, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["format_version"], crate::plan::FORMAT_VERSION);
+    assert_eq!(doc["applied"]["format_version"], 1);
+    assert!(!text.contains("kk_live_abcdef123456"), "{text}");
+    insta::assert_snapshot!(text);
 }

@@ -244,8 +244,26 @@ impl Controller<'_> {
                 .event("lock", String::from_utf8_lossy(&waiting).trim())?;
         }
         let verify = trigger == Trigger::Verify;
-        let (result, applied) = self.reconciler.reconcile(&snapshot, verify).await;
+        // Each endpoint's result is logged as it finishes; a log that cannot be written
+        // stops the watch once the reconcile is done.
+        let mut unlogged = None;
+        let log = &mut *self.log;
+        let (result, applied) = self
+            .reconciler
+            .reconcile(&snapshot, verify, &mut |event| {
+                let kind = match event {
+                    crate::apply::Event::GeneratingKey { .. } => "key",
+                    crate::apply::Event::Finished(_) => "endpoint",
+                };
+                if let Err(err) = log.event(kind, &crate::report::event_line(event)) {
+                    unlogged.get_or_insert(err);
+                }
+            })
+            .await;
         drop(lock);
+        if let Some(err) = unlogged {
+            return Err(err.into());
+        }
         let drift = matches!(trigger, Trigger::Interval | Trigger::Verify)
             && matches!(result, Ok(Done::Applied(_)));
         self.metrics.record(result.is_ok(), drift);

@@ -69,14 +69,6 @@ impl Changes {
         }
         changes
     }
-
-    fn of_applied(applied: &apply::Applied) -> Changes {
-        let mut changes = Changes::default();
-        for outcome in applied.outcomes.iter().filter(|o| o.error.is_none()) {
-            changes.push(outcome.action, &outcome.key);
-        }
-        changes
-    }
 }
 
 /// A reconcile that went through.
@@ -126,13 +118,15 @@ pub struct Reconciler<'a> {
 }
 
 impl Reconciler<'_> {
-    /// Plans `snapshot` against the live state and applies the plan (or, dry-run, renders it).
+    /// Plans `snapshot` against the live state and applies the plan (or, dry-run, renders it),
+    /// handing `report` each event of the apply as it happens.
     /// Returns the changes applied so far along with a failure, for the log.
     /// With `verify_secrets`, every readable sink's secret is compared with the API's.
     pub async fn reconcile(
         &self,
         snapshot: &Snapshot,
         verify_secrets: bool,
+        report: &mut dyn FnMut(&apply::Event),
     ) -> (Result<Done, ReconcileError>, Changes) {
         let loaded = match &snapshot.loaded {
             Ok(loaded) => loaded,
@@ -191,21 +185,33 @@ impl Reconciler<'_> {
         if let Some(first) = apply::check_sinks(&target, &plan).await.into_iter().next() {
             return (Err(ReconcileError::Sinks(first)), Changes::default());
         }
-        let applied = apply::apply(&target, &plan).await;
-        let changes = Changes::of_applied(&applied);
+        let mut changes = Changes::default();
+        let mut errors = Vec::new();
+        let applied = apply::apply(&target, &plan, &mut |event| {
+            report(&event);
+            if let apply::Event::Finished(outcome) = event {
+                match &outcome.error {
+                    None => changes.push(outcome.action, &outcome.key),
+                    Some(error) => errors.push(format!("{error:#}")),
+                }
+            }
+        })
+        .await;
+        // Endpoints finish in any order; the log lists them by key.
+        for keys in [
+            &mut changes.create,
+            &mut changes.update,
+            &mut changes.delete,
+        ] {
+            keys.sort();
+        }
         let failed = applied.failed();
         if failed == 0 {
             return (Ok(Done::Applied(changes.clone())), changes);
         }
-        let errors = applied
-            .outcomes
-            .iter()
-            .filter_map(|o| o.error.as_ref())
-            .map(|e| format!("{e:#}"))
-            .collect();
         let error = ReconcileError::Apply {
             failed,
-            of: applied.outcomes.len(),
+            of: applied.total(),
             errors,
         };
         (Err(error), changes)

@@ -91,8 +91,8 @@ fn every_server_string_reads_back_exactly() {
             )],
             ..Live::default()
         };
-        let exported = manifests(&project, &live, &mut Vec::new()).unwrap();
-        let [(key, text)] = exported.as_slice() else {
+        let exported = manifests(&project, &live, None, &mut Vec::new()).unwrap();
+        let [super::Exported { key, text, .. }] = exported.as_slice() else {
             panic!("{i}: one endpoint, one manifest: {exported:?}")
         };
         let doc = parse(text);
@@ -130,7 +130,9 @@ fn managed_keys_that_look_like_other_scalars_stay_strings() {
             .collect(),
         ..Live::default()
     };
-    for (key, text) in manifests(&project, &live, &mut Vec::new()).unwrap() {
+    for super::Exported { key, text, .. } in
+        manifests(&project, &live, None, &mut Vec::new()).unwrap()
+    {
         let doc = parse(&text);
         let keys: Vec<&String> = doc["endpoints"].as_object().unwrap().keys().collect();
         assert_eq!(keys, [&key], "{text}");

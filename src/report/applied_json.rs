@@ -1,0 +1,135 @@
+//! What an apply did, for machines: the endpoints' results and their totals, added to the plan's
+//! JSON under `applied` (`apply --format json`). Never a secret value: a write names its sink
+//! and the secret's name; an error's message is scrubbed like every other server text.
+
+use serde::Serialize;
+
+use crate::apply::{Outcome, SecretPlace};
+use crate::plan::Action;
+use crate::redact;
+
+/// The version of the `applied` object; the plan around it keeps its own `format_version`.
+pub const APPLIED_FORMAT_VERSION: u32 = 1;
+
+/// What became of one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointOutcome {
+    Created,
+    Updated,
+    Deleted,
+    /// Declared (and selected), and the plan had nothing to do for it.
+    Unchanged,
+    Failed,
+}
+
+/// One endpoint's entry in `applied.endpoints`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointResult {
+    pub key: String,
+    /// The planned change; absent for an unchanged endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    pub endpoint_id: Option<String>,
+    pub outcome: EndpointOutcome,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What was done, in order, in the words of the text output.
+    pub steps: Vec<String>,
+    /// Secrets written (signing secrets, generated private keys): sink and name only.
+    pub secret_writes: Vec<SecretPlace>,
+    /// Secrets removed from sinks (a pruned endpoint's): sink and name only.
+    pub secret_removals: Vec<SecretPlace>,
+}
+
+impl EndpointResult {
+    /// The entry for a change carried out (or failed); scrubbed of anything shaped like a
+    /// credential, as every text from a server is.
+    pub fn of(outcome: Outcome) -> EndpointResult {
+        let result = match (&outcome.error, outcome.action) {
+            (Some(_), _) => EndpointOutcome::Failed,
+            (None, Action::Create) => EndpointOutcome::Created,
+            (None, Action::Update) => EndpointOutcome::Updated,
+            (None, Action::Delete) => EndpointOutcome::Deleted,
+        };
+        let places = |places: Vec<SecretPlace>| {
+            places
+                .into_iter()
+                .map(|place| SecretPlace {
+                    sink: text(&place.sink),
+                    name: text(&place.name),
+                })
+                .collect()
+        };
+        EndpointResult {
+            key: text(&outcome.key),
+            action: Some(outcome.action),
+            endpoint_id: outcome.endpoint_id.as_deref().map(text),
+            outcome: result,
+            error: outcome.error.map(|error| text(&format!("{error:#}"))),
+            steps: outcome.done.iter().map(|step| text(step)).collect(),
+            secret_writes: places(outcome.written),
+            secret_removals: places(outcome.removed),
+        }
+    }
+
+    /// The entry for a declared endpoint the plan left alone.
+    pub fn unchanged(key: &str, endpoint_id: Option<&str>) -> EndpointResult {
+        EndpointResult {
+            key: text(key),
+            action: None,
+            endpoint_id: endpoint_id.map(text),
+            outcome: EndpointOutcome::Unchanged,
+            error: None,
+            steps: Vec::new(),
+            secret_writes: Vec::new(),
+            secret_removals: Vec::new(),
+        }
+    }
+}
+
+/// The `applied` object: `{format_version, endpoints, totals}`, endpoints in key order.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedJson {
+    format_version: u32,
+    endpoints: Vec<EndpointResult>,
+    totals: Totals,
+}
+
+/// How many endpoints ended each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+}
+
+impl AppliedJson {
+    /// Sorts `endpoints` by key (a duplicate's delete after its key's other entries) and counts
+    /// them.
+    pub fn new(mut endpoints: Vec<EndpointResult>) -> AppliedJson {
+        endpoints.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut totals = Totals::default();
+        for endpoint in &endpoints {
+            *match endpoint.outcome {
+                EndpointOutcome::Created => &mut totals.created,
+                EndpointOutcome::Updated => &mut totals.updated,
+                EndpointOutcome::Deleted => &mut totals.deleted,
+                EndpointOutcome::Unchanged => &mut totals.unchanged,
+                EndpointOutcome::Failed => &mut totals.failed,
+            } += 1;
+        }
+        AppliedJson {
+            format_version: APPLIED_FORMAT_VERSION,
+            endpoints,
+            totals,
+        }
+    }
+}
+
+fn text(text: &str) -> String {
+    redact::scrub(text, &[]).into_owned()
+}
