@@ -31,6 +31,8 @@ pub const SIGNATURE_HEADER: &str = "X-Kayle-Signature";
 pub const ALGORITHM: &str = "RSA-OAEP-256";
 /// The JWE content-encryption algorithm.
 pub const ENCRYPTION: &str = "A256GCM";
+/// The version of the event contract events carry.
+pub const CONTRACT_VERSION: u32 = 1;
 /// How far a signature's timestamp may be from the receiver's clock, as Kayle tells
 /// receivers: five minutes.
 pub const TOLERANCE_SECS: i64 = 300;
@@ -58,11 +60,13 @@ pub struct Metadata {
     pub verification_session_id: String,
     /// The version of the event contract.
     pub contract_version: u32,
+    /// A test event rather than a real one: the metadata then also holds `"probe": true`.
+    pub probe: bool,
 }
 
 /// The event JSON Kayle seals: `{"data", "metadata": {…}, "type"}`, compact.
 pub fn event_json(event_type: &str, data: &Value, metadata: &Metadata) -> Vec<u8> {
-    let event = json!({
+    let mut event = json!({
         "type": event_type,
         "data": data,
         "metadata": {
@@ -71,6 +75,9 @@ pub fn event_json(event_type: &str, data: &Value, metadata: &Metadata) -> Vec<u8
             "contract_version": metadata.contract_version,
         },
     });
+    if metadata.probe {
+        event["metadata"]["probe"] = json!(true);
+    }
     serde_json::to_vec(&event).expect("a JSON value serializes")
 }
 

@@ -24,9 +24,6 @@ const AUTOMATIC_RETRY_WINDOW_MS: i64 = 5_000
     + 10 * 3_600_000
     + 10 * 3_600_000;
 
-/// The contract version events carry.
-const CONTRACT_VERSION: u32 = 1;
-
 /// Where a delivery stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -167,7 +164,8 @@ impl Store {
             &wire::Metadata {
                 event_id: event.id.clone(),
                 verification_session_id: event.trigger_id.clone(),
-                contract_version: CONTRACT_VERSION,
+                contract_version: wire::CONTRACT_VERSION,
+                probe: false,
             },
         );
         let targets: Vec<(String, u32)> = self
