@@ -11,6 +11,7 @@ pub mod http;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod probe;
 pub mod redact;
 pub mod report;
 pub mod sink;

@@ -4,6 +4,7 @@
 //! credentials it was sent, escape sequences, markdown) reaches the output as it was.
 
 mod hostile_support;
+mod receiver_support;
 mod support;
 
 use std::collections::BTreeSet;
@@ -173,6 +174,43 @@ fn no_secret_or_private_key_appears_in_any_output() {
     watch.run(&["apply", "--auto-approve"]).expect(0);
     watch.run(&["plan", "--detailed-exitcode"]).expect(0);
     api.assert_no_violations();
+
+    // Probe, to a local receiver that takes anything (the endpoints' own hosts are not real):
+    // the JWEs it got, and their parts, are never printed either.
+    let receiver = receiver_support::Receiver::start(
+        receiver_support::Mode::AcceptsAnything,
+        receiver_support::Source {
+            sink: project.sink_path(),
+            secret_name: String::new(),
+            private_key_name: String::new(),
+            kid: String::new(),
+        },
+    );
+    watch
+        .run(&["probe", "orders", "--url", &receiver.url])
+        .expect(1);
+    watch
+        .run(&[
+            "probe",
+            "identity",
+            "--url",
+            &receiver.url,
+            "--format",
+            "json",
+        ])
+        .expect(1);
+    let sent: Vec<String> = receiver.seen().into_iter().map(|s| s.body).collect();
+    assert_eq!(sent.len(), 6, "both probes sent their three requests");
+    for jwe in &sent {
+        watch.secrets.insert(jwe.clone());
+        // The encrypted key, the IV, the ciphertext and the tag, each on its own.
+        watch.secrets.extend(
+            jwe.split('.')
+                .skip(1)
+                .filter(|p| p.len() >= 16)
+                .map(str::to_owned),
+        );
+    }
 
     // The scenario did what it is for: secrets were issued, rotated and logged about.
     let needles = watch.needles();

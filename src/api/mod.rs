@@ -2,6 +2,7 @@
 //! that survives the server's ignored-cursor trap, timeouts, and retries for the calls that
 //! may safely be repeated. Endpoint creation is never repeated blindly.
 
+mod deliveries;
 mod error;
 mod failure;
 mod keys;
@@ -18,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use deliveries::{DeliveryFilter, LiveDelivery};
 pub use error::{ApiError, FieldIssue};
 pub use retry::RetryPolicy;
 
@@ -339,7 +341,9 @@ impl Client {
             let mut items = Vec::new();
             let mut cursor: Option<String> = None;
             for _ in 0..max_pages {
-                let page_path = format!("{path}?{}", page_query(cursor.as_deref()));
+                // A path may carry filters already.
+                let joiner = if path.contains('?') { '&' } else { '?' };
+                let page_path = format!("{path}{joiner}{}", page_query(cursor.as_deref()));
                 let page: Envelope<Vec<T>> = self
                     .call_enveloped(Method::GET, &page_path, None, Repeat::Safe, doing)
                     .await?;

@@ -47,6 +47,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Rotate an endpoint's signing secret now and write the new one to its sink.
     Rotate(RotateArgs),
+    /// Send a receiver what Kayle would (a signed test event, a forged one, a stale one) and
+    /// say whether it verifies and decrypts as Kayle's docs say.
+    Probe(ProbeArgs),
     /// Print a completion script for SHELL (e.g. `kayle-sync completions bash`).
     Completions(CompletionsArgs),
     /// Print the manual page (roff), e.g. `kayle-sync man > kayle-sync.1`.
@@ -218,6 +221,47 @@ impl RotateArgs {
     /// The config directory, given as `DIR` or as the older `--dir DIR`.
     pub fn dir(&self) -> &std::path::Path {
         self.dir_option.as_deref().unwrap_or(&self.dir)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The endpoint key whose receiver to probe. With --all, leave it out: the one positional
+    /// argument is then DIR.
+    #[arg(required_unless_present = "all")]
+    pub key: Option<String>,
+    /// The config directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Send to this URL (an internal or staging address of the same receiver) instead of the
+    /// endpoint's live URL.
+    #[arg(long, value_name = "URL", conflicts_with = "all")]
+    pub url: Option<String>,
+    /// Probe every managed endpoint.
+    #[arg(long)]
+    pub all: bool,
+    /// How many endpoints to probe at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// How to print the verdicts.
+    #[arg(long, value_enum, default_value_t = LineFormat::Text)]
+    pub format: LineFormat,
+}
+
+impl ProbeArgs {
+    /// The endpoint key, unless --all.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref().filter(|_| !self.all)
+    }
+
+    /// The config directory: with --all, a lone positional argument is DIR.
+    pub fn dir(&self) -> &std::path::Path {
+        match &self.key {
+            Some(dir) if self.all && self.dir == std::path::Path::new(".") => {
+                std::path::Path::new(dir)
+            }
+            _ => &self.dir,
+        }
     }
 }
 

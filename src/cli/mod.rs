@@ -6,6 +6,7 @@ mod completions;
 mod export;
 mod init;
 mod plan;
+mod probe;
 mod rotate;
 mod session;
 mod validate;
@@ -90,6 +91,7 @@ fn config_dir(command: &Command) -> Option<&Path> {
         Command::Watch(args) => Some(&args.dir),
         Command::Export(args) => Some(&args.dir),
         Command::Rotate(args) => Some(args.dir()),
+        Command::Probe(args) => Some(args.dir()),
     }
 }
 
@@ -171,6 +173,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Apply(args) => apply::run(args, color, &mut out, &mut err).await,
             Command::Export(args) => export::run(args, &mut out, &mut err).await,
             Command::Rotate(args) => rotate::run(args, &mut out, &mut err).await,
+            Command::Probe(args) => probe::run(args, &mut out, &mut err).await,
             Command::Watch(args) => watch::run(args, &mut err).await,
         }
     })

@@ -155,6 +155,51 @@ async fn land(State(emulator): State<Emulator>) -> Response {
     done()
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+    /// Defaults to the organization of the first token.
+    #[serde(default)]
+    organization_id: Option<String>,
+}
+
+async fn fire_event(State(emulator): State<Emulator>, Json(body): Json<EventBody>) -> Response {
+    let organization = body.organization_id.unwrap_or_else(|| {
+        let tokens = &emulator.shared.config.tokens;
+        tokens
+            .first()
+            .map(|t| t.organization_id.clone())
+            .unwrap_or_default()
+    });
+    match emulator.fire_event(&organization, &body.event_type, body.data) {
+        Ok(fired) => Json(fired).into_response(),
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": error.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimeScaleBody {
+    divisor: u32,
+}
+
+async fn time_scale(State(emulator): State<Emulator>, Json(body): Json<TimeScaleBody>) -> Response {
+    emulator.set_delivery_time_scale(body.divisor);
+    done()
+}
+
+async fn deliveries(State(emulator): State<Emulator>) -> Response {
+    Json(json!({"deliveries": emulator.deliveries()})).into_response()
+}
+
 async fn state(State(emulator): State<Emulator>) -> Response {
     Json(json!({"endpoints": emulator.state_with_secrets()})).into_response()
 }
@@ -170,5 +215,8 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         .route("/_emulator/held", get(held))
         .route("/_emulator/held/land", post(land))
         .route("/_emulator/state", get(state))
+        .route("/_emulator/events", post(fire_event))
+        .route("/_emulator/deliveries", get(deliveries))
+        .route("/_emulator/delivery-time-scale", post(time_scale))
         .with_state(emulator)
 }

@@ -45,14 +45,20 @@ pub enum Route {
     DeactivateKey,
     /// `POST /v1/webhooks/keys/{id}/reactivate`
     ReactivateKey,
+    /// `GET /v1/webhooks/deliveries`
+    ListDeliveries,
+    /// `POST /v1/webhooks/deliveries/{id}/retry`
+    RetryDelivery,
+    /// `POST /v1/webhooks/events/{id}/replay`
+    ReplayEvent,
 }
 
 impl Route {
-    /// Every route but the three reads; chaos only hits these.
+    /// Every route but the four reads; chaos only hits these.
     pub fn is_write(self) -> bool {
         !matches!(
             self,
-            Route::ListEndpoints | Route::GetEndpoint | Route::ListKeys
+            Route::ListEndpoints | Route::GetEndpoint | Route::ListKeys | Route::ListDeliveries
         )
     }
 
@@ -74,6 +80,9 @@ impl Route {
             ("GET", "/v1/webhooks/endpoints/{endpoint_id}/keys") => Route::ListKeys,
             ("POST", "/v1/webhooks/keys/{key_id}/deactivate") => Route::DeactivateKey,
             ("POST", "/v1/webhooks/keys/{key_id}/reactivate") => Route::ReactivateKey,
+            ("GET", "/v1/webhooks/deliveries") => Route::ListDeliveries,
+            ("POST", "/v1/webhooks/deliveries/{delivery_id}/retry") => Route::RetryDelivery,
+            ("POST", "/v1/webhooks/events/{event_id}/replay") => Route::ReplayEvent,
             _ => return None,
         };
         Some(route)
@@ -328,8 +337,11 @@ pub(crate) async fn middleware(
         let _in_flight = guard;
         return crate::late::hold(shared, request, next, latency + after, hang_up, killer).await;
     }
-    let list_limit = matches!(route, Some(Route::ListEndpoints | Route::ListKeys))
-        .then(|| requested_limit(&request));
+    let list_limit = matches!(
+        route,
+        Some(Route::ListEndpoints | Route::ListKeys | Route::ListDeliveries)
+    )
+    .then(|| requested_limit(&request));
     let drop_after = fault == Some(Fault::DropAfterCommit);
     // The work runs in its own task so that, as on a real server, a client that gives up
     // (a timeout during a hang or latency) does not cancel a write half-way.

@@ -1,8 +1,9 @@
 //! An in-memory emulator of the Kayle ID webhook API that behaves as the real server does,
 //! with fault injection, for tests and local sandboxes.
 //!
-//! It implements every webhook-endpoint, encryption-key and signing-secret route under
-//! `/v1/webhooks/`, with the real server's quirks: several error shapes (ZodError 400s,
+//! It implements every webhook-endpoint, encryption-key, signing-secret and delivery route under
+//! `/v1/webhooks/` and delivers events to receivers (see [`Emulator::fire_event`] and
+//! [`wire`]), with the real server's quirks: several error shapes (ZodError 400s,
 //! handler envelopes, bare 401/403/413, plain-text 400/404/500), unknown fields dropped,
 //! an unknown `starting_after` cursor serving page 1 again, an empty subscription stored
 //! empty but read back as all four types, lengths counted in UTF-16 units, and keys where
@@ -28,7 +29,7 @@
 //!   `times` calls of `route` get `fault`. ROUTE is the snake_case [`Route`] name
 //!   (`list_endpoints`, `create_endpoint`, `get_endpoint`, `update_endpoint`,
 //!   `delete_endpoint`, `reveal_secret`, `rotate_secret`, `create_key`, `list_keys`,
-//!   `deactivate_key`, `reactivate_key`). FAULT is one of
+//!   `deactivate_key`, `reactivate_key`, `list_deliveries`, `retry_delivery`, `replay_event`). FAULT is one of
 //!   `{"kind": "status", "status": 503, "retry_after_secs": 2}` (`retry_after_secs` optional),
 //!   `{"kind": "drop_after_commit"}`, `{"kind": "hang", "ms": 5000}`,
 //!   `{"kind": "land_late", "ms": 800, "hang_up": true}` (`hang_up` optional, false) or
@@ -46,6 +47,15 @@
 //!   left an endpoint enabled without an active key.
 //! - `POST /_emulator/frozen` `{"organization_id": "...", "frozen": true}`: the organization
 //!   is pending deletion and every call with its tokens answers 410 `ORGANIZATION_FROZEN`.
+//! - `POST /_emulator/events` `{"type": "verification.session.succeeded", "data": {...},
+//!   "organization_id": "..."}` (`data` and `organization_id` optional; the organization
+//!   defaults to the first token's): fires an event, answering `{"event_id": "evt_...",
+//!   "delivery_ids": ["whd_...", ...]}`; an unknown type is a 400.
+//! - `GET /_emulator/deliveries`: `{"deliveries": [DELIVERY, ...]}`, every organization's,
+//!   newest first, as the API returns them.
+//! - `POST /_emulator/delivery-time-scale` `{"divisor": 6000}`: divides the waits of the retry
+//!   schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) and the 15 s attempt timeout (to no
+//!   less than 1 s) by `divisor`.
 //! - `GET /_emulator/state`: `{"endpoints": [{"endpoint": ENDPOINT, "signing_secret": "whsec_...",
 //!   "keys": [KEY, ...]}, ...]}` with ENDPOINT and KEY as the API returns them (keys newest
 //!   first). It holds secrets: it is for test assertions only.
@@ -55,6 +65,7 @@
 
 mod admin;
 mod barrier;
+mod deliveries;
 mod faults;
 mod key_validation;
 mod late;
@@ -64,6 +75,7 @@ mod routes;
 mod server;
 mod store;
 mod validation;
+pub mod wire;
 mod zod;
 
 use std::path::PathBuf;
@@ -73,6 +85,7 @@ use std::time::Duration;
 
 use axum::Router;
 
+pub use deliveries::{FiredEvent, RETRY_SCHEDULE, TIMEOUT as DELIVERY_TIMEOUT, UnknownEventType};
 pub use faults::{Fault, Route, Stats};
 pub use server::Server;
 use store::Store;
@@ -149,6 +162,8 @@ pub(crate) struct Shared {
     violations: Mutex<Vec<String>>,
     /// Organizations pending deletion: every call with their tokens answers 410.
     frozen: Mutex<std::collections::BTreeSet<String>>,
+    /// What attempts deliveries in the background.
+    pub workers: deliveries::Workers,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -172,6 +187,11 @@ impl Shared {
                 "endpoint {id} is enabled without an active encryption key after {route:?}"
             ));
         }
+        self.persist(store);
+    }
+
+    /// Writes the state file, if there is one; called with the store still locked.
+    pub fn persist(&self, store: &Store) {
         if let Some(path) = &self.config.state_file
             && let Err(error) = persistence::save(path, store)
         {
@@ -183,7 +203,7 @@ impl Shared {
 /// The emulator: cheap to clone, every clone shares the same state.
 #[derive(Clone)]
 pub struct Emulator {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl Emulator {
@@ -204,6 +224,7 @@ impl Emulator {
                 land_now: tokio::sync::watch::Sender::new(0),
                 violations: Mutex::new(Vec::new()),
                 frozen: Mutex::new(Default::default()),
+                workers: deliveries::Workers::new(),
             }),
         })
     }
@@ -220,9 +241,13 @@ impl Emulator {
             .method_not_allowed_fallback(responses::unrouted)
     }
 
-    /// Binds `addr` (e.g. `127.0.0.1:0`) and serves on the current tokio runtime.
+    /// Binds `addr` (e.g. `127.0.0.1:0`) and serves on the current tokio runtime, where
+    /// deliveries run too. [`Server::shutdown`] stops both.
     pub async fn serve(&self, addr: &str) -> std::io::Result<Server> {
-        server::serve(self.router(), addr).await
+        self.shared.workers.adopt_runtime();
+        let mut server = server::serve(self.router(), addr).await?;
+        server.emulator = Some(self.clone());
+        Ok(server)
     }
 
     /// The next `times` calls of `route` get `fault`.

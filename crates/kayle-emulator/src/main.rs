@@ -23,6 +23,9 @@ struct Args {
     /// Latency added to every API request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// Divide the waits of the delivery retry schedule by this (6000 makes 5 minutes 50 ms).
+    #[arg(long, default_value_t = 1)]
+    delivery_time_scale: u32,
     /// Serve without the /_emulator/ admin API, which shows every secret and takes faults
     /// from any local process.
     #[arg(long)]
@@ -40,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
         None => "starting the emulator".to_string(),
     })?;
     emulator.set_latency(Duration::from_millis(args.latency_ms));
+    emulator.set_delivery_time_scale(args.delivery_time_scale);
     let server = emulator
         .serve(&args.listen)
         .await

@@ -28,7 +28,7 @@ pub(crate) const BODY_LIMIT: usize = 2 * 1024 * 1024;
 use crate::responses::DOCS;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
-    Router::new()
+    crate::deliveries::routes::add(Router::new())
         .route(
             "/v1/webhooks/endpoints",
             get(list_endpoints).post(create_endpoint),
@@ -144,7 +144,7 @@ fn parse_json(headers: &HeaderMap, bytes: &[u8]) -> Result<JsonBody, Response> {
 }
 
 /// Body limit, then auth, then the path id, in the server's order.
-async fn begin(
+pub(crate) async fn begin(
     shared: &Shared,
     headers: &HeaderMap,
     body: Body,

@@ -30,6 +30,8 @@ pub struct Server {
     pub addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
+    /// The emulator served, whose deliveries stop with the server.
+    pub(crate) emulator: Option<crate::Emulator>,
 }
 
 impl Server {
@@ -38,8 +40,11 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting and closes every open connection.
+    /// Stops accepting, closes every open connection and stops every delivery schedule.
     pub async fn shutdown(self) {
+        if let Some(emulator) = &self.emulator {
+            emulator.stop_deliveries();
+        }
         let _ = self.stop.send(());
         let _ = self.task.await;
     }
@@ -64,7 +69,12 @@ pub(crate) async fn serve(router: Router, addr: &str) -> std::io::Result<Server>
         }
         connections.shutdown().await;
     });
-    Ok(Server { addr, stop, task })
+    Ok(Server {
+        addr,
+        stop,
+        task,
+        emulator: None,
+    })
 }
 
 async fn serve_connection(router: Router, stream: tokio::net::TcpStream) {

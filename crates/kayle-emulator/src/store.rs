@@ -128,6 +128,12 @@ pub(crate) struct Store {
     pub keys: Vec<KeyRecord>,
     /// The last timestamp handed out, in Unix milliseconds; each new one is strictly later.
     pub last_ms: i64,
+    /// Events fired, oldest first (absent from state files written before deliveries).
+    #[serde(default)]
+    pub events: Vec<crate::deliveries::EventRecord>,
+    /// One delivery per event and subscribed endpoint, oldest first.
+    #[serde(default)]
+    pub deliveries: Vec<crate::deliveries::DeliveryRecord>,
 }
 
 /// One page of a newest-first listing.
@@ -168,9 +174,14 @@ pub(crate) struct NewKey {
 
 /// `prefix` followed by 32 characters of `[a-z0-9]`.
 pub(crate) fn random_id(prefix: &str) -> String {
+    random_id_of(prefix, 32)
+}
+
+/// `prefix` followed by `length` characters of `[a-z0-9]`.
+pub(crate) fn random_id_of(prefix: &str, length: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    let tail: String = (0..32)
+    let tail: String = (0..length)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
     format!("{prefix}{tail}")
@@ -192,7 +203,7 @@ fn newest_first(a: (i64, &str), b: (i64, &str)) -> std::cmp::Ordering {
 }
 
 /// A record a listing pages over: newest first by creation time, then id.
-trait Listed {
+pub(crate) trait Listed {
     fn order(&self) -> (i64, &str);
 }
 
@@ -211,7 +222,7 @@ impl Listed for KeyRecord {
 /// Pages `own` (every record the cursor may name) newest first, keeping those `keep` accepts.
 /// An unknown cursor is ignored and page 1 comes back, as on the real server. Only the page's
 /// records are cloned.
-fn paginate<T: Listed + Clone>(
+pub(crate) fn paginate<T: Listed + Clone>(
     own: Vec<&T>,
     keep: impl Fn(&T) -> bool,
     limit: usize,
@@ -333,7 +344,7 @@ impl Store {
         Some(e.clone())
     }
 
-    /// Deletes an endpoint and, as the server does, its keys.
+    /// Deletes an endpoint and, as the server does, its keys and deliveries.
     pub fn delete_endpoint(&mut self, org: &str, id: &str) -> bool {
         let before = self.endpoints.len();
         self.endpoints
@@ -341,6 +352,7 @@ impl Store {
         let deleted = self.endpoints.len() != before;
         if deleted {
             self.keys.retain(|k| k.webhook_endpoint_id != id);
+            self.deliveries.retain(|d| d.webhook_endpoint_id != id);
         }
         deleted
     }

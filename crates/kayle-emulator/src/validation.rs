@@ -313,10 +313,8 @@ pub(crate) struct ListQuery {
 /// Parses `limit`, `starting_after` and the boolean filter (`enabled` or `is_active`).
 /// Unknown parameters are ignored, as on the server.
 pub(crate) fn list_query(raw: Option<&str>, filter: &'static str) -> Result<ListQuery, Vec<Issue>> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
-    let get = |k: &str| pairs.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v);
+    let pairs = query_pairs(raw);
+    let get = |k: &str| last_value(&pairs, k);
     let mut issues = Vec::new();
     let mut query = ListQuery {
         limit: 10,
@@ -334,7 +332,82 @@ pub(crate) fn list_query(raw: Option<&str>, filter: &'static str) -> Result<List
             )),
         }
     }
-    if let Some(v) = get("limit") {
+    (query.limit, query.starting_after) = page_params(&pairs, &mut issues);
+    if issues.is_empty() {
+        Ok(query)
+    } else {
+        Err(issues)
+    }
+}
+
+/// The query of the delivery listing.
+pub(crate) struct DeliveryQuery {
+    pub limit: usize,
+    pub status: Option<&'static str>,
+    pub endpoint_id: Option<String>,
+    pub event_id: Option<String>,
+    pub starting_after: Option<String>,
+}
+
+/// The statuses a delivery can have, in the server's order.
+pub(crate) const DELIVERY_STATUSES: [&str; 4] = ["pending", "delivering", "succeeded", "failed"];
+
+/// Parses the delivery listing's `status`, `endpoint_id`, `event_id`, `limit` and
+/// `starting_after`.
+pub(crate) fn delivery_query(raw: Option<&str>) -> Result<DeliveryQuery, Vec<Issue>> {
+    let pairs = query_pairs(raw);
+    let mut issues = Vec::new();
+    let status = last_value(&pairs, "status").and_then(|v| {
+        let found = DELIVERY_STATUSES.iter().copied().find(|s| s == v);
+        if found.is_none() {
+            issues.push(Issue::invalid_option(
+                &DELIVERY_STATUSES,
+                &[Seg::Key("status")],
+            ));
+        }
+        found
+    });
+    let mut id = |field: &'static str| {
+        let v = last_value(&pairs, field)?;
+        match path_id(v, field) {
+            Ok(()) => Some(v.clone()),
+            Err(more) => {
+                issues.extend(more);
+                None
+            }
+        }
+    };
+    let endpoint_id = id("endpoint_id");
+    let event_id = id("event_id");
+    let (limit, starting_after) = page_params(&pairs, &mut issues);
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    Ok(DeliveryQuery {
+        limit,
+        status,
+        endpoint_id,
+        event_id,
+        starting_after,
+    })
+}
+
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The last value given for `key` (the server takes the last of repeated parameters).
+fn last_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a String> {
+    pairs.iter().rev().find(|(n, _)| n == key).map(|(_, v)| v)
+}
+
+/// `limit` (default 10) and `starting_after`, with their issues added to `issues`.
+fn page_params(pairs: &[(String, String)], issues: &mut Vec<Issue>) -> (usize, Option<String>) {
+    let mut limit = 10;
+    let mut starting_after = None;
+    if let Some(v) = last_value(pairs, "limit") {
         let path = [Seg::Key("limit")];
         let n: f64 = if v.trim().is_empty() {
             0.0
@@ -350,20 +423,16 @@ pub(crate) fn list_query(raw: Option<&str>, filter: &'static str) -> Result<List
         } else if n > 100.0 {
             issues.push(Issue::too_big("number", 100, &path));
         } else {
-            query.limit = n as usize;
+            limit = n as usize;
         }
     }
-    if let Some(v) = get("starting_after") {
+    if let Some(v) = last_value(pairs, "starting_after") {
         match path_id(v, "starting_after") {
-            Ok(()) => query.starting_after = Some(v.clone()),
+            Ok(()) => starting_after = Some(v.clone()),
             Err(more) => issues.extend(more),
         }
     }
-    if issues.is_empty() {
-        Ok(query)
-    } else {
-        Err(issues)
-    }
+    (limit, starting_after)
 }
 
 #[cfg(test)]

@@ -27,6 +27,9 @@ const ROTATE: &str = "/v1/webhooks/endpoints/{endpoint_id}/signing-secret/rotate
 const KEYS: &str = "/v1/webhooks/endpoints/{endpoint_id}/keys";
 const DEACTIVATE: &str = "/v1/webhooks/keys/{key_id}/deactivate";
 const REACTIVATE: &str = "/v1/webhooks/keys/{key_id}/reactivate";
+const DELIVERIES: &str = "/v1/webhooks/deliveries";
+const RETRY: &str = "/v1/webhooks/deliveries/{delivery_id}/retry";
+const REPLAY: &str = "/v1/webhooks/events/{event_id}/replay";
 
 /// (path, method, status) the spec documents but the real server answers in another shape,
 /// per FACTS.md; the tour checks the real shape instead.
@@ -151,7 +154,8 @@ impl Contract {
     fn documented(&self) -> BTreeSet<(String, String, u16)> {
         let mut all = BTreeSet::new();
         for path in [
-            ENDPOINTS, ENDPOINT, REVEAL, ROTATE, KEYS, DEACTIVATE, REACTIVATE,
+            ENDPOINTS, ENDPOINT, REVEAL, ROTATE, KEYS, DEACTIVATE, REACTIVATE, DELIVERIES, RETRY,
+            REPLAY,
         ] {
             let item = &self.spec["paths"][path];
             for (method, op) in item.as_object().expect(path) {
@@ -202,6 +206,92 @@ fn fill(template: &str, id: &str) -> String {
     template
         .replace("{endpoint_id}", id)
         .replace("{key_id}", id)
+        .replace("{delivery_id}", id)
+        .replace("{event_id}", id)
+}
+
+/// Waits (at most 20 s) until the delivery has `status`.
+async fn until_status(api: &Api, id: &str, status: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let r = api.get(&format!("{DELIVERIES}?limit=100")).await;
+        let data = r.body["data"].as_array().cloned().unwrap_or_default();
+        if data.iter().any(|d| d["id"] == id && d["status"] == status) {
+            return;
+        }
+        assert!(started.elapsed().as_secs() < 20, "{id} never {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// The delivery routes: list, retry and replay with their 200/202, 404 and 409. Returns a
+/// delivery id and an event id for the fault tour.
+async fn tour_deliveries(c: &mut Contract, api: &Api) -> (String, String) {
+    let post = Method::POST;
+    api.emulator.set_delivery_time_scale(60_000);
+    let receiver = common::stub_receiver::StubReceiver::start(400).await;
+    let ep = api
+        .create(json!({"url": receiver.url, "enabled": false}))
+        .await;
+    api.add_key(&ep, "k1").await;
+    api.patch(&fill(ENDPOINT, &ep), json!({"enabled": true}))
+        .await;
+    let fire = || {
+        api.emulator
+            .fire_event(
+                kayle_emulator::TEST_ORGANIZATION_ID,
+                "verification.session.expired",
+                None,
+            )
+            .unwrap()
+    };
+    let first = fire();
+    let delivery = first.delivery_ids[0].clone();
+    c.check(DELIVERIES, "get", &api.get(DELIVERIES).await);
+    let filtered = format!(
+        "{DELIVERIES}?status=pending&endpoint_id={ep}&event_id={}&limit=1&starting_after=whd_x",
+        first.event_id
+    );
+    c.check(DELIVERIES, "get", &api.get(&filtered).await);
+    assert_zod(
+        &api.get(&format!("{DELIVERIES}?limit=0")).await,
+        json!(["limit"]),
+    );
+
+    // Failed, payload retained: a retry requeues it, and it succeeds.
+    until_status(api, &delivery, "failed").await;
+    receiver.answer(200);
+    let r = api.call(post.clone(), &fill(RETRY, &delivery), None).await;
+    c.check(RETRY, "post", &r);
+    assert_eq!(r.status, 200, "{r:?}");
+    until_status(api, &delivery, "succeeded").await;
+    // Delivered, payload scrubbed: neither a retry nor a replay can send it again.
+    let r = api.call(post.clone(), &fill(RETRY, &delivery), None).await;
+    c.check(RETRY, "post", &r);
+    assert_eq!(r.body["error"]["code"], "WEBHOOK_PAYLOAD_EXPIRED", "{r:?}");
+    let r = api
+        .call(post.clone(), &fill(REPLAY, &first.event_id), None)
+        .await;
+    c.check(REPLAY, "post", &r);
+    assert_eq!(r.body["error"]["code"], "WEBHOOK_PAYLOAD_EXPIRED", "{r:?}");
+    for (template, missing) in [(RETRY, "whd_doesnotexist"), (REPLAY, "evt_doesnotexist")] {
+        let r = api.call(post.clone(), &fill(template, missing), None).await;
+        assert_eq!(r.status, 404, "{r:?}");
+        c.check(template, "post", &r);
+    }
+
+    // A replay of an event whose delivery failed: 202 with the event.
+    receiver.answer(400);
+    let second = fire();
+    until_status(api, &second.delivery_ids[0], "failed").await;
+    receiver.answer(200);
+    let r = api
+        .call(post.clone(), &fill(REPLAY, &second.event_id), None)
+        .await;
+    assert_eq!(r.status, 202, "{r:?}");
+    c.check(REPLAY, "post", &r);
+    until_status(api, &second.delivery_ids[0], "succeeded").await;
+    (delivery, first.event_id)
 }
 
 async fn every_route_answers_as_the_spec_or_facts_say(spec: Value) {
@@ -347,6 +437,8 @@ async fn every_route_answers_as_the_spec_or_facts_say(spec: Value) {
     assert_plain(&api.get("/v1/webhooks/endpoints/").await, 404);
     assert_plain(&api.call(Method::PUT, &one, None).await, 404);
 
+    let (delivery, event) = tour_deliveries(&mut c, &api).await;
+
     // 500 on every route, through an injected fault: the documented envelope.
     let routes = [
         (Route::ListEndpoints, ENDPOINTS, Method::GET, None),
@@ -374,6 +466,9 @@ async fn every_route_answers_as_the_spec_or_facts_say(spec: Value) {
         (Route::ListKeys, KEYS, Method::GET, None),
         (Route::DeactivateKey, DEACTIVATE, post.clone(), None),
         (Route::ReactivateKey, REACTIVATE, post.clone(), None),
+        (Route::ListDeliveries, DELIVERIES, Method::GET, None),
+        (Route::RetryDelivery, RETRY, post.clone(), None),
+        (Route::ReplayEvent, REPLAY, post.clone(), None),
         (Route::DeleteEndpoint, ENDPOINT, Method::DELETE, None),
     ];
     for (route, template, method, body) in routes {
@@ -384,6 +479,10 @@ async fn every_route_answers_as_the_spec_or_facts_say(spec: Value) {
         api.emulator.inject(route, fault, 1);
         let id = if template.contains("{key_id}") {
             &key
+        } else if template.contains("{delivery_id}") {
+            &delivery
+        } else if template.contains("{event_id}") {
+            &event
         } else {
             &ep
         };

@@ -1,6 +1,8 @@
 //! Helpers shared by the emulator's integration tests: a served emulator and a small client.
 #![allow(dead_code)]
 
+pub mod stub_receiver;
+
 use base64::Engine;
 use kayle_emulator::{Config, Emulator, Server};
 use reqwest::Method;
