@@ -46,6 +46,14 @@ fn every_command_stops_at_the_missing_project_file_and_points_at_the_nearby_one(
             "kayle-sync rotate orders deploy/kayle",
         ),
         (vec!["export"], "kayle-sync export deploy/kayle"),
+        (
+            vec!["probe", "orders"],
+            "kayle-sync probe orders deploy/kayle",
+        ),
+        (
+            vec!["probe", "--all"],
+            "kayle-sync probe --all deploy/kayle",
+        ),
         (vec!["watch", "--dry-run"], "kayle-sync watch deploy/kayle"),
     ] {
         let run = repo.run(&api, &args);

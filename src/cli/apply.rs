@@ -52,7 +52,8 @@ async fn plan_and_apply(
     // what was done, written at the end; or the plan alone when nothing was carried out.
     let json = args.format == Format::Json;
     // JSON rendering writes no warnings to stderr: they are in the document.
-    let plan_only = |out: &mut dyn Write| print(&plan, Format::Json, color, out, &mut std::io::sink());
+    let plan_only =
+        |out: &mut dyn Write| print(&plan, Format::Json, color, out, &mut std::io::sink());
     if !json {
         print(&plan, args.format, color, out, err)?;
     }

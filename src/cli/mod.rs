@@ -131,6 +131,13 @@ fn retry_line(command: &Command) -> Option<(String, &Path)> {
             let key = shell_word(&args.key);
             return Some((format!("kayle-sync rotate {key}"), args.dir()));
         }
+        Command::Probe(args) => {
+            let words = match args.key() {
+                Some(key) => format!("kayle-sync probe {}", shell_word(key)),
+                None => "kayle-sync probe --all".to_owned(),
+            };
+            return Some((words, args.dir()));
+        }
     };
     Some((format!("kayle-sync {words}"), dir.as_path()))
 }
