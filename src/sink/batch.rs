@@ -174,18 +174,27 @@ mod tests {
         let lock_file = std::fs::File::create(lock_path).unwrap();
         let mut lock = fd_lock::RwLock::new(lock_file);
         let guard = lock.write().unwrap();
-        let mut tasks = Vec::new();
-        for i in 0..32 {
+        let put = |i: usize| {
             let batched = batched.clone();
-            tasks.push(tokio::spawn(async move {
+            tokio::spawn(async move {
                 let value = SecretString::from(format!("v{i}"));
                 batched.put(&format!("N{i}"), &value).await
-            }));
-            if i == 0 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            })
+        };
+        // Each wait ends on what the queue holds, not on time: the first put's write has taken
+        // its batch (and waits on the lock), then the other 31 wait in the queue.
+        let queued = |batched: &BatchedFile, pending: usize| {
+            let queue = batched.queue.lock().unwrap();
+            queue.draining && queue.pending.len() == pending
+        };
+        let mut tasks = vec![put(0)];
+        while !queued(&batched, 0) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tasks.extend((1..32).map(put));
+        while !queued(&batched, 31) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         drop(guard);
         for task in tasks {
             task.await.unwrap().unwrap();
