@@ -11,7 +11,12 @@ use super::args::{Cli, CompletionsArgs};
 /// Writes the completion script for the shell asked for.
 pub fn completions(args: &CompletionsArgs, out: &mut dyn Write) -> anyhow::Result<Outcome> {
     let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "kayle-sync", out);
+    // Generated into memory first: clap_complete panics when its writer fails (a closed pipe,
+    // a full disk), and a write error here is reported like any other.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "kayle-sync", &mut script);
+    out.write_all(&script)?;
+    out.flush()?;
     Ok(Outcome::Success)
 }
 
