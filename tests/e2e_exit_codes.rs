@@ -108,6 +108,33 @@ fn a_target_that_names_nothing_is_refused_with_the_nearest_key() {
 }
 
 #[test]
+fn rotate_or_probe_of_a_key_that_names_nothing_is_a_usage_error() {
+    let api = Api::start();
+    let project = project(&["orders", "billing"]);
+    for args in [
+        &["rotate", "ordrs", "--auto-approve"][..],
+        &["probe", "ordrs"],
+    ] {
+        let run = project.run(&api, args);
+        run.expect(64);
+        assert!(
+            run.stderr.contains("ordrs is not declared in")
+                && run.stderr.contains("did you mean orders?"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // Values and combinations probe cannot carry out are usage errors too.
+    for args in [
+        &["probe", "--all", "orders", "elsewhere"][..],
+        &["probe", "orders", "--url", "ftp://hooks.example.com/"],
+        &["probe", "orders", "--url", "http://10.0.0.1/"],
+    ] {
+        project.run(&api, args).expect(64);
+    }
+}
+
+#[test]
 fn plan_and_apply_warnings_go_to_stderr_and_stdout_holds_only_the_plan() {
     let api = Api::start();
     let project = Project::new();

@@ -152,7 +152,7 @@ fn rotate_key_replaces_the_secret_and_writes_the_new_one_to_the_sink() {
     project.assert_converged(&api);
 
     let unknown = project.run(&api, &["rotate", "nope", "--auto-approve"]);
-    unknown.expect(1);
+    unknown.expect(64);
     assert!(
         unknown.stderr.contains("nope is not declared"),
         "{}",

@@ -280,7 +280,7 @@ fn the_probe_goes_where_it_is_told_and_all_probes_every_endpoint() {
         ("http://user:pw@127.0.0.1:9/kayle", "user name or password"),
     ] {
         let run = probe(&project, &api, &["web", "--url", url]);
-        run.expect(1);
+        run.expect(64);
         assert!(run.stderr.contains(why), "{}", run.stderr);
         assert!(!run.all().contains("pw@"), "{}", run.all());
     }
@@ -307,7 +307,7 @@ fn the_probe_says_why_it_cannot_probe() {
     );
 
     let run = probe(&project, &api, &["nope"]);
-    run.expect(1);
+    run.expect(64);
     assert!(
         run.stderr.contains("nope is not declared"),
         "{}",

@@ -33,6 +33,23 @@ pub const EXIT_USAGE: u8 = 64;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The error for an endpoint key that no manifest in `dir` declares, with the nearest one.
+pub(crate) fn undeclared_key<'k>(
+    key: &str,
+    dir: &Path,
+    declared: impl Iterator<Item = &'k String>,
+) -> UsageError {
+    let known: Vec<&str> = declared.map(String::as_str).collect();
+    let suggestion = match crate::manifest::did_you_mean(key, &known) {
+        Some(near) => format!("; did you mean {near}?"),
+        None => String::new(),
+    };
+    UsageError(format!(
+        "{key} is not declared in {}{suggestion}",
+        dir.display()
+    ))
+}
+
 /// What a command wants the process to exit with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

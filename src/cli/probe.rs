@@ -8,9 +8,9 @@ use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use super::Outcome;
 use super::args::{LineFormat, ProbeArgs};
 use super::session::Session;
+use super::{Outcome, UsageError};
 use crate::model::{Live, LiveEndpoint};
 use crate::probe::{self, Answer, Request, Target, Verdict};
 use crate::redact::safe_line;
@@ -73,7 +73,14 @@ pub async fn run(
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     if args.all && args.key.is_some() && args.dir != Path::new(".") {
-        anyhow::bail!("--all probes every managed endpoint: give DIR only, not KEY DIR");
+        return Err(UsageError(
+            "--all probes every managed endpoint: give DIR only, not KEY DIR".to_owned(),
+        )
+        .into());
+    }
+    // A bad --url is refused before anything is read or revealed.
+    if let Some(url) = &args.url {
+        check_url(url).map_err(UsageError)?;
     }
     let session = Session::open(args.dir(), err).await?;
     let result = probe_all(&session, args, out).await;
@@ -97,7 +104,8 @@ async fn probe_all(
                 if session.loaded.desired.endpoints.contains_key(key) {
                     anyhow::anyhow!("{key} has no live endpoint yet; run apply first")
                 } else {
-                    anyhow::anyhow!("{key} is not declared in {}", args.dir().display())
+                    let declared = session.loaded.desired.endpoints.keys();
+                    super::undeclared_key(key, args.dir(), declared).into()
                 }
             })?;
             vec![(key.to_owned(), *endpoint)]
@@ -108,7 +116,7 @@ async fn probe_all(
             .collect(),
     };
     let target_url = match &args.url {
-        Some(url) => Some(check_url(url).map_err(anyhow::Error::msg)?),
+        Some(url) => Some(check_url(url).map_err(UsageError)?),
         None => None,
     };
     let http = crate::http::client_builder(probe::TIMEOUT).build()?;

@@ -38,7 +38,7 @@ async fn rotate(
     let wanted = desired
         .endpoints
         .get(key)
-        .with_context(|| format!("{key} is not declared in {}", args.dir().display()))?;
+        .ok_or_else(|| super::undeclared_key(key, args.dir(), desired.endpoints.keys()))?;
     let live = Live {
         endpoints: session.client.list_endpoints().await?,
         ..Live::default()
