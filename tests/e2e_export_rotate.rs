@@ -236,6 +236,9 @@ fn export_out_then_plan_of_that_directory_is_no_changes_without_warnings() {
         public_key_file: keys/identity-1.pem
       - key_id: identity-gen
         generate: true
+    signing_secret:
+      name: KAYLE_IDENTITY_SIGNING_SECRET
+      rotation: 2
   paused:
     url: https://hooks.example.com/paused
     labels: [team-b]

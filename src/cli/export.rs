@@ -13,7 +13,7 @@
 mod keys;
 mod project_file;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
@@ -24,7 +24,7 @@ use super::Outcome;
 use super::args::ExportArgs;
 use super::session::Session;
 use super::yaml;
-use crate::model::{self, Live, LiveEndpoint, Project};
+use crate::model::{self, DesiredEndpoint, Live, LiveEndpoint, Project, SecretSpec};
 use crate::plan;
 use crate::redact::{self, safe_line};
 
@@ -36,6 +36,7 @@ pub async fn run(
     let session = Session::open(&args.dir, err).await?;
     let listed = list(&session, args.out.is_some()).await;
     let project = session.loaded.desired.project.clone();
+    let declared = session.loaded.desired.endpoints.clone();
     session.close().await;
     let live = listed?;
     let within: Option<Option<std::path::PathBuf>> = match &args.out {
@@ -43,7 +44,7 @@ pub async fn run(
         None => None,
     };
     let keys_at = within.as_ref().map(Option::as_deref);
-    let manifests = manifests(&project, &live, keys_at, err)?;
+    let manifests = manifests(&project, &declared, &live, keys_at, err)?;
     match &args.out {
         None => {
             for (i, exported) in manifests.iter().enumerate() {
@@ -218,6 +219,7 @@ fn write_files(
 /// directory is `path` inside it. Without, keys are left out (and `live.keys` is not read).
 pub fn manifests(
     project: &Project,
+    declared: &BTreeMap<String, DesiredEndpoint>,
     live: &Live,
     keys_at: Option<Option<&Path>>,
     err: &mut dyn Write,
@@ -234,12 +236,14 @@ pub fn manifests(
                 safe_line(&endpoints[0].id)
             )?;
         }
+        // Where the source directory stores this endpoint's secret, it is stored again.
+        let secret = declared.get(key).map(|d| &d.signing_secret);
         out.push(manifest(
             project,
             key,
             endpoints[0],
             false,
-            (live, keys_at),
+            (live, keys_at, secret),
             err,
         )?);
     }
@@ -255,7 +259,7 @@ pub fn manifests(
             &key,
             endpoint,
             true,
-            (live, keys_at),
+            (live, keys_at, None),
             err,
         )?);
     }
@@ -274,7 +278,7 @@ fn manifest(
     key: &str,
     endpoint: &LiveEndpoint,
     adopt: bool,
-    (live, keys_at): (&Live, Option<Option<&Path>>),
+    (live, keys_at, declared): (&Live, Option<Option<&Path>>, Option<&SecretSpec>),
     err: &mut dyn Write,
 ) -> anyhow::Result<Exported> {
     // What the server says is scrubbed of anything shaped like a credential, then quoted.
@@ -358,6 +362,9 @@ fn manifest(
         }
     }
     let sink = match (&project.default_sink, project.sinks.len()) {
+        _ if declared.is_some_and(|d| project.default_sink.as_ref() != Some(&d.sink)) => {
+            declared.map(|d| d.sink.clone())
+        }
         (Some(_), _) => None,
         (None, 1) => project.sinks.keys().next().cloned(),
         (None, _) => {
@@ -368,10 +375,16 @@ fn manifest(
             None
         }
     };
-    if rotation > 0 || sink.is_some() {
+    let name = declared
+        .map(|d| &d.name)
+        .filter(|name| **name != crate::manifest::default_secret_name(key));
+    if rotation > 0 || sink.is_some() || name.is_some() {
         writeln!(text, "    signing_secret:")?;
         if let Some(sink) = sink {
             writeln!(text, "      sink: {}", quote(&sink))?;
+        }
+        if let Some(name) = name {
+            writeln!(text, "      name: {}", quote(name))?;
         }
         if rotation > 0 {
             writeln!(text, "      rotation: {rotation}")?;

@@ -91,7 +91,8 @@ fn every_server_string_reads_back_exactly() {
             )],
             ..Live::default()
         };
-        let exported = manifests(&project, &live, None, &mut Vec::new()).unwrap();
+        let exported =
+            manifests(&project, &Default::default(), &live, None, &mut Vec::new()).unwrap();
         let [super::Exported { key, text, .. }] = exported.as_slice() else {
             panic!("{i}: one endpoint, one manifest: {exported:?}")
         };
@@ -131,7 +132,7 @@ fn managed_keys_that_look_like_other_scalars_stay_strings() {
         ..Live::default()
     };
     for super::Exported { key, text, .. } in
-        manifests(&project, &live, None, &mut Vec::new()).unwrap()
+        manifests(&project, &Default::default(), &live, None, &mut Vec::new()).unwrap()
     {
         let doc = parse(&text);
         let keys: Vec<&String> = doc["endpoints"].as_object().unwrap().keys().collect();
