@@ -60,17 +60,43 @@ fn init_then_validate_plan_apply_plan_converges_in_the_sandbox() {
 #[test]
 fn init_refuses_to_overwrite_and_names_what_is_there() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(".gitignore"), "mine\n").unwrap();
+    std::fs::write(dir.path().join("kayle-sync.yaml"), "mine\n").unwrap();
     let (code, out, err) = kayle_sync(&["init"], dir.path());
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains(".gitignore"), "{err}");
-    assert!(!err.contains("kayle-sync.yaml"), "{err}");
+    assert!(err.contains("kayle-sync.yaml"), "{err}");
+    assert!(!err.contains("example.yaml"), "{err}");
     assert_eq!(
-        std::fs::read_to_string(dir.path().join(".gitignore")).unwrap(),
+        std::fs::read_to_string(dir.path().join("kayle-sync.yaml")).unwrap(),
         "mine\n"
     );
     assert!(
-        !dir.path().join("kayle-sync.yaml").exists(),
+        !dir.path().join("endpoints").exists() && !dir.path().join(".gitignore").exists(),
         "wrote nothing"
+    );
+}
+
+#[test]
+fn init_in_a_repository_root_adds_its_lines_to_the_gitignore_there() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "target/\nsecrets/").unwrap();
+    let (code, out, err) = kayle_sync(&["init"], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("added secrets/ and .kayle-sync/ to .gitignore"),
+        "{out}"
+    );
+    let ignored = std::fs::read_to_string(dir.path().join(".gitignore")).unwrap();
+    assert!(
+        ignored.starts_with("target/\nsecrets/\n"),
+        "kept: {ignored}"
+    );
+    assert_eq!(ignored.matches("secrets/").count(), 1, "{ignored}");
+    assert!(ignored.ends_with(".kayle-sync/\n"), "{ignored}");
+    // A second init refuses (the project file is there) and leaves the file as it is.
+    let (code, _, _) = kayle_sync(&["init"], dir.path());
+    assert_eq!(code, 1);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".gitignore")).unwrap(),
+        ignored
     );
 }

@@ -56,11 +56,11 @@ secrets/
 .kayle-sync/
 ";
 
-/// The files `init` writes, relative to the directory.
-const FILES: [(&str, &str); 3] = [
+/// The files `init` writes, relative to the directory. A `.gitignore` that is there already
+/// (a repository's root) gets the missing lines of [`GITIGNORE`] added instead.
+const FILES: [(&str, &str); 2] = [
     ("kayle-sync.yaml", PROJECT),
     ("endpoints/example.yaml", MANIFEST),
-    (".gitignore", GITIGNORE),
 ];
 
 /// Writes the files, or none of them when any is there already.
@@ -80,13 +80,32 @@ pub fn run(args: &InitArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         )?;
         return Ok(Outcome::Failed);
     }
+    // Read before anything is written, so that an unreadable one stops init with nothing done.
+    let ignore_path = dir.join(".gitignore");
+    let ignored = match ignore_path.symlink_metadata() {
+        Ok(_) => Some(
+            crate::files::read_regular(&ignore_path, 1 << 20)
+                .with_context(|| format!("reading {}", ignore_path.display()))?,
+        ),
+        Err(_) => None,
+    };
     for (name, text) in FILES {
         write_new(&dir.join(name), text)?;
     }
+    let ignore_note = match ignored {
+        None => {
+            write_new(&ignore_path, GITIGNORE)?;
+            ".gitignore"
+        }
+        Some(text) => {
+            add_missing_lines(&ignore_path, &String::from_utf8_lossy(&text))?;
+            "added secrets/ and .kayle-sync/ to .gitignore"
+        }
+    };
     let shown = dir.display();
     writeln!(
         out,
-        "Wrote kayle-sync.yaml, endpoints/example.yaml and .gitignore in {shown}.\n\
+        "Wrote kayle-sync.yaml, endpoints/example.yaml and {ignore_note} in {shown}.\n\
          \n\
          Next steps:\n  \
          kayle-sync validate {shown}   check the files, offline\n  \
@@ -96,6 +115,34 @@ pub fn run(args: &InitArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
          Then declare your own endpoints in endpoints/, and point api.url at the real API."
     )?;
     Ok(Outcome::Success)
+}
+
+/// Appends to the `.gitignore` at `path`, which holds `text`, the lines of [`GITIGNORE`] it
+/// does not have yet.
+fn add_missing_lines(path: &Path, text: &str) -> anyhow::Result<()> {
+    let have: Vec<&str> = text.lines().map(str::trim).collect();
+    let missing: Vec<&str> = GITIGNORE
+        .lines()
+        .filter(|line| !line.starts_with('#') && !have.contains(line))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut added = String::new();
+    if !text.is_empty() && !text.ends_with('\n') {
+        added.push('\n');
+    }
+    added.push_str("# Written by kayle-sync: secrets, and the sandbox's state and locks.\n");
+    for line in missing {
+        added.push_str(line);
+        added.push('\n');
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    std::io::Write::write_all(&mut file, added.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Creates `path` (and its directory), never replacing a file that appeared meanwhile.
