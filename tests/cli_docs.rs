@@ -68,6 +68,7 @@ fn help_lists_the_environment_variables() {
         "KAYLE_SYNC_HTTP_TIMEOUT",
         "KAYLE_SYNC_LATE_WINDOW",
         "NO_COLOR",
+        "CI",
         "RUST_LOG",
     ] {
         assert!(help.contains(name), "no {name}: {help}");

@@ -324,4 +324,13 @@ fn the_probe_says_why_it_cannot_probe() {
         "{}",
         run.stdout
     );
+    // Once Kayle's own request gets no answer, the other two are not sent to wait out their
+    // timeouts.
+    let run = probe(&project, &api, &["web", "--format", "json"]);
+    run.expect(1);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let requests = report["probes"][0]["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1, "{report:#}");
+    assert_eq!(requests[0]["request"], "signed", "{report:#}");
+    assert_eq!(requests[0]["answer"], "no_answer", "{report:#}");
 }

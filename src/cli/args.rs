@@ -12,6 +12,7 @@ Environment:
   KAYLE_SYNC_HTTP_TIMEOUT  Time limit of one HTTP request, e.g. 10s (default 30s).
   KAYLE_SYNC_LATE_WINDOW   How long a request whose answer was lost may still land (default 15m).
   NO_COLOR                 Set and non-empty: no color under --color auto.
+  CI                       Set and non-empty: apply shows no live count, even on a terminal.
   RUST_LOG                 Diagnostics on stderr, e.g. debug (never a body or a secret).";
 
 #[derive(Debug, Parser)]

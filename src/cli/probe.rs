@@ -225,7 +225,12 @@ async fn send_probe(
     let judged = probe::judge(&answers);
     probed.verdict = judged.verdict;
     probed.reason = judged.reason;
+    // A redirect is refused whatever the receiver holds: the sink says nothing about it.
+    let redirected = answers
+        .iter()
+        .any(|(_, answer)| matches!(answer, probe::Answer::Redirect { .. }));
     if probed.verdict == Verdict::Refused
+        && !redirected
         && let SinkCheck::Same { sink } = &probed.sink
     {
         probed.reason.push_str(&format!(

@@ -147,7 +147,7 @@ fn probe_id(prefix: &str) -> String {
 }
 
 /// Sends the three requests, one after the other, each a fresh event (so a receiver that
-/// skips ids it has seen still judges each).
+/// skips ids it has seen still judges each); stops at the first that gets no answer.
 pub async fn probe(
     http: &reqwest::Client,
     target: &Target<'_>,
@@ -185,7 +185,13 @@ pub async fn probe(
             ),
         };
         let answer = send(http, target, &delivery_id, signature, body).await;
+        // A receiver that did not answer Kayle's own request is unreachable: the other two
+        // would only wait out their timeouts as well.
+        let unreachable = matches!(answer, Answer::NoAnswer { .. });
         answers.push((request, answer));
+        if unreachable {
+            break;
+        }
     }
     Ok(answers)
 }
