@@ -179,6 +179,13 @@ pub struct WatchArgs {
     /// Serve /healthz and /metrics on this address, e.g. 127.0.0.1:9090.
     #[arg(long, value_name = "ADDR")]
     pub health_addr: Option<std::net::SocketAddr>,
+    /// With --health-addr: refresh the delivery metrics (what `status` reports) this often.
+    /// Each refresh lists the organization's deliveries, so not on every scrape.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = positive_duration, requires = "health_addr")]
+    pub status_interval: std::time::Duration,
+    /// With --health-addr: count the deliveries created this far back in the metrics.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = positive_duration, requires = "health_addr")]
+    pub status_window: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
