@@ -20,14 +20,7 @@ fn drift_is_corrected_on_the_interval_and_reported_by_metrics() {
         &api,
         &["--interval", "2s", "--health-addr", "127.0.0.1:0"],
     );
-    let health = watch.event("health");
-    let base = health["message"]
-        .as_str()
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_owned();
+    let base = watch.health_base();
     assert_outcome(&watch.reconcile(), "applied", "start");
     assert_eq!(api.get(&format!("{base}/healthz")).0, 200);
 
@@ -70,14 +63,7 @@ fn api_errors_are_retried_with_backoff_until_they_stop() {
     api.emulator.inject(Route::ListEndpoints, fault, 1000);
     let (_root, dir) = config_dir(&manifest(&[("eta", "https://hooks.example.com/h")]));
     let mut watch = Watch::spawn(&dir, &api, &["--health-addr", "127.0.0.1:0"]);
-    let health = watch.event("health");
-    let base = health["message"]
-        .as_str()
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_owned();
+    let base = watch.health_base();
     let backoff = |line: &Value| {
         let text = line["retry_in"]
             .as_str()
@@ -418,14 +404,7 @@ fn delivery_metrics_are_refreshed_on_their_own_interval() {
         &api,
         &["--health-addr", "127.0.0.1:0", "--status-interval", "1s"],
     );
-    let health = watch.event("health");
-    let base = health["message"]
-        .as_str()
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_owned();
+    let base = watch.health_base();
     assert_outcome(&watch.reconcile(), "applied", "start");
     for _ in 0..2 {
         api.emulator
