@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 
 use super::{
-    EndpointStatus, Found, KeyCheck, PrivateKeyCheck, Report, SecretCheck, Window, summarize,
+    Deliveries, EndpointStatus, KeyCheck, PrivateKeyCheck, Report, SecretCheck, Window, summarize,
 };
 use crate::api::{ApiError, Client, DeliveryFilter, LiveDelivery};
 use crate::apply::{ReadError, ReadOptions, read_live};
@@ -74,53 +74,24 @@ pub async fn read(
     let keys = keys_of_all(client, &live, &managed, read.concurrency).await?;
     let deliveries = deliveries(client, &managed, !options.targets.is_empty(), since).await?;
 
-    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
-    for (key, endpoints) in &managed {
-        for endpoint in endpoints {
-            owner.insert(endpoint.id.as_str(), key.as_str());
-        }
-    }
-    let mut by_key: BTreeMap<&str, Vec<&LiveDelivery>> = BTreeMap::new();
-    for delivery in deliveries.values() {
-        if let Some(key) = owner.get(delivery.webhook_endpoint_id.as_str()) {
-            by_key.entry(key).or_default().push(delivery);
-        }
-    }
-
+    let by_key = group(&managed, &deliveries);
+    let gathered = Gathered {
+        scoped: &scoped,
+        live: &live,
+        managed: &managed,
+        keys: &keys,
+        verified: options.verify_secrets,
+    };
     let mut all_keys: Vec<&String> = scoped.endpoints.keys().chain(managed.keys()).collect();
     all_keys.sort();
     all_keys.dedup();
-    let endpoints = all_keys
+    let endpoints: Vec<EndpointStatus> = all_keys
         .into_iter()
         .map(|key| {
-            let live_endpoint = managed.get(key).map(|e| e[0]);
-            let registered = live_endpoint
-                .and_then(|e| keys.get(&e.id))
-                .map_or(&[][..], Vec::as_slice);
-            let mut status = EndpointStatus {
-                key: key.clone(),
-                endpoint_id: live_endpoint.map(|e| e.id.clone()),
-                declared: scoped.endpoints.contains_key(key),
-                enabled: live_endpoint.map(|e| e.enabled),
-                encryption_key: key_check(&scoped, &live, key, registered),
-                secret: match live_endpoint {
-                    Some(_) => secret_check(&scoped, &live, key, options.verify_secrets),
-                    None => SecretCheck::NotChecked,
-                },
-                deliveries: summarize(
-                    by_key.get(key.as_str()).map_or(&[][..], Vec::as_slice),
-                    until,
-                ),
-                problems: Vec::new(),
-            };
-            status.problems = status
-                .find_problems()
-                .into_iter()
-                .map(Found::from)
-                .collect();
-            status
+            let delivered = by_key.get(key.as_str()).map_or(&[][..], Vec::as_slice);
+            gathered.endpoint(key, summarize(delivered, until))
         })
-        .collect::<Vec<_>>();
+        .collect();
     Ok(Report {
         format_version: super::FORMAT_VERSION,
         healthy: endpoints.iter().all(|e| e.problems.is_empty()),
@@ -133,6 +104,63 @@ pub async fn read(
         endpoints,
         requests: client.requests_made() - requests_before,
     })
+}
+
+/// Each managed endpoint's deliveries, by key; those of other endpoints are left out.
+fn group<'a>(
+    managed: &BTreeMap<String, Vec<&LiveEndpoint>>,
+    deliveries: &'a BTreeMap<String, LiveDelivery>,
+) -> BTreeMap<String, Vec<&'a LiveDelivery>> {
+    let owner: BTreeMap<&str, &str> = managed
+        .iter()
+        .flat_map(|(key, endpoints)| endpoints.iter().map(|e| (e.id.as_str(), key.as_str())))
+        .collect();
+    let mut by_key: BTreeMap<String, Vec<&LiveDelivery>> = BTreeMap::new();
+    for delivery in deliveries.values() {
+        if let Some(key) = owner.get(delivery.webhook_endpoint_id.as_str()) {
+            by_key.entry((*key).to_owned()).or_default().push(delivery);
+        }
+    }
+    by_key
+}
+
+/// What was read, to judge each endpoint by.
+struct Gathered<'a> {
+    scoped: &'a Desired,
+    live: &'a Live,
+    managed: &'a BTreeMap<String, Vec<&'a LiveEndpoint>>,
+    keys: &'a BTreeMap<String, Vec<LiveKey>>,
+    /// Whether the secrets were compared with the API's.
+    verified: bool,
+}
+
+impl Gathered<'_> {
+    /// The status of the endpoint `key`, whose deliveries sum up to `deliveries`.
+    fn endpoint(&self, key: &str, deliveries: Deliveries) -> EndpointStatus {
+        let live_endpoint = self.managed.get(key).map(|e| e[0]);
+        let registered = live_endpoint
+            .and_then(|e| self.keys.get(&e.id))
+            .map_or(&[][..], Vec::as_slice);
+        let mut status = EndpointStatus {
+            key: key.to_owned(),
+            endpoint_id: live_endpoint.map(|e| e.id.clone()),
+            declared: self.scoped.endpoints.contains_key(key),
+            enabled: live_endpoint.map(|e| e.enabled),
+            encryption_key: key_check(self.scoped, self.live, key, registered),
+            secret: match live_endpoint {
+                Some(_) => secret_check(self.scoped, self.live, key, self.verified),
+                None => SecretCheck::NotChecked,
+            },
+            deliveries,
+            problems: Vec::new(),
+        };
+        status.problems = status
+            .find_problems()
+            .into_iter()
+            .map(super::Found::from)
+            .collect();
+        status
+    }
 }
 
 /// Every kept managed endpoint's keys: those the live state read, and one listing for each
