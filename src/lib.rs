@@ -15,4 +15,5 @@ pub mod probe;
 pub mod redact;
 pub mod report;
 pub mod sink;
+pub mod status;
 pub mod watch;

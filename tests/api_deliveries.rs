@@ -86,6 +86,40 @@ async fn deliveries_are_listed_over_every_page_with_filters() {
 }
 
 #[tokio::test]
+async fn a_listing_since_a_time_stops_at_the_first_page_that_reaches_back_before_it() {
+    let (emulator, _server, client) = start().await;
+    client.create_endpoint(&fields(1)).await.unwrap();
+    for _ in 0..150 {
+        emulator
+            .fire_event(TEST_ORGANIZATION_ID, EXPIRED, None)
+            .unwrap();
+    }
+    // The emulator's clock runs ahead of the wall clock by a millisecond a record at most.
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    let since = jiff::Timestamp::now();
+    let mut recent = Vec::new();
+    for _ in 0..5 {
+        let fired = emulator
+            .fire_event(TEST_ORGANIZATION_ID, EXPIRED, None)
+            .unwrap();
+        recent.extend(fired.delivery_ids);
+    }
+    emulator.reset_stats();
+    let found = client
+        .list_deliveries_since(&DeliveryFilter::default(), since)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = found.iter().map(|d| d.id.as_str()).collect();
+    let newest_first: Vec<&str> = recent.iter().rev().map(String::as_str).collect();
+    assert_eq!(ids, newest_first);
+    assert_eq!(
+        count(&emulator, Route::ListDeliveries),
+        1,
+        "the first page reaches back before the time: no second page is read"
+    );
+}
+
+#[tokio::test]
 async fn a_retry_or_replay_without_a_payload_is_a_conflict() {
     let (emulator, _server, client) = start().await;
     client

@@ -199,6 +199,15 @@ fn no_secret_or_private_key_appears_in_any_output() {
             "json",
         ])
         .expect(1);
+    // Status, comparing every sink's secret with the one the API reveals.
+    watch.run(&["status"]).expect(0);
+    let status = watch.run(&["status", "--verify-secrets", "--format", "json"]);
+    status.expect(0);
+    assert!(
+        status.stdout.contains("\"state\": \"current\""),
+        "{}",
+        status.stdout
+    );
     let sent: Vec<String> = receiver.seen().into_iter().map(|s| s.body).collect();
     assert_eq!(sent.len(), 6, "both probes sent their three requests");
     for jwe in &sent {
@@ -302,6 +311,7 @@ fn a_hostile_api_cannot_leak_credentials_or_drive_the_terminal() {
     let applied = run(&["apply", "--auto-approve", "--prune"]);
     let exported = run(&["export"]);
     let rotated = run(&["rotate", "web", "--auto-approve"]);
+    let statuses = [run(&["status"]), run(&["status", "--format", "json"])];
     for (what, run) in [
         ("plan", &plans[0]),
         ("plan json", &plans[1]),
@@ -309,6 +319,8 @@ fn a_hostile_api_cannot_leak_credentials_or_drive_the_terminal() {
         ("apply", &applied),
         ("export", &exported),
         ("rotate", &rotated),
+        ("status", &statuses[0]),
+        ("status json", &statuses[1]),
     ] {
         assert_clean(what, &run.stdout, &needles);
         assert_clean(what, &run.stderr, &needles);
@@ -350,6 +362,31 @@ fn a_hostile_api_cannot_leak_credentials_or_drive_the_terminal() {
         exported.stdout.contains("adopt: \"whe_dashboard"),
         "{}",
         exported.stdout
+    );
+    // The hostile key id is shown escaped, and its failed delivery counted.
+    statuses[0].expect(1);
+    assert!(
+        statuses[0].stdout.contains("k`\\u{1b}]8;;http://evil"),
+        "{}",
+        statuses[0].stdout
+    );
+    assert!(
+        statuses[0]
+            .stdout
+            .contains("web: 1 delivery(ies) failed after every attempt"),
+        "{}",
+        statuses[0].stdout
+    );
+    let report: serde_json::Value = serde_json::from_str(&statuses[1].stdout).unwrap();
+    let web = report["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "web")
+        .unwrap();
+    assert_eq!(
+        web["deliveries"]["last_failure"]["status_code"], 500,
+        "{report:#}"
     );
 }
 

@@ -20,14 +20,7 @@ fn drift_is_corrected_on_the_interval_and_reported_by_metrics() {
         &api,
         &["--interval", "2s", "--health-addr", "127.0.0.1:0"],
     );
-    let health = watch.event("health");
-    let base = health["message"]
-        .as_str()
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_owned();
+    let base = watch.health_base();
     assert_outcome(&watch.reconcile(), "applied", "start");
     assert_eq!(api.get(&format!("{base}/healthz")).0, 200);
 
@@ -70,14 +63,7 @@ fn api_errors_are_retried_with_backoff_until_they_stop() {
     api.emulator.inject(Route::ListEndpoints, fault, 1000);
     let (_root, dir) = config_dir(&manifest(&[("eta", "https://hooks.example.com/h")]));
     let mut watch = Watch::spawn(&dir, &api, &["--health-addr", "127.0.0.1:0"]);
-    let health = watch.event("health");
-    let base = health["message"]
-        .as_str()
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_owned();
+    let base = watch.health_base();
     let backoff = |line: &Value| {
         let text = line["retry_in"]
             .as_str()
@@ -370,6 +356,9 @@ fn a_zero_interval_is_a_usage_error() {
         &["--interval", "0s"][..],
         &["--verify-interval", "0s"],
         &["--interval", "1ns"],
+        &["--status-interval", "0s", "--health-addr", "127.0.0.1:0"],
+        // Delivery metrics are only served with --health-addr.
+        &["--status-interval", "1m"],
     ] {
         let mut watch = Watch::spawn(&dir, &api, args);
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -386,4 +375,105 @@ fn a_zero_interval_is_a_usage_error() {
         };
         assert_eq!(status.code(), Some(64), "{args:?}; {}", watch.context());
     }
+}
+
+/// The `status` figures as gauges: refreshed on `--status-interval`, not on a scrape.
+#[test]
+fn delivery_metrics_are_refreshed_on_their_own_interval() {
+    let api = Api::start();
+    let (_root, dir) = config_dir(
+        "endpoints:\n  zeta:\n    url: https://hooks.example.com/z\n    enabled: false\n",
+    );
+    // Labelled as ours, enabled and without a key: each delivery to it fails at once.
+    let created = api.runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/v1/webhooks/endpoints", api.server.url()))
+            .bearer_auth("kk_test")
+            .json(&serde_json::json!({
+                "url": "https://hooks.example.com/bulk",
+                "labels": ["kayle-sync:bulk"],
+            }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(created.is_success(), "{created}");
+    let mut watch = Watch::spawn(
+        &dir,
+        &api,
+        &["--health-addr", "127.0.0.1:0", "--status-interval", "1s"],
+    );
+    let base = watch.health_base();
+    assert_outcome(&watch.reconcile(), "applied", "start");
+    for _ in 0..2 {
+        api.emulator
+            .fire_event(
+                kayle_emulator::TEST_ORGANIZATION_ID,
+                "verification.session.failed",
+                None,
+            )
+            .unwrap();
+    }
+    let wanted = [
+        "kayle_sync_deliveries{endpoint=\"bulk\",status=\"failed\"} 2",
+        "kayle_sync_deliveries{endpoint=\"zeta\",status=\"succeeded\"} 0",
+        "kayle_sync_endpoint_problems{endpoint=\"bulk\"} 2",
+        "kayle_sync_endpoint_problems{endpoint=\"zeta\"} 0",
+        "kayle_sync_oldest_pending_delivery_age_seconds{endpoint=\"bulk\"} 0",
+        "kayle_sync_status_refresh_failures_total 0",
+    ];
+    let started = Instant::now();
+    let metrics = loop {
+        let (status, metrics) = api.get(&format!("{base}/metrics"));
+        assert_eq!(status, 200);
+        if wanted
+            .iter()
+            .all(|line| metrics.contains(&format!("\n{line}\n")))
+        {
+            break metrics;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "never refreshed: {metrics}\n{}",
+            watch.context()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let failed_at: i64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("kayle_sync_last_delivery_failure_timestamp_seconds{endpoint=\"bulk\"} ")
+        })
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    let now = jiff::Timestamp::now().as_second();
+    assert!((now - 120..=now).contains(&failed_at), "{failed_at} {now}");
+    assert!(
+        !metrics.contains("kayle_sync_sink_secret_current{"),
+        "secrets are not compared without --verify-interval: {metrics}"
+    );
+    assert!(
+        !metrics.contains("whe_"),
+        "no endpoint id in a label: {metrics}"
+    );
+
+    // Scrapes do not list deliveries: twenty of them cost what the refreshes during them do.
+    api.emulator.reset_stats();
+    let scraping = Instant::now();
+    for _ in 0..20 {
+        api.get(&format!("{base}/metrics"));
+    }
+    let refreshes = scraping.elapsed().as_secs() + 1;
+    let listed = api
+        .emulator
+        .stats()
+        .requests
+        .get(&Route::ListDeliveries)
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        listed <= 2 * refreshes,
+        "{listed} listings in {refreshes} s"
+    );
 }

@@ -29,6 +29,13 @@ pub struct LiveDelivery {
     pub updated_at: String,
 }
 
+impl LiveDelivery {
+    /// When it was created, when `created_at` parses.
+    pub fn created(&self) -> Option<jiff::Timestamp> {
+        self.created_at.parse().ok()
+    }
+}
+
 impl Identified for LiveDelivery {
     fn id(&self) -> &str {
         &self.id
@@ -65,14 +72,34 @@ impl Client {
         &self,
         filter: &DeliveryFilter,
     ) -> Result<Vec<LiveDelivery>, ApiError> {
-        let query = filter.query();
-        let path = if query.is_empty() {
-            "/v1/webhooks/deliveries".to_owned()
-        } else {
-            format!("/v1/webhooks/deliveries?{query}")
-        };
-        self.list_all(&path, MAX_DELIVERY_PAGES, "listing deliveries")
-            .await
+        self.list_all(
+            &listing_path(filter),
+            MAX_DELIVERY_PAGES,
+            "listing deliveries",
+        )
+        .await
+    }
+
+    /// The deliveries the filter selects that were created at or after `since`, newest first.
+    /// The listing is ordered newest first (by `created_at`, then id, on the server as in the
+    /// emulator), so it stops at the first page that reaches back before `since` instead of
+    /// reading the whole history. A delivery whose `created_at` does not parse is kept.
+    pub async fn list_deliveries_since(
+        &self,
+        filter: &DeliveryFilter,
+        since: jiff::Timestamp,
+    ) -> Result<Vec<LiveDelivery>, ApiError> {
+        let before = |d: &LiveDelivery| d.created().is_some_and(|at| at < since);
+        let mut found = self
+            .list_until(
+                &listing_path(filter),
+                MAX_DELIVERY_PAGES,
+                "listing deliveries",
+                before,
+            )
+            .await?;
+        found.retain(|d| !before(d));
+        Ok(found)
     }
 
     /// Requeues a `pending` or `failed` delivery whose payload is still kept: attempted again
@@ -92,6 +119,16 @@ impl Client {
         let doing = format!("replaying event {id}");
         self.call(Method::POST, &path, None, Repeat::Safe, &doing)
             .await
+    }
+}
+
+/// The listing's path with the filter's query.
+fn listing_path(filter: &DeliveryFilter) -> String {
+    let query = filter.query();
+    if query.is_empty() {
+        "/v1/webhooks/deliveries".to_owned()
+    } else {
+        format!("/v1/webhooks/deliveries?{query}")
     }
 }
 

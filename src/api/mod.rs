@@ -336,6 +336,19 @@ impl Client {
         max_pages: u32,
         doing: &str,
     ) -> Result<Vec<T>, ApiError> {
+        self.list_until(path, max_pages, doing, |_| false).await
+    }
+
+    /// [`Client::list_all`], stopping after the first page holding an item that `past` says
+    /// lies beyond what is wanted: for a listing ordered newest first, read back to a time.
+    /// The items of that page are all returned, past ones included.
+    async fn list_until<T: DeserializeOwned + Identified>(
+        &self,
+        path: &str,
+        max_pages: u32,
+        doing: &str,
+        past: impl Fn(&T) -> bool,
+    ) -> Result<Vec<T>, ApiError> {
         'attempt: for _ in 0..LISTING_ATTEMPTS {
             let mut seen = HashSet::new();
             let mut items = Vec::new();
@@ -360,10 +373,14 @@ impl Client {
                         ),
                     });
                 }
+                let reached = page.data.iter().any(&past);
                 for item in page.data {
                     if seen.insert(item.id().to_owned()) {
                         items.push(item);
                     }
+                }
+                if reached {
+                    return Ok(items);
                 }
                 match page.pagination {
                     Some(Pagination {

@@ -113,7 +113,7 @@ pub async fn read_live(
     live.keys = keys;
 
     if options.verify_secrets {
-        live.secret_differs =
+        (live.secret_differs, live.secret_compared) =
             differing_secrets(client, &presence, &managed, sinks, concurrency).await?;
     }
     Ok(live)
@@ -181,14 +181,15 @@ async fn read_sinks(
 }
 
 /// Keys whose readable sink holds a secret other than the one the API reveals (one reveal
-/// per endpoint whose sink could be read). A missing secret is reported by presence already.
+/// per endpoint whose sink could be read), and every key compared. A missing secret is
+/// reported by presence already.
 async fn differing_secrets(
     client: &Client,
     wanted: &[(&str, String, String)],
     managed: &BTreeMap<String, (String, bool)>,
     sinks: &Sinks,
     concurrency: usize,
-) -> Result<BTreeSet<String>, ReadError> {
+) -> Result<(BTreeSet<String>, BTreeSet<String>), ReadError> {
     let mut unreadable = BTreeMap::new();
     let held: Vec<(String, SecretString)> = read_sinks(sinks, wanted, Ask::Values, &mut unreadable)
         .await
@@ -198,6 +199,7 @@ async fn differing_secrets(
             Held::Present(_) => None,
         })
         .collect();
+    let compared = held.iter().map(|(key, _)| key.clone()).collect();
     let differing: Vec<Option<String>> = futures::stream::iter(held)
         .map(|(key, held)| async move {
             let (id, _) = &managed[&key];
@@ -208,5 +210,5 @@ async fn differing_secrets(
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
-    Ok(differing.into_iter().flatten().collect())
+    Ok((differing.into_iter().flatten().collect(), compared))
 }

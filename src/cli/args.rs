@@ -51,6 +51,9 @@ pub enum Command {
     /// Send a receiver what Kayle would (a signed test event, a forged one, a stale one) and
     /// say whether it verifies and decrypts as Kayle's docs say.
     Probe(ProbeArgs),
+    /// Per endpoint: its active key, whether its sink holds the current secret, and its
+    /// deliveries over a window; exits 1 when something is wrong.
+    Status(StatusArgs),
     /// Print a completion script for SHELL (e.g. `kayle-sync completions bash`).
     Completions(CompletionsArgs),
     /// Print the manual page (roff), e.g. `kayle-sync man > kayle-sync.1`.
@@ -177,6 +180,13 @@ pub struct WatchArgs {
     /// Serve /healthz and /metrics on this address, e.g. 127.0.0.1:9090.
     #[arg(long, value_name = "ADDR")]
     pub health_addr: Option<std::net::SocketAddr>,
+    /// With --health-addr: refresh the delivery metrics (what `status` reports) this often.
+    /// Each refresh lists the organization's deliveries, so not on every scrape.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = positive_duration, requires = "health_addr")]
+    pub status_interval: std::time::Duration,
+    /// With --health-addr: count the deliveries created this far back in the metrics.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = positive_duration, requires = "health_addr")]
+    pub status_window: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +274,28 @@ impl ProbeArgs {
             _ => &self.dir,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The config directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Count the deliveries created this far back, e.g. 1h or 7d (older ones still pending
+    /// are counted too).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = positive_duration)]
+    pub since: std::time::Duration,
+    /// Limit the report to these endpoint keys (repeatable).
+    #[arg(long = "target", value_name = "KEY")]
+    pub targets: Vec<String>,
+    /// Reveal every reported endpoint's signing secret and compare it with its readable sink.
+    /// One extra request per endpoint, and the API key needs write scope (reveal is a
+    /// write-scope call). Without it, sinks are checked for presence only.
+    #[arg(long)]
+    pub verify_secrets: bool,
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = LineFormat::Text)]
+    pub format: LineFormat,
 }
 
 /// A duration such as `30s` or `5m`, of at least a second: a shorter interval would reconcile

@@ -9,6 +9,7 @@ mod plan;
 mod probe;
 mod rotate;
 mod session;
+mod status;
 mod validate;
 mod watch;
 mod yaml;
@@ -109,6 +110,7 @@ fn config_dir(command: &Command) -> Option<&Path> {
         Command::Export(args) => Some(&args.dir),
         Command::Rotate(args) => Some(args.dir()),
         Command::Probe(args) => Some(args.dir()),
+        Command::Status(args) => Some(&args.dir),
     }
 }
 
@@ -144,6 +146,7 @@ fn retry_line(command: &Command) -> Option<(String, &Path)> {
         },
         Command::Watch(args) => ("watch".to_owned(), &args.dir),
         Command::Export(args) => ("export".to_owned(), &args.dir),
+        Command::Status(args) => ("status".to_owned(), &args.dir),
         Command::Rotate(args) => {
             let key = shell_word(&args.key);
             return Some((format!("kayle-sync rotate {key}"), args.dir()));
@@ -198,6 +201,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             Command::Export(args) => export::run(args, &mut out, &mut err).await,
             Command::Rotate(args) => rotate::run(args, &mut out, &mut err).await,
             Command::Probe(args) => probe::run(args, &mut out, &mut err).await,
+            Command::Status(args) => status::run(args, &mut out, &mut err).await,
             Command::Watch(args) => watch::run(args, &mut err).await,
         }
     })

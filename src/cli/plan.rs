@@ -94,7 +94,7 @@ pub(super) async fn compute(
 }
 
 /// A `--target` must at least be shaped like a key.
-fn check_targets(targets: &[String]) -> Result<(), UsageError> {
+pub(super) fn check_targets(targets: &[String]) -> Result<(), UsageError> {
     match targets
         .iter()
         .find(|target| !crate::model::is_valid_key(target))
@@ -120,13 +120,18 @@ fn check_targets_exist(
         .chain(managed.keys())
         .map(String::as_str)
         .collect();
+    check_targets_known(targets, &known)
+}
+
+/// Refuses the first `--target` that is not among the `known` keys, with the nearest one.
+pub(super) fn check_targets_known(targets: &[String], known: &[&str]) -> Result<(), UsageError> {
     let Some(unknown) = targets
         .iter()
         .find(|target| !known.contains(&target.as_str()))
     else {
         return Ok(());
     };
-    let suggestion = match crate::manifest::did_you_mean(unknown, &known) {
+    let suggestion = match crate::manifest::did_you_mean(unknown, known) {
         Some(key) => format!("; did you mean --target {key}?"),
         None => String::new(),
     };

@@ -67,15 +67,33 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
             if args.dry_run { ", dry run" } else { "" }
         ),
     )?;
-    let result = watch::run(
+    let watching = watch::run(
         &options,
         &connection.client,
         &project.api,
         &mut log,
         &metrics,
         shutdown,
-    )
-    .await;
+    );
+    let result = match args.health_addr {
+        // Read-only, so it runs beside the reconciles rather than taking turns with them;
+        // it ends when watching does.
+        Some(_) => {
+            let refresh = watch::RefreshOptions {
+                interval: args.status_interval,
+                window: args.status_window,
+                verify_interval: args.verify_interval,
+                concurrency: usize::from(args.concurrency),
+            };
+            let refreshing =
+                watch::refresh_forever(&args.dir, &connection.client, &refresh, &metrics.status);
+            tokio::select! {
+                result = watching => result,
+                () = refreshing => unreachable!("the status refresh never ends"),
+            }
+        }
+        None => watching.await,
+    };
     connection.close().await;
     result?;
     Ok(Outcome::Success)

@@ -262,6 +262,8 @@ pub struct Live {
     /// With `--verify-secrets`: keys whose readable sink holds a secret other than the one the
     /// API reveals.
     pub secret_differs: std::collections::BTreeSet<String>,
+    /// With `--verify-secrets`: keys whose sink's secret was compared with the API's.
+    pub secret_compared: std::collections::BTreeSet<String>,
     /// For endpoints whose active key is generated and whose sink is readable: what the sink
     /// holds under the key's private key name, by endpoint key.
     pub private_keys: BTreeMap<String, PrivateKeyHalf>,

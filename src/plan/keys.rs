@@ -38,7 +38,7 @@ fn matches_jwk(registered: &LiveKey, wanted: &RsaPublicJwk) -> Option<bool> {
 /// Why the registered active key must be registered again, if it must: it is generated, and
 /// the private key its sink holds is another one, or none. A sink that could not be read
 /// (`half` is `None`) or holds something unusable repairs nothing.
-fn repair(
+pub(crate) fn repair(
     desired: &DesiredEndpoint,
     live: &[LiveKey],
     half: Option<&PrivateKeyHalf>,

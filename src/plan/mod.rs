@@ -22,6 +22,7 @@ pub use fields::{desired_labels, with_state_label};
 pub use fingerprint::fingerprint;
 pub use guard::{GuardError, check_guard};
 pub use identity::{applied_rotation, managed, secret_state};
+pub(crate) use keys::repair as key_repair;
 pub use saved::{SavedPlan, SavedPlanError, from_saved, to_saved};
 pub use undeclared::Undeclared;
 

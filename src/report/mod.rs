@@ -11,6 +11,7 @@ mod json;
 mod lines;
 mod markdown;
 mod progress;
+mod status;
 mod text;
 
 pub use applied::{Closing, event_line, outcome_line, render_closing};
@@ -18,6 +19,7 @@ pub use applied_json::{APPLIED_FORMAT_VERSION, AppliedJson, EndpointResult};
 pub use json::{render_apply_json, render_json};
 pub use markdown::render_markdown;
 pub use progress::Progress;
+pub use status::{render_status_json, render_status_text};
 pub use text::{render_text, render_warnings};
 
 /// Whether to color output. `always` and `never` decide alone; `auto` colors a terminal unless

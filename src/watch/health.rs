@@ -1,5 +1,6 @@
 //! `--health-addr`: `/healthz` for readiness probes and `/metrics` in the Prometheus text
-//! format, served from counters the reconcile loop updates.
+//! format, served from counters the reconcile loop updates and the delivery figures the
+//! status refresh keeps.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub struct Metrics {
     last_success: AtomicU64,
     failures_in_a_row: AtomicU32,
     succeeded_once: AtomicBool,
+    /// The delivery figures, when `--health-addr` refreshes them.
+    pub status: super::status::StatusFigures,
 }
 
 impl Metrics {
@@ -85,6 +88,7 @@ impl Metrics {
             "Interval reconciles that found the live state drifted and changed it back.",
             get(&self.drift_corrections),
         );
+        text.push_str(&self.status.render());
         text
     }
 }

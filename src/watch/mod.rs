@@ -10,6 +10,7 @@ pub mod health;
 mod log;
 mod policy;
 mod reconcile;
+mod status;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use health::Metrics;
 pub use log::{Log, Trigger, describe};
 pub use policy::{FIRST_BACKOFF, Next, error_policy, jitter};
 pub use reconcile::{Changes, Done, ReconcileError, Reconciler, Snapshot, api_changed};
+pub use status::{RefreshOptions, StatusFigures, refresh_forever};
 
 use crate::api::Client;
 use crate::model::ApiConfig;

@@ -83,8 +83,9 @@ impl Server {
         Server { url, _rt: rt }
     }
 
-    /// A Kayle API that lists hostile endpoints (`web` twice, `old`, and one unmanaged) and
-    /// refuses every write with an error echoing the request, its credentials included.
+    /// A Kayle API that lists hostile endpoints (`web` twice, `old`, and one unmanaged), keys
+    /// and a failed delivery, and refuses every write with an error echoing the request, its
+    /// credentials included.
     pub fn kayle() -> Server {
         Server::serve(Router::new().fallback(kayle))
     }
@@ -142,6 +143,13 @@ fn endpoint(id: &str, name: &str, labels: &[&str], created_at: &str) -> Value {
     })
 }
 
+/// One page holding all of `data`.
+fn page(data: Value) -> Response {
+    let page = json!({"data": data, "error": null,
+        "pagination": {"limit": 100, "has_more": false, "next_cursor": null}});
+    axum::Json(page).into_response()
+}
+
 async fn kayle(request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
@@ -178,9 +186,32 @@ async fn kayle(request: Request) -> Response {
                     "2026-03-03T00:00:00Z"
                 ),
             ]);
-            let page = json!({"data": data, "error": null,
-                "pagination": {"limit": 100, "has_more": false, "next_cursor": null}});
-            axum::Json(page).into_response()
+            page(data)
+        }
+        Method::GET if parts.uri.path().ends_with("/keys") => page(json!([{
+            "id": format!("whk_{LINK}"),
+            "key_id": format!("k`{LINK}"),
+            "is_active": true,
+            "created_at": "2026-03-02T00:00:00Z",
+        }])),
+        Method::GET if parts.uri.path() == "/v1/webhooks/deliveries" => {
+            let now = jiff::Timestamp::now().to_string();
+            page(json!([{
+                "id": format!("whd_{LINK}"),
+                "event_id": format!("evt_{LINK}"),
+                "webhook_endpoint_id": web_id(),
+                "webhook_encryption_key_id": null,
+                "status": "failed",
+                "attempt_count": 8,
+                "next_attempt_at": null,
+                "payload_expires_at": null,
+                "payload_scrubbed_at": null,
+                "payload_retention_reason": format!("expired{LINK}"),
+                "last_status_code": 500,
+                "last_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }]))
         }
         Method::PATCH => {
             let error = json!({"error": {

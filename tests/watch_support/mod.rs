@@ -207,6 +207,13 @@ impl Watch {
         panic!("no {event} line within {WAIT:?}; {}", self.context());
     }
 
+    /// The base URL of `/healthz` and `/metrics`, from the log line announcing them.
+    pub fn health_base(&mut self) -> String {
+        let health = self.event("health");
+        let message = health["message"].as_str().unwrap();
+        message.rsplit(' ').next().unwrap().to_owned()
+    }
+
     /// The reconcile outcomes logged during `quiet`.
     pub fn reconciles_during(&mut self, quiet: Duration) -> Vec<Value> {
         let deadline = Instant::now() + quiet;
