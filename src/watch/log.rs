@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::policy::Next;
 use super::reconcile::{Changes, Done, ReconcileError};
 use crate::redact::{safe_lines, scrub_json};
 
@@ -64,13 +65,14 @@ impl Log {
     }
 
     /// The outcome of one reconcile; `applied` is what was applied even when it failed, and
-    /// `retry` the wait before the next attempt, if one is planned.
+    /// `next` what the error policy decided after a failure: a retry after a wait, or waiting
+    /// for a change (said, with its reason, when the outcome alone does not tell).
     pub fn outcome(
         &mut self,
         trigger: Trigger,
         result: &Result<Done, ReconcileError>,
         applied: &Changes,
-        retry: Option<Duration>,
+        next: Option<Next>,
     ) -> io::Result<()> {
         let ts = now();
         let (outcome, changes) = match result {
@@ -82,7 +84,15 @@ impl Log {
             Err(_) => ("failed", applied),
         };
         let error = result.as_ref().err().map(|e| e.to_string());
-        let retry_text = retry.map(|wait| humantime::format_duration(round(wait)).to_string());
+        let retry_text = match next {
+            Some(Next::Retry(wait)) => Some(humantime::format_duration(round(wait)).to_string()),
+            _ => None,
+        };
+        // `invalid` and `refused` say themselves that they wait for a change.
+        let stuck = match next {
+            Some(Next::AwaitChange(why)) if outcome == "failed" => Some(why.as_str()),
+            _ => None,
+        };
         if self.json {
             let mut line = json!({
                 "ts": ts.to_string(),
@@ -93,6 +103,9 @@ impl Log {
                 "error": error,
                 "retry_in": retry_text,
             });
+            if let Some(why) = stuck {
+                line["waiting_for_change"] = json!(why);
+            }
             if let Err(ReconcileError::Invalid { diagnostics, .. }) = result {
                 line["diagnostics"] = json!(diagnostics);
             }
@@ -113,6 +126,9 @@ impl Log {
         };
         if let Some(wait) = retry_text {
             text.push_str(&format!("; retrying in {wait}"));
+        }
+        if let Some(why) = stuck {
+            text.push_str(&format!("; not retried ({why}): waiting for a change"));
         }
         // Continuation lines (an API error's field list) are indented under their line.
         let text = safe_lines(&text).replace('\n', "\n    ");
@@ -203,13 +219,16 @@ mod tests {
         let failed = Err(ReconcileError::Apply {
             failed: 1,
             of: 2,
-            errors: vec!["billing: 503".into()],
+            errors: vec![crate::apply::ApplyError::Inconsistent {
+                key: "billing".into(),
+                message: "503".into(),
+            }],
         });
         log.outcome(
             Trigger::Retry,
             &failed,
             &changes,
-            Some(Duration::from_secs(2)),
+            Some(Next::Retry(Duration::from_secs(2))),
         )
         .unwrap();
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
@@ -223,6 +242,42 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_no_retry_can_fix_says_why_it_waits_for_a_change() {
+        let failed = Err(ReconcileError::Apply {
+            failed: 1,
+            of: 1,
+            errors: vec![crate::apply::ApplyError::Inconsistent {
+                key: "orders".into(),
+                message: "sink vault is not declared".into(),
+            }],
+        });
+        let next = Some(Next::AwaitChange(super::super::Stuck::InconsistentPlan));
+        let buffer = Shared::default();
+        let mut log = Log::new(Box::new(buffer.clone()), false);
+        log.outcome(Trigger::Change, &failed, &Changes::default(), next)
+            .unwrap();
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.trim_end().ends_with(
+                "failed: 1 of 1 change(s) failed: orders: sink vault is not declared; not retried \
+                 (the plan does not match the configuration): waiting for a change"
+            ),
+            "{text}"
+        );
+        let buffer = Shared::default();
+        let mut log = Log::new(Box::new(buffer.clone()), true);
+        log.outcome(Trigger::Change, &failed, &Changes::default(), next)
+            .unwrap();
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["retry_in"], serde_json::Value::Null);
+        assert_eq!(
+            line["waiting_for_change"],
+            "the plan does not match the configuration"
+        );
+    }
+
+    #[test]
     fn what_a_server_said_is_logged_without_control_codes_or_credentials() {
         let said =
             "HTTP 401: Authorization: Bearer kk_live_x1 \u{1b}]8;;http://evil\u{7}x\r\nforged";
@@ -233,7 +288,10 @@ mod tests {
             let failed = Err(ReconcileError::Apply {
                 failed: 1,
                 of: 1,
-                errors: vec![said.into()],
+                errors: vec![crate::apply::ApplyError::Inconsistent {
+                    key: "orders".into(),
+                    message: said.into(),
+                }],
             });
             log.outcome(Trigger::Change, &failed, &Changes::default(), None)
                 .unwrap();

@@ -20,7 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 pub use files::{DEBOUNCE, FilesError, is_noise};
 pub use health::Metrics;
 pub use log::{Log, Trigger, describe};
-pub use policy::{FIRST_BACKOFF, Next, error_policy, jitter};
+pub use policy::{FIRST_BACKOFF, Next, Stuck, error_policy, jitter};
 pub use reconcile::{Changes, Done, ReconcileError, Reconciler, Snapshot, api_changed};
 
 use crate::api::Client;
@@ -267,7 +267,7 @@ impl Controller<'_> {
         let drift = matches!(trigger, Trigger::Interval | Trigger::Verify)
             && matches!(result, Ok(Done::Applied(_)));
         self.metrics.record(result.is_ok(), drift);
-        let retry = match &result {
+        let next = match &result {
             Ok(_) => {
                 self.failures = 0;
                 None
@@ -275,17 +275,20 @@ impl Controller<'_> {
             Err(error) => {
                 self.failures += 1;
                 match error_policy(error, self.failures, self.options.interval) {
-                    Next::Retry(wait) => Some(jitter(wait)),
-                    Next::AwaitChange => {
+                    Next::Retry(wait) => Some(Next::Retry(jitter(wait))),
+                    stuck @ Next::AwaitChange(_) => {
                         // Backoff counts retryable failures only.
                         self.failures = 0;
-                        None
+                        Some(stuck)
                     }
                 }
             }
         };
         let now = Instant::now();
-        self.retry_at = retry.map(|wait| now + wait);
+        self.retry_at = match next {
+            Some(Next::Retry(wait)) => Some(now + wait),
+            _ => None,
+        };
         self.next_tick = now + jitter(self.options.interval);
         if verify || self.next_verify.is_none() {
             self.next_verify = self
@@ -293,7 +296,7 @@ impl Controller<'_> {
                 .verify_interval
                 .map(|interval| now + jitter(interval));
         }
-        self.log.outcome(trigger, &result, &applied, retry)?;
+        self.log.outcome(trigger, &result, &applied, next)?;
         Ok(())
     }
 }
