@@ -39,6 +39,75 @@ impl Trigger {
     }
 }
 
+/// What a log line is about: the `event` of every line, a closed set that log pipelines
+/// match on. `docs/watch.md` lists them; a test keeps it current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogEvent {
+    /// watch started, and what it watches.
+    Start,
+    /// `--health-addr` is served, and where.
+    Health,
+    /// Files under the directory changed, and which.
+    Change,
+    /// Something worth attention that stops nothing (a file watch error, a manifest warning).
+    Warning,
+    /// Another apply, rotate or watch of the directory holds its lock; this one waits.
+    Lock,
+    /// A key pair is about to be generated for an endpoint.
+    Key,
+    /// One endpoint's result in a reconcile's apply.
+    Endpoint,
+    /// The outcome of one reconcile.
+    Reconcile,
+    /// A signal was received and watch exits.
+    Stop,
+}
+
+impl LogEvent {
+    /// Every event, in the order a run logs them.
+    pub const ALL: [LogEvent; 9] = [
+        LogEvent::Start,
+        LogEvent::Health,
+        LogEvent::Change,
+        LogEvent::Warning,
+        LogEvent::Lock,
+        LogEvent::Key,
+        LogEvent::Endpoint,
+        LogEvent::Reconcile,
+        LogEvent::Stop,
+    ];
+
+    /// The name in the log, e.g. `change`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogEvent::Start => "start",
+            LogEvent::Health => "health",
+            LogEvent::Change => "change",
+            LogEvent::Warning => "warning",
+            LogEvent::Lock => "lock",
+            LogEvent::Key => "key",
+            LogEvent::Endpoint => "endpoint",
+            LogEvent::Reconcile => "reconcile",
+            LogEvent::Stop => "stop",
+        }
+    }
+
+    /// What a line with this event says, in a line.
+    pub fn description(self) -> &'static str {
+        match self {
+            LogEvent::Start => "watch started: the directory and the interval",
+            LogEvent::Health => "where `/healthz` and `/metrics` are served",
+            LogEvent::Change => "the files that changed, before the reconcile they cause",
+            LogEvent::Warning => "something worth attention that stops nothing",
+            LogEvent::Lock => "another run holds the directory's lock; this one waits for it",
+            LogEvent::Key => "an RSA key pair is about to be generated, which takes seconds",
+            LogEvent::Endpoint => "one endpoint's result in a reconcile's apply",
+            LogEvent::Reconcile => "the outcome of one reconcile (fields below)",
+            LogEvent::Stop => "a signal was received; no reconcile was cut short",
+        }
+    }
+}
+
 /// Where log lines go and in which form.
 pub struct Log {
     out: Box<dyn Write + Send>,
@@ -52,7 +121,8 @@ impl Log {
 
     /// One line for an event that is not a reconcile outcome (`start`, `change`, `warning`,
     /// `shutdown`, ...).
-    pub fn event(&mut self, event: &str, message: &str) -> io::Result<()> {
+    pub fn event(&mut self, event: LogEvent, message: &str) -> io::Result<()> {
+        let event = event.as_str();
         let ts = now();
         if self.json {
             let line = json!({"ts": ts.to_string(), "event": event, "message": message});
@@ -96,7 +166,7 @@ impl Log {
         if self.json {
             let mut line = json!({
                 "ts": ts.to_string(),
-                "event": "reconcile",
+                "event": LogEvent::Reconcile.as_str(),
                 "trigger": trigger.as_str(),
                 "outcome": outcome,
                 "changes": changes,
@@ -132,7 +202,8 @@ impl Log {
         }
         // Continuation lines (an API error's field list) are indented under their line.
         let text = safe_lines(&text).replace('\n', "\n    ");
-        writeln!(self.out, "{ts} reconcile ({}): {text}", trigger.as_str())?;
+        let event = LogEvent::Reconcile.as_str();
+        writeln!(self.out, "{ts} {event} ({}): {text}", trigger.as_str())?;
         match result {
             Err(ReconcileError::Invalid { diagnostics, .. }) => indent(&mut self.out, diagnostics)?,
             Ok(Done::Planned { text, .. }) => indent(&mut self.out, text)?,
@@ -284,7 +355,7 @@ mod tests {
         for json in [false, true] {
             let buffer = Shared::default();
             let mut log = Log::new(Box::new(buffer.clone()), json);
-            log.event("warning", said).unwrap();
+            log.event(LogEvent::Warning, said).unwrap();
             let failed = Err(ReconcileError::Apply {
                 failed: 1,
                 of: 1,

@@ -19,7 +19,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 pub use files::{DEBOUNCE, FilesError, is_noise};
 pub use health::Metrics;
-pub use log::{Log, Trigger, describe};
+pub use log::{Log, LogEvent, Trigger, describe};
 pub use policy::{FIRST_BACKOFF, Next, Stuck, error_policy, jitter};
 pub use reconcile::{Changes, Done, ReconcileError, Reconciler, Snapshot, api_changed};
 
@@ -155,7 +155,7 @@ pub async fn run(
         }
     }
     controller.log.event(
-        "stop",
+        LogEvent::Stop,
         "signal received; no reconcile was cut short; exiting",
     )?;
     Ok(())
@@ -187,7 +187,7 @@ impl Controller<'_> {
         if moved {
             shown.push("(the directory was replaced, or the symlink to it swapped)".to_owned());
         }
-        self.log.event("change", &shown.join(", "))?;
+        self.log.event(LogEvent::Change, &shown.join(", "))?;
         Ok(Some((Trigger::Change, Some(snapshot))))
     }
 
@@ -200,7 +200,8 @@ impl Controller<'_> {
             Ok(batch) => paths.extend(batch),
             Err(errors) => {
                 for error in errors {
-                    self.log.event("warning", &format!("file watch: {error}"))?;
+                    self.log
+                        .event(LogEvent::Warning, &format!("file watch: {error}"))?;
                 }
             }
         }
@@ -211,7 +212,7 @@ impl Controller<'_> {
         match files.retarget() {
             Ok(moved) => Ok(moved),
             Err(error) => {
-                self.log.event("warning", &error.to_string())?;
+                self.log.event(LogEvent::Warning, &error.to_string())?;
                 Ok(true)
             }
         }
@@ -222,13 +223,13 @@ impl Controller<'_> {
         if let Ok(loaded) = &snapshot.loaded {
             if self.last_digest != Some(snapshot.digest) {
                 for warning in &loaded.warnings {
-                    self.log.event("warning", &warning.to_string())?;
+                    self.log.event(LogEvent::Warning, &warning.to_string())?;
                 }
             }
             let moved = api_changed(self.first_api, &loaded.desired.project.api);
             if moved && !self.warned_api {
                 self.log.event(
-                    "warning",
+                    LogEvent::Warning,
                     "the project file names a different API (url or token_env) than at start; \
                      watch keeps using the connection made at start: restart kayle-sync to switch",
                 )?;
@@ -241,7 +242,7 @@ impl Controller<'_> {
         let lock = crate::apply::lock::lock_dir(&self.options.dir, &mut waiting).await;
         if !waiting.is_empty() {
             self.log
-                .event("lock", String::from_utf8_lossy(&waiting).trim())?;
+                .event(LogEvent::Lock, String::from_utf8_lossy(&waiting).trim())?;
         }
         let verify = trigger == Trigger::Verify;
         // Each endpoint's result is logged as it finishes; a log that cannot be written
@@ -252,8 +253,8 @@ impl Controller<'_> {
             .reconciler
             .reconcile(&snapshot, verify, &mut |event| {
                 let kind = match event {
-                    crate::apply::Event::GeneratingKey { .. } => "key",
-                    crate::apply::Event::Finished(_) => "endpoint",
+                    crate::apply::Event::GeneratingKey { .. } => LogEvent::Key,
+                    crate::apply::Event::Finished(_) => LogEvent::Endpoint,
                 };
                 if let Err(err) = log.event(kind, &crate::report::event_line(event)) {
                     unlogged.get_or_insert(err);
