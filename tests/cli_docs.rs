@@ -93,3 +93,50 @@ fn a_failing_stdout_is_an_error_not_a_panic() {
         assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
     }
 }
+
+/// Where a generated part of a document starts and ends.
+const BEGIN: &str = "<!-- generated: begin -->\n";
+const END: &str = "<!-- generated: end -->\n";
+
+/// Checks that the generated part of `doc` is `expected`. With `KAYLE_SYNC_BLESS_DOCS=1` it is
+/// rewritten first, so that a new name is documented by running the test once.
+#[track_caller]
+fn assert_generated(doc: &str, expected: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find(BEGIN).expect("a generated part") + BEGIN.len();
+    let end = start
+        + text[start..]
+            .find(END)
+            .expect("the end of the generated part");
+    if &text[start..end] != expected && std::env::var_os("KAYLE_SYNC_BLESS_DOCS").is_some() {
+        let updated = format!("{}{expected}{}", &text[..start], &text[end..]);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        &text[start..end],
+        expected,
+        "{doc} does not list the names as kayle-sync has them; run this test with \
+         KAYLE_SYNC_BLESS_DOCS=1 to rewrite it"
+    );
+}
+
+#[test]
+fn the_diagnostic_codes_are_documented_from_the_enum() {
+    let mut table = String::from("| Code | Meaning |\n|---|---|\n");
+    for code in kayle_sync::manifest::Code::ALL {
+        table.push_str(&format!("| `{code}` | {} |\n", code.description()));
+    }
+    assert_generated("docs/diagnostics.md", &table);
+}
+
+#[test]
+fn the_watch_log_events_are_documented_from_the_enum() {
+    let mut table = String::from("| `event` | The line says |\n|---|---|\n");
+    for event in kayle_sync::watch::LogEvent::ALL {
+        let name = event.as_str();
+        table.push_str(&format!("| `{name}` | {} |\n", event.description()));
+    }
+    assert_generated("docs/watch.md", &table);
+}

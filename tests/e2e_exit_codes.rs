@@ -237,3 +237,24 @@ fn anything_but_yes_at_the_prompt_cancels_and_exits_1() {
     apply_answering(&api, &project, b"yes\n").expect(0);
     assert_eq!(api.managed("orders").len(), 1);
 }
+
+#[test]
+fn plan_into_a_pipe_closed_early_ends_quietly_with_exit_0() {
+    let api = Api::start();
+    let project = project(&["orders", "billing", "shipping"]);
+    for args in [&["plan"][..], &["plan", "--format", "json"]] {
+        // What plan says on stderr when stdout is read to the end (the API it talks to).
+        let usual = project.run(&api, args);
+        usual.expect(0);
+        let mut child = support::spawn(project.command(&api, args));
+        // The reader goes away before anything is written, as `head -1` does once it has its
+        // line: every write to stdout then fails with a broken pipe.
+        drop(child.stdout.take());
+        let run = support::wait(child);
+        run.expect(0);
+        assert_eq!(
+            run.stderr, usual.stderr,
+            "nothing said about the closed pipe"
+        );
+    }
+}

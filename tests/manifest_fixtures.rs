@@ -84,7 +84,7 @@ fn key_file_contents_never_appear_in_diagnostics() {
             diagnostics
                 .0
                 .iter()
-                .any(|d| d.code == "private-key-refused")
+                .any(|d| d.code == manifest::Code::PrivateKeyRefused)
         );
     }
 }

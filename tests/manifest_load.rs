@@ -19,7 +19,7 @@ fn project_dir(manifest: &str) -> tempfile::TempDir {
 }
 
 fn codes(diagnostics: &Diagnostics) -> Vec<&'static str> {
-    diagnostics.0.iter().map(|d| d.code).collect()
+    diagnostics.0.iter().map(|d| d.code.as_str()).collect()
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn an_enabled_endpoint_without_a_key_is_a_warning_not_an_error() {
     let loaded = manifest::load(dir.path()).unwrap();
     assert_eq!(loaded.desired.endpoints.len(), 1);
     assert_eq!(loaded.warnings.len(), 1);
-    assert_eq!(loaded.warnings[0].code, "no-encryption-key");
+    assert_eq!(loaded.warnings[0].code, manifest::Code::NoEncryptionKey);
     assert_eq!(loaded.warnings[0].severity, manifest::Severity::Warning);
 }
 

@@ -477,3 +477,84 @@ fn delivery_metrics_are_refreshed_on_their_own_interval() {
         "{listed} listings in {refreshes} s"
     );
 }
+
+/// Calls of `route` the emulator has answered so far.
+fn calls(api: &Api, route: Route) -> u64 {
+    api.emulator
+        .stats()
+        .requests
+        .get(&route)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Backoff would have retried twice in this long (after 1 s, then 2 s more).
+const TWO_BACKOFFS: Duration = Duration::from_millis(3_600);
+
+/// Watches a directory declaring `key` while every call of `route` answers `status`; asserts
+/// that the first reconcile fails and is not retried: no reconcile follows and `route` was
+/// called once.
+fn watch_refused(api: &Api, route: Route, status: u16, key: &str) -> (tempfile::TempDir, Watch) {
+    let fault = Fault::Status {
+        status,
+        retry_after_secs: None,
+    };
+    api.emulator.inject(route, fault, 1000);
+    let (root, dir) = config_dir(&manifest(&[(key, "https://hooks.example.com/a")]));
+    let mut watch = Watch::spawn(&dir, api, &[]);
+    let failed = watch.reconcile();
+    assert_outcome(&failed, "failed", "start");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains(&status.to_string()), "{failed}");
+    assert_eq!(failed["retry_in"], Value::Null, "{failed}");
+    assert!(failed["waiting_for_change"].is_string(), "{failed}");
+    assert_eq!(watch.reconciles_during(TWO_BACKOFFS), Vec::<Value>::new());
+    assert_eq!(calls(api, route), 1, "no retry in a loop");
+    (root, watch)
+}
+
+/// Changes the URL of `key`, the one endpoint the directory declares.
+fn edit(root: &tempfile::TempDir, key: &str) {
+    let text = manifest(&[(key, "https://hooks.example.com/b")]);
+    std::fs::write(root.path().join("config/endpoints.yaml"), text).unwrap();
+}
+
+#[test]
+fn a_refused_api_key_waits_for_a_change_instead_of_retrying() {
+    let api = Api::start();
+    let (root, mut watch) = watch_refused(&api, Route::ListEndpoints, 401, "iota");
+
+    // A change is tried again at once; with the key accepted again it goes through.
+    api.emulator.clear_faults();
+    edit(&root, "iota");
+    let applied = watch.reconcile();
+    assert_outcome(&applied, "applied", "change");
+    assert_eq!(keys(&applied, "create"), ["iota"]);
+    watch.assert_running();
+}
+
+#[test]
+fn a_rejected_request_waits_for_a_change_and_an_outage_in_apply_is_retried() {
+    let api = Api::start();
+    let (root, mut watch) = watch_refused(&api, Route::CreateEndpoint, 422, "kappa");
+
+    // The same apply failing with a 503 is an outage: retried with backoff.
+    api.emulator.clear_faults();
+    let down = Fault::Status {
+        status: 503,
+        retry_after_secs: None,
+    };
+    api.emulator.inject(Route::CreateEndpoint, down, 1000);
+    edit(&root, "kappa");
+    let failed = watch.reconcile();
+    assert_outcome(&failed, "failed", "change");
+    assert!(failed["retry_in"].is_string(), "{failed}");
+    assert_eq!(failed.get("waiting_for_change"), None, "{failed}");
+    let again = watch.reconcile();
+    assert_outcome(&again, "failed", "retry");
+    api.emulator.clear_faults();
+    let applied = watch.reconcile();
+    assert_outcome(&applied, "applied", "retry");
+    assert_eq!(keys(&applied, "create"), ["kappa"]);
+    watch.assert_running();
+}

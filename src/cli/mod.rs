@@ -89,8 +89,12 @@ pub fn main() -> ExitCode {
         unsafe { crate::credentials::take(&names) };
     }
     crate::credentials::protect_process();
+    // A reader that stopped reading (`plan | head -1`) is not an error of ours. watch is the
+    // exception: its log going nowhere stops it, and a supervisor must see that it failed.
+    let quiet_on_broken_pipe = !matches!(cli.command, Command::Watch(_));
     match run(cli) {
         Ok(outcome) => ExitCode::from(outcome.code()),
+        Err(err) if quiet_on_broken_pipe && is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             // The chain can quote a server or a file: shown without credentials or control codes.
             eprintln!("error: {}", crate::redact::safe_lines(&format!("{err:#}")));
@@ -98,6 +102,15 @@ pub fn main() -> ExitCode {
             ExitCode::from(if usage { EXIT_USAGE } else { 1 })
         }
     }
+}
+
+/// Whether `err` is a write into a pipe whose reader has gone.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The config directory of a command that reads credentials (`validate` reads none).

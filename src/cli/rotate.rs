@@ -72,7 +72,7 @@ async fn rotate(
             key: key.clone(),
             action: Action::Update,
             endpoint_id: Some(endpoint.id.clone()),
-            reason: Some("kayle-sync rotate".into()),
+            reason: Some(plan::ChangeReason::RotateCommand),
             fields: Vec::new(),
             secret: Some(SecretStep::Rotate {
                 sink: spec.sink.clone(),

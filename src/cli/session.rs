@@ -242,7 +242,7 @@ pub fn load(dir: &Path, err: &mut dyn Write) -> anyhow::Result<Loaded> {
             for warning in loaded
                 .warnings
                 .iter()
-                .filter(|w| w.code != "no-encryption-key")
+                .filter(|w| w.code != crate::manifest::Code::NoEncryptionKey)
             {
                 writeln!(err, "{}", safe_lines(&warning.to_string()))?;
             }

@@ -11,7 +11,7 @@ use super::Outcome;
 use super::args::{LineFormat, WatchArgs};
 use super::session::Connection;
 use crate::manifest;
-use crate::watch::{self, Log, Metrics, health};
+use crate::watch::{self, Log, LogEvent, Metrics, health};
 
 pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcome> {
     // Listen before anything else, so a signal is never missed between start and the loop.
@@ -44,7 +44,7 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
             .await
             .with_context(|| format!("--health-addr {addr}: cannot listen"))?;
         log.event(
-            "health",
+            LogEvent::Health,
             &format!("serving /healthz and /metrics on http://{bound}"),
         )?;
     }
@@ -59,7 +59,7 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
         verify_interval: args.verify_interval,
     };
     log.event(
-        "start",
+        LogEvent::Start,
         &format!(
             "watching {} (interval {}{})",
             args.dir.display(),

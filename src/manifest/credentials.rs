@@ -4,6 +4,7 @@
 //! name: each reader reads only credentials of its own kind, and only over https or to this
 //! machine.
 
+use super::code::Code;
 use super::node::Node;
 use super::reader::Reader;
 use crate::http::{self, UrlError};
@@ -14,7 +15,7 @@ pub const API_TOKEN_PREFIX: &str = "KAYLE_";
 /// Every variable a vault sink's token may be read from starts with one of these.
 pub const VAULT_TOKEN_PREFIXES: [&str; 2] = ["VAULT_", "BAO_"];
 
-const CREDENTIAL_ENV: &str = "credential-env-not-allowed";
+const CREDENTIAL_ENV: Code = Code::CredentialEnvNotAllowed;
 
 /// `name` as the API token's variable (`api.token_env`), if it is a Kayle variable: a file
 /// that could name any variable could send another credential (`VAULT_TOKEN`, say) to the
@@ -70,7 +71,7 @@ pub fn url(
     r: &mut Reader,
     node: &Node,
     field: &str,
-    code: &'static str,
+    code: Code,
     text: String,
     check: fn(&str) -> Result<url::Url, UrlError>,
 ) -> Option<String> {
@@ -83,12 +84,12 @@ pub fn url(
             Some("credentials come from the environment, never from a file"),
         ),
         Err(UrlError::Cleartext { host }) => (
-            "insecure-url",
+            Code::InsecureUrl,
             format!("http:// would send a credential unencrypted to {host}"),
             Some("use https://; plain http is only for localhost, 127.0.0.0/8 and ::1"),
         ),
         Err(UrlError::NotAws { host }) => (
-            "aws-endpoint-not-allowed",
+            Code::AwsEndpointNotAllowed,
             format!("{host} is not an AWS endpoint, and AWS credentials would be sent to it"),
             Some(
                 "use an AWS host (…amazonaws.com) or this machine; set any other endpoint in \
@@ -105,7 +106,7 @@ pub fn credential_url(
     r: &mut Reader,
     node: &Node,
     field: &str,
-    code: &'static str,
+    code: Code,
     text: String,
 ) -> Option<String> {
     url(r, node, field, code, text, http::check_credential_url)

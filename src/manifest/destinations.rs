@@ -2,6 +2,7 @@
 //! same destination (one file by two paths, one Vault secret, one AWS secret), and a secret
 //! name written there twice would silently keep only the last value.
 
+use super::code::Code;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
@@ -217,7 +218,7 @@ pub fn check_unique(
         };
         problems.push(
             Diagnostic::error(
-                "duplicate-secret-name",
+                Code::DuplicateSecretName,
                 Some(secret.endpoint.source.clone()),
                 message,
             )

@@ -1,5 +1,6 @@
 //! Diagnostics: one problem found in a config directory, where it is and how to fix it.
 
+use super::code::Code;
 use std::fmt;
 
 use serde::Serialize;
@@ -18,7 +19,7 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub severity: Severity,
-    pub code: &'static str,
+    pub code: Code,
     pub location: Option<Location>,
     /// The field path, e.g. `endpoints.identity-prod.labels[2]`.
     pub field: Option<String>,
@@ -28,11 +29,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error at `location`.
-    pub fn error(
-        code: &'static str,
-        location: Option<Location>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn error(code: Code, location: Option<Location>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -44,11 +41,7 @@ impl Diagnostic {
     }
 
     /// A warning at `location`.
-    pub fn warning(
-        code: &'static str,
-        location: Option<Location>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn warning(code: Code, location: Option<Location>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, location, message)
@@ -137,14 +130,14 @@ mod tests {
             line: 3,
             column: 5,
         };
-        let d = Diagnostic::error("invalid-url", Some(location), "bad")
+        let d = Diagnostic::error(Code::InvalidUrl, Some(location), "bad")
             .field("endpoints.web.url")
             .hint("use https://");
         assert_eq!(
             d.to_string(),
             "cfg/a.yaml:3:5: endpoints.web.url: bad\n  hint: use https://"
         );
-        let w = Diagnostic::warning("no-encryption-key", None, "lossy");
+        let w = Diagnostic::warning(Code::NoEncryptionKey, None, "lossy");
         assert_eq!(w.to_string(), "warning: lossy");
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["location"]["file"], "cfg/a.yaml");

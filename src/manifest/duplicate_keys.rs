@@ -1,6 +1,7 @@
 //! Keys written twice in one mapping: each later one is reported with the place of the first,
 //! and dropped from the tree, so that the rest of the file is still checked (with the first).
 
+use super::code::Code;
 use std::collections::HashMap;
 
 use super::node::{Node, Value};
@@ -28,7 +29,7 @@ pub fn drop_repeated(r: &mut Reader, node: &mut Node, field: &str) {
                     Some((line, column)) => {
                         let name = scalar_text(key);
                         r.error(
-                            "yaml-duplicate-key",
+                            Code::YamlDuplicateKey,
                             key,
                             &join(field, &name),
                             format!(

@@ -1,6 +1,7 @@
 //! Manifests: the `endpoints:` map, each entry checked against the API's rules and kayle-sync's
 //! own, and normalized the way the server normalizes.
 
+use super::code::Code;
 use std::path::Path;
 
 use super::diagnostic::Diagnostic;
@@ -47,7 +48,7 @@ pub fn read_document<'d>(r: &mut Reader, cx: &Context, doc: &'d Node) -> Vec<Dec
         return out;
     };
     let Some(endpoints) = fields.get("endpoints") else {
-        r.error("missing-field", doc, "", "missing field `endpoints`")
+        r.error(Code::MissingField, doc, "", "missing field `endpoints`")
             .hint =
             Some("a manifest declares `endpoints:`, a map from endpoint key to its fields".into());
         return out;
@@ -65,7 +66,7 @@ pub fn read_document<'d>(r: &mut Reader, cx: &Context, doc: &'d Node) -> Vec<Dec
     out
 }
 
-fn broke(r: &mut Reader, code: &'static str, node: &Node, field: &str, broken: Broken) {
+fn broke(r: &mut Reader, code: Code, node: &Node, field: &str, broken: Broken) {
     r.error(code, node, field, broken.message).hint = broken.hint;
 }
 
@@ -80,7 +81,7 @@ fn read_endpoint(
     let path = join("endpoints", key);
     if !model::is_valid_key(key) {
         r.error(
-            "invalid-key",
+            Code::InvalidKey,
             key_node,
             &path,
             format!("`{key}` is not a valid endpoint key"),
@@ -90,7 +91,7 @@ fn read_endpoint(
         );
     } else if utf16_len(cx.label_prefix) + utf16_len(key) > model::MAX_LABEL_UNITS {
         r.error(
-            "key-too-long",
+            Code::KeyTooLong,
             key_node,
             &path,
             format!(
@@ -113,12 +114,12 @@ fn read_endpoint(
             .and_then(|url| match rules::check_url(&url) {
                 Ok(()) => Some(url),
                 Err(b) => {
-                    broke(r, "invalid-url", value, &f("url"), b);
+                    broke(r, Code::InvalidUrl, value, &f("url"), b);
                     None
                 }
             }),
         None => {
-            r.error("missing-field", node, &path, "missing field `url`");
+            r.error(Code::MissingField, node, &path, "missing field `url`");
             None
         }
     };
@@ -129,7 +130,7 @@ fn read_endpoint(
             Some(name) => match rules::check_name(&name) {
                 Ok(name) => Some(name),
                 Err(b) => {
-                    broke(r, "invalid-name", value, &f("name"), b);
+                    broke(r, Code::InvalidName, value, &f("name"), b);
                     None
                 }
             },
@@ -141,7 +142,7 @@ fn read_endpoint(
             Some(id)
         } else {
             r.error(
-                "invalid-adopt",
+                Code::InvalidAdopt,
                 value,
                 &f("adopt"),
                 format!("`{id}` is not an endpoint id"),
@@ -169,7 +170,7 @@ fn read_endpoint(
                 Some(n) if model::RETENTION_HOURS.iter().any(|h| u64::from(*h) == n) => n as u32,
                 Some(n) => {
                     r.error(
-                        "invalid-retention",
+                        Code::InvalidRetention,
                         value,
                         &field,
                         format!("{n} is not an accepted retention"),
@@ -205,7 +206,7 @@ fn read_endpoint(
             if let KeyMaterial::Generate { private_key_name } = &k.material
                 && private_key_name == &secret.name
             {
-                r.error("secret-name-clash", node, &path, format!(
+                r.error(Code::SecretNameClash, node, &path, format!(
                     "the signing secret and the private key of `{}` would both be stored as `{}` in sink `{}`",
                     k.key_id, secret.name, secret.sink
                 ));
@@ -214,7 +215,7 @@ fn read_endpoint(
     }
     if enabled && encryption_keys.is_empty() && r.problems.len() == before {
         r.problems.push(
-            Diagnostic::warning("no-encryption-key", Some(r.at(key_node)), "enabled without an encryption key: every event would be lost")
+            Diagnostic::warning(Code::NoEncryptionKey, Some(r.at(key_node)), "enabled without an encryption key: every event would be lost")
                 .field(path.clone())
                 .hint("add `encryption_keys:` (a public key file, or `generate: true`), or set `enabled: false`"),
         );
@@ -256,7 +257,7 @@ fn read_event_types(r: &mut Reader, node: &Node, field: &str) -> Vec<String> {
         return out;
     };
     if items.is_empty() && matches!(node.value, Value::Seq(_)) {
-        r.error("empty-event-types", node, field, "an empty list subscribes to nothing")
+        r.error(Code::EmptyEventTypes, node, field, "an empty list subscribes to nothing")
             .hint = Some("the server stores an empty list and delivers no events while reporting all four; leave the field out to subscribe to every type".into());
     }
     for (i, (text, item)) in items.iter().enumerate() {
@@ -266,7 +267,7 @@ fn read_event_types(r: &mut Reader, node: &Node, field: &str) -> Vec<String> {
                 None => format!("one of {}", list(&model::ALL_EVENT_TYPES)),
             };
             r.error(
-                "unknown-event-type",
+                Code::UnknownEventType,
                 item,
                 &format!("{field}[{i}]"),
                 format!("unknown event type `{text}`"),
@@ -287,7 +288,7 @@ fn read_labels(r: &mut Reader, cx: &Context, node: &Node, field: &str) -> Vec<St
     let max = model::MAX_DECLARED_LABELS;
     if items.len() > max {
         r.error(
-            "too-many-labels",
+            Code::TooManyLabels,
             node,
             field,
             format!("{} labels; at most {max} are allowed", items.len()),
@@ -301,7 +302,7 @@ fn read_labels(r: &mut Reader, cx: &Context, node: &Node, field: &str) -> Vec<St
     for (i, (text, item)) in items.iter().enumerate() {
         let item_field = format!("{field}[{i}]");
         match rules::check_label(text, cx.label_prefix) {
-            Err(b) => broke(r, "invalid-label", item, &item_field, b),
+            Err(b) => broke(r, Code::InvalidLabel, item, &item_field, b),
             Ok(label) => {
                 if let Some((_, first)) = out
                     .iter()
@@ -309,7 +310,7 @@ fn read_labels(r: &mut Reader, cx: &Context, node: &Node, field: &str) -> Vec<St
                 {
                     let first = *first;
                     r.error(
-                        "duplicate-label",
+                        Code::DuplicateLabel,
                         item,
                         &item_field,
                         format!("`{label}` repeats {field}[{first}]"),
@@ -343,7 +344,7 @@ fn read_secret(
             let label = model::longest_state_label(cx.label_prefix, rotation);
             if utf16_len(&label) > model::MAX_LABEL_UNITS {
                 r.error(
-                    "rotation-too-large",
+                    Code::RotationTooLarge,
                     value,
                     &join(field, "rotation"),
                     format!(
@@ -375,7 +376,7 @@ fn read_secret(
         None => match &project.default_sink {
             Some(sink) => sink.clone(),
             None => {
-                r.error("no-sink", node.unwrap_or(endpoint), &join(field, "sink"), "no sink for the signing secret")
+                r.error(Code::NoSink, node.unwrap_or(endpoint), &join(field, "sink"), "no sink for the signing secret")
                     .hint = Some("set `signing_secret.sink` here or `defaults.signing_secret.sink` in kayle-sync.yaml".into());
                 return None;
             }
@@ -384,7 +385,7 @@ fn read_secret(
     if let Err(rule) = project.sinks[&sink].check_secret_name(&name) {
         let at = name_node.unwrap_or(endpoint);
         r.error(
-            "invalid-secret-name",
+            Code::InvalidSecretName,
             at,
             &join(field, "name"),
             format!("`{name}` cannot name a secret in sink `{sink}`"),

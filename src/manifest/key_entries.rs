@@ -1,6 +1,7 @@
 //! The `encryption_keys` entries of an endpoint: a public key file or a generated pair each,
 //! key ids unique, private key names valid for the endpoint's sink.
 
+use super::code::Code;
 use super::endpoint::Context;
 use super::keys;
 use super::node::{Node, Value};
@@ -33,7 +34,12 @@ pub fn read_keys(
         };
         let key_id = match fields.get("key_id") {
             None => {
-                r.error("missing-field", item, &item_field, "missing field `key_id`");
+                r.error(
+                    Code::MissingField,
+                    item,
+                    &item_field,
+                    "missing field `key_id`",
+                );
                 None
             }
             Some(value) => r
@@ -42,7 +48,7 @@ pub fn read_keys(
                     let id_field = join(&item_field, "key_id");
                     if id.trim().is_empty() || id.trim() != id {
                         r.error(
-                            "invalid-key-id",
+                            Code::InvalidKeyId,
                             value,
                             &id_field,
                             "a key id must be non-empty, without leading or trailing whitespace",
@@ -51,7 +57,7 @@ pub fn read_keys(
                     } else if let Some((_, first)) = seen.iter().find(|(s, _)| *s == id) {
                         let first = *first;
                         r.error(
-                            "duplicate-key-id",
+                            Code::DuplicateKeyId,
                             value,
                             &id_field,
                             format!("`{id}` repeats {field}[{first}].key_id"),
@@ -70,7 +76,7 @@ pub fn read_keys(
             (Some(file), None | Some(false)) => {
                 if let Some(v) = fields.get("private_key_name") {
                     r.error(
-                        "unexpected-field",
+                        Code::UnexpectedField,
                         v,
                         &join(&item_field, "private_key_name"),
                         "`private_key_name` goes with `generate: true` only",
@@ -92,7 +98,7 @@ pub fn read_keys(
             (None, Some(true)) => {
                 if let Some(sink @ SinkConfig::Command { .. }) = sink {
                     r.error(
-                        "generate-needs-readable-sink",
+                        Code::GenerateNeedsReadableSink,
                         item,
                         &join(&item_field, "generate"),
                         format!(
@@ -120,7 +126,7 @@ pub fn read_keys(
                     |(name, at)| match sink.map(|s| s.check_secret_name(&name)) {
                         Some(Err(rule)) => {
                             r.error(
-                                "invalid-secret-name",
+                                Code::InvalidSecretName,
                                 at,
                                 &name_field,
                                 format!("`{name}` cannot name a secret in the endpoint's sink"),
@@ -136,7 +142,7 @@ pub fn read_keys(
             }
             (Some(_), Some(true)) => {
                 r.error(
-                    "conflicting-key-source",
+                    Code::ConflictingKeySource,
                     item,
                     &item_field,
                     "both `public_key_file` and `generate: true`",
@@ -148,7 +154,7 @@ pub fn read_keys(
             }
             (None, _) => {
                 if generate.is_some() || fields.get("generate").is_none() {
-                    r.error("missing-key-source", item, &item_field, "no key material")
+                    r.error(Code::MissingKeySource, item, &item_field, "no key material")
                         .hint = Some(
                         "add `public_key_file: keys/<name>.pub.pem` or `generate: true`".into(),
                     );

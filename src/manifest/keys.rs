@@ -2,6 +2,7 @@
 //!
 //! A private key is refused, and no message ever quotes a key file's contents.
 
+use super::code::Code;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -39,13 +40,13 @@ pub enum KeyFileError {
 
 impl KeyFileError {
     /// A stable diagnostic code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            KeyFileError::Unreadable(_) => "key-file-unreadable",
-            KeyFileError::Private => "private-key-refused",
-            KeyFileError::Unrecognized => "key-file-invalid",
-            KeyFileError::NotRsa => "key-not-rsa",
-            KeyFileError::TooSmall(_) => "key-too-small",
+            KeyFileError::Unreadable(_) => Code::KeyFileUnreadable,
+            KeyFileError::Private => Code::PrivateKeyRefused,
+            KeyFileError::Unrecognized => Code::KeyFileInvalid,
+            KeyFileError::NotRsa => Code::KeyNotRsa,
+            KeyFileError::TooSmall(_) => Code::KeyTooSmall,
         }
     }
 

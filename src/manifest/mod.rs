@@ -5,6 +5,7 @@
 //! `project` and `endpoint` (with `rules` and `keys`) check and normalize, and this module puts
 //! the results together. Only validated types leave: [`model::Desired`] or [`Diagnostics`].
 
+mod code;
 mod credentials;
 mod destinations;
 mod diagnostic;
@@ -22,6 +23,7 @@ mod walk;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub use code::Code;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use keys::{KeyFileError, default_private_key_name, default_secret_name, parse_public_key};
 pub use nearby::{missing_project, shell_word};
@@ -82,7 +84,7 @@ pub fn inspect(dir: &Path) -> Inspection {
         None => {
             let unreadable = problems
                 .iter()
-                .any(|d| matches!(d.code, "not-a-directory" | "unreadable-directory"));
+                .any(|d| matches!(d.code, Code::NotADirectory | Code::UnreadableDirectory));
             if !unreadable {
                 problems.extend(missing_project(dir, None));
             }
@@ -182,7 +184,7 @@ fn read_project(dir: &Path, rel: &Path, problems: &mut Vec<Diagnostic>) -> Optio
         [] => {
             r.problems.push(
                 Diagnostic::error(
-                    "empty-file",
+                    Code::EmptyFile,
                     Some(walk::file_location(dir, rel)),
                     "the project file is empty",
                 )
@@ -192,7 +194,7 @@ fn read_project(dir: &Path, rel: &Path, problems: &mut Vec<Diagnostic>) -> Optio
         }
         [_, second, ..] => {
             r.error(
-                "multiple-documents",
+                Code::MultipleDocuments,
                 second,
                 "",
                 "the project file holds more than one YAML document",
@@ -229,7 +231,7 @@ fn read_yaml(
         if indent {
             problems.push(
                 Diagnostic::error(
-                    "yaml-tab",
+                    Code::YamlTab,
                     Some(location(Some(line), Some(column))),
                     "a tab character in indentation",
                 )
@@ -242,7 +244,7 @@ fn read_yaml(
         Ok(docs) if docs.iter().all(project::is_empty) && text.trim().is_empty() => {
             problems.push(
                 Diagnostic::error(
-                    "empty-file",
+                    Code::EmptyFile,
                     Some(location(None, None)),
                     "the file is empty",
                 )
@@ -282,7 +284,7 @@ fn check_unique(
     if let Some(first) = declared.get(key) {
         let message = format!("endpoint `{key}` is already declared at {first}");
         r.error(
-            "duplicate-endpoint",
+            Code::DuplicateEndpoint,
             key_node,
             &reader::join("endpoints", key),
             message,

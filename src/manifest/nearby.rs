@@ -1,6 +1,7 @@
 //! A directory without a project file: the one diagnostic said about it, naming the project
 //! files found a little below it, since the usual cause is running from one level too high.
 
+use super::code::Code;
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::Diagnostic;
@@ -55,7 +56,7 @@ pub fn missing_project(dir: &Path, command: Option<&str>) -> Option<Diagnostic> 
     };
     Some(
         Diagnostic::error(
-            "missing-project-file",
+            Code::MissingProjectFile,
             None,
             format!("{} has no kayle-sync.yaml", dir.display()),
         )

@@ -5,6 +5,7 @@
 //! first one) happens in `reader.rs`, which is why this tree is generic rather than a set of
 //! `deny_unknown_fields` structs: serde stops at the first error of a document.
 
+use super::code::Code;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -51,7 +52,7 @@ impl Value {
 /// A YAML syntax-level failure, with the place it happened when serde-saphyr knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub line: Option<usize>,
     pub column: Option<usize>,
@@ -78,12 +79,12 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
 fn convert_error(err: serde_saphyr::Error) -> ParseError {
     let err = err.without_snippet();
     let code = match err {
-        serde_saphyr::Error::MergeKeyNotAllowed { .. } => "yaml-merge-key",
+        serde_saphyr::Error::MergeKeyNotAllowed { .. } => Code::YamlMergeKey,
         serde_saphyr::Error::Budget { .. }
         | serde_saphyr::Error::AliasReplayLimitExceeded { .. }
         | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
-        | serde_saphyr::Error::AliasReplayStackDepthExceeded { .. } => "yaml-too-complex",
-        _ => "yaml-syntax",
+        | serde_saphyr::Error::AliasReplayStackDepthExceeded { .. } => Code::YamlTooComplex,
+        _ => Code::YamlSyntax,
     };
     let location = err.location().filter(|l| l.line() > 0);
     let mut message = match err {

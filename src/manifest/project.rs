@@ -1,5 +1,6 @@
 //! The project file, `kayle-sync.yaml`: API, label prefix, sinks and defaults.
 
+use super::code::Code;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -41,7 +42,7 @@ pub fn read(r: &mut Reader, doc: &Node, dir: &Path) -> Option<Project> {
             let field = join("sinks", name);
             if !is_sink_name(name) {
                 r.error(
-                    "invalid-sink-name",
+                    Code::InvalidSinkName,
                     key_node,
                     &field,
                     "a sink name is letters, digits, `-` and `_`, starting with a letter or digit",
@@ -78,11 +79,11 @@ fn read_api(r: &mut Reader, node: &Node) -> Option<ApiConfig> {
             if text == "sandbox" {
                 Some(ApiUrl::Sandbox)
             } else if http_url(&text) {
-                credentials::credential_url(r, node, "api.url", "invalid-api-url", text)
+                credentials::credential_url(r, node, "api.url", Code::InvalidApiUrl, text)
                     .map(ApiUrl::Remote)
             } else {
                 r.error(
-                    "invalid-api-url",
+                    Code::InvalidApiUrl,
                     node,
                     "api.url",
                     "expected an http(s) URL or `sandbox`",
@@ -119,7 +120,7 @@ fn env_name(r: &mut Reader, node: &Node, field: &str) -> Option<String> {
         Some(name)
     } else {
         r.error(
-            "invalid-env-name",
+            Code::InvalidEnvName,
             node,
             field,
             "an environment variable name is letters, digits and `_`, not starting with a digit",
@@ -145,7 +146,7 @@ fn read_prefix(r: &mut Reader, node: &Node) -> Option<String> {
     };
     match problem {
         Some(message) => {
-            r.error("invalid-label-prefix", node, "label_prefix", message);
+            r.error(Code::InvalidLabelPrefix, node, "label_prefix", message);
             None
         }
         None => Some(prefix),
@@ -176,7 +177,7 @@ fn read_sink(
         .find(|(k, _)| k.value == Value::Str("type".into()))
         .map(|(_, v)| v);
     let Some(type_node) = type_node else {
-        r.error("missing-field", node, field, "missing field `type`")
+        r.error(Code::MissingField, node, field, "missing field `type`")
             .hint = Some(format!("one of {}", list(&SINK_KINDS)));
         return None;
     };
@@ -193,7 +194,7 @@ fn read_sink(
                 None => format!("one of {}", list(&SINK_KINDS)),
             };
             r.error(
-                "unknown-sink-type",
+                Code::UnknownSinkType,
                 type_node,
                 &type_field,
                 format!("unknown sink type `{kind}`"),
@@ -209,7 +210,7 @@ fn read_sink(
                 let s = r.string(value, &join(field, name))?;
                 if s.is_empty() {
                     r.error(
-                        "invalid-value",
+                        Code::InvalidValue,
                         value,
                         &join(field, name),
                         "must not be empty",
@@ -221,7 +222,7 @@ fn read_sink(
             (None, Some(default)) => Some(default.to_owned()),
             (None, None) => {
                 r.error(
-                    "missing-field",
+                    Code::MissingField,
                     node,
                     field,
                     format!("missing field `{name}`"),
@@ -243,7 +244,7 @@ fn read_sink(
                     let items = r.strings(value, &join(field, "command"))?;
                     if items.is_empty() {
                         r.error(
-                            "invalid-value",
+                            Code::InvalidValue,
                             value,
                             &join(field, "command"),
                             "the command must not be empty",
@@ -253,7 +254,7 @@ fn read_sink(
                     items.into_iter().map(|(s, _)| s).collect()
                 }
                 None => {
-                    r.error("missing-field", node, field, "missing field `command`")
+                    r.error(Code::MissingField, node, field, "missing field `command`")
                         .hint =
                         Some("an argv list, e.g. [\"gh\", \"secret\", \"set\", \"{name}\"]".into());
                     return None;
@@ -264,7 +265,7 @@ fn read_sink(
                     let n = r.unsigned(value, &join(field, "timeout_seconds"))?;
                     if n == 0 {
                         r.error(
-                            "invalid-value",
+                            Code::InvalidValue,
                             value,
                             &join(field, "timeout_seconds"),
                             "the timeout must be at least 1 second",
@@ -307,7 +308,7 @@ fn read_sink(
             let address = match fields.get("address") {
                 Some(v) => url_field(r, v, &join(field, "address"), http::check_credential_url),
                 None => {
-                    r.error("missing-field", node, field, "missing field `address`");
+                    r.error(Code::MissingField, node, field, "missing field `address`");
                     None
                 }
             };
@@ -341,7 +342,7 @@ fn url_field(
     check: fn(&str) -> Result<url::Url, http::UrlError>,
 ) -> Option<String> {
     let text = r.string(node, field)?;
-    credentials::url(r, node, field, "invalid-url", text, check)
+    credentials::url(r, node, field, Code::InvalidUrl, text, check)
 }
 
 fn read_defaults(
@@ -382,7 +383,7 @@ pub fn unknown_sink(
         None => format!("kayle-sync.yaml declares {}", list(&names)),
     };
     r.error(
-        "unknown-sink",
+        Code::UnknownSink,
         node,
         field,
         format!("no sink named `{name}`"),

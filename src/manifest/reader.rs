@@ -2,6 +2,7 @@
 //! diagnostic (with file, line, column and field path) and reading goes on, so one run reports
 //! every problem.
 
+use super::code::Code;
 use std::path::Path;
 
 use super::diagnostic::Diagnostic;
@@ -52,7 +53,7 @@ impl Reader<'_> {
     /// Records an error at `node` in `field`; returns it so a hint can be added.
     pub fn error(
         &mut self,
-        code: &'static str,
+        code: Code,
         node: &Node,
         field: &str,
         message: impl Into<String>,
@@ -65,7 +66,7 @@ impl Reader<'_> {
     fn wrong_type(&mut self, node: &Node, field: &str, expected: &str) {
         let found = node.value.kind();
         let diagnostic = self.error(
-            "wrong-type",
+            Code::WrongType,
             node,
             field,
             format!("expected {expected}, found {found}"),
@@ -82,7 +83,7 @@ impl Reader<'_> {
     pub fn refuse_aliases(&mut self, node: &Node, field: &str) {
         if node.alias {
             self.error(
-                "yaml-alias",
+                Code::YamlAlias,
                 node,
                 field,
                 "YAML aliases (`*name`) are not supported",
@@ -122,7 +123,8 @@ impl Reader<'_> {
             } else {
                 let message = format!("unknown field `{key}`");
                 let hint = did_you_mean(key, known);
-                let diagnostic = self.error("unknown-field", key_node, &join(field, key), message);
+                let diagnostic =
+                    self.error(Code::UnknownField, key_node, &join(field, key), message);
                 diagnostic.hint = Some(match hint {
                     Some(close) => format!("did you mean `{close}`?"),
                     None => format!("expected one of {}", list(known)),
@@ -148,7 +150,7 @@ impl Reader<'_> {
                 Value::Str(text) => out.push((text.as_str(), key, value)),
                 _ => {
                     self.error(
-                        "wrong-type",
+                        Code::WrongType,
                         key,
                         field,
                         format!("keys must be strings, found {}", key.value.kind()),
@@ -196,7 +198,7 @@ impl Reader<'_> {
                 Ok(n) => Some(n),
                 Err(_) => {
                     self.error(
-                        "out-of-range",
+                        Code::OutOfRange,
                         node,
                         field,
                         format!("expected a non-negative integer, found {i}"),

@@ -2,6 +2,7 @@
 //! every way reading one can fail (too large, not UTF-8, unreadable, a symlink loop, not a
 //! regular file).
 
+use super::code::Code;
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::Diagnostic;
@@ -40,7 +41,7 @@ pub fn find_files(dir: &Path, problems: &mut Vec<Diagnostic>) -> Files {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => {
             problems.push(Diagnostic::error(
-                "not-a-directory",
+                Code::NotADirectory,
                 None,
                 format!("{} is not a directory", dir.display()),
             ));
@@ -48,7 +49,7 @@ pub fn find_files(dir: &Path, problems: &mut Vec<Diagnostic>) -> Files {
         }
         Err(err) => {
             problems.push(Diagnostic::error(
-                "unreadable-directory",
+                Code::UnreadableDirectory,
                 None,
                 format!("cannot read {}: {}", dir.display(), io_reason(&err)),
             ));
@@ -72,7 +73,7 @@ pub fn find_files(dir: &Path, problems: &mut Vec<Diagnostic>) -> Files {
             } else {
                 problems.push(
                     Diagnostic::error(
-                        "duplicate-project-file",
+                        Code::DuplicateProjectFile,
                         Some(file_location(dir, &path)),
                         "both kayle-sync.yaml and kayle-sync.yml exist",
                     )
@@ -102,7 +103,7 @@ fn walk(
     if ancestors.contains(&canonical) {
         problems.push(
             Diagnostic::error(
-                "symlink-loop",
+                Code::SymlinkLoop,
                 Some(file_location(dir, rel)),
                 "this directory is a symlink back to a directory that contains it",
             )
@@ -140,7 +141,7 @@ fn walk(
             Ok(meta) if is_yaml(text) && !meta.is_file() => {
                 problems.push(
                     Diagnostic::warning(
-                        "not-a-regular-file",
+                        Code::NotARegularFile,
                         Some(file_location(dir, &child)),
                         format!("not a regular file ({}); skipped", kind_of(&meta)),
                     )
@@ -151,7 +152,7 @@ fn walk(
                 if !rel.as_os_str().is_empty() && PROJECT_FILES.contains(&text) {
                     problems.push(
                         Diagnostic::error(
-                            "nested-project-file",
+                            Code::NestedProjectFile,
                             Some(file_location(dir, &child)),
                             "a project file inside the config directory's subdirectories",
                         )
@@ -178,12 +179,12 @@ fn is_yaml(name: &str) -> bool {
 fn unreadable(dir: &Path, rel: &Path, err: &std::io::Error) -> Diagnostic {
     let (code, message) = if err.raw_os_error() == Some(40) {
         (
-            "symlink-loop",
+            Code::SymlinkLoop,
             "a symlink loop: the link resolves to itself".to_owned(),
         )
     } else {
         (
-            "unreadable-file",
+            Code::UnreadableFile,
             format!("cannot read: {}", io_reason(err)),
         )
     };
@@ -212,12 +213,12 @@ pub fn read_text(dir: &Path, rel: &Path) -> Result<String, Box<Diagnostic>> {
         Box::new(match err {
             ReadError::Io(err) => unreadable(dir, rel, &err),
             err @ ReadError::NotRegular(_) => Diagnostic::error(
-                "not-a-regular-file",
+                Code::NotARegularFile,
                 Some(file_location(dir, rel)),
                 err.to_string(),
             ),
             ReadError::TooLarge(_) => Diagnostic::error(
-                "file-too-large",
+                Code::FileTooLarge,
                 Some(file_location(dir, rel)),
                 format!("file is larger than {} KiB", MAX_FILE_BYTES / 1024),
             )
@@ -227,7 +228,7 @@ pub fn read_text(dir: &Path, rel: &Path) -> Result<String, Box<Diagnostic>> {
     decode(bytes).map_err(|(line, column)| {
         Box::new(
             Diagnostic::error(
-                "not-utf8",
+                Code::NotUtf8,
                 Some(Location {
                     file: path,
                     line,

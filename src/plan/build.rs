@@ -7,7 +7,7 @@ use super::fields::{changed_fields, create_fields, desired_labels};
 use super::identity::{applied_rotation, key_of, managed, secret_state, unique, unmanaged};
 use super::keys::key_steps;
 use super::undeclared::{self, Undeclared};
-use super::{Action, Change, Plan, SecretStep};
+use super::{Action, Change, ChangeReason, Plan, RecoverReason, SecretStep};
 use crate::model::{self, Desired, DesiredEndpoint, Live, LiveEndpoint, Project, SecretState};
 
 /// What the command line asks of a plan.
@@ -67,10 +67,10 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
                 wanted,
                 kept,
                 live,
-                (!duplicates.is_empty()).then_some("duplicates removed"),
+                (!duplicates.is_empty()).then_some(RecoverReason::DuplicatesRemoved),
             ),
             (None, Some(kept)) if options.prune => {
-                let mut change = delete(key, kept, "no longer declared".to_owned());
+                let mut change = delete(key, kept, ChangeReason::Undeclared);
                 match undeclared::removal(project, key) {
                     Ok(step) => change.secret = Some(step),
                     Err(why) => notes.push(why),
@@ -91,18 +91,19 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
         // (another directory may share the label prefix): resolved only with --prune.
         let ours = desired.endpoints.contains_key(*key) || options.prune;
         if let Some(kept) = kept.filter(|_| ours) {
-            changes.extend(
-                duplicates
-                    .iter()
-                    .map(|duplicate| delete(key, duplicate, format!("duplicate of {}", kept.id))),
-            );
+            changes.extend(duplicates.iter().map(|duplicate| {
+                let of = kept.id.clone();
+                delete(key, duplicate, ChangeReason::Duplicate { of })
+            }));
         }
     }
 
     let adopted: BTreeSet<&str> = changes
         .iter()
-        .filter(|c| c.reason.as_deref().is_some_and(|r| r.starts_with("adopt ")))
-        .filter_map(|c| c.endpoint_id.as_deref())
+        .filter_map(|c| match &c.reason {
+            Some(ChangeReason::Adopt { id }) => Some(id.as_str()),
+            _ => None,
+        })
         .collect();
     let unmanaged = unmanaged(project, live)
         .into_iter()
@@ -138,8 +139,10 @@ fn adopt(
     found: &LiveEndpoint,
     live: &Live,
 ) -> Option<Change> {
-    let mut change = update(project, wanted, found, live, Some("adopted"))?;
-    change.reason = Some(format!("adopt {}", found.id));
+    let mut change = update(project, wanted, found, live, Some(RecoverReason::Adopted))?;
+    change.reason = Some(ChangeReason::Adopt {
+        id: found.id.clone(),
+    });
     Some(change)
 }
 
@@ -171,7 +174,7 @@ fn update(
     wanted: &DesiredEndpoint,
     kept: &LiveEndpoint,
     live: &Live,
-    recover_because: Option<&str>,
+    recover_because: Option<RecoverReason>,
 ) -> Option<Change> {
     let spec = &wanted.signing_secret;
     let state = secret_state(project, kept);
@@ -183,13 +186,13 @@ fn update(
     let blocked = enable_blocked(wanted, Some(kept), live);
     let enabling = wanted.enabled && !kept.enabled && !blocked;
     let recover = secret_missing
-        .then_some("missing from sink")
+        .then_some(RecoverReason::MissingFromSink)
         .or(live
             .secret_differs
             .contains(&wanted.key)
-            .then_some("differs from the API's"))
+            .then_some(RecoverReason::DiffersFromApi))
         .or(recover_because)
-        .or(enabling.then_some("before enabling"));
+        .or(enabling.then_some(RecoverReason::BeforeEnabling));
     let unsettled_until = match state {
         SecretState::Unsettled { until, .. } => Some(until),
         SecretState::Settled { .. } => None,
@@ -215,7 +218,7 @@ fn update(
         recover.map(|because| SecretStep::Recover {
             sink: spec.sink.clone(),
             name: spec.name.clone(),
-            because: because.to_owned(),
+            because,
         })
     };
     let live_keys = live
@@ -261,7 +264,7 @@ fn hold_disabled(fields: &mut [super::FieldChange]) {
     }
 }
 
-fn delete(key: &str, endpoint: &LiveEndpoint, reason: String) -> Change {
+fn delete(key: &str, endpoint: &LiveEndpoint, reason: ChangeReason) -> Change {
     Change {
         key: key.to_owned(),
         action: Action::Delete,

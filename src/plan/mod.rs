@@ -10,6 +10,7 @@ mod fingerprint;
 mod guard;
 mod identity;
 mod keys;
+mod reason;
 mod saved;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -23,6 +24,7 @@ pub use fingerprint::fingerprint;
 pub use guard::{GuardError, check_guard};
 pub use identity::{applied_rotation, managed, secret_state};
 pub(crate) use keys::repair as key_repair;
+pub use reason::{ChangeReason, RecoverReason};
 pub use saved::{SavedPlan, SavedPlanError, from_saved, to_saved};
 pub use undeclared::Undeclared;
 
@@ -54,7 +56,7 @@ pub struct Change {
     pub endpoint_id: Option<String>,
     /// Why, when it is not obvious: "duplicate of whe_…", "no longer declared".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<ChangeReason>,
     /// Field changes, in the API's field order. For a create, `before` is null.
     /// In JSON an object keyed by field name (in this order), each with `before` and `after`.
     #[serde(default, with = "fields::as_map")]
@@ -93,9 +95,8 @@ pub enum SecretStep {
     Recover {
         sink: String,
         name: String,
-        /// Why: "missing from sink", "duplicates removed", "adopted", "before enabling".
-        #[serde(default)]
-        because: String,
+        /// Why the sink may not hold it.
+        because: RecoverReason,
     },
     /// The manifest's rotation counter moved past the applied one, or `kayle-sync rotate`
     /// asked for it (`from` = `to`): rotate and write.

@@ -91,7 +91,7 @@ fn scrubbed(change: &Change) -> Change {
         key: text(key),
         action: *action,
         endpoint_id: endpoint_id.as_deref().map(text),
-        reason: reason.as_deref().map(text),
+        reason: reason.as_ref().map(|reason| reason.map_ids(text)),
         fields: fields
             .iter()
             .map(
@@ -124,7 +124,7 @@ fn secret_step(step: &SecretStep) -> SecretStep {
         } => SecretStep::Recover {
             sink: text(sink),
             name: text(name),
-            because: text(because),
+            because: *because,
         },
         SecretStep::Rotate {
             sink,

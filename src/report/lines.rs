@@ -184,8 +184,7 @@ fn secret_line(step: &SecretStep) -> Line {
             sink,
             name,
             because,
-        } if !because.is_empty() => (sink, name, format!("recover from API, {because}")),
-        SecretStep::Recover { sink, name, .. } => (sink, name, "recover from API".to_owned()),
+        } => (sink, name, format!("recover from API, {because}")),
         SecretStep::Rotate {
             sink,
             name,

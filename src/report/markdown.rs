@@ -73,7 +73,7 @@ fn action(action: Action) -> &'static str {
 fn what(change: &Change) -> String {
     let mut parts = Vec::new();
     if let Some(reason) = &change.reason {
-        parts.push(reason.clone());
+        parts.push(reason.to_string());
     }
     let names: Vec<&str> = shown_fields(change).map(|f| f.field.as_str()).collect();
     if !names.is_empty() {

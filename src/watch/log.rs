@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::policy::Next;
 use super::reconcile::{Changes, Done, ReconcileError};
 use crate::redact::{safe_lines, scrub_json};
 
@@ -38,6 +39,75 @@ impl Trigger {
     }
 }
 
+/// What a log line is about: the `event` of every line, a closed set that log pipelines
+/// match on. `docs/watch.md` lists them; a test keeps it current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogEvent {
+    /// watch started, and what it watches.
+    Start,
+    /// `--health-addr` is served, and where.
+    Health,
+    /// Files under the directory changed, and which.
+    Change,
+    /// Something worth attention that stops nothing (a file watch error, a manifest warning).
+    Warning,
+    /// Another apply, rotate or watch of the directory holds its lock; this one waits.
+    Lock,
+    /// A key pair is about to be generated for an endpoint.
+    Key,
+    /// One endpoint's result in a reconcile's apply.
+    Endpoint,
+    /// The outcome of one reconcile.
+    Reconcile,
+    /// A signal was received and watch exits.
+    Stop,
+}
+
+impl LogEvent {
+    /// Every event, in the order a run logs them.
+    pub const ALL: [LogEvent; 9] = [
+        LogEvent::Start,
+        LogEvent::Health,
+        LogEvent::Change,
+        LogEvent::Warning,
+        LogEvent::Lock,
+        LogEvent::Key,
+        LogEvent::Endpoint,
+        LogEvent::Reconcile,
+        LogEvent::Stop,
+    ];
+
+    /// The name in the log, e.g. `change`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogEvent::Start => "start",
+            LogEvent::Health => "health",
+            LogEvent::Change => "change",
+            LogEvent::Warning => "warning",
+            LogEvent::Lock => "lock",
+            LogEvent::Key => "key",
+            LogEvent::Endpoint => "endpoint",
+            LogEvent::Reconcile => "reconcile",
+            LogEvent::Stop => "stop",
+        }
+    }
+
+    /// What a line with this event says, in a line.
+    pub fn description(self) -> &'static str {
+        match self {
+            LogEvent::Start => "watch started: the directory and the interval",
+            LogEvent::Health => "where `/healthz` and `/metrics` are served",
+            LogEvent::Change => "the files that changed, before the reconcile they cause",
+            LogEvent::Warning => "something worth attention that stops nothing",
+            LogEvent::Lock => "another run holds the directory's lock; this one waits for it",
+            LogEvent::Key => "an RSA key pair is about to be generated, which takes seconds",
+            LogEvent::Endpoint => "one endpoint's result in a reconcile's apply",
+            LogEvent::Reconcile => "the outcome of one reconcile (fields below)",
+            LogEvent::Stop => "a signal was received; no reconcile was cut short",
+        }
+    }
+}
+
 /// Where log lines go and in which form.
 pub struct Log {
     out: Box<dyn Write + Send>,
@@ -51,7 +121,8 @@ impl Log {
 
     /// One line for an event that is not a reconcile outcome (`start`, `change`, `warning`,
     /// `shutdown`, ...).
-    pub fn event(&mut self, event: &str, message: &str) -> io::Result<()> {
+    pub fn event(&mut self, event: LogEvent, message: &str) -> io::Result<()> {
+        let event = event.as_str();
         let ts = now();
         if self.json {
             let line = json!({"ts": ts.to_string(), "event": event, "message": message});
@@ -64,13 +135,14 @@ impl Log {
     }
 
     /// The outcome of one reconcile; `applied` is what was applied even when it failed, and
-    /// `retry` the wait before the next attempt, if one is planned.
+    /// `next` what the error policy decided after a failure: a retry after a wait, or waiting
+    /// for a change (said, with its reason, when the outcome alone does not tell).
     pub fn outcome(
         &mut self,
         trigger: Trigger,
         result: &Result<Done, ReconcileError>,
         applied: &Changes,
-        retry: Option<Duration>,
+        next: Option<Next>,
     ) -> io::Result<()> {
         let ts = now();
         let (outcome, changes) = match result {
@@ -82,17 +154,28 @@ impl Log {
             Err(_) => ("failed", applied),
         };
         let error = result.as_ref().err().map(|e| e.to_string());
-        let retry_text = retry.map(|wait| humantime::format_duration(round(wait)).to_string());
+        let retry_text = match next {
+            Some(Next::Retry(wait)) => Some(humantime::format_duration(round(wait)).to_string()),
+            _ => None,
+        };
+        // `invalid` and `refused` say themselves that they wait for a change.
+        let stuck = match next {
+            Some(Next::AwaitChange(why)) if outcome == "failed" => Some(why.as_str()),
+            _ => None,
+        };
         if self.json {
             let mut line = json!({
                 "ts": ts.to_string(),
-                "event": "reconcile",
+                "event": LogEvent::Reconcile.as_str(),
                 "trigger": trigger.as_str(),
                 "outcome": outcome,
                 "changes": changes,
                 "error": error,
                 "retry_in": retry_text,
             });
+            if let Some(why) = stuck {
+                line["waiting_for_change"] = json!(why);
+            }
             if let Err(ReconcileError::Invalid { diagnostics, .. }) = result {
                 line["diagnostics"] = json!(diagnostics);
             }
@@ -114,9 +197,13 @@ impl Log {
         if let Some(wait) = retry_text {
             text.push_str(&format!("; retrying in {wait}"));
         }
+        if let Some(why) = stuck {
+            text.push_str(&format!("; not retried ({why}): waiting for a change"));
+        }
         // Continuation lines (an API error's field list) are indented under their line.
         let text = safe_lines(&text).replace('\n', "\n    ");
-        writeln!(self.out, "{ts} reconcile ({}): {text}", trigger.as_str())?;
+        let event = LogEvent::Reconcile.as_str();
+        writeln!(self.out, "{ts} {event} ({}): {text}", trigger.as_str())?;
         match result {
             Err(ReconcileError::Invalid { diagnostics, .. }) => indent(&mut self.out, diagnostics)?,
             Ok(Done::Planned { text, .. }) => indent(&mut self.out, text)?,
@@ -203,13 +290,16 @@ mod tests {
         let failed = Err(ReconcileError::Apply {
             failed: 1,
             of: 2,
-            errors: vec!["billing: 503".into()],
+            errors: vec![crate::apply::ApplyError::Inconsistent {
+                key: "billing".into(),
+                message: "503".into(),
+            }],
         });
         log.outcome(
             Trigger::Retry,
             &failed,
             &changes,
-            Some(Duration::from_secs(2)),
+            Some(Next::Retry(Duration::from_secs(2))),
         )
         .unwrap();
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
@@ -223,17 +313,56 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_no_retry_can_fix_says_why_it_waits_for_a_change() {
+        let failed = Err(ReconcileError::Apply {
+            failed: 1,
+            of: 1,
+            errors: vec![crate::apply::ApplyError::Inconsistent {
+                key: "orders".into(),
+                message: "sink vault is not declared".into(),
+            }],
+        });
+        let next = Some(Next::AwaitChange(super::super::Stuck::InconsistentPlan));
+        let buffer = Shared::default();
+        let mut log = Log::new(Box::new(buffer.clone()), false);
+        log.outcome(Trigger::Change, &failed, &Changes::default(), next)
+            .unwrap();
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.trim_end().ends_with(
+                "failed: 1 of 1 change(s) failed: orders: sink vault is not declared; not retried \
+                 (the plan does not match the configuration): waiting for a change"
+            ),
+            "{text}"
+        );
+        let buffer = Shared::default();
+        let mut log = Log::new(Box::new(buffer.clone()), true);
+        log.outcome(Trigger::Change, &failed, &Changes::default(), next)
+            .unwrap();
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["retry_in"], serde_json::Value::Null);
+        assert_eq!(
+            line["waiting_for_change"],
+            "the plan does not match the configuration"
+        );
+    }
+
+    #[test]
     fn what_a_server_said_is_logged_without_control_codes_or_credentials() {
         let said =
             "HTTP 401: Authorization: Bearer kk_live_x1 \u{1b}]8;;http://evil\u{7}x\r\nforged";
         for json in [false, true] {
             let buffer = Shared::default();
             let mut log = Log::new(Box::new(buffer.clone()), json);
-            log.event("warning", said).unwrap();
+            log.event(LogEvent::Warning, said).unwrap();
             let failed = Err(ReconcileError::Apply {
                 failed: 1,
                 of: 1,
-                errors: vec![said.into()],
+                errors: vec![crate::apply::ApplyError::Inconsistent {
+                    key: "orders".into(),
+                    message: said.into(),
+                }],
             });
             log.outcome(Trigger::Change, &failed, &Changes::default(), None)
                 .unwrap();

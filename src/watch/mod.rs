@@ -20,8 +20,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 pub use files::{DEBOUNCE, FilesError, is_noise};
 pub use health::Metrics;
-pub use log::{Log, Trigger, describe};
-pub use policy::{FIRST_BACKOFF, Next, error_policy, jitter};
+pub use log::{Log, LogEvent, Trigger, describe};
+pub use policy::{FIRST_BACKOFF, Next, Stuck, error_policy, jitter};
 pub use reconcile::{Changes, Done, ReconcileError, Reconciler, Snapshot, api_changed};
 pub use status::{RefreshOptions, StatusFigures, refresh_forever};
 
@@ -157,7 +157,7 @@ pub async fn run(
         }
     }
     controller.log.event(
-        "stop",
+        LogEvent::Stop,
         "signal received; no reconcile was cut short; exiting",
     )?;
     Ok(())
@@ -189,7 +189,7 @@ impl Controller<'_> {
         if moved {
             shown.push("(the directory was replaced, or the symlink to it swapped)".to_owned());
         }
-        self.log.event("change", &shown.join(", "))?;
+        self.log.event(LogEvent::Change, &shown.join(", "))?;
         Ok(Some((Trigger::Change, Some(snapshot))))
     }
 
@@ -202,7 +202,8 @@ impl Controller<'_> {
             Ok(batch) => paths.extend(batch),
             Err(errors) => {
                 for error in errors {
-                    self.log.event("warning", &format!("file watch: {error}"))?;
+                    self.log
+                        .event(LogEvent::Warning, &format!("file watch: {error}"))?;
                 }
             }
         }
@@ -213,7 +214,7 @@ impl Controller<'_> {
         match files.retarget() {
             Ok(moved) => Ok(moved),
             Err(error) => {
-                self.log.event("warning", &error.to_string())?;
+                self.log.event(LogEvent::Warning, &error.to_string())?;
                 Ok(true)
             }
         }
@@ -224,13 +225,13 @@ impl Controller<'_> {
         if let Ok(loaded) = &snapshot.loaded {
             if self.last_digest != Some(snapshot.digest) {
                 for warning in &loaded.warnings {
-                    self.log.event("warning", &warning.to_string())?;
+                    self.log.event(LogEvent::Warning, &warning.to_string())?;
                 }
             }
             let moved = api_changed(self.first_api, &loaded.desired.project.api);
             if moved && !self.warned_api {
                 self.log.event(
-                    "warning",
+                    LogEvent::Warning,
                     "the project file names a different API (url or token_env) than at start; \
                      watch keeps using the connection made at start: restart kayle-sync to switch",
                 )?;
@@ -243,7 +244,7 @@ impl Controller<'_> {
         let lock = crate::apply::lock::lock_dir(&self.options.dir, &mut waiting).await;
         if !waiting.is_empty() {
             self.log
-                .event("lock", String::from_utf8_lossy(&waiting).trim())?;
+                .event(LogEvent::Lock, String::from_utf8_lossy(&waiting).trim())?;
         }
         let verify = trigger == Trigger::Verify;
         // Each endpoint's result is logged as it finishes; a log that cannot be written
@@ -254,8 +255,8 @@ impl Controller<'_> {
             .reconciler
             .reconcile(&snapshot, verify, &mut |event| {
                 let kind = match event {
-                    crate::apply::Event::GeneratingKey { .. } => "key",
-                    crate::apply::Event::Finished(_) => "endpoint",
+                    crate::apply::Event::GeneratingKey { .. } => LogEvent::Key,
+                    crate::apply::Event::Finished(_) => LogEvent::Endpoint,
                 };
                 if let Err(err) = log.event(kind, &crate::report::event_line(event)) {
                     unlogged.get_or_insert(err);
@@ -269,7 +270,7 @@ impl Controller<'_> {
         let drift = matches!(trigger, Trigger::Interval | Trigger::Verify)
             && matches!(result, Ok(Done::Applied(_)));
         self.metrics.record(result.is_ok(), drift);
-        let retry = match &result {
+        let next = match &result {
             Ok(_) => {
                 self.failures = 0;
                 None
@@ -277,17 +278,20 @@ impl Controller<'_> {
             Err(error) => {
                 self.failures += 1;
                 match error_policy(error, self.failures, self.options.interval) {
-                    Next::Retry(wait) => Some(jitter(wait)),
-                    Next::AwaitChange => {
+                    Next::Retry(wait) => Some(Next::Retry(jitter(wait))),
+                    stuck @ Next::AwaitChange(_) => {
                         // Backoff counts retryable failures only.
                         self.failures = 0;
-                        None
+                        Some(stuck)
                     }
                 }
             }
         };
         let now = Instant::now();
-        self.retry_at = retry.map(|wait| now + wait);
+        self.retry_at = match next {
+            Some(Next::Retry(wait)) => Some(now + wait),
+            _ => None,
+        };
         self.next_tick = now + jitter(self.options.interval);
         if verify || self.next_verify.is_none() {
             self.next_verify = self
@@ -295,7 +299,7 @@ impl Controller<'_> {
                 .verify_interval
                 .map(|interval| now + jitter(interval));
         }
-        self.log.outcome(trigger, &result, &applied, retry)?;
+        self.log.outcome(trigger, &result, &applied, next)?;
         Ok(())
     }
 }

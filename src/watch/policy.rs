@@ -5,6 +5,8 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::reconcile::ReconcileError;
+use crate::api::ApiError;
+use crate::apply::{ApplyError, ReadError};
 
 /// The first wait after a failure that is worth retrying; each later one doubles.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -14,23 +16,98 @@ pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub enum Next {
     /// Reconcile again after this wait (the API or a sink may recover on its own).
     Retry(Duration),
-    /// Retrying cannot help: wait for the files to change (or the next interval tick).
-    AwaitChange,
+    /// Retrying cannot help, for this reason: wait for the files to change (or the next
+    /// interval tick).
+    AwaitChange(Stuck),
+}
+
+/// Why retrying a failed reconcile cannot help: the same request would get the same answer
+/// until a person changes the files, the API key or its scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stuck {
+    /// The directory does not validate.
+    InvalidConfig,
+    /// The deletion guard refused the plan.
+    GuardRefused,
+    /// The API refused the key (HTTP 401).
+    Unauthorized,
+    /// The key lacks a scope the call needs (HTTP 403).
+    Forbidden,
+    /// The API refused a request as invalid (HTTP 400 or 422).
+    RequestRejected,
+    /// The plan names something the configuration does not have.
+    InconsistentPlan,
+}
+
+impl Stuck {
+    /// In the user's words, for the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stuck::InvalidConfig => "the configuration does not validate",
+            Stuck::GuardRefused => "the deletion guard refused the plan",
+            Stuck::Unauthorized => "the API refused the API key (HTTP 401)",
+            Stuck::Forbidden => "the API key lacks a scope the call needs (HTTP 403)",
+            Stuck::RequestRejected => "the API refused a request as invalid",
+            Stuck::InconsistentPlan => "the plan does not match the configuration",
+        }
+    }
 }
 
 /// Decides what follows the `failures`-th failure in a row (counting from 1).
 ///
-/// An invalid configuration or a plan the deletion guard refuses needs a person: nothing is
-/// retried until the files change, and the interval tick still re-checks. API and sink
-/// failures are retried with exponential backoff from [`FIRST_BACKOFF`], capped at the
-/// interval, so a long outage costs one attempt per interval.
+/// What needs a person is not retried until the files change (the interval tick still
+/// re-checks): an invalid configuration, a plan the deletion guard refuses, an API key the API
+/// refuses (401) or that lacks a scope (403), a request the API refuses as invalid (400, 422),
+/// a plan that does not match the configuration. Everything else (5xx, timeouts, the network,
+/// a sink) is retried with exponential backoff from [`FIRST_BACKOFF`], capped at the interval,
+/// so a long outage costs one attempt per interval.
 pub fn error_policy(error: &ReconcileError, failures: u32, interval: Duration) -> Next {
-    match error {
-        ReconcileError::Invalid { .. } | ReconcileError::Refused(_) => Next::AwaitChange,
-        ReconcileError::Sinks(_) | ReconcileError::Read(_) | ReconcileError::Apply { .. } => {
+    match stuck(error) {
+        Some(why) => Next::AwaitChange(why),
+        None => {
             let doubled = FIRST_BACKOFF.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
             Next::Retry(doubled.min(interval))
         }
+    }
+}
+
+/// Why no retry can fix `error`, or `None` when one may.
+fn stuck(error: &ReconcileError) -> Option<Stuck> {
+    match error {
+        ReconcileError::Invalid { .. } => Some(Stuck::InvalidConfig),
+        ReconcileError::Refused(_) => Some(Stuck::GuardRefused),
+        ReconcileError::Sinks(_) => None,
+        ReconcileError::Read(ReadError::Api(error)) => api_stuck(error),
+        // Retried when any change failed in a way a retry may fix; a change not attempted
+        // only follows another's failure.
+        ReconcileError::Apply { errors, .. } => {
+            let mut causes = errors
+                .iter()
+                .filter(|error| !matches!(error, ApplyError::NotAttempted { .. }))
+                .map(apply_stuck)
+                .peekable();
+            causes.peek()?;
+            causes.collect::<Option<Vec<Stuck>>>()?.first().copied()
+        }
+    }
+}
+
+fn apply_stuck(error: &ApplyError) -> Option<Stuck> {
+    match error {
+        ApplyError::Api { source, .. } => api_stuck(source),
+        ApplyError::Inconsistent { .. } => Some(Stuck::InconsistentPlan),
+        ApplyError::Sink { .. }
+        | ApplyError::SinkRemove { .. }
+        | ApplyError::NotAttempted { .. } => None,
+    }
+}
+
+fn api_stuck(error: &ApiError) -> Option<Stuck> {
+    match error.status()? {
+        401 => Some(Stuck::Unauthorized),
+        403 => Some(Stuck::Forbidden),
+        400 | 422 => Some(Stuck::RequestRejected),
+        _ => None,
     }
 }
 
@@ -45,12 +122,30 @@ mod tests {
     use super::*;
     use crate::plan::GuardError;
 
-    fn api_failure() -> ReconcileError {
-        ReconcileError::Apply {
-            failed: 1,
-            of: 1,
-            errors: vec!["orders: 503".into()],
+    fn api_error(status: u16) -> ApplyError {
+        ApplyError::Api {
+            key: "orders".into(),
+            source: Box::new(ApiError::Status {
+                doing: "updating endpoint whe_1".into(),
+                status,
+                code: None,
+                message: "no".into(),
+                hint: None,
+                issues: Vec::new(),
+            }),
         }
+    }
+
+    fn apply_failure(errors: Vec<ApplyError>) -> ReconcileError {
+        ReconcileError::Apply {
+            failed: errors.len(),
+            of: errors.len(),
+            errors,
+        }
+    }
+
+    fn api_failure() -> ReconcileError {
+        apply_failure(vec![api_error(503)])
     }
 
     #[test]
@@ -73,14 +168,60 @@ mod tests {
 
     #[test]
     fn problems_that_need_a_person_are_not_retried() {
+        let minute = Duration::from_secs(60);
         let refused = ReconcileError::Refused(GuardError::TooManyDeletes {
             deletes: 5,
             managed: 10,
         });
         assert_eq!(
-            error_policy(&refused, 1, Duration::from_secs(60)),
-            Next::AwaitChange
+            error_policy(&refused, 1, minute),
+            Next::AwaitChange(Stuck::GuardRefused)
         );
+        for (status, why) in [
+            (401, Stuck::Unauthorized),
+            (403, Stuck::Forbidden),
+            (422, Stuck::RequestRejected),
+            (400, Stuck::RequestRejected),
+        ] {
+            let failure = apply_failure(vec![
+                api_error(status),
+                ApplyError::NotAttempted {
+                    key: "orders".into(),
+                },
+            ]);
+            assert_eq!(error_policy(&failure, 1, minute), Next::AwaitChange(why));
+            let ApplyError::Api { source, .. } = api_error(status) else {
+                unreachable!()
+            };
+            let read = ReconcileError::Read(ReadError::Api(*source));
+            assert_eq!(error_policy(&read, 1, minute), Next::AwaitChange(why));
+        }
+        let inconsistent = apply_failure(vec![ApplyError::Inconsistent {
+            key: "orders".into(),
+            message: "sink vault is not declared".into(),
+        }]);
+        assert_eq!(
+            error_policy(&inconsistent, 1, minute),
+            Next::AwaitChange(Stuck::InconsistentPlan)
+        );
+    }
+
+    #[test]
+    fn a_failure_a_retry_may_fix_is_retried_even_beside_one_it_cannot() {
+        let minute = Duration::from_secs(60);
+        for status in [500, 503, 404, 429] {
+            let failure = apply_failure(vec![api_error(422), api_error(status)]);
+            assert_eq!(
+                error_policy(&failure, 1, minute),
+                Next::Retry(FIRST_BACKOFF),
+                "{status}"
+            );
+        }
+        let lost = ReconcileError::Read(ReadError::Api(ApiError::Transport {
+            doing: "listing endpoints".into(),
+            reason: "timed out".into(),
+        }));
+        assert_eq!(error_policy(&lost, 1, minute), Next::Retry(FIRST_BACKOFF));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::api::Client;
-use crate::apply::{self, ReadError, Target};
+use crate::apply::{self, ApplyError, ReadError, Target};
 use crate::manifest::{self, Diagnostics, Loaded};
 use crate::model::{ApiConfig, SinkError};
 use crate::plan::{self, Action, GuardError, Plan, PlanOptions};
@@ -97,13 +97,20 @@ pub enum ReconcileError {
     /// The deletion guard refused the plan (`--force` overrides).
     #[error("{0}")]
     Refused(#[source] GuardError),
-    /// Some changes failed; the others were applied.
-    #[error("{failed} of {of} change(s) failed: {}", errors.join("; "))]
+    /// Some changes failed; the others were applied. Each failure is kept as it happened, for
+    /// the error policy to tell a refused key from an outage.
+    #[error("{failed} of {of} change(s) failed: {}", joined(errors))]
     Apply {
         failed: usize,
         of: usize,
-        errors: Vec<String>,
+        errors: Vec<ApplyError>,
     },
+}
+
+/// The failures of an apply, one after another.
+fn joined(errors: &[ApplyError]) -> String {
+    let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    texts.join("; ")
 }
 
 /// What every reconcile needs besides the directory's content.
@@ -190,9 +197,9 @@ impl Reconciler<'_> {
         let applied = apply::apply(&target, &plan, &mut |event| {
             report(&event);
             if let apply::Event::Finished(outcome) = event {
-                match &outcome.error {
+                match outcome.error {
                     None => changes.push(outcome.action, &outcome.key),
-                    Some(error) => errors.push(format!("{error:#}")),
+                    Some(error) => errors.push(error),
                 }
             }
         })

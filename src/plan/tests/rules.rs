@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{field_names, outline, plan_all, pruning};
 use crate::model;
 use crate::plan::test_support::{desired, endpoint, foreign, live, live_key, live_of, public_key};
-use crate::plan::{Action, PlanOptions, SecretStep, plan};
+use crate::plan::{Action, ChangeReason, PlanOptions, SecretStep, plan};
 
 const T1: &str = "2026-03-01T10:00:00Z";
 const T2: &str = "2026-03-02T10:00:00Z";
@@ -201,10 +201,7 @@ fn an_undeclared_managed_endpoint_is_deleted_only_with_prune() {
             ("gone".into(), Action::Delete, Some("whe_g".into()))
         ]
     );
-    assert_eq!(
-        plan.changes[1].reason.as_deref(),
-        Some("no longer declared")
-    );
+    assert_eq!(plan.changes[1].reason, Some(ChangeReason::Undeclared));
 }
 
 #[test]
@@ -231,8 +228,8 @@ fn duplicates_keep_the_oldest_delete_the_rest_and_recover_the_secret() {
         Some(SecretStep::Recover { .. })
     ));
     assert_eq!(
-        plan.changes[1].reason.as_deref(),
-        Some("duplicate of whe_1")
+        plan.changes[1].reason,
+        Some(ChangeReason::Duplicate { of: "whe_1".into() })
     );
 }
 
@@ -558,8 +555,10 @@ fn adopting_an_unmanaged_endpoint_updates_it_in_place_and_recovers_its_secret() 
         Some("whe_made_in_the_dashboard")
     );
     assert_eq!(
-        change.reason.as_deref(),
-        Some("adopt whe_made_in_the_dashboard")
+        change.reason,
+        Some(ChangeReason::Adopt {
+            id: "whe_made_in_the_dashboard".into()
+        })
     );
     assert!(
         field_names(change).contains(&"labels"),

@@ -115,3 +115,69 @@ fn a_saved_plan_of_another_version_or_shape_is_refused() {
         Err(SavedPlanError::Malformed(_))
     ));
 }
+
+/// A plan with every kind of change, step and reason, as `plan --out --prune` saves it.
+fn every_kind() -> (crate::model::Desired, crate::model::Live, PlanOptions) {
+    use crate::plan::test_support::generated_key;
+    const T2: &str = "2026-03-02T10:00:00Z";
+    let mut drifted = endpoint("drift");
+    let before = live_of(&drifted, "whe_d1", T1);
+    drifted.name = Some("  ".into());
+    drifted.labels.push("tier:1".into());
+    drifted.url = "https://drift.example.com/v2".into();
+    drifted.enabled = false;
+    drifted.subscribed_event_types.truncate(2);
+    drifted.undelivered_payload_retention_hours = 168;
+    let duplicate = live_of(&endpoint("drift"), "whe_d2", T2);
+    let mut fresh = endpoint("fresh");
+    fresh.encryption_keys = vec![public_key("k1"), generated_key("k2")];
+    let gone = live_of(&endpoint("gone"), "whe_g", T1);
+    let mut taken = endpoint("taken");
+    taken.adopt = Some("whe_x".into());
+    let missing = endpoint("missing");
+    let mut rotated = endpoint("rotated");
+    let rotated_live = live_of(&rotated, "whe_r", T1);
+    rotated.signing_secret.rotation = 2;
+    let mut enabling = endpoint("enabling");
+    enabling.encryption_keys = vec![public_key("k3")];
+    let mut enabling_live = live_of(&enabling, "whe_e", T1);
+    enabling_live.enabled = false;
+    let mut state = live(vec![
+        before,
+        duplicate,
+        gone,
+        foreign("whe_x"),
+        live_of(&missing, "whe_m", T1),
+        rotated_live,
+        enabling_live,
+    ]);
+    state
+        .keys
+        .insert("whe_e".into(), vec![live_key("whk_3", "k3", true, T1)]);
+    state.secret_present.insert("missing".into(), false);
+    let options = PlanOptions {
+        prune: true,
+        targets: Vec::new(),
+        verify_secrets: false,
+    };
+    let wanted = desired(vec![drifted, fresh, taken, missing, rotated, enabling]);
+    (wanted, state, options)
+}
+
+/// Written by `plan --out` of kayle-sync before field changes and reasons were typed.
+const SAVED_V1: &str = include_str!("saved-plan-v1.json");
+
+#[test]
+fn a_plan_saved_by_an_earlier_kayle_sync_loads_and_is_written_the_same() {
+    let (wanted, state, options) = every_kind();
+    let plan = crate::plan::plan(&wanted, &state, &options);
+    let saved = from_saved(SAVED_V1).unwrap();
+    assert_eq!(saved.plan, plan, "the same plan, field by field");
+    assert_eq!(saved.options(), options);
+    assert_eq!(saved.fingerprint, fingerprint(&state));
+    assert_eq!(
+        to_saved(&plan, &fingerprint(&state), &options),
+        SAVED_V1,
+        "the same JSON, byte for byte"
+    );
+}
