@@ -51,6 +51,15 @@ pub fn get(name: &str) -> Option<SecretString> {
     std::env::var(name).ok().map(SecretString::from)
 }
 
+/// Every credential [`take`] moved out of the environment, by variable name: what a command
+/// or a server could still echo, to scrub from what is shown.
+pub fn taken_all() -> Vec<(String, SecretString)> {
+    taken()
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
+}
+
 /// A variable read for a token that holds a signing secret or key material instead: a job
 /// that exported the secrets kayle-sync writes has such variables, and a file naming one as
 /// a token's variable would have the secret sent to the server the token goes to.
