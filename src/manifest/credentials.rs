@@ -107,10 +107,14 @@ pub fn url(
         ),
         Err(UrlError::NotAws { host }) => (
             "aws-endpoint-not-allowed",
-            format!("{host} is not an AWS endpoint, and AWS credentials would be sent to it"),
+            format!(
+                "{host} is not a Secrets Manager endpoint, and AWS credentials would be sent to it"
+            ),
             Some(
-                "use an AWS host (…amazonaws.com) or this machine; set any other endpoint in \
-                 the environment (AWS_ENDPOINT_URL_SECRETS_MANAGER), which a file cannot change",
+                "use secretsmanager.<region>.amazonaws.com (or its -fips, .cn, .api.aws or \
+                 vpce-….secretsmanager.<region>.vpce.amazonaws.com forms) or this machine; set \
+                 any other endpoint in the environment (AWS_ENDPOINT_URL_SECRETS_MANAGER), which \
+                 a file cannot change",
             ),
         ),
     };
