@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// The credentials [`take`] moved out of the environment, by variable name.
 static TAKEN: Mutex<BTreeMap<String, SecretString>> = Mutex::new(BTreeMap::new());
@@ -49,6 +49,54 @@ pub fn get(name: &str) -> Option<SecretString> {
         return Some(secret.clone());
     }
     std::env::var(name).ok().map(SecretString::from)
+}
+
+/// Every credential [`take`] moved out of the environment, by variable name: what a command
+/// or a server could still echo, to scrub from what is shown.
+pub fn taken_all() -> Vec<(String, SecretString)> {
+    taken()
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
+}
+
+/// A variable read for a token that holds a signing secret or key material instead: a job
+/// that exported the secrets kayle-sync writes has such variables, and a file naming one as
+/// a token's variable would have the secret sent to the server the token goes to.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{variable} holds {what}, not a token: kayle-sync never sends one as a token; set \
+     {variable} to the token itself"
+)]
+pub struct NotAToken {
+    /// The variable's name.
+    pub variable: String,
+    what: &'static str,
+}
+
+/// Refuses `value`, read from `variable` to be sent as a token, when it looks like a Kayle
+/// signing secret (`whsec_`) or key material (a PEM block), whatever the variable's name.
+pub fn check_token(variable: &str, value: &str) -> Result<(), NotAToken> {
+    let what = if value.trim_start().starts_with("whsec_") {
+        "a signing secret"
+    } else if value.contains("-----BEGIN") {
+        "key material"
+    } else {
+        return Ok(());
+    };
+    Err(NotAToken {
+        variable: variable.to_owned(),
+        what,
+    })
+}
+
+/// The token in the variable `name` ([`get`]), unless [`check_token`] refuses its value.
+pub fn token(name: &str) -> Result<Option<SecretString>, NotAToken> {
+    let Some(value) = get(name) else {
+        return Ok(None);
+    };
+    check_token(name, value.expose_secret())?;
+    Ok(Some(value))
 }
 
 /// Makes the process non-dumpable (Linux): its `/proc/<pid>` files then belong to root, so
@@ -103,6 +151,25 @@ mod tests {
         // SAFETY: prctl(PR_GET_DUMPABLE) only reads a flag of the process.
         let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
         assert_eq!(dumpable, 0);
+    }
+
+    #[test]
+    fn a_signing_secret_or_key_material_is_not_a_token() {
+        for value in [
+            "whsec_abc123",
+            "  whsec_abc123\n",
+            "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
+            "-----BEGIN RSA PRIVATE KEY-----",
+        ] {
+            let err = super::check_token("KAYLE_X", value)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("KAYLE_X holds "), "{err}");
+            assert!(!err.contains("abc123") && !err.contains("MIIE"), "{err}");
+        }
+        for value in ["kk_live_abc", "hvs.CAESIabc", "s.abcdef", "token-whsec_x"] {
+            assert!(super::check_token("KAYLE_X", value).is_ok(), "{value}");
+        }
     }
 
     #[test]

@@ -37,17 +37,27 @@ pub enum UrlError {
          allowed only for localhost, 127.0.0.0/8 and ::1)"
     )]
     Cleartext { host: String },
-    /// An AWS endpoint URL naming a host outside AWS (and not this machine).
+    /// An AWS endpoint URL naming a host that is not Secrets Manager's own (and not this
+    /// machine): under `amazonaws.com` too, a customer can run a server (API Gateway, S3).
     #[error(
-        "{host} is not an AWS endpoint: AWS requests carry the access key id and session token \
-         of the credentials in use; an endpoint elsewhere is set through the environment \
-         (AWS_ENDPOINT_URL_SECRETS_MANAGER), not in a file"
+        "{host} is not a Secrets Manager endpoint: AWS requests carry the access key id and \
+         session token of the credentials in use; an endpoint elsewhere is set through the \
+         environment (AWS_ENDPOINT_URL_SECRETS_MANAGER), not in a file"
     )]
     NotAws { host: String },
 }
 
-/// The domains AWS serves its endpoints under (commercial, China, dual-stack).
-const AWS_DOMAINS: [&str; 3] = ["amazonaws.com", "amazonaws.com.cn", "api.aws"];
+/// The domains Secrets Manager's regional endpoints are under, as the AWS SDK builds them:
+/// `secretsmanager[-fips].<region>.<domain>` (commercial and GovCloud, China, dual-stack).
+const SECRETS_MANAGER_DOMAINS: [&str; 4] = [
+    "amazonaws.com",
+    "amazonaws.com.cn",
+    "api.aws",
+    "api.amazonwebservices.com.cn",
+];
+
+/// The domains of VPC interface endpoints: `vpce-….secretsmanager.<region>.vpce.<domain>`.
+const VPC_ENDPOINT_DOMAINS: [&str; 2] = ["amazonaws.com", "amazonaws.com.cn"];
 
 /// Whether `url` names this machine: `localhost`, 127.0.0.0/8 or `::1`.
 pub fn is_loopback(url: &Url) -> bool {
@@ -76,20 +86,68 @@ pub fn check_credential_url(text: &str) -> Result<Url, UrlError> {
     Ok(url)
 }
 
-/// Checks that AWS credentials may be used with the endpoint `text`: an AWS host over https,
-/// or this machine (a local emulator of Secrets Manager).
+/// Checks that AWS credentials may be used with the endpoint `text`: one of Secrets
+/// Manager's own hosts over https (regional, FIPS, China, dual-stack, or a VPC interface
+/// endpoint), or this machine (a local emulator of Secrets Manager).
 pub fn check_aws_endpoint_url(text: &str) -> Result<Url, UrlError> {
     let url = check_credential_url(text)?;
     let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-    let under_aws = AWS_DOMAINS.iter().any(|domain| {
-        host.strip_suffix(domain)
-            .is_some_and(|rest| rest.ends_with('.'))
-    });
-    if under_aws || is_loopback(&url) {
+    if is_secrets_manager_host(&host) || is_loopback(&url) {
         Ok(url)
     } else {
         Err(UrlError::NotAws { host })
     }
+}
+
+/// Whether `host` (lower case) is a Secrets Manager endpoint: `secretsmanager.<region>.…` or
+/// `secretsmanager-fips.<region>.…` under [`SECRETS_MANAGER_DOMAINS`], or
+/// `vpce-….secretsmanager.<region>.vpce.…` under [`VPC_ENDPOINT_DOMAINS`].
+fn is_secrets_manager_host(host: &str) -> bool {
+    let labels: Vec<&str> = host.split('.').collect();
+    let under = |domains: &[&str], rest: usize| {
+        let domain = labels[rest..].join(".");
+        domains.contains(&domain.as_str())
+    };
+    match labels.as_slice() {
+        [service, region, ..]
+            if matches!(*service, "secretsmanager" | "secretsmanager-fips")
+                && is_region(region) =>
+        {
+            under(&SECRETS_MANAGER_DOMAINS, 2)
+        }
+        [vpce, "secretsmanager", region, "vpce", ..]
+            if is_vpc_endpoint_id(vpce) && is_region(region) =>
+        {
+            under(&VPC_ENDPOINT_DOMAINS, 4)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `label` reads like an AWS region: letters, then dash-separated words, then a
+/// number (`us-east-1`, `us-gov-west-1`, `cn-north-1`).
+fn is_region(label: &str) -> bool {
+    let words: Vec<&str> = label.split('-').collect();
+    let Some((number, names)) = words.split_last() else {
+        return false;
+    };
+    names.len() >= 2
+        && names
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `label` is the DNS label of a VPC endpoint: `vpce-` and its id (with, for a zonal
+/// name, a suffix and the zone): lower-case letters, digits and dashes.
+fn is_vpc_endpoint_id(label: &str) -> bool {
+    label.strip_prefix("vpce-").is_some_and(|id| {
+        !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    })
 }
 
 /// `text` as a message may show it: a URL's user name and password are left out.
@@ -221,12 +279,18 @@ mod tests {
     }
 
     #[test]
-    fn aws_credentials_go_only_to_aws_or_loopback() {
+    fn aws_credentials_go_only_to_secrets_manager_or_loopback() {
         for allowed in [
             "https://secretsmanager.eu-west-1.amazonaws.com",
+            "https://SecretsManager.EU-West-1.amazonaws.com",
+            "https://secretsmanager-fips.us-gov-west-1.amazonaws.com/",
             "https://vpce-0a1b.secretsmanager.us-east-1.vpce.amazonaws.com/",
+            "https://vpce-0a1b2c3d-4e5f6a7b-us-east-1a.secretsmanager.us-east-1.vpce.amazonaws.com",
+            "https://vpce-0a1b.secretsmanager.cn-north-1.vpce.amazonaws.com.cn",
             "https://secretsmanager.cn-north-1.amazonaws.com.cn",
+            "https://secretsmanager-fips.cn-north-1.api.amazonwebservices.com.cn",
             "https://secretsmanager.us-east-1.api.aws",
+            "https://secretsmanager-fips.us-east-1.api.aws",
             "http://127.0.0.1:4566",
             "http://localhost:5000",
         ] {
@@ -237,6 +301,20 @@ mod tests {
             "https://amazonaws.com.example.com",
             "https://evilamazonaws.com",
             "https://amazonaws.com",
+            // AWS-hosted addresses a customer controls: an API Gateway stage, a bucket.
+            "https://abc123.execute-api.us-east-1.amazonaws.com",
+            "https://attacker-bucket.s3.amazonaws.com",
+            "https://attacker-bucket.s3.us-east-1.amazonaws.com",
+            "https://ec2-1-2-3-4.compute-1.amazonaws.com",
+            // Near misses of Secrets Manager's own names.
+            "https://secretsmanager.amazonaws.com",
+            "https://x.secretsmanager.us-east-1.amazonaws.com",
+            "https://secretsmanager.us-east-1.amazonaws.com.evil.example",
+            "https://secretsmanager.not_a_region.amazonaws.com",
+            "https://secretsmanager.us-east-1.vpce.amazonaws.com",
+            "https://vpce-1.s3.us-east-1.vpce.amazonaws.com",
+            "https://vpce-1.vpce-svc-0a1b.us-east-1.vpce.amazonaws.com",
+            "https://evil.secretsmanager.us-east-1.vpce.amazonaws.com",
         ] {
             assert!(
                 matches!(

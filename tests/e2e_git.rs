@@ -100,3 +100,50 @@ fn outside_a_git_repository_nothing_is_added() {
         "no lock beside it"
     );
 }
+
+#[test]
+fn a_sink_file_git_tracks_is_refused_before_any_write() {
+    let api = Api::start();
+    let project = Project::new();
+    git(project.dir(), &["init", "-q"]);
+    let placeholder = "# filled in by kayle-sync apply\n";
+    project.write("secrets/kayle.env", placeholder);
+    project.manifest(&manifest(&[disabled("orders")]));
+    git(project.dir(), &["add", "-A"]);
+    git(project.dir(), &["commit", "-q", "-m", "placeholder"]);
+
+    let plan = project.run(&api, &["plan"]);
+    plan.expect(0);
+    assert!(
+        plan.stderr.contains("secrets/kayle.env") && plan.stderr.contains("git tracks"),
+        "{}",
+        plan.stderr
+    );
+    assert!(plan.stderr.contains("git rm --cached"), "{}", plan.stderr);
+
+    let run = project.run(&api, &["apply", "--auto-approve"]);
+    run.expect(1);
+    assert!(run.stderr.contains("error: sink local: "), "{}", run.stderr);
+    assert!(run.stderr.contains("secrets/kayle.env"), "{}", run.stderr);
+    assert!(run.stderr.contains("git rm --cached"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+    assert!(api.endpoints().is_empty(), "the API was not changed");
+    assert_eq!(project.sink_text(), placeholder);
+    assert!(!project.path("secrets/.gitignore").exists());
+    let porcelain = git(project.dir(), &["status", "--porcelain"]);
+    assert!(porcelain.is_empty(), "{porcelain}");
+
+    // The fix the message names: untrack the file, then apply writes it and git ignores it.
+    git(
+        project.dir(),
+        &["rm", "-q", "--cached", "secrets/kayle.env"],
+    );
+    git(project.dir(), &["commit", "-q", "-m", "untrack"]);
+    project.apply(&api, &[]);
+    assert_eq!(api.endpoints().len(), 1);
+    let staged = staged(project.dir());
+    assert!(
+        staged.iter().all(|f| !f.contains("kayle.env")),
+        "{staged:?}"
+    );
+}

@@ -1,5 +1,7 @@
 //! The `command` sink: the secret reaches the command on stdin only; timeouts and failures.
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -295,4 +297,87 @@ async fn command_failure_scrubs_encoded_echoes_of_the_secret() {
     let encoded = "d2hzZWNfYWJjMTIz";
     assert!(!error.contains(encoded), "{error}");
     assert!(error.contains("(sensitive)"), "{error}");
+}
+
+/// What a failing command prints: credentials of many services, by shape, and the values of
+/// credentials in the environment it inherited (which have no shape of their own).
+const LEAKS: &str = "\
+ghp ghp_6EfmMNw4D4LmwBH8DtOKJ0M2BeGwAheqhTBX
+ghpat github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwxyzABCDEFGHIJ0123456789abcdefghijklmnopq
+akia AKIA1YC952RZ9UY2Q5WL
+asia ASIAIOSFODNN7EXAMPLE
+awssecret 1RWoECqDNDmpnT6clg0JxkzVeQjSPpKHV0M/3Vka
+jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.I6uEF7MMhrmZ0oQU3NGoegIF6Y0y716wwiM8dl2MMGZ
+sk sk_live_rT0plas3ZBwDm1eBIhmW9kpW sk_test_4eC39HqLyjWDarjtT1zdp7dc
+slack xoxb-862367499299-843486441839-zhkRFmUL4SvcSMmkFdDvdT8m xoxp-1234-5678-abcdefgh
+kv password=hunter2 secret=s3cr3t-v token=t0k3n-v api_key=k3y-v
+pem -----BEGIN RSA PRIVATE KEY-----
+db_url https://db.example.com/x
+";
+
+/// The credential in each line of [`LEAKS`] (the part after its label).
+const LEAKED: [&str; 19] = [
+    "ghp_6EfmMNw4D4LmwBH8DtOKJ0M2BeGwAheqhTBX",
+    "github_pat_11ABCDEFG0abcdefghijkl",
+    "AKIA1YC952RZ9UY2Q5WL",
+    "ASIAIOSFODNN7EXAMPLE",
+    "1RWoECqDNDmpnT6clg0JxkzVeQjSPpKHV0M/3Vka",
+    "eyJhbGciOiJIUzI1NiJ9",
+    "I6uEF7MMhrmZ0oQU3NGoegIF6Y0y716wwiM8dl2MMGZ",
+    "sk_live_rT0plas3ZBwDm1eBIhmW9kpW",
+    "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+    "xoxb-862367499299",
+    "xoxp-1234-5678-abcdefgh",
+    "hunter2",
+    "s3cr3t-v",
+    "t0k3n-v",
+    "k3y-v",
+    "BEGIN RSA PRIVATE KEY",
+    // From the environment.
+    "plain-github-token-value",
+    "plain-aws-secret-value",
+    "plain-aws-session-value",
+];
+
+#[test]
+fn a_failing_command_prints_no_credential_in_any_output() {
+    let api = support::Api::start();
+    let marks = tempfile::tempdir().unwrap();
+    let leaks = marks.path().join("leaks.txt");
+    std::fs::write(&leaks, LEAKS).unwrap();
+    let script = format!(
+        "cat > /dev/null; cat {} >&2; echo \"env $GITHUB_TOKEN $AWS_SECRET_ACCESS_KEY \
+         $AWS_SESSION_TOKEN\" >&2; exit 1",
+        leaks.display()
+    );
+    let sink = format!(
+        "  echo:\n    type: command\n    command: [\"sh\", \"-c\", {}]\n",
+        serde_json::to_string(&script).unwrap()
+    );
+    let project = support::Project::with_project_file(
+        &support::PROJECT_FILE.replace("defaults:", &format!("{sink}defaults:")),
+    );
+    project.manifest(
+        "endpoints:\n  c:\n    url: https://hooks.example.com/c\n    enabled: false\n    \
+         signing_secret:\n      sink: echo\n",
+    );
+    let env = [
+        ("GITHUB_TOKEN", "plain-github-token-value"),
+        ("AWS_SECRET_ACCESS_KEY", "plain-aws-secret-value"),
+        ("AWS_SESSION_TOKEN", "plain-aws-session-value"),
+    ];
+    for format in ["text", "json"] {
+        let run = project.run_with(&api, &["apply", "--auto-approve", "--format", format], &env);
+        run.expect(1);
+        let all = run.all();
+        // The command's output is shown, a redacted credential and all.
+        assert!(all.contains("ghp (redacted)"), "{format}: {all}");
+        assert!(
+            all.contains("db_url https://db.example.com/x"),
+            "{format}: {all}"
+        );
+        for leaked in LEAKED {
+            assert!(!all.contains(leaked), "{format}: {leaked} in\n{all}");
+        }
+    }
 }

@@ -90,7 +90,14 @@ pub(super) async fn compute(
         .await
         .context("reading the live state")?;
     check_targets_exist(&options.targets, desired, &live)?;
-    Ok((plan::plan(desired, &live, options), live))
+    let mut plan = plan::plan(desired, &live, options);
+    // Said by the plan, and so in a pull request's comment, before apply refuses the file.
+    plan.warnings.extend(
+        crate::sink::tracked_sink_files(&desired.project)
+            .into_iter()
+            .map(|(sink, problem)| format!("sink {sink}: {problem}")),
+    );
+    Ok((plan, live))
 }
 
 /// A `--target` must at least be shaped like a key.

@@ -66,6 +66,7 @@ pub fn api_target(
                 scrub_url(&url)
             )
         })?;
+    crate::credentials::check_token(variable, &token)?;
     Ok(ApiTarget::Remote {
         url,
         token: SecretString::from(token),

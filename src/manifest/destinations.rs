@@ -142,17 +142,17 @@ fn resolve_within(path: &Path, links: u32) -> PathBuf {
 }
 
 /// One secret an endpoint stores: the sink, the name, and the field that names it.
-struct Stored<'e> {
-    endpoint: &'e DesiredEndpoint,
+pub(super) struct Stored<'e> {
+    pub(super) endpoint: &'e DesiredEndpoint,
     sink: &'e str,
-    name: &'e str,
-    field: String,
+    pub(super) name: &'e str,
+    pub(super) field: String,
     /// What the secret is, when it is not the signing secret: ` as the private key of `k1``.
     role: String,
 }
 
 /// The signing secret and every generated private key of `endpoint`.
-fn stored(endpoint: &DesiredEndpoint) -> Vec<Stored<'_>> {
+pub(super) fn stored(endpoint: &DesiredEndpoint) -> Vec<Stored<'_>> {
     let spec = &endpoint.signing_secret;
     let mut out = vec![Stored {
         endpoint,

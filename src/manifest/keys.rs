@@ -145,15 +145,21 @@ fn from_jwk(text: &str) -> Result<RsaPublicKey, KeyFileError> {
     RsaPublicKey::new(n, e).map_err(|_| KeyFileError::Unrecognized)
 }
 
+/// How the signing secret's name begins when the manifest names none.
+pub const SECRET_NAME_PREFIX: &str = "KAYLE_WEBHOOK_SECRET_";
+
+/// How a generated private key's name begins when the manifest names none.
+pub const PRIVATE_KEY_NAME_PREFIX: &str = "KAYLE_WEBHOOK_PRIVATE_KEY_";
+
 /// The signing secret's name when the manifest names none: `KAYLE_WEBHOOK_SECRET_<KEY>`.
 pub fn default_secret_name(endpoint_key: &str) -> String {
-    format!("KAYLE_WEBHOOK_SECRET_{}", env_style(endpoint_key))
+    format!("{SECRET_NAME_PREFIX}{}", env_style(endpoint_key))
 }
 
 /// The private key name a generated key uses when the manifest names none:
 /// `KAYLE_WEBHOOK_PRIVATE_KEY_<KEY>`, plus `_<KEY_ID>` when the endpoint generates several.
 pub fn default_private_key_name(endpoint_key: &str, key_id: &str, several: bool) -> String {
-    let mut name = format!("KAYLE_WEBHOOK_PRIVATE_KEY_{}", env_style(endpoint_key));
+    let mut name = format!("{PRIVATE_KEY_NAME_PREFIX}{}", env_style(endpoint_key));
     if several {
         name.push('_');
         name.push_str(&env_style(key_id));

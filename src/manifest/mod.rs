@@ -121,6 +121,7 @@ pub fn inspect(dir: &Path) -> Inspection {
         }
     }
     destinations::check_unique(project.as_ref(), &endpoints, &mut problems);
+    credentials::check_secret_names(project.as_ref(), &endpoints, &mut problems);
     let (mut errors, mut warnings): (Vec<_>, Vec<_>) = problems
         .into_iter()
         .partition(|d| d.severity == Severity::Error);

@@ -1,6 +1,7 @@
-//! Finding credentials in free text: the values a caller knows, and anything shaped like a
-//! Kayle signing secret or API key, a bearer token, a credential header, a Vault token, a PEM
-//! private key, or the userinfo of a URL.
+//! Finding credentials in free text: the values a caller knows and those of the environment,
+//! and anything shaped like a Kayle signing secret or API key, a bearer token, a credential
+//! header, a Vault, GitHub, Stripe or Slack token, a PEM private key, or the userinfo of a URL
+//! (the other shapes are in `shapes`).
 
 use std::borrow::Cow;
 
@@ -10,8 +11,32 @@ use super::REDACTED;
 /// would garble it, and no real token or secret is that short.
 const MIN_KNOWN_CHARS: usize = 6;
 
-/// How credentials begin: Kayle signing secrets and API keys, Vault and OpenBao tokens.
-const PREFIXES: [&str; 5] = ["whsec_", "kk_", "hvs.", "hvb.", "hvr."];
+/// How credentials begin, and how many letters, digits, `_` and `-` at least follow: Kayle
+/// signing secrets and API keys, Vault and OpenBao tokens, GitHub tokens (classic, OAuth,
+/// user, server and refresh; fine-grained), Stripe secret and restricted keys, Slack tokens.
+/// The longer minimums keep prose such as "sk_live_ keys" intact.
+const PREFIXES: [(&str, usize); 20] = [
+    ("whsec_", 1),
+    ("kk_", 1),
+    ("hvs.", 1),
+    ("hvb.", 1),
+    ("hvr.", 1),
+    ("ghp_", 30),
+    ("gho_", 30),
+    ("ghu_", 30),
+    ("ghs_", 30),
+    ("ghr_", 30),
+    ("github_pat_", 40),
+    ("sk_live_", 10),
+    ("sk_test_", 10),
+    ("rk_live_", 10),
+    ("rk_test_", 10),
+    ("xoxb-", 8),
+    ("xoxp-", 8),
+    ("xoxa-", 8),
+    ("xoxr-", 8),
+    ("xoxs-", 8),
+];
 
 /// Authorization schemes (any case) whose credential follows them.
 const SCHEMES: [&str; 2] = ["bearer", "basic"];
@@ -27,25 +52,29 @@ const CREDENTIAL_NAMES: [&str; 4] = [
 ];
 
 /// `text` with every credential in it replaced by [`REDACTED`]: each of the `known` values
-/// (also as a JSON string or base64 would hold it, and each long line of a multi-line one), PEM private
-/// key blocks (also cut short), `Authorization` / `X-Vault-Token` values, `Bearer` and `Basic`
-/// credentials, anything starting like a Kayle secret or key (`whsec_`, `kk_`) or a Vault
-/// token, and the userinfo of URLs (replaced by `***`).
+/// and of the credentials in the environment (see `environment`), also as a JSON string or
+/// base64 would hold them, and each long line of a multi-line one; PEM private key blocks
+/// (also cut short), `Authorization` / `X-Vault-Token` values, `Bearer` and `Basic`
+/// credentials, anything starting like a Kayle secret or key (`whsec_`, `kk_`) or another
+/// service's token ([`PREFIXES`]), AWS keys, JWTs, `password=`-like pairs, and the userinfo
+/// of URLs (replaced by `***`).
 pub fn scrub<'a>(text: &'a str, known: &[&str]) -> Cow<'a, str> {
     let mut text = Cow::Borrowed(text);
     let mut forms: Vec<String> = known.iter().flat_map(|value| known_forms(value)).collect();
     // A whole value before its lines, so that it is replaced by one marker.
     forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
-    for form in &forms {
+    for form in forms.iter().chain(super::environment::forms()) {
         if text.contains(form.as_str()) {
             text = Cow::Owned(text.replace(form.as_str(), REDACTED));
         }
     }
-    let rules: [fn(&str) -> Option<String>; 5] = [
+    let rules: [fn(&str) -> Option<String>; 7] = [
         private_keys,
         credential_headers,
         scheme_tokens,
         prefixed,
+        super::shapes::key_values,
+        super::shapes::shaped,
         hide_userinfo,
     ];
     for rule in rules {
@@ -75,7 +104,8 @@ pub(super) fn hide_userinfo(text: &str) -> Option<String> {
     replace_spans(text, spans, "***")
 }
 
-fn known_forms(value: &str) -> Vec<String> {
+/// `value` and the forms a server or a command may echo it in; nothing when it is too short.
+pub(super) fn known_forms(value: &str) -> Vec<String> {
     let value = value.trim();
     if value.chars().count() < MIN_KNOWN_CHARS {
         return Vec::new();
@@ -138,19 +168,35 @@ fn private_keys(text: &str) -> Option<String> {
     replace_spans(text, spans, REDACTED)
 }
 
-/// How far a PEM body runs: base64, blanks and line breaks, and the `\n` escapes of a body
-/// quoted in JSON.
+/// How far a PEM body runs: through its last line that is base64 only, lines broken by line
+/// breaks (and indented) or by the `\n` escapes of a body quoted in JSON, the last one ended
+/// by a quote or the end of the text. A line that is not base64 through its end (the next
+/// message) ends the body before it, untouched.
 fn pem_body_len(text: &str) -> usize {
     let bytes = text.as_bytes();
+    let is_base64 = |b: u8| b.is_ascii_alphanumeric() || b"+/=".contains(&b);
     let mut len = 0;
-    while len < bytes.len() {
-        match bytes[len] {
-            b'\\' if matches!(bytes.get(len + 1), Some(b'n' | b'r')) => len += 2,
-            b if b.is_ascii_alphanumeric() || b"+/= \t\r\n".contains(&b) => len += 1,
-            _ => break,
+    let mut at = 0;
+    loop {
+        while at < bytes.len() {
+            match bytes[at] {
+                b'\\' if matches!(bytes.get(at + 1), Some(b'n' | b'r')) => at += 2,
+                b' ' | b'\t' | b'\r' | b'\n' => at += 1,
+                _ => break,
+            }
         }
+        let line = bytes[at..].iter().take_while(|&&b| is_base64(b)).count();
+        let ends_line = match bytes.get(at + line) {
+            None => true,
+            Some(b'\\') => matches!(bytes.get(at + line + 1), Some(b'n' | b'r')),
+            Some(b) => b"\r\n\"'".contains(b),
+        };
+        if line == 0 || !ends_line {
+            return len;
+        }
+        at += line;
+        len = at;
     }
-    len
 }
 
 /// The value after `Authorization:`, `"x-vault-token": "`, `Signature=` and the like, to the
@@ -209,14 +255,14 @@ fn scheme_tokens(text: &str) -> Option<String> {
     replace_spans(text, spans, REDACTED)
 }
 
-/// Whole words that start with one of [`PREFIXES`].
+/// Whole words that start with one of [`PREFIXES`], followed by at least its minimum.
 fn prefixed(text: &str) -> Option<String> {
     let mut spans = Vec::new();
-    for prefix in PREFIXES {
+    for (prefix, min) in PREFIXES {
         for at in word_starts(text, text, prefix) {
             let from = at + prefix.len();
             let len = token_len(&text[from..], "_-");
-            if len > 0 {
+            if len >= min {
                 spans.push((at, from + len));
             }
         }
@@ -254,7 +300,11 @@ fn token_len(text: &str, also: &str) -> usize {
 /// `text` with each span replaced by `with`; spans overlapping an earlier one are dropped, and
 /// spans that already read `with` are left, so that scrubbing twice changes nothing. `None`
 /// when nothing changed.
-fn replace_spans(text: &str, mut spans: Vec<(usize, usize)>, with: &str) -> Option<String> {
+pub(super) fn replace_spans(
+    text: &str,
+    mut spans: Vec<(usize, usize)>,
+    with: &str,
+) -> Option<String> {
     spans.sort_unstable();
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;

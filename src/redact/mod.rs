@@ -16,7 +16,9 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 mod credentials;
+mod environment;
 mod markdown;
+mod shapes;
 #[cfg(test)]
 mod tests;
 

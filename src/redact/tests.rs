@@ -80,19 +80,126 @@ fn credential_shapes_are_scrubbed_without_being_known() {
             "see http://***@vault:8200/v1 and https://host/a@b",
         ),
     ];
-    for (text, wanted) in cases {
-        assert_eq!(scrub(text, &[]), wanted, "{text}");
-    }
     // Prose is not a credential.
-    for prose in [
+    let prose = [
         "Bearer token missing",
         "Basic authentication is required",
         "the X-Vault-Token header is not set",
         "Authorization failed",
         "stack_kk_x lookk_y",
-    ] {
-        assert_eq!(scrub(prose, &[]), prose);
+    ];
+    assert_scrubbed(&cases, &prose);
+}
+
+/// Each of `cases` scrubs to what it pairs with, once and for all (scrubbing again changes
+/// nothing); each of `prose` is left as it is.
+#[track_caller]
+fn assert_scrubbed(cases: &[(&str, &str)], prose: &[&str]) {
+    for &(text, wanted) in cases {
+        assert_eq!(scrub(text, &[]), wanted, "{text}");
+        assert_eq!(scrub(wanted, &[]), wanted, "idempotent: {wanted}");
     }
+    for &text in prose {
+        assert_eq!(scrub(text, &[]), text);
+    }
+}
+
+#[test]
+fn common_credential_shapes_are_scrubbed() {
+    let cases = [
+        // GitHub tokens: classic, OAuth, app, and fine-grained.
+        (
+            "ghp ghp_6EfmMNw4D4LmwBH8DtOKJ0M2BeGwAheqhTBX end",
+            "ghp (redacted) end",
+        ),
+        ("gho_16C7e42F292c6912E7710c838347Ae178B4a!", "(redacted)!"),
+        ("x ghs_abcdefghijklmnopqrstuvwxyz0123456789", "x (redacted)"),
+        (
+            "ghpat github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwxyzABCDEFGHIJ0123456789abcdefghijklmnopq",
+            "ghpat (redacted)",
+        ),
+        // AWS access key ids and secret access keys.
+        ("akia AKIAIOSFODNN7EXAMPLE,", "akia (redacted),"),
+        ("id=ASIA1YC952RZ9UY2Q5WL", "id=(redacted)"),
+        (
+            "awssecret 1RWoECqDNDmpnT6clg0JxkzVeQjSPpKHV0M/3Vka\n",
+            "awssecret (redacted)\n",
+        ),
+        ("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "(redacted)"),
+        // A JWT.
+        (
+            "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.I6uEF7MMhrmZ0oQU3NGoegIF6Y0y716wwiM8dl2MMGZ ok",
+            "jwt (redacted) ok",
+        ),
+        // Stripe and Slack.
+        ("sk sk_live_rT0plas3ZBwDm1eBIhmW9kpW", "sk (redacted)"),
+        ("sk_test_4eC39HqLyjWDarjtT1zdp7dc.", "(redacted)."),
+        (
+            "slack xoxb-862367499299-843486441839-zhkRFmUL4SvcSMmkFdDvdT8m",
+            "slack (redacted)",
+        ),
+        ("xoxp-1234-5678-abcdefgh", "(redacted)"),
+        // Key-value forms, as a URL query, an environment line, JSON and a flag.
+        ("password=hunter2 then", "password=(redacted) then"),
+        (
+            "db?user=a&password=hunter2&x=1",
+            "db?user=a&password=(redacted)&x=1",
+        ),
+        ("DB_PASSWORD = hunter2", "DB_PASSWORD = (redacted)"),
+        (
+            "AWS_SESSION_TOKEN=FwoGZXIvYXdzSESSION",
+            "AWS_SESSION_TOKEN=(redacted)",
+        ),
+        (
+            "client_secret=abc; api_key=k-1",
+            "client_secret=(redacted); api_key=(redacted)",
+        ),
+        (
+            r#"{"token": "t0k", "n": 1}"#,
+            r#"{"token": "(redacted)", "n": 1}"#,
+        ),
+        (r#"{\"secret\":\"s3\"}"#, r#"{\"secret\":\"(redacted)\"}"#),
+        ("--api-key=abcd1234", "--api-key=(redacted)"),
+    ];
+    // Near misses are left alone: too short, lowercase hex (a commit), or prose.
+    let prose = [
+        "ghp_short",
+        "see AKIA docs",
+        "commit 0123456789abcdef0123456789abcdef01234567",
+        "eyJ is how base64 JSON begins",
+        "sk_live_ keys",
+        "the password was wrong",
+        "token: expired",
+        "tokens=5",
+        "PWD=/home/runner",
+    ];
+    assert_scrubbed(&cases, &prose);
+}
+
+#[test]
+fn credentials_in_the_environment_are_known_by_their_names() {
+    let vars = [
+        ("GITHUB_TOKEN", "gh-token-value-1"),
+        ("AWS_SECRET_ACCESS_KEY", "aws-secret-value-2"),
+        ("MY_CLIENT_SECRET", "client-secret-3"),
+        ("DB_PASSWORD", "db-password-4"),
+        ("GOOGLE_APPLICATION_CREDENTIALS_JSON", "gcp-credential-5"),
+        ("KAYLE_API_KEY", "kayle-api-key-6"),
+        // Not credentials: the names say so, or the value is too short to be one.
+        ("HOME", "/home/runner/work"),
+        ("AWS_REGION", "us-east-1-long"),
+        ("SHORT_TOKEN", "abc1234"),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/token"),
+        ("KEYBOARD_LAYOUT", "us-international"),
+    ];
+    let values = environment::credential_values(
+        vars.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+    );
+    let mut wanted: Vec<&str> = vars[..6].iter().map(|(_, v)| *v).collect();
+    wanted.sort_unstable();
+    let mut got: Vec<&str> = values.iter().map(String::as_str).collect();
+    got.sort_unstable();
+    assert_eq!(got, wanted);
 }
 
 #[test]
@@ -104,6 +211,12 @@ fn private_keys_are_scrubbed_whole_or_cut_short() {
         scrub(&format!(r#"{{"v":"{rsa}"}}"#), &[]),
         r#"{"v":"(redacted)"}"#
     );
+    // Cut short, the key ends where its base64 lines do: the next line is kept whole.
+    let cut =
+        "pem -----BEGIN RSA PRIVATE KEY-----\nMIIEvQIBADANBgkq\nhkiG9w0=\ndb_url https://x/\nnext";
+    assert_eq!(scrub(cut, &[]), "pem (redacted)\ndb_url https://x/\nnext");
+    let header_only = "pem -----BEGIN RSA PRIVATE KEY-----\n    db_url x";
+    assert_eq!(scrub(header_only, &[]), "pem (redacted)\n    db_url x");
     let public = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqh\n-----END PUBLIC KEY-----";
     assert_eq!(scrub(public, &[]), public);
 }

@@ -68,9 +68,16 @@ impl SecretFile {
             .map_err(|_| self.format_error("the file is not UTF-8 text"))
     }
 
-    /// Whether the file can be written: its directory (and the lock's) can be made, and a
-    /// file can be created in it. Nothing is left behind but those directories.
+    /// Whether the file can be written: git does not track it (its secrets would be
+    /// committed), its directory (and the lock's) can be made, and a file can be created in
+    /// it. Nothing is left behind but those directories.
     pub(crate) fn check_writable(&self) -> Result<(), SinkError> {
+        if let Some(problem) = super::git::tracked_file_problem(&self.path) {
+            return Err(SinkError::Store {
+                sink: self.sink.clone(),
+                message: problem,
+            });
+        }
         let dir = self.directory();
         std::fs::create_dir_all(&dir).map_err(|e| self.io_error(&dir, e))?;
         self.lock_path()?;

@@ -1,9 +1,11 @@
 //! Keeping secret files out of git: a file sink inside a git work tree that git would offer
-//! to commit gets a `.gitignore` next to it.
+//! to commit gets a `.gitignore` next to it, and one git already tracks (which a `.gitignore`
+//! cannot keep out of a commit) is not written at all.
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 use crate::model::{Project, SinkConfig};
 
@@ -29,7 +31,9 @@ fn ignore(path: &Path) -> std::io::Result<bool> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Ok(false);
     };
-    if !in_work_tree(dir) || is_ignored(dir, name)? {
+    // A tracked file is refused before anything is written (`tracked_file_problem`): an
+    // entry in a `.gitignore` would not keep it out of the next commit.
+    if !in_work_tree(dir) || is_ignored(dir, name)? || is_tracked(path) {
         return Ok(false);
     }
     std::fs::create_dir_all(dir)?;
@@ -54,6 +58,49 @@ fn ignore(path: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// For every file sink of `project` whose file git tracks, the sink's name and
+/// [`tracked_file_problem`]'s message, in sink order.
+pub fn tracked_sink_files(project: &Project) -> Vec<(String, String)> {
+    project
+        .sinks
+        .iter()
+        .filter_map(|(name, config)| {
+            let (SinkConfig::Dotenv { path } | SinkConfig::Json { path }) = config else {
+                return None;
+            };
+            tracked_file_problem(&project.dir.join(path)).map(|problem| (name.clone(), problem))
+        })
+        .collect()
+}
+
+/// Why secrets may not be written to `path`, when git tracks it (itself, or the file a link
+/// there points to): written, they would be in the next `git commit -a`, whatever a
+/// `.gitignore` says. The message names the file and how to untrack it.
+pub(crate) fn tracked_file_problem(path: &Path) -> Option<String> {
+    let target = std::fs::canonicalize(path).ok();
+    let tracked = is_tracked(path) || target.as_deref().is_some_and(is_tracked);
+    if !tracked {
+        return None;
+    }
+    let shown = crate::manifest::shell_word(&path.display().to_string());
+    Some(format!(
+        "git tracks {shown}, so the secrets written to it would go into the next commit; \
+         untrack it with `git rm --cached {shown}` and commit that, then apply again"
+    ))
+}
+
+/// Whether git tracks the file at `path` (it is in the index of its work tree). Git is asked
+/// from the nearest existing directory, so a work tree above the current directory is found
+/// too; `false` without git or outside a work tree.
+fn is_tracked(path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    // Literal, so that a file named `*.env` does not match every dotenv file git tracks.
+    let args = ["--literal-pathspecs", "ls-files", "--error-unmatch", "--"];
+    ask_git(dir, name, &args).is_some_and(|status| status.success())
+}
+
 /// Whether `dir`, or the nearest existing directory above it, is inside a git work tree.
 fn in_work_tree(dir: &Path) -> bool {
     dir.ancestors().any(|d| d.join(".git").exists())
@@ -61,24 +108,34 @@ fn in_work_tree(dir: &Path) -> bool {
 
 /// Whether git ignores `name` in `dir`; `true` when git cannot tell (not installed, say), so
 /// that nothing is written on a guess.
-fn is_ignored(dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<bool> {
-    let Some(existing) = dir.ancestors().find(|d| d.is_dir()) else {
-        return Ok(true);
-    };
+fn is_ignored(dir: &Path, name: &OsStr) -> std::io::Result<bool> {
+    let args = ["check-ignore", "-q", "--no-index", "--"];
+    Ok(ask_git(dir, name, &args).is_none_or(|status| status.code() != Some(1)))
+}
+
+/// How `git ARGS <dir/name>` exits, run from the nearest existing directory of `dir` with the
+/// path relative to it; `None` when git cannot be run.
+fn ask_git(dir: &Path, name: &OsStr, args: &[&str]) -> Option<ExitStatus> {
+    // The empty path, where a relative `dir` ends, is the current directory.
+    let existing = dir
+        .ancestors()
+        .find(|d| d.as_os_str().is_empty() || d.is_dir())?;
     let relative = dir
         .strip_prefix(existing)
         .unwrap_or(Path::new(""))
         .join(name);
-    let status = Command::new("git")
-        .args(["check-ignore", "-q", "--no-index", "--"])
+    let cwd = if existing.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        existing
+    };
+    Command::new("git")
+        .args(args)
         .arg(&relative)
-        .current_dir(existing)
+        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status();
-    Ok(match status {
-        Ok(status) => status.code() != Some(1),
-        Err(_) => true,
-    })
+        .status()
+        .ok()
 }

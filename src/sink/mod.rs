@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use crate::model::{Project, SecretSink, SinkConfig, SinkError};
 
-pub use git::ignore_sink_files;
+pub use git::{ignore_sink_files, tracked_sink_files};
 
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -102,8 +102,9 @@ impl VaultSink {
 
     fn token(&self) -> Result<SecretString, SinkError> {
         // Taken out of the environment at start, when the project names the variable.
-        match crate::credentials::get(&self.token_env) {
-            Some(token) if !token.expose_secret().is_empty() => Ok(token),
+        match crate::credentials::token(&self.token_env) {
+            Ok(Some(token)) if !token.expose_secret().is_empty() => Ok(token),
+            Err(not_a_token) => Err(self.error(not_a_token.to_string())),
             _ => Err(self.error(format!(
                 "the environment variable {} that should hold the Vault token is not set",
                 self.token_env

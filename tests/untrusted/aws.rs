@@ -77,18 +77,25 @@ fn aws_credentials_go_only_to_aws_or_to_this_machine() {
         };
         kayle_sync::sink::build("aws", &config, Path::new("/")).map(|_| ())
     };
-    let err = build("https://collector.example.com")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("collector.example.com is not an AWS endpoint"),
-        "{err}"
-    );
+    for foreign in [
+        "https://collector.example.com",
+        // Hosted by AWS, but at an address its customer controls.
+        "https://abc123.execute-api.us-east-1.amazonaws.com",
+        "https://attacker-bucket.s3.amazonaws.com",
+    ] {
+        let err = build(foreign).unwrap_err().to_string();
+        let host = foreign.trim_start_matches("https://");
+        assert!(
+            err.contains(&format!("{host} is not a Secrets Manager endpoint")),
+            "{err}"
+        );
+    }
     let err = build("http://secretsmanager.us-east-1.amazonaws.com")
         .unwrap_err()
         .to_string();
     assert!(err.contains("unencrypted"), "{err}");
     assert!(build("https://secretsmanager.us-east-1.amazonaws.com").is_ok());
+    assert!(build("https://vpce-0a1b.secretsmanager.us-east-1.vpce.amazonaws.com").is_ok());
     assert!(build("http://127.0.0.1:4566").is_ok());
 }
 
@@ -137,4 +144,28 @@ fn an_aws_endpoint_that_echoes_the_session_token_does_not_get_it_printed() {
         "the session token was printed: {}",
         run.all()
     );
+}
+
+#[test]
+fn a_pull_request_cannot_point_aws_credentials_at_an_aws_hosted_address() {
+    let api = Api::start();
+    for endpoint_url in [
+        "https://abc123.execute-api.us-east-1.amazonaws.com",
+        "https://attacker-bucket.s3.amazonaws.com",
+    ] {
+        let project = pull_request(&api, "aws", &aws_sink(endpoint_url));
+        for command in ["validate", "plan"] {
+            let mut run = project.command(&api, &[command]);
+            run.envs(AWS_ENV);
+            let run = run_within(run, Duration::from_secs(60));
+            run.expect(1);
+            assert!(
+                run.stderr.contains("sinks.aws.endpoint_url: ")
+                    && run.stderr.contains("is not a Secrets Manager endpoint"),
+                "{command} {endpoint_url}: {}",
+                run.all()
+            );
+            assert!(!run.all().contains(AWS_ENV[0].1), "{}", run.all());
+        }
+    }
 }

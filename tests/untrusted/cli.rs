@@ -187,3 +187,96 @@ fn a_sink_file_that_is_a_named_pipe_is_a_plan_warning_not_a_hang() {
         );
     }
 }
+
+/// `plan` of a pull request whose API is `url` (not pinned by `KAYLE_API_URL`), its token read
+/// from `token_env`, with `env` in the environment and `manifest` as the manifest.
+fn plan_unpinned(url: &str, token_env: &str, manifest: &str, env: &[(&str, &str)]) -> Run {
+    let api = Api::start();
+    let project = Project::with_project_file(&support::PROJECT_FILE.replace(
+        "  url: http://127.0.0.1:9\n",
+        &format!("  url: {url}\n  token_env: {token_env}\n"),
+    ));
+    project.manifest(manifest);
+    let mut command = project.command(&api, &["plan"]);
+    command
+        .env_remove("KAYLE_API_URL")
+        .envs(env.iter().copied());
+    support::finish(command)
+}
+
+const WHSEC: &str = "whsec_kayle-sync-test-signing-secret-0123456789";
+
+/// A manifest with one disabled endpoint, `orders`.
+const ORDERS: &str =
+    "endpoints:\n  orders:\n    url: https://hooks.example.com/orders\n    enabled: false\n";
+
+#[test]
+fn the_api_token_variable_cannot_name_a_variable_secrets_are_written_under() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, seen) = rt.block_on(hostile::recorder());
+    let named = format!("{ORDERS}    signing_secret:\n      name: KAYLE_ORDERS_HOOK\n");
+    let cases = [
+        // The default names of signing secrets and generated private keys, declared or not.
+        ("KAYLE_WEBHOOK_SECRET_ORDERS", ORDERS, "signing secrets"),
+        ("KAYLE_WEBHOOK_SECRET_BILLING", ORDERS, "signing secrets"),
+        ("KAYLE_WEBHOOK_PRIVATE_KEY_ORDERS", ORDERS, "private keys"),
+        // A name a manifest gives a secret.
+        (
+            "KAYLE_ORDERS_HOOK",
+            &named,
+            "endpoints.orders.signing_secret.name",
+        ),
+    ];
+    for (token_env, manifest, why) in cases {
+        let run = plan_unpinned(&url, token_env, manifest, &[(token_env, WHSEC)]);
+        run.expect(1);
+        assert!(run.stderr.contains(token_env), "{token_env}: {}", run.all());
+        assert!(run.stderr.contains(why), "{token_env}: {}", run.all());
+        assert!(!run.all().contains(WHSEC), "{}", run.all());
+    }
+    assert_eq!(seen.requests(), 0, "the API URL of the file was called");
+}
+
+#[test]
+fn a_signing_secret_or_a_key_is_never_sent_as_a_token() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, seen) = rt.block_on(hostile::recorder());
+    let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+    for value in [WHSEC, pem] {
+        // A name the project file's rules allow, holding what a previous step exported.
+        let run = plan_unpinned(&url, "KAYLE_HOOK", ORDERS, &[("KAYLE_HOOK", value)]);
+        run.expect(1);
+        assert!(
+            run.stderr.contains("KAYLE_HOOK holds") && run.stderr.contains("not a token"),
+            "{}",
+            run.all()
+        );
+        assert!(!run.all().contains("MIIEvQIB"), "{}", run.all());
+        assert!(!run.all().contains(WHSEC), "{}", run.all());
+    }
+    assert_eq!(
+        seen.requests(),
+        0,
+        "the API was sent a signing secret or a key"
+    );
+
+    // A vault sink's token likewise: the plan warns, and the sink's address is never called.
+    let (address, seen) = rt.block_on(hostile::recorder());
+    let api = Api::start();
+    let sink =
+        format!("  v:\n    type: vault\n    address: {address}\n    token_env: VAULT_HOOK\n");
+    let project = pull_request(&api, "v", &sink);
+    let run = project.run_with(&api, &["plan"], &[("VAULT_HOOK", WHSEC)]);
+    run.expect(0);
+    assert!(
+        run.stderr.contains("sink v could not be read") && run.stderr.contains("not a token"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.all().contains(WHSEC), "{}", run.all());
+    assert_eq!(
+        seen.requests(),
+        0,
+        "the vault sink was sent a signing secret"
+    );
+}
