@@ -6,16 +6,24 @@
 //! the floor (listing: ceil(N/100) sequential requests x latency; writes: write count x
 //! latency / concurrency; key listings: count x latency / 8, plan's read concurrency), the
 //! ratio to the floor, and the child's peak resident memory (`VmHWM`, polled).
-//! Then it checks the targets of issue 7 and prints one line per target.
+//! Then, at each latency, it times `watch` from a saved edit to the edit applied ([`watch`]).
+//! Last it checks its targets and prints one line per target.
 //!
 //! Cases: N endpoints, with no keys or with 10% declaring one shared 2048-bit public key; an
 //! apply of N creates into an empty organization, then a plan of the N converged endpoints.
+//! An endpoint that declares no key is declared disabled: kayle-sync keeps one without a key
+//! disabled anyway, and reads its keys at every plan to see whether one was registered since.
 //!
 //! Environment (all optional; comma-separated lists):
 //! - `KAYLE_BENCH_SIZES` (default `100,1000,10000`)
 //! - `KAYLE_BENCH_LATENCIES_MS` (default `0,20`)
 //! - `KAYLE_BENCH_CONCURRENCY` (default `8,32`): apply's `--concurrency`
 //! - `KAYLE_BENCH_KEYS` (default `none,10pct`)
+//! - `KAYLE_BENCH_WATCH_EDITS` (default `20`; `0` skips the watch case)
+//! - `KAYLE_BENCH_BINARY`: the `kayle-sync` binary to measure (default: this build's)
+
+#[path = "sync/watch.rs"]
+mod watch;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -29,8 +37,11 @@ const PAGE: u64 = 100;
 /// `kayle-sync plan`'s key listings run this many at once (src/cli/plan.rs).
 const READ_CONCURRENCY: u64 = 8;
 const PUBLIC_KEY: &str = include_str!("../tests/fixtures/quickstart/keys/orders-2026-11.pub.pem");
-const MEMORY_TARGET_KB: u64 = 50 * 1024;
+const MEMORY_TARGET_KB: u64 = 40 * 1024;
 const APPLY_TARGET_RATIO: f64 = 1.3;
+/// A plan's target ratio at sizes of at least [`PLAN_TARGET_SIZE`], with latency added.
+const PLAN_TARGET_RATIO: f64 = 1.3;
+const PLAN_TARGET_SIZE: u64 = 10_000;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Keys {
@@ -83,7 +94,11 @@ fn main() {
             other => panic!("KAYLE_BENCH_KEYS: unknown variant {other} (none, 10pct)"),
         })
         .collect();
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_kayle-sync"));
+    // Another build (an older commit's, say) can be measured against this one.
+    let binary = std::env::var_os("KAYLE_BENCH_BINARY").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_kayle-sync")),
+        PathBuf::from,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -143,7 +158,7 @@ fn main() {
                     }
                     if n >= 10_000 {
                         checks.push(check(
-                            &format!("apply {tag} c={concurrency} peak memory < 50 MB"),
+                            &format!("apply {tag} c={concurrency} peak memory < 40 MB"),
                             apply.peak_kb < MEMORY_TARGET_KB,
                             format!("{:.1} MB", apply.peak_kb as f64 / 1024.0),
                         ));
@@ -169,14 +184,49 @@ fn main() {
                     ));
                     if n >= 10_000 {
                         checks.push(check(
-                            &format!("plan {tag} peak memory < 50 MB"),
+                            &format!("plan {tag} peak memory < 40 MB"),
                             plan.peak_kb < MEMORY_TARGET_KB,
                             format!("{:.1} MB", plan.peak_kb as f64 / 1024.0),
+                        ));
+                    }
+                    if n >= PLAN_TARGET_SIZE && latency > 0 && variant == Keys::None {
+                        checks.push(check(
+                            &format!("plan {tag} within {PLAN_TARGET_RATIO}x of floor"),
+                            ratio(&plan).is_some_and(|r| r <= PLAN_TARGET_RATIO),
+                            format!("{:.2}x", ratio(&plan).unwrap_or(f64::NAN)),
                         ));
                     }
                     runtime.block_on(server.shutdown());
                 }
             }
+        }
+    }
+    let edits = list_env("KAYLE_BENCH_WATCH_EDITS", "20")[0];
+    if edits > 0 {
+        println!("\nwatch: {edits} edits, each saved once the previous one was applied\n");
+        println!("| case | median save-to-applied | worst | requests' floor | peak RSS |");
+        println!("|---|---:|---:|---:|---:|");
+        for &latency in &latencies {
+            let dir = tempfile::tempdir().expect("temp dir");
+            write_config(dir.path(), watch::ENDPOINTS, Keys::None);
+            let (_emulator, server) = runtime.block_on(async {
+                let emulator = Emulator::new(Config::test(TOKEN)).expect("emulator");
+                emulator.set_latency(Duration::from_millis(latency));
+                let server = emulator.serve("127.0.0.1:0").await.expect("serve");
+                (emulator, server)
+            });
+            let run = watch::measure(&binary, dir.path(), &server.url(), TOKEN, edits as usize);
+            // Its requests: one listing page and one update (the debounce comes on top).
+            let floor = ms(2 * latency);
+            println!(
+                "| watch N={} {latency}ms | {:.3} s | {:.3} s | {:.3} s | {:.1} MB |",
+                watch::ENDPOINTS,
+                run.median().as_secs_f64(),
+                run.worst().as_secs_f64(),
+                floor.as_secs_f64(),
+                run.peak_kb as f64 / 1024.0
+            );
+            runtime.block_on(server.shutdown());
         }
     }
     println!("\nTargets:");
@@ -287,7 +337,8 @@ fn vm_hwm_kb(status: &str) -> Option<u64> {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// A config directory of `n` endpoints, 100 per manifest file, one dotenv sink.
+/// A config directory of `n` endpoints, 100 per manifest file, one dotenv sink; those that
+/// declare no key are disabled.
 fn write_config(dir: &Path, n: u64, keys: Keys) {
     std::fs::write(
         dir.join("kayle-sync.yaml"),
@@ -311,6 +362,8 @@ fn write_config(dir: &Path, n: u64, keys: Keys) {
                     "    encryption_keys:\n      - key_id: bench-1\n        \
                      public_key_file: keys/bench.pub.pem\n",
                 );
+            } else {
+                text.push_str("    enabled: false\n");
             }
         }
         std::fs::write(dir.join(format!("endpoints/part-{file:03}.yaml")), text).expect("manifest");

@@ -218,6 +218,8 @@ async fn paging_reads_every_endpoint_once_newest_first() {
     emulator.reset_stats();
     let listed = client.list_endpoints().await.unwrap();
     assert_eq!(count(&emulator, Route::ListEndpoints), 3);
+    // The listing is kept while planning: without the room its growth left.
+    assert_eq!(listed.capacity(), listed.len());
     let ids: Vec<&str> = listed.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 250);
     let expected: Vec<String> = emulator

@@ -558,3 +558,26 @@ fn a_rejected_request_waits_for_a_change_and_an_outage_in_apply_is_retried() {
     assert_eq!(keys(&applied, "create"), ["kappa"]);
     watch.assert_running();
 }
+
+/// Requests are driven from the main thread: no runtime worker per core sits idle with its
+/// stack and its allocator arena. Blocking sink work runs on `kayle-sync-io` threads.
+#[test]
+fn watch_runs_no_runtime_worker_threads() {
+    let api = Api::start();
+    let (_root, dir) = config_dir(&manifest(&[("omicron", "https://hooks.example.com/o")]));
+    let mut watch = Watch::spawn(&dir, &api, &[]);
+    assert_outcome(&watch.reconcile(), "applied", "start");
+    let tasks = format!("/proc/{}/task", watch.child.id());
+    let names: Vec<String> = std::fs::read_dir(tasks)
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    assert!(names.contains(&"kayle-sync".to_owned()), "{names:?}");
+    assert!(
+        !names.iter().any(|name| name.starts_with("tokio")),
+        "{names:?}"
+    );
+    watch.signal("TERM");
+    assert!(watch.wait_exit().success(), "{}", watch.context());
+}

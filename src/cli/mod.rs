@@ -200,8 +200,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         )?;
         return Ok(Outcome::Failed);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread drives every request: kayle-sync waits on the network and on sinks, and
+    // blocking sink work goes to tokio's blocking pool. A worker per core would sit idle, each
+    // with its stack and its own allocator arena.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_name("kayle-sync-io")
         .build()?;
     let color = cli.color;
     runtime.block_on(async {

@@ -73,8 +73,18 @@ impl<F: Format> SecretSink for FileSink<F> {
 
     /// Reads and parses the file once for all names (a plan asks for every managed endpoint).
     async fn contains_all(&self, names: &[String]) -> Result<Vec<Option<bool>>, SinkError> {
-        let values = self.read_all(names).await?.unwrap_or_default();
-        Ok(values.iter().map(|value| Some(value.is_some())).collect())
+        let file = self.file.clone();
+        let names = names.to_vec();
+        // Only whether each is there: no copy of the values leaves the parse.
+        blocking(&self.file.sink, move || {
+            let text = file.read().map(Zeroizing::new)?;
+            let held = F::values(&file, text.as_deref())?;
+            Ok(names
+                .iter()
+                .map(|name| Some(held.contains_key(name)))
+                .collect())
+        })
+        .await
     }
 
     async fn read_all(

@@ -69,6 +69,7 @@ mod deliveries;
 mod faults;
 mod key_validation;
 mod late;
+mod page;
 mod persistence;
 mod responses;
 mod routes;

@@ -42,7 +42,7 @@ fn parse(bytes: &[u8]) -> Result<Store, (Option<String>, serde_json::Error)> {
         (Some(field), error.into_inner())
     })?;
     deserializer.end().map_err(|error| (None, error))?;
-    Ok(store)
+    Ok(Store::restored(store))
 }
 
 /// What is wrong, in words that cannot carry a value from the file: serde_json's syntax

@@ -1,7 +1,12 @@
 //! The emulator's in-memory data: endpoints, keys, ids, timestamps, ordering and pagination.
 
+use std::collections::HashMap;
+
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+
+pub(crate) use crate::page::{Listed, Page};
+use crate::page::{page, paginate};
 
 /// The four event types an endpoint can subscribe to, in the server's order.
 pub(crate) const EVENT_TYPES: [&str; 4] = [
@@ -122,8 +127,12 @@ impl KeyRecord {
 }
 
 /// Everything the emulator keeps; this is also the persisted form.
+///
+/// Endpoints are kept oldest first (by creation time, then id), so that a listing page is read
+/// backwards from its cursor and costs the page, whatever the organization's size.
 #[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Store {
+    /// Oldest first: see [`Store::restored`].
     pub endpoints: Vec<EndpointRecord>,
     pub keys: Vec<KeyRecord>,
     /// The last timestamp handed out, in Unix milliseconds; each new one is strictly later.
@@ -134,13 +143,9 @@ pub(crate) struct Store {
     /// One delivery per event and subscribed endpoint, oldest first.
     #[serde(default)]
     pub deliveries: Vec<crate::deliveries::DeliveryRecord>,
-}
-
-/// One page of a newest-first listing.
-pub(crate) struct Page<T> {
-    pub items: Vec<T>,
-    pub has_more: bool,
-    pub next_cursor: Option<String>,
+    /// Each endpoint's creation time by id: where to look for it in `endpoints`.
+    #[serde(skip)]
+    created: HashMap<String, i64>,
 }
 
 /// The fields a create sets, already validated and normalized.
@@ -197,18 +202,17 @@ pub(crate) fn format_ms(ms: i64) -> String {
     )
 }
 
-/// Newest first: created_at descending, then id descending.
-fn newest_first(a: (i64, &str), b: (i64, &str)) -> std::cmp::Ordering {
-    b.0.cmp(&a.0).then_with(|| b.1.cmp(a.1))
-}
-
-/// A record a listing pages over: newest first by creation time, then id.
-pub(crate) trait Listed {
-    fn order(&self) -> (i64, &str);
+#[cfg(test)]
+thread_local! {
+    /// How often an endpoint's place in the listing order was read on this thread: what a
+    /// listing costs, counted.
+    pub(crate) static ORDER_READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 impl Listed for EndpointRecord {
     fn order(&self) -> (i64, &str) {
+        #[cfg(test)]
+        ORDER_READS.with(|reads| reads.set(reads.get() + 1));
         (self.created_ms, &self.id)
     }
 }
@@ -216,38 +220,6 @@ impl Listed for EndpointRecord {
 impl Listed for KeyRecord {
     fn order(&self) -> (i64, &str) {
         (self.created_ms, &self.id)
-    }
-}
-
-/// Pages `own` (every record the cursor may name) newest first, keeping those `keep` accepts.
-/// An unknown cursor is ignored and page 1 comes back, as on the real server. Only the page's
-/// records are cloned.
-pub(crate) fn paginate<T: Listed + Clone>(
-    own: Vec<&T>,
-    keep: impl Fn(&T) -> bool,
-    limit: usize,
-    starting_after: Option<&str>,
-) -> Page<T> {
-    let cursor = starting_after.and_then(|c| own.iter().find(|r| r.order().1 == c));
-    let cursor = cursor.map(|r| r.order());
-    let mut matching: Vec<&T> = own
-        .iter()
-        .copied()
-        .filter(|r| keep(r))
-        .filter(|r| cursor.is_none_or(|at| newest_first(at, r.order()).is_lt()))
-        .collect();
-    matching.sort_by(|a, b| newest_first(a.order(), b.order()));
-    let has_more = matching.len() > limit;
-    matching.truncate(limit);
-    let next_cursor = if has_more {
-        matching.last().map(|r| r.order().1.to_owned())
-    } else {
-        None
-    };
-    Page {
-        items: matching.into_iter().cloned().collect(),
-        has_more,
-        next_cursor,
     }
 }
 
@@ -260,16 +232,37 @@ impl Store {
         (ms, format_ms(ms))
     }
 
-    pub fn endpoint(&self, org: &str, id: &str) -> Option<&EndpointRecord> {
-        self.endpoints
+    /// A store read from a state file: endpoints put oldest first, and found by id.
+    pub fn restored(mut self) -> Store {
+        self.endpoints.sort_by(|a, b| a.order().cmp(&b.order()));
+        self.created = self
+            .endpoints
             .iter()
-            .find(|e| e.id == id && e.organization_id == org)
+            .map(|e| (e.id.clone(), e.created_ms))
+            .collect();
+        self
+    }
+
+    /// Where the endpoint `id` is in `endpoints`, of any organization.
+    fn position(&self, id: &str) -> Option<usize> {
+        let created = *self.created.get(id)?;
+        self.endpoints
+            .binary_search_by(|e| e.order().cmp(&(created, id)))
+            .ok()
+    }
+
+    /// Where the endpoint `id` of `org` is in `endpoints`.
+    fn position_in(&self, org: &str, id: &str) -> Option<usize> {
+        self.position(id)
+            .filter(|&at| self.endpoints[at].organization_id == org)
+    }
+
+    pub fn endpoint(&self, org: &str, id: &str) -> Option<&EndpointRecord> {
+        self.position_in(org, id).map(|at| &self.endpoints[at])
     }
 
     fn endpoint_mut(&mut self, org: &str, id: &str) -> Option<&mut EndpointRecord> {
-        self.endpoints
-            .iter_mut()
-            .find(|e| e.id == id && e.organization_id == org)
+        self.position_in(org, id).map(|at| &mut self.endpoints[at])
     }
 
     pub fn list_endpoints(
@@ -279,13 +272,16 @@ impl Store {
         limit: usize,
         starting_after: Option<&str>,
     ) -> Page<EndpointRecord> {
-        let own = self
-            .endpoints
+        // An unknown cursor (or another organization's endpoint) serves page 1 again.
+        let end = starting_after
+            .and_then(|cursor| self.position_in(org, cursor))
+            .unwrap_or(self.endpoints.len());
+        let newest_first = self.endpoints[..end]
             .iter()
-            .filter(|e| e.organization_id == org)
-            .collect();
+            .rev()
+            .filter(|e| e.organization_id == org);
         let keep = |e: &EndpointRecord| enabled.is_none_or(|want| e.enabled == want);
-        paginate(own, keep, limit, starting_after)
+        page(newest_first, keep, limit)
     }
 
     pub fn create_endpoint(&mut self, org: &str, new: NewEndpoint) -> EndpointRecord {
@@ -305,7 +301,12 @@ impl Store {
             disabled_at: (!new.enabled).then(|| at.clone()),
             signing_secret: random_id("whsec_"),
         };
-        self.endpoints.push(record.clone());
+        // After every other: each tick is later than the last.
+        let at = self
+            .endpoints
+            .partition_point(|e| e.order() < record.order());
+        self.endpoints.insert(at, record.clone());
+        self.created.insert(record.id.clone(), record.created_ms);
         record
     }
 
@@ -346,15 +347,14 @@ impl Store {
 
     /// Deletes an endpoint and, as the server does, its keys and deliveries.
     pub fn delete_endpoint(&mut self, org: &str, id: &str) -> bool {
-        let before = self.endpoints.len();
-        self.endpoints
-            .retain(|e| !(e.id == id && e.organization_id == org));
-        let deleted = self.endpoints.len() != before;
-        if deleted {
-            self.keys.retain(|k| k.webhook_endpoint_id != id);
-            self.deliveries.retain(|d| d.webhook_endpoint_id != id);
-        }
-        deleted
+        let Some(at) = self.position_in(org, id) else {
+            return false;
+        };
+        self.endpoints.remove(at);
+        self.created.remove(id);
+        self.keys.retain(|k| k.webhook_endpoint_id != id);
+        self.deliveries.retain(|d| d.webhook_endpoint_id != id);
+        true
     }
 
     pub fn rotate_secret(&mut self, org: &str, id: &str) -> Option<String> {
@@ -441,9 +441,8 @@ impl Store {
 
     /// True when the endpoint is enabled but has no active key (its events would be lost).
     pub fn is_enabled_without_key(&self, endpoint_id: &str) -> bool {
-        self.endpoints
-            .iter()
-            .any(|e| e.id == endpoint_id && e.enabled)
+        self.position(endpoint_id)
+            .is_some_and(|at| self.endpoints[at].enabled)
             && !self
                 .keys
                 .iter()

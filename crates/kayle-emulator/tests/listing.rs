@@ -173,3 +173,56 @@ async fn empty_subscription_is_stored_empty_but_read_as_all_four() {
     let stored: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(stored["endpoints"][0]["subscribed_event_types"], json!([]));
 }
+
+#[tokio::test]
+async fn organizations_page_their_own_endpoints_and_ignore_each_others_cursors() {
+    let token = |value: &str, organization_id: &str| kayle_emulator::Token {
+        value: value.into(),
+        read: true,
+        write: true,
+        organization_id: organization_id.into(),
+    };
+    let mut config = kayle_emulator::Config::test(common::TOKEN);
+    config.tokens = vec![token(common::TOKEN, "org-a"), token("kk_other", "org-b")];
+    let api = Api::with_config(config).await;
+    let (mut own, mut other) = (Vec::new(), Vec::new());
+    for i in 0..6 {
+        own.push(
+            api.create(json!({"url": format!("https://a.example.com/{i}")}))
+                .await,
+        );
+        let r = api
+            .call_as(
+                "kk_other",
+                reqwest::Method::POST,
+                "/v1/webhooks/endpoints",
+                Some(json!({"url": format!("https://b.example.com/{i}")})),
+            )
+            .await;
+        other.push(
+            r.body["data"]["endpoint"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    own.reverse();
+    let first = api.get("/v1/webhooks/endpoints?limit=4").await;
+    assert_eq!(ids(&first.body), own[..4]);
+    let cursor = &own[3];
+    let second = api
+        .get(&format!(
+            "/v1/webhooks/endpoints?limit=4&starting_after={cursor}"
+        ))
+        .await;
+    assert_eq!(ids(&second.body), own[4..]);
+    assert_eq!(second.body["pagination"]["has_more"], false);
+    // Another organization's endpoint is no cursor here: page 1 again.
+    let foreign = &other[2];
+    let r = api
+        .get(&format!(
+            "/v1/webhooks/endpoints?limit=4&starting_after={foreign}"
+        ))
+        .await;
+    assert_eq!(ids(&r.body), own[..4]);
+}

@@ -96,3 +96,50 @@ async fn a_state_field_of_the_wrong_type_is_reported_without_its_value() {
         assert!(!error.contains("whsec_"), "{error}");
     }
 }
+
+/// A state file lists endpoints in any order (edited by hand, or written by an older
+/// emulator): after a restart they are listed newest first and found by id.
+#[tokio::test]
+async fn endpoints_of_a_state_file_in_any_order_page_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.json");
+    let mut config = Config::test(TOKEN);
+    config.state_file = Some(file.clone());
+    let api = Api::with_config(config.clone()).await;
+    let mut created = Vec::new();
+    for i in 0..5 {
+        created.push(
+            api.create(json!({"url": format!("https://example.com/{i}")}))
+                .await,
+        );
+    }
+    api.server.shutdown().await;
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let endpoints = state["endpoints"].as_array_mut().unwrap();
+    endpoints.swap(0, 3);
+    endpoints.swap(1, 4);
+    std::fs::write(&file, state.to_string()).unwrap();
+
+    let again = Api::with_config(config).await;
+    let mut listed = Vec::new();
+    let mut path = "/v1/webhooks/endpoints?limit=2".to_owned();
+    loop {
+        let r = again.get(&path).await;
+        for endpoint in r.body["data"].as_array().unwrap() {
+            listed.push(endpoint["id"].as_str().unwrap().to_owned());
+        }
+        match r.body["pagination"]["next_cursor"].as_str() {
+            Some(cursor) => {
+                path = format!("/v1/webhooks/endpoints?limit=2&starting_after={cursor}")
+            }
+            None => break,
+        }
+    }
+    let newest_first: Vec<String> = created.iter().rev().cloned().collect();
+    assert_eq!(listed, newest_first);
+    for id in &created {
+        let r = again.get(&format!("/v1/webhooks/endpoints/{id}")).await;
+        assert_eq!(r.status, 200, "{id}");
+    }
+}

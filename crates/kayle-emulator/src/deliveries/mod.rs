@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Emulator;
-use crate::store::{Listed, Page, Store, format_ms, paginate, random_id_of};
+use crate::page::{Listed, Page, paginate};
+use crate::store::{Store, format_ms, random_id_of};
 use crate::validation::DeliveryQuery;
 use crate::wire;
 pub(crate) use worker::Workers;
