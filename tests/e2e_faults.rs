@@ -231,7 +231,7 @@ fn lost_answers_on_other_writes_settle_in_the_same_apply() {
         "{}",
         plan.stdout
     );
-    support::wait_out_late_window();
+    api.wait_out_late_window();
     project.apply(&api, &[]);
     assert_settled(&api, &project);
 
@@ -451,7 +451,7 @@ fn chaos_applies(api: &Api, project: &Project, seed: u64) {
     if !succeeded || unsettled(api) {
         // Once a lost request can no longer land, one more apply without faults settles what
         // the faults left.
-        support::wait_out_late_window();
+        api.wait_out_late_window();
         project.apply(api, &[]);
     }
     assert_settled(api, project);

@@ -130,10 +130,16 @@ impl<'a> Scenario<'a> {
         self.api.until_landed();
     }
 
-    /// Waits until the window has passed since the last run: no lost request can land now.
+    /// Waits until the window has passed since the last run, and every late window
+    /// kayle-sync recorded with it: no lost request can land now.
     fn after_the_window(&self) {
-        let settled = self.last_run + self.window + Duration::from_secs(1);
+        let settled = self.last_run + self.window;
         std::thread::sleep(settled.saturating_duration_since(Instant::now()));
+        support::window::wait_out_recorded_windows(
+            &self.api.emu,
+            support::PREFIX,
+            self.window + Duration::from_secs(3),
+        );
     }
 }
 
@@ -368,4 +374,53 @@ fn an_imperative_rotation_killed_in_flight_that_lands_late_is_seen_and_settled()
     scenario.sent(Route::RotateSecret, 1);
     scenario.kill(child);
     land_then_settle(&api, &mut scenario, &project);
+}
+
+/// e. The record made before a rotation is slow to answer, so the rotation leaves seconds
+/// after kayle-sync read the clock for the record; the rotation is then held and lands near
+/// the end of the window counted from its sending. The record must still say, when it lands,
+/// that a lost rotation may land: otherwise a run in between could settle the endpoint and a
+/// plan say `No changes.` over a stale sink.
+#[test]
+fn a_rotation_sent_after_a_slow_record_lands_within_what_the_record_says() {
+    let api = Api::start();
+    let mut scenario = Scenario::new(&api, ROTATING_WINDOW);
+    let project = settled(&mut scenario);
+    project.manifest(&public_manifest(1));
+    // The first update is the record; it takes longer than kayle-sync allows for it.
+    api.emu.inject(
+        Route::UpdateEndpoint,
+        Fault::Hang(Duration::from_secs(3)),
+        1,
+    );
+    scenario.hold(Route::RotateSecret, 1);
+    let mut command = project.command(&api, &["apply", "--auto-approve"]);
+    command
+        .env(WINDOW_ENV, scenario.window_env())
+        .env("KAYLE_SYNC_HTTP_TIMEOUT", "30s");
+    let child = support::spawn(command);
+    scenario.sent(Route::RotateSecret, 1);
+    let sent = Instant::now();
+    scenario.held = Some(sent);
+    std::thread::sleep(ROTATING_WINDOW - Duration::from_secs(1));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let until = support::window::recorded_until(&api.emu, support::PREFIX);
+    assert!(
+        until > now,
+        "the rotation may still land, yet the endpoint's record says none can after {until} \
+         (now {now})"
+    );
+    scenario.land();
+    support::wait(child);
+    scenario.last_run = Instant::now();
+    scenario.after_the_window();
+    scenario
+        .run(&project, &["apply", "--auto-approve"])
+        .expect(0);
+    assert_secret_current(&api, &project, "after the window and one more apply");
+    project.assert_converged(&api);
+    api.assert_no_violations();
 }

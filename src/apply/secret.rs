@@ -3,12 +3,30 @@
 //! [`SecretState`]), so that a lost request, a late one or a killed process never leaves a sink
 //! stale without the next plan saying so.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use secrecy::{ExposeSecret, SecretString};
 
 use super::endpoint::{ApplyError, Run, now};
-use crate::api::EndpointFields;
+use crate::api::{ApiError, EndpointFields};
 use crate::model::SecretState;
 use crate::plan::SecretStep;
+
+/// How long the record made before a rotation may take, from reading the clock to the
+/// rotation leaving; the record counts the late window from then. A record that takes
+/// longer is made again, at most [`MAX_MARKS`] times in all.
+const SEND_MARGIN_SECS: u64 = 2;
+
+/// How many times a rotation's record is made before it gives up on a slow server.
+const MAX_MARKS: u32 = 3;
+
+/// Now, as a unix time in seconds rounded up.
+fn now_ceil() -> u64 {
+    let elapsed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    elapsed.as_secs() + u64::from(elapsed.subsec_nanos() > 0)
+}
 
 impl Run<'_, '_> {
     pub(super) async fn secret_step(
@@ -60,7 +78,8 @@ impl Run<'_, '_> {
     /// Rotates the secret, with the endpoint recorded unsettled first: whatever happens to
     /// the request or to this process, the next run finds the record and checks the sink.
     /// A rotation is never repeated (one whose answer was lost may still land), and the record
-    /// says until when a lost request may land.
+    /// says until when a lost request may land: the late window from the latest moment the
+    /// rotation may leave, which the client holds it to.
     async fn rotate(
         &mut self,
         endpoint_id: &str,
@@ -72,27 +91,35 @@ impl Run<'_, '_> {
         let client = self.target.client;
         let window = self.target.late_window.as_secs();
         let earlier = unsettled_until.unwrap_or(0);
-        let until = earlier.max(now().saturating_add(window));
-        self.mark_unsettled(
-            endpoint_id,
-            SecretState::Unsettled {
-                rotation: from,
-                until,
-            },
-        )
-        .await?;
-        let secret = match client.rotate_secret(endpoint_id).await {
-            Ok(secret) => secret,
-            Err(err) if err.is_outcome_unknown() => {
-                // The rotation may have happened, or may still land. The sink gets what the
-                // API holds now, so the receiver works meanwhile; the record stays, so the
-                // next apply rotates again (or, for `kayle-sync rotate`, checks the sink once
-                // no lost request can land any more).
-                let current = self.api(client.reveal_secret(endpoint_id).await)?;
-                self.put(sink, name, &current).await?;
-                return Err(self.api_error(err));
+        let mut marks = 0;
+        let secret = loop {
+            marks += 1;
+            // Seconds up, so that the record never ends before the window does.
+            let until = earlier.max(now_ceil().saturating_add(SEND_MARGIN_SECS + window));
+            self.mark_unsettled(
+                endpoint_id,
+                SecretState::Unsettled {
+                    rotation: from,
+                    until,
+                },
+            )
+            .await?;
+            let send_by = UNIX_EPOCH + Duration::from_secs(until - window);
+            match client.rotate_secret(endpoint_id, send_by).await {
+                Ok(secret) => break secret,
+                // The record took too long to make: make it again, later, before rotating.
+                Err(ApiError::NotSentInTime { .. }) if marks < MAX_MARKS => continue,
+                Err(err) if err.is_outcome_unknown() => {
+                    // The rotation may have happened, or may still land. The sink gets what
+                    // the API holds now, so the receiver works meanwhile; the record stays, so
+                    // the next apply rotates again (or, for `kayle-sync rotate`, checks the
+                    // sink once no lost request can land any more).
+                    let current = self.api(client.reveal_secret(endpoint_id).await)?;
+                    self.put(sink, name, &current).await?;
+                    return Err(self.api_error(err));
+                }
+                Err(err) => return Err(self.api_error(err)),
             }
-            Err(err) => return Err(self.api_error(err)),
         };
         self.put(sink, name, &secret).await?;
         self.settle_rotation(endpoint_id, sink, name, secret)
