@@ -8,6 +8,7 @@ pub mod cli;
 pub mod credentials;
 mod files;
 pub mod http;
+pub mod lock;
 pub mod manifest;
 pub mod model;
 pub mod plan;

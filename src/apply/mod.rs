@@ -4,7 +4,6 @@
 mod endpoint;
 pub mod keys;
 mod live;
-pub mod lock;
 mod preflight;
 mod secret;
 
