@@ -10,6 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["redact", "manifest"],
     &["api", "sink", "plan"],
     &["apply"],
+    &["read"],
     &["status"],
     &["report"],
     &["watch"],

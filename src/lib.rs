@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod probe;
+pub mod read;
 pub mod redact;
 pub mod report;
 pub mod sink;

@@ -3,7 +3,6 @@
 
 mod endpoint;
 pub mod keys;
-mod live;
 mod preflight;
 mod secret;
 
@@ -12,7 +11,6 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 
 pub use endpoint::ApplyError;
-pub use live::{ReadError, ReadOptions, read_live};
 pub use preflight::{check_sinks, sinks_written};
 
 use crate::api::Client;

@@ -12,6 +12,7 @@ use super::{Outcome, UsageError};
 use crate::apply::{self, Target};
 use crate::model::Live;
 use crate::plan::{self, Plan, PlanOptions};
+use crate::read::Planned;
 use crate::report::{self, AppliedJson, Closing, EndpointResult};
 
 pub async fn run(
@@ -41,12 +42,11 @@ async fn plan_and_apply(
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     let desired = &session.loaded.desired;
-    let (plan, live, options) = match &args.plan {
-        Some(path) => saved_plan(session, path, &args.select).await?,
+    let (Planned { plan, live, guard }, options) = match &args.plan {
+        Some(path) => saved_plan(session, path, &args.select, args.force).await?,
         None => {
             let options = options(&args.select)?;
-            let (plan, live) = compute(session, &options).await?;
-            (plan, live, options)
+            (compute(session, &options, args.force).await?, options)
         }
     };
     // With --format json, stdout holds one JSON document that scripts parse: the plan with
@@ -58,7 +58,7 @@ async fn plan_and_apply(
     if !json {
         print(&plan, args.format, terminal, out, err)?;
     }
-    if let Err(refusal) = plan::check_guard(&plan, desired, &live, args.force) {
+    if let Err(refusal) = guard {
         if json {
             plan_only(out)?;
         }
@@ -237,7 +237,8 @@ async fn saved_plan(
     session: &Session,
     path: &std::path::Path,
     select: &SelectArgs,
-) -> anyhow::Result<(Plan, Live, PlanOptions)> {
+    force: bool,
+) -> anyhow::Result<(Planned, PlanOptions)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the saved plan {}", path.display()))?;
     let saved = plan::from_saved(&text).with_context(|| path.display().to_string())?;
@@ -253,21 +254,26 @@ async fn saved_plan(
         ))
         .into());
     }
-    let (fresh, live) = compute(session, &options).await?;
-    if saved.fingerprint != plan::fingerprint(&live) {
+    let fresh = compute(session, &options, force).await?;
+    if saved.fingerprint != plan::fingerprint(&fresh.live) {
         anyhow::bail!(
             "{}: the live state changed since this plan was made; nothing was changed. Run plan again.",
             path.display()
         );
     }
-    if saved.plan != fresh {
+    if saved.plan != fresh.plan {
         anyhow::bail!(
             "{}: the configuration changed since this plan was made; nothing was changed. Run \
              plan again.",
             path.display()
         );
     }
-    Ok((saved.plan, live, options))
+    // The same plan as the fresh one, so the same guard.
+    let planned = Planned {
+        plan: saved.plan,
+        ..fresh
+    };
+    Ok((planned, options))
 }
 
 /// The options of a saved plan, in the words of the command line.

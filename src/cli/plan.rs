@@ -8,13 +8,10 @@ use super::args::{Format, PlanArgs, SelectArgs};
 use super::session::Session;
 use super::terminal::Terminal;
 use super::{Outcome, UsageError};
-use crate::apply::{ReadOptions, read_live};
 use crate::model::{Desired, Live};
 use crate::plan::{self, Plan, PlanOptions};
+use crate::read::{self, Planned};
 use crate::report;
-
-/// How many endpoints are read at once when listing keys.
-const READ_CONCURRENCY: usize = 8;
 
 pub async fn run(
     args: &PlanArgs,
@@ -35,11 +32,10 @@ async fn plan_and_print(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
-    let desired = &session.loaded.desired;
     let options = options(&args.select)?;
-    let (plan, live) = compute(session, &options).await?;
+    let Planned { plan, live, guard } = compute(session, &options, false).await?;
     print(&plan, args.format, terminal, out, err)?;
-    if let Err(refusal) = plan::check_guard(&plan, desired, &live, false) {
+    if let Err(refusal) = guard {
         writeln!(
             err,
             "warning: apply would refuse this plan: {}",
@@ -77,28 +73,18 @@ pub(super) fn options(select: &SelectArgs) -> anyhow::Result<PlanOptions> {
     })
 }
 
-/// Reads the live state and plans against it.
+/// Reads the live state and plans against it; the guard is checked as `force` says.
 pub(super) async fn compute(
     session: &Session,
     options: &PlanOptions,
-) -> anyhow::Result<(Plan, Live)> {
+    force: bool,
+) -> anyhow::Result<Planned> {
     let desired: &Desired = &session.loaded.desired;
-    let read = ReadOptions {
-        concurrency: READ_CONCURRENCY,
-        verify_secrets: options.verify_secrets,
-    };
-    let live = read_live(&session.client, desired, &session.sinks, read)
+    let planned = read::plan_live(&session.client, desired, &session.sinks, options, force)
         .await
         .context("reading the live state")?;
-    check_targets_exist(&options.targets, desired, &live)?;
-    let mut plan = plan::plan(desired, &live, options);
-    // Said by the plan, and so in a pull request's comment, before apply refuses the file.
-    plan.warnings.extend(
-        crate::sink::tracked_sink_files(&desired.project)
-            .into_iter()
-            .map(|(sink, problem)| format!("sink {sink}: {problem}")),
-    );
-    Ok((plan, live))
+    check_targets_exist(&options.targets, desired, &planned.live)?;
+    Ok(planned)
 }
 
 /// A `--target` must at least be shaped like a key.

@@ -12,8 +12,8 @@ use super::{
     Deliveries, EndpointStatus, KeyCheck, PrivateKeyCheck, Report, SecretCheck, Window, summarize,
 };
 use crate::api::{ApiError, Client, DeliveryFilter, LiveDelivery};
-use crate::apply::{ReadError, ReadOptions, read_live};
 use crate::model::{Desired, KeyMaterial, Live, LiveEndpoint, LiveKey, PrivateKeyHalf};
+use crate::read::{ReadError, ReadOptions, read_live};
 use crate::sink::Sinks;
 
 /// What to report on, and what it may cost.

@@ -6,7 +6,8 @@ use rand::Rng;
 
 use super::reconcile::ReconcileError;
 use crate::api::ApiError;
-use crate::apply::{ApplyError, ReadError};
+use crate::apply::ApplyError;
+use crate::read::ReadError;
 
 /// The first wait after a failure that is worth retrying; each later one doubles.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);

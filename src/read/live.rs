@@ -8,32 +8,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::{StreamExt, TryStreamExt};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::keys::public_half;
-use crate::api::{ApiError, Client};
+use super::{ReadApi, ReadError, ReadOptions};
+use crate::api::ApiError;
+use crate::apply::keys::public_half;
 use crate::model::{Desired, KeyMaterial, Live, PrivateKeyHalf};
 use crate::sink::Sinks;
 
-/// Why the live state could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// The API refused or failed.
-    #[error(transparent)]
-    Api(#[from] ApiError),
-}
-
-/// What reading the live state costs beyond the listing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ReadOptions {
-    /// How many requests to send at once.
-    pub concurrency: usize,
-    /// Reveal every managed endpoint's secret and compare it with its readable sink (one
-    /// request per endpoint).
-    pub verify_secrets: bool,
-}
-
 /// Reads the live state for `desired`.
 pub async fn read_live(
-    client: &Client,
+    client: &impl ReadApi,
     desired: &Desired,
     sinks: &Sinks,
     options: ReadOptions,
@@ -187,7 +170,7 @@ async fn read_sinks(
 /// per endpoint whose sink could be read), and every key compared. A missing secret is
 /// reported by presence already.
 async fn differing_secrets(
-    client: &Client,
+    client: &impl ReadApi,
     wanted: &[(&str, &str, &str)],
     managed: &BTreeMap<String, (String, bool)>,
     sinks: &Sinks,
