@@ -2,10 +2,12 @@
 //! concurrency across endpoints, and recovery from answers that were lost.
 
 mod endpoint;
+mod kept;
 pub mod keys;
 mod live;
 pub mod lock;
 mod preflight;
+mod private_keys;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -13,6 +15,7 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 
 pub use endpoint::ApplyError;
+pub use kept::{KEPT_KEY_RETENTION_ENV, RETRY_SCHEDULE, Retention};
 pub use live::{ReadError, ReadOptions, read_live};
 pub use preflight::{check_sinks, sinks_written};
 

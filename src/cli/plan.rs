@@ -7,7 +7,7 @@ use anyhow::Context;
 use super::args::{ColorChoice, Format, PlanArgs, SelectArgs};
 use super::session::Session;
 use super::{Outcome, UsageError};
-use crate::apply::{ReadOptions, read_live};
+use crate::apply::{ReadOptions, Retention, read_live};
 use crate::model::{Desired, Live};
 use crate::plan::{self, Plan, PlanOptions};
 use crate::report;
@@ -85,6 +85,7 @@ pub(super) async fn compute(
     let read = ReadOptions {
         concurrency: READ_CONCURRENCY,
         verify_secrets: options.verify_secrets,
+        kept_keys: Some(Retention::from_env().map_err(anyhow::Error::msg)?),
     };
     let live = read_live(&session.client, desired, &session.sinks, read)
         .await

@@ -162,7 +162,7 @@ fn create(project: &Project, wanted: &DesiredEndpoint) -> Change {
             sink: secret.sink.clone(),
             name: secret.name.clone(),
         }),
-        keys: key_steps(wanted, &[], None),
+        keys: key_steps(wanted, &[], None, &[]),
     }
 }
 
@@ -237,7 +237,15 @@ fn update(
         reason: None,
         fields,
         secret,
-        keys: key_steps(wanted, live_keys, live.private_keys.get(&wanted.key)),
+        keys: key_steps(
+            wanted,
+            live_keys,
+            live.private_keys.get(&wanted.key),
+            live.kept_keys
+                .get(&wanted.key)
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+        ),
     };
     let needed = !change.fields.is_empty() || change.secret.is_some() || !change.keys.is_empty();
     needed.then_some(change)

@@ -153,6 +153,8 @@ impl Reconciler<'_> {
         let read = apply::ReadOptions {
             concurrency: READ_CONCURRENCY,
             verify_secrets,
+            // A value that does not parse keeps kept keys Kayle's (longer) time.
+            kept_keys: Some(apply::Retention::from_env().unwrap_or(apply::Retention::Kayle)),
         };
         let live = match apply::read_live(self.client, desired, &sinks, read).await {
             Ok(live) => live,
