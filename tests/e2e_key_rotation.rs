@@ -191,6 +191,14 @@ fn a_delivery_made_before_a_key_rotation_decrypts_with_the_kept_key_until_none_c
     // Kayle's own retention (the schedule, then the payload's 72 hours) has not passed.
     project.assert_converged(&api);
     assert!(project.sink(KEPT).is_some());
+    // The kept name troubles neither status (the current key is the active one's half) nor
+    // export (which declares the registered keys, never a sink name).
+    let status = project.run(&api, &["status"]);
+    status.expect(0);
+    assert!(status.stdout.contains("orders-2"), "{}", status.stdout);
+    let export = project.run(&api, &["export"]);
+    export.expect(0);
+    assert!(!export.stdout.contains(KEPT), "{}", export.stdout);
 
     // Once it has, and no delivery holds a payload encrypted to it, the next apply removes it.
     let env = [(RETENTION_ENV, "0s")];
