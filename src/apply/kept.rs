@@ -94,10 +94,15 @@ pub(super) async fn read_kept(
             .get(endpoint_id)
             .map(Vec::as_slice)
             .unwrap_or_default();
+        // The manifest's own key is asked about only while it is not the active one: a key
+        // id given back to a replaced key finds that key kept (see `plan::keys`).
+        let active_now = registered
+            .iter()
+            .any(|k| k.key_id == active.key_id && k.is_active);
         let key_ids: BTreeSet<&str> = registered
             .iter()
             .map(|k| k.key_id.as_str())
-            .filter(|key_id| *key_id != active.key_id)
+            .filter(|key_id| *key_id != active.key_id || !active_now)
             .collect();
         for key_id in key_ids {
             let name = kept_key_name(private_key_name, key_id);
@@ -145,6 +150,7 @@ pub(super) async fn read_kept(
                 .is_some_and(|until| until <= now)
         });
         let done = passed
+            && candidate.key_id != desired_active(desired, candidate.key)
             && !still_sendable(
                 client,
                 candidate.endpoint_id,
@@ -162,6 +168,15 @@ pub(super) async fn read_kept(
             });
     }
     Ok(kept)
+}
+
+/// The `key_id` of the active key the manifest of `key` declares.
+fn desired_active<'a>(desired: &'a Desired, key: &str) -> &'a str {
+    desired
+        .endpoints
+        .get(key)
+        .and_then(|wanted| wanted.active_key())
+        .map_or("", |active| active.key_id.as_str())
 }
 
 /// Every name a manifest stores a secret under, by sink: a kept name that one declares is that

@@ -65,14 +65,26 @@ impl Run<'_, '_> {
 
     /// Keeps the private half the sink holds under the active key's name under `name` too,
     /// before a new key replaces it: it is the half of `key_id`, which deliveries may still be
-    /// encrypted to. A kept name already holding that half is fine; one holding another value
-    /// stops the replacement, and nothing is overwritten.
+    /// encrypted to. A kept name already holding that half is fine; one holding another value,
+    /// or one the sink cannot take, stops the replacement, and nothing is overwritten.
     pub(super) async fn keep_replaced(
         &mut self,
         key_id: &str,
         name: &str,
     ) -> Result<(), ApplyError> {
         let sink = self.secret_sink()?;
+        if let Some(Err(rule)) = self
+            .target
+            .desired
+            .project
+            .sinks
+            .get(&sink)
+            .map(|config| config.check_secret_name(name))
+        {
+            return Err(self.inconsistent(format!(
+                "key {key_id}'s private key cannot be kept in sink {sink} as {name} ({rule}),                  so it is not replaced; give the keys shorter key_ids or a shorter                  private_key_name"
+            )));
+        }
         let current = self.active_private_key_name()?;
         let Some(held) = self.read_one(&sink, &current).await? else {
             return Err(self.inconsistent(format!(

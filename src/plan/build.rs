@@ -346,6 +346,16 @@ fn warnings(
                 wanted.key
             ));
         }
+        let kept_keys = live.kept_keys.get(&wanted.key).map(Vec::as_slice);
+        if let (Some(name), Some(active)) = (
+            super::keys::given_back(wanted, kept_keys.unwrap_or_default()),
+            wanted.active_key(),
+        ) {
+            warnings.push(format!(
+                "{}: key {} was replaced, and sink {} keeps its private key as {name}; a key_id                  names one key for good, so its keys are left as they are: give the active key                  a new key_id",
+                wanted.key, active.key_id, wanted.signing_secret.sink
+            ));
+        }
         if live.private_keys.get(&wanted.key) == Some(&model::PrivateKeyHalf::Unusable)
             && let Some(active) = wanted.active_key()
         {

@@ -81,6 +81,9 @@ pub(crate) fn key_steps(
     let Some(active) = desired.active_key() else {
         return Vec::new();
     };
+    if given_back(desired, kept).is_some() {
+        return Vec::new();
+    }
     let mut steps = keep_steps(desired, live, half);
     let replaces = steps.iter().find_map(|step| match step {
         KeyStep::Keep { key_id, .. } => Some(key_id.clone()),
@@ -139,6 +142,16 @@ pub(crate) fn key_steps(
     }
     steps.extend(removals);
     steps
+}
+
+/// The name under which the sink keeps the active key's private half as a replaced key's:
+/// its `key_id` was given back to a replaced key. Its deliveries (old and new) would share
+/// one `kid` with two private keys, so nothing is done, and the plan warns.
+pub(crate) fn given_back<'a>(desired: &DesiredEndpoint, kept: &'a [KeptKey]) -> Option<&'a str> {
+    let active = desired.active_key()?;
+    kept.iter()
+        .find(|kept| kept.key_id == active.key_id)
+        .map(|kept| kept.name.as_str())
 }
 
 /// The steps that keep the private half the sink holds for a generated key being replaced:

@@ -220,7 +220,7 @@ fn a_generated_key_given_a_new_key_id_keeps_the_replaced_private_key_first() {
 }
 
 #[test]
-fn a_kept_key_is_removed_only_once_done_and_never_the_active_ones() {
+fn a_kept_key_is_removed_only_once_done() {
     let mut wanted = endpoint("a");
     wanted.encryption_keys = vec![generated_key("k2")];
     let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
@@ -236,10 +236,9 @@ fn a_kept_key_is_removed_only_once_done_and_never_the_active_ones() {
         name: format!("k2_PRIVATE_KEY_{}", key_id.to_uppercase()),
         done,
     };
-    state.kept_keys.insert(
-        "a".into(),
-        vec![kept("k0", false), kept("k1", true), kept("k2", true)],
-    );
+    state
+        .kept_keys
+        .insert("a".into(), vec![kept("k0", false), kept("k1", true)]);
     let plan = plan_all(&desired(vec![wanted]), &state);
     let steps: Vec<KeyStep> = plan.changes.into_iter().flat_map(|c| c.keys).collect();
     assert_eq!(
@@ -248,5 +247,40 @@ fn a_kept_key_is_removed_only_once_done_and_never_the_active_ones() {
             key_id: "k1".into(),
             name: "k2_PRIVATE_KEY_K1".into(),
         }]
+    );
+}
+
+#[test]
+fn a_key_id_given_back_to_a_replaced_key_changes_no_key_and_warns() {
+    let mut wanted = endpoint("a");
+    wanted.encryption_keys = vec![generated_key("k1")];
+    let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
+    state.keys.insert(
+        "whe_a".into(),
+        vec![
+            live_key("whk_2", "k2", true, T2),
+            live_key("whk_1", "k1", false, T1),
+        ],
+    );
+    state.kept_keys.insert(
+        "a".into(),
+        vec![crate::model::KeptKey {
+            key_id: "k1".into(),
+            name: "k1_PRIVATE_KEY_K1".into(),
+            done: false,
+        }],
+    );
+    let plan = plan_all(&desired(vec![wanted]), &state);
+    assert!(
+        plan.changes.iter().all(|c| c.keys.is_empty()),
+        "{:#?}",
+        plan.changes
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("key k1 was replaced") && w.contains("k1_PRIVATE_KEY_K1")),
+        "{:#?}",
+        plan.warnings
     );
 }
