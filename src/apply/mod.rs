@@ -4,6 +4,7 @@
 mod endpoint;
 pub mod keys;
 mod preflight;
+mod private_keys;
 mod secret;
 
 use std::collections::BTreeMap;

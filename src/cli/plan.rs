@@ -80,9 +80,17 @@ pub(super) async fn compute(
     force: bool,
 ) -> anyhow::Result<Planned> {
     let desired: &Desired = &session.loaded.desired;
-    let planned = read::plan_live(&session.client, desired, &session.sinks, options, force)
-        .await
-        .context("reading the live state")?;
+    let kept = read::Retention::from_env().map_err(anyhow::Error::msg)?;
+    let planned = read::plan_live(
+        &session.client,
+        desired,
+        &session.sinks,
+        options,
+        force,
+        kept,
+    )
+    .await
+    .context("reading the live state")?;
     check_targets_exist(&options.targets, desired, &planned.live)?;
     Ok(planned)
 }

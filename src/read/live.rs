@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::{StreamExt, TryStreamExt};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::kept::read_kept;
 use super::{ReadApi, ReadError, ReadOptions};
 use crate::api::ApiError;
 use crate::apply::keys::public_half;
@@ -73,8 +74,8 @@ pub async fn read_live(
         .await
         .into_iter()
         .filter_map(|(key, held)| match held? {
-            Held::Present(present) => Some((key, present)),
-            Held::Value(value) => Some((key, value.is_some())),
+            Held::Present(present) => Some((key.to_owned(), present)),
+            Held::Value(value) => Some((key.to_owned(), value.is_some())),
         })
         .collect();
     live.private_keys = read_sinks(sinks, &private_keys, Ask::Values, unreadable)
@@ -90,10 +91,13 @@ pub async fn read_live(
                     public_half(&pem).map_or(PrivateKeyHalf::Unusable, PrivateKeyHalf::Holds)
                 }
             };
-            Some((key, half))
+            Some((key.to_owned(), half))
         })
         .collect();
     live.keys = keys;
+    if let Some(retention) = options.kept_keys {
+        live.kept_keys = read_kept(client, desired, &mut live, sinks, &managed, retention).await?;
+    }
 
     if options.verify_secrets {
         (live.secret_differs, live.secret_compared) =
@@ -104,7 +108,7 @@ pub async fn read_live(
 
 /// How a plan asks one sink about many names: `None` for each name it cannot tell about.
 #[derive(Debug, Clone, Copy)]
-enum Ask {
+pub(super) enum Ask {
     /// Whether a value is held ([`SecretSink::contains_all`]): a store may let a pull-request
     /// job see that without letting it read values.
     Presence,
@@ -113,7 +117,7 @@ enum Ask {
 }
 
 /// What a sink answered about one name.
-enum Held {
+pub(super) enum Held {
     Present(bool),
     Value(Option<SecretString>),
 }
@@ -123,14 +127,14 @@ enum Held {
 ///
 /// A sink that cannot be read makes its values unknown, not the plan impossible: a
 /// pull-request job may hold no credentials for the store.
-async fn read_sinks(
+pub(super) async fn read_sinks<K: Copy>(
     sinks: &Sinks,
-    wanted: &[(&str, &str, &str)],
+    wanted: &[(&str, K, &str)],
     ask: Ask,
     unreadable: &mut BTreeMap<String, String>,
-) -> Vec<(String, Option<Held>)> {
+) -> Vec<(K, Option<Held>)> {
     // Borrowed, not copied: at 10,000 endpoints each copy of the names is a megabyte.
-    let mut by_sink: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+    let mut by_sink: BTreeMap<&str, Vec<(K, &str)>> = BTreeMap::new();
     for &(sink, key, name) in wanted {
         by_sink.entry(sink).or_default().push((key, name));
     }
@@ -156,12 +160,7 @@ async fn read_sinks(
             unreadable.insert(sink_name.to_owned(), error.to_string());
             names.iter().map(|_| None).collect()
         });
-        found.extend(
-            entries
-                .into_iter()
-                .map(|(key, _)| key.to_owned())
-                .zip(answers),
-        );
+        found.extend(entries.into_iter().map(|(key, _)| key).zip(answers));
     }
     found
 }
@@ -181,7 +180,7 @@ async fn differing_secrets(
         .await
         .into_iter()
         .filter_map(|(key, held)| match held? {
-            Held::Value(value) => Some((key, value?)),
+            Held::Value(value) => Some((key.to_owned(), value?)),
             Held::Present(_) => None,
         })
         .collect();

@@ -3,6 +3,7 @@
 //! It reaches the API through [`ReadApi`], which has no call that writes, so planning cannot
 //! change the organization by construction, and can be tested against an in-memory twin.
 
+mod kept;
 mod live;
 #[cfg(test)]
 mod tests;
@@ -11,9 +12,10 @@ use std::future::Future;
 
 use secrecy::SecretString;
 
+pub use kept::{KEPT_KEY_RETENTION_ENV, RETRY_SCHEDULE, Retention};
 pub use live::read_live;
 
-use crate::api::{ApiError, Client};
+use crate::api::{ApiError, Client, DeliveryFilter, LiveDelivery};
 use crate::model::{Desired, Live, LiveEndpoint, LiveKey};
 use crate::plan::{self, GuardError, Plan, PlanOptions};
 use crate::sink::Sinks;
@@ -32,6 +34,11 @@ pub trait ReadApi {
         &self,
         endpoint_id: &str,
     ) -> impl Future<Output = Result<SecretString, ApiError>>;
+    /// Every delivery `filter` selects.
+    fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+    ) -> impl Future<Output = Result<Vec<LiveDelivery>, ApiError>>;
 }
 
 impl ReadApi for Client {
@@ -45,6 +52,13 @@ impl ReadApi for Client {
 
     async fn reveal_secret(&self, endpoint_id: &str) -> Result<SecretString, ApiError> {
         Client::reveal_secret(self, endpoint_id).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+    ) -> Result<Vec<LiveDelivery>, ApiError> {
+        Client::list_deliveries(self, filter).await
     }
 }
 
@@ -64,6 +78,9 @@ pub struct ReadOptions {
     /// Reveal every managed endpoint's secret and compare it with its readable sink (one
     /// request per endpoint).
     pub verify_secrets: bool,
+    /// Look for replaced generated keys kept in sinks, and say which may go under this
+    /// retention; `None` for reads that plan nothing.
+    pub kept_keys: Option<Retention>,
 }
 
 /// A plan, the live state it was made against, and whether the deletion guard lets it be
@@ -77,17 +94,20 @@ pub struct Planned {
     pub guard: Result<(), GuardError>,
 }
 
-/// Reads the live state for `desired` and plans against it.
+/// Reads the live state for `desired` and plans against it; replaced keys kept in sinks may go
+/// once `kept` has passed.
 pub async fn plan_live(
     api: &impl ReadApi,
     desired: &Desired,
     sinks: &Sinks,
     options: &PlanOptions,
     force: bool,
+    kept: Retention,
 ) -> Result<Planned, ReadError> {
     let read = ReadOptions {
         concurrency: READ_CONCURRENCY,
         verify_secrets: options.verify_secrets,
+        kept_keys: Some(kept),
     };
     let live = read_live(api, desired, sinks, read).await?;
     let mut plan = plan::plan(desired, &live, options);

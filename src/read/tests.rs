@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 
 use super::{Planned, ReadApi, plan_live};
-use crate::api::ApiError;
+use crate::api::{ApiError, DeliveryFilter, LiveDelivery};
 use crate::model::{LiveEndpoint, LiveKey};
 use crate::plan::test_support::{desired, endpoint, live_of};
 use crate::plan::{PlanOptions, SecretStep};
@@ -38,6 +38,16 @@ impl ReadApi for Twin {
             .push(format!("reveal {endpoint_id}"));
         let secret = self.secrets.get(endpoint_id).expect("a known endpoint");
         Ok(SecretString::from(secret.as_str()))
+    }
+
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+    ) -> Result<Vec<LiveDelivery>, ApiError> {
+        self.calls
+            .borrow_mut()
+            .push(format!("deliveries {filter:?}"));
+        Ok(Vec::new())
     }
 }
 
@@ -72,9 +82,16 @@ async fn planned(
         verify_secrets: verify,
         ..PlanOptions::default()
     };
-    plan_live(twin, desired, sinks, &options, false)
-        .await
-        .expect("the twin never fails")
+    plan_live(
+        twin,
+        desired,
+        sinks,
+        &options,
+        false,
+        super::Retention::Kayle,
+    )
+    .await
+    .expect("the twin never fails")
 }
 
 #[tokio::test]

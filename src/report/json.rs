@@ -163,10 +163,12 @@ fn key_step(step: &KeyStep) -> KeyStep {
             key_id,
             generate,
             repair,
+            replaces,
         } => KeyStep::Register {
             key_id: text(key_id),
             generate: *generate,
             repair: *repair,
+            replaces: replaces.as_deref().map(text),
         },
         KeyStep::Reactivate { key_id, id } => KeyStep::Reactivate {
             key_id: text(key_id),
@@ -175,6 +177,14 @@ fn key_step(step: &KeyStep) -> KeyStep {
         KeyStep::Deactivate { key_id, id } => KeyStep::Deactivate {
             key_id: text(key_id),
             id: text(id),
+        },
+        KeyStep::Keep { key_id, name } => KeyStep::Keep {
+            key_id: text(key_id),
+            name: text(name),
+        },
+        KeyStep::RemoveKept { key_id, name } => KeyStep::RemoveKept {
+            key_id: text(key_id),
+            name: text(name),
         },
     }
 }

@@ -62,7 +62,7 @@ pub(crate) fn body(change: &Change) -> Vec<Line> {
     let active = change
         .keys
         .iter()
-        .rposition(|step| !matches!(step, KeyStep::Deactivate { .. }));
+        .rposition(|step| matches!(step, KeyStep::Register { .. } | KeyStep::Reactivate { .. }));
     for (index, step) in change.keys.iter().enumerate() {
         lines.push(key_line(step, Some(index) == active));
     }
@@ -128,15 +128,20 @@ fn key_line(step: &KeyStep, active: bool) -> Line {
             key_id,
             generate,
             repair,
+            replaces,
         } => {
-            let generated = match (generate, repair) {
-                (_, Some(KeyRepair::DiffersFromSink)) => {
+            let generated = match (generate, repair, replaces) {
+                (_, Some(KeyRepair::DiffersFromSink), _) => {
                     ", again from the private key in the sink (sensitive)"
                 }
-                (true, _) => {
+                (true, _, Some(_)) => {
+                    ", generate: new private key to the sink in place of the replaced one \
+                     (sensitive)"
+                }
+                (true, _, None) => {
                     ", generate unless the sink holds it: private key to the sink (sensitive)"
                 }
-                (false, _) => "",
+                (false, _, _) => "",
             };
             let why = repair.map_or_else(String::new, |r| format!("; {}", r.as_str()));
             Line {
@@ -151,6 +156,20 @@ fn key_line(step: &KeyStep, active: bool) -> Line {
         KeyStep::Deactivate { key_id, id } => Line {
             tone: Tone::Modify,
             text: format!("key {key_id} (deactivate {id})"),
+        },
+        KeyStep::Keep { key_id, name } => Line {
+            tone: Tone::Add,
+            text: format!(
+                "key {key_id} (replaced: its private key kept in the sink as {name} while \
+                 deliveries encrypted to it may be sent)"
+            ),
+        },
+        KeyStep::RemoveKept { key_id, name } => Line {
+            tone: Tone::Remove,
+            text: format!(
+                "key {key_id} (replaced: remove its private key {name} from the sink; no \
+                 delivery encrypted to it can be sent any more)"
+            ),
         },
     }
 }

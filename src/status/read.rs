@@ -64,6 +64,8 @@ pub async fn read(
     let read = ReadOptions {
         concurrency: options.concurrency.max(1),
         verify_secrets: options.verify_secrets,
+        // Status plans nothing: which kept keys may go is not its question.
+        kept_keys: None,
     };
     let live = read_live(client, &scoped, sinks, read).await?;
     let managed: BTreeMap<String, Vec<&LiveEndpoint>> =

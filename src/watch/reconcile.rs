@@ -153,7 +153,10 @@ impl Reconciler<'_> {
             targets: Vec::new(),
             verify_secrets,
         };
-        let planned = read::plan_live(self.client, desired, &sinks, &options, self.force).await;
+        // A value that does not parse keeps kept keys Kayle's (longer) time.
+        let kept = read::Retention::from_env().unwrap_or(read::Retention::Kayle);
+        let planned =
+            read::plan_live(self.client, desired, &sinks, &options, self.force, kept).await;
         let plan = match planned {
             Ok(Planned {
                 plan,
