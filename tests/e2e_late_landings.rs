@@ -312,6 +312,17 @@ fn public_manifest(rotation: u32) -> String {
     )
 }
 
+/// Fails unless `run` refused to start a rotation while a lost one may still land.
+#[track_caller]
+fn assert_deferred(run: &Run) {
+    run.expect(1);
+    assert!(
+        run.all().contains("rotation not started"),
+        "a rotation started while a lost one may still land:\n{}",
+        run.all()
+    );
+}
+
 /// The end of c and d: right after the late rotation lands a plan must see that the sink is
 /// stale; once the window has passed, one more apply writes the API's current secret.
 fn land_then_settle(api: &Api, scenario: &mut Scenario, project: &Project) {
@@ -329,8 +340,9 @@ fn land_then_settle(api: &Api, scenario: &mut Scenario, project: &Project) {
     api.assert_no_violations();
 }
 
-/// c. A bumped rotation whose request is held past the client's timeout; the next apply
-/// rotates again and succeeds; then the first rotation lands.
+/// c. A bumped rotation whose request is held past the client's timeout; the next apply does
+/// not rotate while the first may land, and checks the sink instead; then the first rotation
+/// lands.
 #[test]
 fn a_declared_rotation_landing_after_the_next_apply_is_seen_and_settled() {
     let api = Api::start();
@@ -340,15 +352,13 @@ fn a_declared_rotation_landing_after_the_next_apply_is_seen_and_settled() {
     scenario.hold(Route::RotateSecret, 1);
     scenario.run(&project, &["apply", "--auto-approve"]);
     scenario.sent(Route::RotateSecret, 1);
-    scenario
-        .run(&project, &["apply", "--auto-approve"])
-        .expect(0);
+    assert_deferred(&scenario.run(&project, &["apply", "--auto-approve"]));
     assert_secret_current(&api, &project, "after the second apply");
     land_then_settle(&api, &mut scenario, &project);
 }
 
 /// d. `kayle-sync rotate KEY` whose request is held past the client's timeout; a second
-/// `rotate` succeeds; then the first rotation lands.
+/// `rotate` does not start while the first may land; then the first rotation lands.
 #[test]
 fn an_imperative_rotation_that_timed_out_and_lands_late_is_seen_and_settled() {
     let api = Api::start();
@@ -358,7 +368,7 @@ fn an_imperative_rotation_that_timed_out_and_lands_late_is_seen_and_settled() {
     let rotate = ["rotate", "orders", "--auto-approve"];
     scenario.run(&project, &rotate);
     scenario.sent(Route::RotateSecret, 1);
-    scenario.run(&project, &rotate).expect(0);
+    assert_deferred(&scenario.run(&project, &rotate));
     assert_secret_current(&api, &project, "after the second rotate");
     land_then_settle(&api, &mut scenario, &project);
 }
@@ -421,6 +431,47 @@ fn a_rotation_sent_after_a_slow_record_lands_within_what_the_record_says() {
         .run(&project, &["apply", "--auto-approve"])
         .expect(0);
     assert_secret_current(&api, &project, "after the window and one more apply");
+    project.assert_converged(&api);
+    api.assert_no_violations();
+}
+
+/// f. An update whose answer was lost (here a change of URL, carrying the endpoint's settled
+/// record) lands after a later `kayle-sync rotate` would have made its record; had that
+/// rotation started and its answer been lost too, the landing would have erased the only
+/// sign that the sink may be stale. So the update is recorded unsettled, no rotation starts
+/// until it can no longer land, and at no point does a plan say `No changes.` over a stale sink.
+#[test]
+fn a_rotation_waits_for_an_update_whose_answer_was_lost() {
+    let api = Api::start();
+    let mut scenario = Scenario::new(&api, ROTATING_WINDOW);
+    let project = settled(&mut scenario);
+    project.manifest(&public_manifest(0).replace("/orders\n", "/orders-v2\n"));
+    scenario.hold(Route::UpdateEndpoint, 1);
+    let updated = scenario.run(&project, &["apply", "--auto-approve"]);
+    updated.expect(0);
+    assert!(
+        updated
+            .all()
+            .contains("an update whose answer was lost may still land"),
+        "{}",
+        updated.all()
+    );
+    scenario.hold(Route::RotateSecret, 1);
+    assert_deferred(&scenario.run(&project, &["rotate", "orders", "--auto-approve"]));
+    // The rotation was never sent: its hold is left unused.
+    api.emu.clear_faults();
+    scenario.land();
+    assert_secret_current(&api, &project, "after the lost update landed");
+    let plan = scenario.run(&project, &["plan", "--detailed-exitcode"]);
+    assert!(!plan.stdout.contains("No changes."), "{}", plan.stdout);
+    scenario.after_the_window();
+    scenario
+        .run(&project, &["rotate", "orders", "--auto-approve"])
+        .expect(0);
+    assert_secret_current(&api, &project, "after the rotation once the window passed");
+    scenario
+        .run(&project, &["apply", "--auto-approve"])
+        .expect(0);
     project.assert_converged(&api);
     api.assert_no_violations();
 }

@@ -103,6 +103,10 @@ enum Repeat {
     Safe,
     /// It creates something: after a possibly-delivered request, report the outcome as unknown.
     Never,
+    /// Repeated after an answer (a 5xx, a 429) or a connection that was never made, but not
+    /// after an answer that was lost, which reports the outcome as unknown: a write that could
+    /// land late, over whatever is written after it.
+    Answered,
 }
 
 /// A Kayle API client. Cheap to share by reference across tasks.
@@ -276,12 +280,15 @@ impl Client {
         })
     }
 
+    /// Updates an endpoint, repeating it after a refusal the server answered; after an answer
+    /// that was lost the error is [`ApiError::OutcomeUnknown`], since the lost request can
+    /// still land later, over what the caller writes next.
     pub async fn update_endpoint(
         &self,
         id: &str,
         fields: &EndpointFields,
     ) -> Result<LiveEndpoint, ApiError> {
-        self.patch_endpoint(id, fields, Repeat::Safe).await
+        self.patch_endpoint(id, fields, Repeat::Answered).await
     }
 
     /// Updates an endpoint, never repeating the request after an answer that was lost (the

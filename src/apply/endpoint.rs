@@ -47,6 +47,16 @@ pub enum ApplyError {
     /// An earlier change of the same key failed, so this one was not tried.
     #[error("{key}: not attempted, since an earlier change of this endpoint failed")]
     NotAttempted { key: String },
+    /// A rotation was not started, because a request whose answer was lost may still land on
+    /// the endpoint until `until` (unix seconds): landing after the record made before the
+    /// rotation, it could undo that record. The sink was checked against the API instead.
+    #[error(
+        "{key}: rotation not started: a request whose answer was lost may still land on the \
+         endpoint until {}, and could undo the record kayle-sync makes before rotating; the \
+         sink holds the API's current secret, and an apply after that time rotates",
+        super::secret::unix_time(*until)
+    )]
+    RotationDeferred { key: String, until: u64 },
 }
 
 /// Where a run announces what is worth saying before it happens.
@@ -168,7 +178,7 @@ impl Run<'_, '_> {
             if let (Some(labels), Some(state)) = (&fields.labels, self.state) {
                 fields.labels = Some(self.with_state(labels, state));
             }
-            self.api(self.target.client.update_endpoint(&id, &fields).await)?;
+            self.update_recorded(&id, fields).await?;
             let names: Vec<&str> = change.fields.iter().map(|f| f.field.as_str()).collect();
             self.done.push(format!("updated {}", names.join(", ")));
         }

@@ -106,7 +106,8 @@ pub enum SecretStep {
         from: u64,
         to: u64,
         /// The endpoint was unsettled, and a lost request may still land until this unix
-        /// time: the rotation leaves it unsettled until then.
+        /// time: no rotation starts before then (apply checks the sink instead), since the
+        /// lost request could land after the record made before the rotation.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unsettled_until: Option<u64>,
     },

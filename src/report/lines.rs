@@ -190,6 +190,17 @@ pub(super) fn verify_reason(until: u64) -> String {
     }
 }
 
+/// What a rotation waits for, in words: nothing, or a lost request's possible landing.
+fn not_before(unsettled_until: Option<u64>) -> String {
+    match unsettled_until.map(|until| (until, jiff::Timestamp::from_second(until as i64))) {
+        Some((until, Ok(time))) if until > 0 => format!(
+            ", not before {time}: a request whose answer was lost may still land until then \
+             (an apply before then checks the sink instead)"
+        ),
+        _ => String::new(),
+    }
+}
+
 fn secret_line(step: &SecretStep) -> Line {
     let (sink, name, what) = match step {
         SecretStep::Remove { sink, names } => {
@@ -209,15 +220,15 @@ fn secret_line(step: &SecretStep) -> Line {
             name,
             from,
             to,
-            ..
-        } if from == to => (sink, name, format!("rotate now (rotation {to})")),
-        SecretStep::Rotate {
-            sink,
-            name,
-            from,
-            to,
-            ..
-        } => (sink, name, format!("rotate {from} → {to}")),
+            unsettled_until,
+        } => {
+            let what = if from == to {
+                format!("rotate now (rotation {to})")
+            } else {
+                format!("rotate {from} → {to}")
+            };
+            (sink, name, what + &not_before(*unsettled_until))
+        }
         SecretStep::Verify {
             sink, name, until, ..
         } => (sink, name, verify_reason(*until)),

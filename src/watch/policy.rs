@@ -99,7 +99,8 @@ fn apply_stuck(error: &ApplyError) -> Option<Stuck> {
         ApplyError::Inconsistent { .. } => Some(Stuck::InconsistentPlan),
         ApplyError::Sink { .. }
         | ApplyError::SinkRemove { .. }
-        | ApplyError::NotAttempted { .. } => None,
+        | ApplyError::NotAttempted { .. }
+        | ApplyError::RotationDeferred { .. } => None,
     }
 }
 
