@@ -281,7 +281,7 @@ fn the_probe_goes_where_it_is_told_and_all_probes_every_endpoint() {
     ] {
         let run = probe(&project, &api, &["web", "--url", url]);
         run.expect(64);
-        assert!(run.stderr.contains(why), "{}", run.stderr);
+        run.stderr_has(&[why]);
         assert!(!run.all().contains("pw@"), "{}", run.all());
     }
 }
@@ -294,36 +294,22 @@ fn the_probe_says_why_it_cannot_probe() {
     project.apply(&api, &[]);
     let run = probe(&project, &api, &["web"]);
     run.expect(1);
-    assert!(run.stdout.contains("FAILED (not-probed)"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("no active encryption key"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("warning: the endpoint is disabled"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has(&[
+        "FAILED (not-probed)",
+        "no active encryption key",
+        "warning: the endpoint is disabled",
+    ]);
 
     let run = probe(&project, &api, &["nope"]);
     run.expect(64);
-    assert!(
-        run.stderr.contains("nope is not declared"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(&["nope is not declared"]);
 
     // Nothing answers at port 9.
     project.manifest(&manifest(&[("web", "http://127.0.0.1:9/kayle")]));
     project.apply(&api, &[]);
     let run = probe(&project, &api, &["web"]);
     run.expect(1);
-    assert!(
-        run.stdout.contains("FAILED (unreachable)"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has(&["FAILED (unreachable)"]);
     // Once Kayle's own request gets no answer, the other two are not sent to wait out their
     // timeouts.
     let run = probe(&project, &api, &["web", "--format", "json"]);

@@ -133,16 +133,7 @@ fn status_counts_each_endpoints_deliveries_and_exits_1_when_one_fails() {
     run.expect(0);
     assert_eq!(costs, [1, 2, 2, 0], "endpoints, keys, deliveries, reveals");
     assert!(run.stdout.starts_with("ENDPOINT "), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("All 2 endpoint(s) healthy"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("checked for presence only"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has(&["All 2 endpoint(s) healthy", "checked for presence only"]);
 
     // Three events: the good receiver takes them, the bad one refuses every attempt until
     // the schedule (a millisecond an hour) gives up.
@@ -255,7 +246,7 @@ fn status_counts_each_endpoints_deliveries_and_exits_1_when_one_fails() {
     std::fs::write(project.sink_path(), text).unwrap();
     let run = project.run(&api, &["status", "--target", "good", "--verify-secrets"]);
     run.expect(1);
-    assert!(run.stdout.contains("DIFFERS"), "{}", run.stdout);
+    run.stdout_has(&["DIFFERS"]);
     assert!(
         run.stdout
             .contains("good: the sink holds a secret other than the one Kayle signs with"),
@@ -267,11 +258,7 @@ fn status_counts_each_endpoints_deliveries_and_exits_1_when_one_fails() {
     // A target that names nothing is a usage error.
     let run = project.run(&api, &["status", "--target", "god"]);
     run.expect(64);
-    assert!(
-        run.stderr.contains("did you mean --target good?"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(&["did you mean --target good?"]);
 }
 
 #[test]
