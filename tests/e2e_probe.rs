@@ -320,3 +320,23 @@ fn the_probe_says_why_it_cannot_probe() {
     assert_eq!(requests[0]["request"], "signed", "{report:#}");
     assert_eq!(requests[0]["answer"], "no_answer", "{report:#}");
 }
+
+/// A webhook URL can carry a credential in its query: the probe's JSON scrubs it as its text
+/// does.
+#[test]
+fn a_credential_in_the_url_is_scrubbed_from_the_probe_in_text_and_json() {
+    let api = Api::start();
+    let project = Project::new();
+    project.manifest(
+        "endpoints:\n  web:\n    url: http://127.0.0.1:9/kayle?token=probe-secret-1234\n    \
+         enabled: false\n",
+    );
+    project.apply(&api, &[]);
+    for format in ["text", "json"] {
+        let run = probe(&project, &api, &["web", "--format", format]);
+        run.expect(1);
+        let all = run.all();
+        assert!(!all.contains("probe-secret-1234"), "{format}: {all}");
+        run.stdout_has(&["token=(redacted)"]);
+    }
+}

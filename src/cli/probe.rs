@@ -13,7 +13,7 @@ use super::session::Session;
 use super::{Outcome, UsageError};
 use crate::model::{Live, LiveEndpoint};
 use crate::probe::{self, Answer, Request, Target, Verdict};
-use crate::redact::safe_line;
+use crate::redact::{self, safe_line};
 
 /// What the sink the manifest names holds, next to the secret Kayle signs with.
 #[derive(Debug, Clone, Serialize)]
@@ -129,7 +129,8 @@ async fn probe_all(
     let all_ok = probed.iter().all(|p| p.verdict.is_ok());
     match args.format {
         LineFormat::Json => {
-            let report = serde_json::json!({"ok": all_ok, "probes": probed});
+            // Scrubbed as the text is: a webhook URL can carry a credential in its query.
+            let report = redact::scrub_json(&serde_json::json!({"ok": all_ok, "probes": probed}));
             writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         }
         LineFormat::Text => write_text(&probed, out)?,
