@@ -33,6 +33,12 @@ pub fn color_enabled(choice: ColorChoice, is_terminal: bool, no_color: Option<&O
     }
 }
 
+/// A text a server or a file gave, as the JSON renderers write it: anything shaped like a
+/// credential scrubbed (serde escapes control characters).
+fn json_text(text: &str) -> String {
+    crate::redact::scrub(text, &[]).into_owned()
+}
+
 /// The summary line: `Plan: 1 to create, 2 to update, 0 to delete.` or `No changes.`
 pub(crate) fn summary_line(plan: &crate::plan::Plan) -> String {
     if plan.is_empty() {

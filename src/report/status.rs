@@ -3,7 +3,8 @@
 
 use std::io::Write;
 
-use crate::redact::{self, safe_line};
+use super::json_text as text;
+use crate::redact::safe_line;
 use crate::status::{Deliveries, EndpointStatus, Found, KeyCheck, Report};
 
 /// The longest active key id the table shows; longer ones are cut (the JSON has them whole).
@@ -31,10 +32,6 @@ pub fn render_status_json(report: &Report, out: &mut dyn Write) -> std::io::Resu
     };
     serde_json::to_writer_pretty(&mut *out, &scrubbed)?;
     writeln!(out)
-}
-
-fn text(text: &str) -> String {
-    redact::scrub(text, &[]).into_owned()
 }
 
 /// `endpoint` with every text in it scrubbed; destructured, so that a new field is not
