@@ -299,6 +299,15 @@ fn the_probe_says_why_it_cannot_probe() {
         "no active encryption key",
         "warning: the endpoint is disabled",
     ]);
+    // Declared, but not compared: the JSON says which.
+    let run = probe(&project, &api, &["web", "--format", "json"]);
+    run.expect(1);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        report["probes"][0]["sink"],
+        serde_json::json!({"holds": "not-checked"}),
+        "{report:#}"
+    );
 
     let run = probe(&project, &api, &["nope"]);
     run.expect(64);
