@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use serde::{Serialize, Serializer};
 
 use super::applied_json::AppliedJson;
+use super::json_text as text;
 use crate::plan::{
     Change, FORMAT_VERSION, FieldChange, KeyStep, Plan, SecretStep, Summary, Undeclared,
 };
@@ -71,10 +72,6 @@ fn render(plan: &Plan, applied: Option<&AppliedJson>, out: &mut impl Write) -> i
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
     writeln!(out)
-}
-
-fn text(text: &str) -> String {
-    redact::scrub(text, &[]).into_owned()
 }
 
 fn scrubbed(change: &Change) -> Change {

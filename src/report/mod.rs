@@ -22,6 +22,12 @@ pub use status::{render_status_json, render_status_text};
 pub use text::{render_text, render_warnings};
 pub use validate::{render_validate_json, render_validate_text};
 
+/// A text a server or a file gave, as the JSON renderers write it: anything shaped like a
+/// credential scrubbed (serde escapes control characters).
+fn json_text(text: &str) -> String {
+    crate::redact::scrub(text, &[]).into_owned()
+}
+
 /// The summary line: `Plan: 1 to create, 2 to update, 0 to delete.` or `No changes.`
 pub(crate) fn summary_line(plan: &crate::plan::Plan) -> String {
     if plan.is_empty() {

@@ -3,6 +3,7 @@
 //! deliveries in two listings (the window, and every pending one), grouped here rather than
 //! listed endpoint by endpoint.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -59,8 +60,21 @@ pub async fn read(
         .and_then(|span| until.checked_sub(span).ok())
         .ok_or_else(|| StatusError::Window(window()))?;
     let chosen = |key: &str| options.targets.is_empty() || options.targets.iter().any(|t| t == key);
-    let mut scoped = desired.clone();
-    scoped.endpoints.retain(|key, _| chosen(key));
+    // Every declaration as it is without --target (and always under watch, which refreshes
+    // on an interval); with one, a copy of the chosen endpoints only.
+    let scoped: Cow<'_, Desired> = if options.targets.is_empty() {
+        Cow::Borrowed(desired)
+    } else {
+        Cow::Owned(Desired {
+            project: desired.project.clone(),
+            endpoints: desired
+                .endpoints
+                .iter()
+                .filter(|(key, _)| chosen(key))
+                .map(|(key, endpoint)| (key.clone(), endpoint.clone()))
+                .collect(),
+        })
+    };
     let read = ReadOptions {
         concurrency: options.concurrency.max(1),
         verify_secrets: options.verify_secrets,

@@ -260,6 +260,31 @@ impl Run {
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
+
+    /// Fails, showing stdout, unless it holds each of `parts`.
+    #[track_caller]
+    pub fn stdout_has(&self, parts: &[&str]) -> &Run {
+        assert_holds("stdout", &self.stdout, parts);
+        self
+    }
+
+    /// Fails, showing stderr, unless it holds each of `parts`.
+    #[track_caller]
+    pub fn stderr_has(&self, parts: &[&str]) -> &Run {
+        assert_holds("stderr", &self.stderr, parts);
+        self
+    }
+}
+
+/// Fails, naming the first of `parts` that `text` lacks and showing `text`.
+#[track_caller]
+fn assert_holds(stream: &str, text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(
+            text.contains(part),
+            "{stream} lacks {part:?}\n--- {stream}\n{text}"
+        );
+    }
 }
 
 /// A config directory in a temp dir.
