@@ -86,7 +86,12 @@ async fn plan_and_apply(
         if plan.is_empty() {
             return Ok(Outcome::Success);
         }
-        return carry_out(session, &plan, concurrency, Closing::Apply, out, err).await;
+        let how = How {
+            concurrency,
+            settle: args.settle,
+            closing: Closing::Apply,
+        };
+        return carry_out(session, &plan, how, out, err).await;
     };
     let carried = if plan.is_empty() {
         Ok(Outcome::Success)
@@ -95,15 +100,12 @@ async fn plan_and_apply(
         // stderr.
         let mut collect = |outcome: apply::Outcome| results.push(EndpointResult::of(outcome));
         let mut stderr = std::io::stderr();
-        carry_out_with(
-            session,
-            &plan,
+        let how = How {
             concurrency,
-            Closing::Apply,
-            (&mut stderr, err),
-            &mut collect,
-        )
-        .await
+            settle: args.settle,
+            closing: Closing::Apply,
+        };
+        carry_out_with(session, &plan, how, (&mut stderr, err), &mut collect).await
     };
     match carried {
         Ok(outcome) => {
@@ -151,28 +153,33 @@ fn unchanged(
 pub(super) async fn carry_out(
     session: &Session,
     plan: &Plan,
-    concurrency: usize,
-    closing: Closing,
+    how: How,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
-    carry_out_with(
-        session,
-        plan,
-        concurrency,
-        closing,
-        (out, err),
-        &mut drop::<apply::Outcome>,
-    )
-    .await
+    carry_out_with(session, plan, how, (out, err), &mut drop::<apply::Outcome>).await
+}
+
+/// How a plan is carried out.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct How {
+    /// How many endpoints are worked on at once.
+    pub concurrency: usize,
+    /// `--settle`: see [`Target::settle`].
+    pub settle: std::time::Duration,
+    /// What the closing line sums up.
+    pub closing: Closing,
 }
 
 /// [`carry_out`], handing each endpoint's outcome to `keep` once it is printed.
 async fn carry_out_with(
     session: &Session,
     plan: &Plan,
-    concurrency: usize,
-    closing: Closing,
+    How {
+        concurrency,
+        settle,
+        closing,
+    }: How,
     (out, err): (&mut dyn Write, &mut dyn Write),
     keep: &mut dyn FnMut(apply::Outcome),
 ) -> anyhow::Result<Outcome> {
@@ -183,6 +190,7 @@ async fn carry_out_with(
         desired: &session.loaded.desired,
         concurrency,
         late_window: session.late_window,
+        settle,
     };
     let unwritable = apply::check_sinks(&target, plan).await;
     if !unwritable.is_empty() {
@@ -202,7 +210,7 @@ async fn carry_out_with(
     let applied = apply::apply(&target, plan, &mut |event| {
         progress.event(&event);
         if let apply::Event::Finished(outcome) = event {
-            keep(outcome);
+            keep(*outcome);
         }
     })
     .await;

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 
 use super::Outcome;
-use super::apply::{carry_out, confirm};
+use super::apply::{How, carry_out, confirm};
 use super::args::RotateArgs;
 use super::session::Session;
 use crate::model::{Live, SecretState};
@@ -80,10 +80,16 @@ async fn rotate(
                 from: applied_rotation,
                 to: applied_rotation,
                 unsettled_until,
+                reload: desired.project.reloads.contains_key(&spec.sink),
             }),
             keys: Vec::new(),
         }],
         ..Plan::default()
     };
-    carry_out(session, &plan, 1, Closing::Rotation, out, err).await
+    let how = How {
+        concurrency: 1,
+        settle: args.settle,
+        closing: Closing::Rotation,
+    };
+    carry_out(session, &plan, how, out, err).await
 }
