@@ -140,3 +140,47 @@ fn the_watch_log_events_are_documented_from_the_enum() {
     }
     assert_generated("docs/watch.md", &table);
 }
+
+#[test]
+fn what_a_receiver_made_of_a_rotation_is_documented() {
+    use kayle_sync::apply::ReceiverCheck;
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json.md"),
+    )
+    .unwrap();
+    let reason = || "why".to_owned();
+    let all = [
+        ReceiverCheck::Accepted {
+            after_seconds: 1.0,
+            retried: 0,
+        },
+        ReceiverCheck::NotReachable {
+            reason: reason(),
+            failed_since_rotation: 0,
+        },
+        ReceiverCheck::NotProbed {
+            reason: reason(),
+            failed_since_rotation: 0,
+        },
+    ];
+    for check in all {
+        // Fails to compile when a kind is added: add it to `all` too.
+        match check {
+            ReceiverCheck::Accepted { .. }
+            | ReceiverCheck::NotReachable { .. }
+            | ReceiverCheck::NotProbed { .. } => {}
+        }
+        let json = serde_json::to_value(&check).unwrap();
+        let name = json["receiver"].as_str().unwrap();
+        assert!(
+            doc.contains(&format!("`{name}`")),
+            "docs/json.md lacks {name}"
+        );
+        for field in json.as_object().unwrap().keys() {
+            assert!(
+                doc.contains(&format!("`{field}`")),
+                "docs/json.md lacks {field}"
+            );
+        }
+    }
+}

@@ -12,19 +12,10 @@ use serde_json::{Value, json};
 use support::{Api, Project, Run};
 
 const SECRET_NAME: &str = "KAYLE_WEBHOOK_SECRET_WEB";
-const KEY_NAME: &str = "KAYLE_WEBHOOK_PRIVATE_KEY_WEB";
 
 /// A receiver for endpoint `web` of `project`, reading the project's dotenv sink.
 fn receiver(project: &Project, mode: Mode) -> Receiver {
-    Receiver::start(
-        mode,
-        Source {
-            sink: project.sink_path(),
-            secret_name: SECRET_NAME.into(),
-            private_key_name: KEY_NAME.into(),
-            kid: "gen-1".into(),
-        },
-    )
+    Receiver::start(mode, Source::defaults(project.sink_path(), "WEB", "gen-1"))
 }
 
 fn manifest(endpoints: &[(&str, &str)]) -> String {

@@ -272,6 +272,7 @@ async fn command_from_a_project_does_not_inherit_our_tokens() {
             },
         )]
         .into(),
+        reloads: Default::default(),
         default_sink: Some("ci".into()),
     };
     let sinks = sink::Sinks::from_project(&project).unwrap();

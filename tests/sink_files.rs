@@ -457,6 +457,7 @@ async fn sinks_from_project_builds_every_sink_by_name() {
         .into_iter()
         .map(|(name, config)| (name.to_owned(), config))
         .collect(),
+        reloads: Default::default(),
         default_sink: Some("local".into()),
     };
 

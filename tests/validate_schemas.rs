@@ -160,6 +160,7 @@ const SCHEMA_REFUSES: &[&str] = &[
     "rotation-negative",
     "sink-missing-path",
     "sink-not-a-mapping",
+    "sink-reload-invalid",
     "sink-token-env-api-token",
     "sink-token-env-other-kind",
     "sink-unknown-type",

@@ -122,6 +122,33 @@ impl Client {
     }
 }
 
+/// A delivery for tests: `attempts` made, the last (answered `code`) and its creation at `at`.
+#[cfg(test)]
+pub(crate) fn test_delivery(
+    id: &str,
+    status: &str,
+    attempts: u32,
+    code: Option<u16>,
+    at: &str,
+) -> LiveDelivery {
+    LiveDelivery {
+        id: id.into(),
+        event_id: "evt_1".into(),
+        webhook_endpoint_id: "whe_1".into(),
+        webhook_encryption_key_id: None,
+        status: status.into(),
+        attempt_count: attempts,
+        next_attempt_at: None,
+        payload_expires_at: None,
+        payload_scrubbed_at: None,
+        payload_retention_reason: None,
+        last_status_code: code,
+        last_attempt_at: (attempts > 0).then(|| at.to_owned()),
+        created_at: at.into(),
+        updated_at: at.into(),
+    }
+}
+
 /// The listing's path with the filter's query.
 fn listing_path(filter: &DeliveryFilter) -> String {
     let query = filter.query();

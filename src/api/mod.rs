@@ -19,6 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+pub(crate) use deliveries::test_delivery;
 pub use deliveries::{DeliveryFilter, LiveDelivery};
 pub use error::{ApiError, FieldIssue};
 pub use retry::RetryPolicy;

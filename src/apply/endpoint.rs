@@ -4,6 +4,7 @@
 
 use secrecy::SecretString;
 
+use super::receiver::AfterRotation;
 use super::{Event, Outcome, SecretPlace, Target};
 use crate::api::{ApiError, EndpointFields};
 use crate::model::{KeyMaterial, LiveEndpoint, SecretState, SinkError};
@@ -44,6 +45,28 @@ pub enum ApplyError {
     /// The plan names something the configuration does not have (a stale saved plan).
     #[error("{key}: {message}")]
     Inconsistent { key: String, message: String },
+    /// The sink's `reload` command failed, after the new secret was written and recorded.
+    #[error("{key}: the reload command of sink {sink} failed: {source}")]
+    Reload {
+        key: String,
+        sink: String,
+        #[source]
+        source: Box<SinkError>,
+    },
+    /// The receiver still refused a delivery signed with the new secret when `--settle` ran
+    /// out (the secret is written and recorded).
+    #[error(
+        "{key}: the receiver refuses the new signing secret: still {last} after --settle \
+         {settle}; check that sink {sink}'s reload command makes the receiver read the sink \
+         again, and that the receiver reads its secret from sink {sink} as {name}"
+    )]
+    ReceiverRefuses {
+        key: String,
+        sink: String,
+        name: String,
+        settle: String,
+        last: String,
+    },
     /// An earlier change of the same key failed, so this one was not tried.
     #[error("{key}: not attempted, since an earlier change of this endpoint failed")]
     NotAttempted { key: String },
@@ -73,6 +96,8 @@ pub(super) struct Run<'a, 'b> {
     pub(super) done: Vec<String>,
     pub(super) written: Vec<SecretPlace>,
     pub(super) removed: Vec<SecretPlace>,
+    /// What followed a rotation: the reload, the receiver, the deliveries retried.
+    pub(super) after_rotation: Option<AfterRotation>,
     pub(super) notices: &'a Notices,
 }
 
@@ -86,6 +111,7 @@ pub(super) async fn carry_out(target: &Target<'_>, change: &Change, notices: &No
         done: Vec::new(),
         written: Vec::new(),
         removed: Vec::new(),
+        after_rotation: None,
         notices,
     };
     let result = match change.action {
@@ -103,6 +129,7 @@ pub(super) async fn carry_out(target: &Target<'_>, change: &Change, notices: &No
         done: run.done,
         written: run.written,
         removed: run.removed,
+        after_rotation: run.after_rotation,
         error: result.err(),
     }
 }
@@ -116,6 +143,7 @@ pub(super) fn not_attempted(change: &Change) -> Outcome {
         done: Vec::new(),
         written: Vec::new(),
         removed: Vec::new(),
+        after_rotation: None,
         error: Some(ApplyError::NotAttempted {
             key: change.key.clone(),
         }),

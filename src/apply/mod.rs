@@ -5,6 +5,7 @@ mod endpoint;
 pub mod keys;
 mod preflight;
 mod private_keys;
+mod receiver;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use futures::StreamExt;
 
 pub use endpoint::ApplyError;
 pub use preflight::{check_sinks, sinks_written};
+pub use receiver::{AfterRotation, DEFAULT_SETTLE, ReceiverCheck};
 
 use crate::api::Client;
 use crate::model::Desired;
@@ -33,6 +35,9 @@ pub struct Target<'a> {
     /// How long after it was sent a request whose answer was lost may still land on the
     /// server: an endpoint whose rotation was lost stays unsettled that long.
     pub late_window: std::time::Duration,
+    /// How long to wait, after a rotation and its sink's reload, for the receiver to accept
+    /// the new secret (`--settle`); zero sends no probe.
+    pub settle: std::time::Duration,
 }
 
 /// The default [`Target::late_window`]; `KAYLE_SYNC_LATE_WINDOW` overrides it.
@@ -58,6 +63,8 @@ pub struct Outcome {
     pub written: Vec<SecretPlace>,
     /// The secrets removed from sinks (a pruned endpoint's).
     pub removed: Vec<SecretPlace>,
+    /// What followed a rotation of its signing secret.
+    pub after_rotation: Option<AfterRotation>,
     pub error: Option<ApplyError>,
 }
 
@@ -66,8 +73,8 @@ pub struct Outcome {
 pub enum Event {
     /// An RSA key pair is about to be generated for the endpoint `key`, which takes seconds.
     GeneratingKey { key: String, key_id: String },
-    /// One change is done, or failed.
-    Finished(Outcome),
+    /// One change is done, or failed (boxed: an outcome is large, a notice small).
+    Finished(Box<Outcome>),
 }
 
 /// What one apply did, counted: the outcomes themselves go to the caller as they finish.
@@ -149,7 +156,7 @@ pub async fn apply(target: &Target<'_>, plan: &Plan, report: &mut dyn FnMut(Even
                 Some(outcomes) => {
                     for outcome in outcomes {
                         applied.record(&outcome);
-                        report(Event::Finished(outcome));
+                        report(Event::Finished(Box::new(outcome)));
                     }
                 }
                 None => break,

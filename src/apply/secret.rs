@@ -61,9 +61,12 @@ impl Run<'_, '_> {
                 from,
                 to,
                 unsettled_until,
+                ..
             } => {
+                let began = jiff::Timestamp::now();
                 self.rotate(endpoint_id, sink, name, (*from, *to), *unsettled_until)
-                    .await
+                    .await?;
+                self.settle_receiver(endpoint_id, sink, name, began).await
             }
             SecretStep::Verify {
                 sink,

@@ -85,6 +85,7 @@ async fn plan_and_apply(
     let concurrency = usize::from(args.concurrency) * apply::ENDPOINTS_PER_REQUEST_SLOT;
     let how = Carry {
         concurrency,
+        settle: args.settle,
         closing: Closing::Apply,
         live_progress: terminal.live_progress,
     };
@@ -149,6 +150,8 @@ fn unchanged(
 pub(super) struct Carry {
     /// How many endpoints are worked on at once.
     pub concurrency: usize,
+    /// `--settle`: see [`Target::settle`].
+    pub settle: std::time::Duration,
     /// What the closing line says was done.
     pub closing: Closing,
     /// Whether a live count is drawn on stderr (see [`Terminal::live_progress`]).
@@ -182,6 +185,7 @@ async fn carry_out_with(
         desired: &session.loaded.desired,
         concurrency: how.concurrency,
         late_window: session.late_window,
+        settle: how.settle,
     };
     let unwritable = apply::check_sinks(&target, plan).await;
     if !unwritable.is_empty() {
@@ -199,7 +203,7 @@ async fn carry_out_with(
     let applied = apply::apply(&target, plan, &mut |event| {
         progress.event(&event);
         if let apply::Event::Finished(outcome) = event {
-            keep(outcome);
+            keep(*outcome);
         }
     })
     .await;

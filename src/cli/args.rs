@@ -141,6 +141,11 @@ pub struct ApplyArgs {
     /// Allow a plan the deletion guard refuses.
     #[arg(long)]
     pub force: bool,
+    /// After a rotation, how long to wait for the receiver to accept the new secret (after
+    /// the sink's reload command), e.g. 30s; then deliveries that failed meanwhile are retried
+    /// at once. 0 sends no probe. A receiver that does not answer from here is not waited for.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = settle_duration)]
+    pub settle: std::time::Duration,
     /// How many API requests to have in flight at once (endpoints are worked on up to four
     /// times as many at once, so one writing its secret does not leave a request slot idle).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -171,6 +176,11 @@ pub struct WatchArgs {
     /// Allow a plan the deletion guard refuses.
     #[arg(long)]
     pub force: bool,
+    /// After a rotation, how long to wait for the receiver to accept the new secret (after
+    /// the sink's reload command), e.g. 30s; then deliveries that failed meanwhile are retried
+    /// at once. 0 sends no probe. A receiver that does not answer from here is not waited for.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = settle_duration)]
+    pub settle: std::time::Duration,
     /// How many API requests may be in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -226,6 +236,11 @@ pub struct RotateArgs {
     /// Rotate without asking (required when stdin is not a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+    /// After a rotation, how long to wait for the receiver to accept the new secret (after
+    /// the sink's reload command), e.g. 30s; then deliveries that failed meanwhile are retried
+    /// at once. 0 sends no probe. A receiver that does not answer from here is not waited for.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = settle_duration)]
+    pub settle: std::time::Duration,
 }
 
 impl RotateArgs {
@@ -296,6 +311,14 @@ pub struct StatusArgs {
     /// How to print the report.
     #[arg(long, value_enum, default_value_t = LineFormat::Text)]
     pub format: LineFormat,
+}
+
+/// `--settle`: a duration such as `30s` or `2m`, or `0` to send no probe.
+fn settle_duration(text: &str) -> Result<std::time::Duration, String> {
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    humantime::parse_duration(text).map_err(|err| err.to_string())
 }
 
 /// A duration such as `30s` or `5m`, of at least a second: a shorter interval would reconcile

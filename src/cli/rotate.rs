@@ -83,6 +83,7 @@ async fn rotate(
                 from: applied_rotation,
                 to: applied_rotation,
                 unsettled_until,
+                reload: desired.project.reloads.contains_key(&spec.sink),
             }),
             keys: Vec::new(),
         }],
@@ -90,6 +91,7 @@ async fn rotate(
     };
     let how = Carry {
         concurrency: 1,
+        settle: args.settle,
         closing: Closing::Rotation,
         live_progress: terminal.live_progress,
     };

@@ -278,6 +278,7 @@ mod tests {
             },
             label_prefix: "kayle-sync:".into(),
             sinks: BTreeMap::new(),
+            reloads: Default::default(),
             default_sink: None,
         }
     }

@@ -56,6 +56,7 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
         force: args.force,
         concurrency: usize::from(args.concurrency) * crate::apply::ENDPOINTS_PER_REQUEST_SLOT,
         late_window: connection.late_window,
+        settle: args.settle,
         verify_interval: args.verify_interval,
     };
     log.event(

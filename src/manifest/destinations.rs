@@ -327,6 +327,7 @@ mod tests {
             },
             label_prefix: model::DEFAULT_LABEL_PREFIX.into(),
             sinks: [("s".to_owned(), config)].into_iter().collect(),
+            reloads: Default::default(),
             default_sink: None,
         };
         destination(Some(&project), "s", name)

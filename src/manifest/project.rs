@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::credentials;
 use super::node::{Node, Value};
-use super::reader::{Reader, did_you_mean, join, list, utf16_len};
+use super::reader::{Fields, Reader, did_you_mean, join, list, utf16_len};
 use crate::http;
-use crate::model::{self, ApiConfig, ApiUrl, Project, SinkConfig};
+use crate::model::{self, ApiConfig, ApiUrl, Project, ReloadCommand, SinkConfig};
 
 /// The API URL used when the project file names none.
 pub const DEFAULT_API_URL: &str = "https://api.kayle.id";
@@ -35,6 +35,7 @@ pub fn read(r: &mut Reader, doc: &Node, dir: &Path) -> Option<Project> {
         None => Some(model::DEFAULT_LABEL_PREFIX.to_owned()),
     };
     let mut sinks = BTreeMap::new();
+    let mut reloads = BTreeMap::new();
     let mut broken_sinks = Vec::new();
     if let Some(node) = fields.get("sinks") {
         for (name, key_node, value) in r.entries(node, "sinks").unwrap_or_default() {
@@ -49,9 +50,12 @@ pub fn read(r: &mut Reader, doc: &Node, dir: &Path) -> Option<Project> {
                 );
             }
             let api_token_env = api.as_ref().map(|api| api.token_env.as_str());
-            if let Some(sink) = read_sink(r, value, &field, api_token_env) {
+            if let Some((sink, reload)) = read_sink(r, value, &field, api_token_env) {
                 broken_sinks.pop();
                 sinks.insert(name.to_owned(), sink);
+                if let Some(reload) = reload {
+                    reloads.insert(name.to_owned(), reload);
+                }
             }
         }
     }
@@ -66,6 +70,7 @@ pub fn read(r: &mut Reader, doc: &Node, dir: &Path) -> Option<Project> {
         api: api?,
         label_prefix: label_prefix?,
         sinks,
+        reloads,
         default_sink,
     })
 }
@@ -160,13 +165,14 @@ fn is_sink_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// Reads one sink; `api_token_env` is the API token's variable, which no sink may read.
+/// Reads one sink and its `reload`; `api_token_env` is the API token's variable, which no sink
+/// may read.
 fn read_sink(
     r: &mut Reader,
     node: &Node,
     field: &str,
     api_token_env: Option<&str>,
-) -> Option<SinkConfig> {
+) -> Option<(SinkConfig, Option<ReloadCommand>)> {
     let Value::Map(entries) = &node.value else {
         // Reports the wrong type.
         r.entries(node, field);
@@ -184,10 +190,10 @@ fn read_sink(
     let type_field = join(field, "type");
     let kind = r.string(type_node, &type_field)?;
     let known: &[&str] = match kind.as_str() {
-        "dotenv" | "json" => &["type", "path"],
-        "command" => &["type", "command", "timeout_seconds"],
-        "aws-secrets-manager" => &["type", "region", "endpoint_url", "prefix"],
-        "vault" => &["type", "address", "mount", "path", "token_env"],
+        "dotenv" | "json" => &["type", "path", "reload"],
+        "command" => &["type", "command", "timeout_seconds", "reload"],
+        "aws-secrets-manager" => &["type", "region", "endpoint_url", "prefix", "reload"],
+        "vault" => &["type", "address", "mount", "path", "token_env", "reload"],
         _ => {
             let hint = match did_you_mean(&kind, &SINK_KINDS) {
                 Some(close) => format!("did you mean `{close}`?"),
@@ -204,6 +210,22 @@ fn read_sink(
         }
     };
     let fields = r.fields(node, field, known)?;
+    let reload = fields
+        .get("reload")
+        .map(|value| read_reload(r, value, &join(field, "reload")));
+    let config = read_sink_config(r, node, field, &kind, &fields, api_token_env);
+    Some((config?, reload.flatten()))
+}
+
+/// The settings of one sink of kind `kind`, whose fields are `fields`.
+fn read_sink_config(
+    r: &mut Reader,
+    node: &Node,
+    field: &str,
+    kind: &str,
+    fields: &Fields<'_>,
+    api_token_env: Option<&str>,
+) -> Option<SinkConfig> {
     let text = |r: &mut Reader, name: &str, default: Option<&str>| -> Option<String> {
         match (fields.get(name), default) {
             (Some(value), _) => {
@@ -231,56 +253,23 @@ fn read_sink(
             }
         }
     };
-    match kind.as_str() {
+    match kind {
         "dotenv" => Some(SinkConfig::Dotenv {
             path: PathBuf::from(text(r, "path", None)?),
         }),
         "json" => Some(SinkConfig::Json {
             path: PathBuf::from(text(r, "path", None)?),
         }),
-        "command" => {
-            let command = match fields.get("command") {
-                Some(value) => {
-                    let items = r.strings(value, &join(field, "command"))?;
-                    if items.is_empty() {
-                        r.error(
-                            Code::InvalidValue,
-                            value,
-                            &join(field, "command"),
-                            "the command must not be empty",
-                        );
-                        return None;
-                    }
-                    items.into_iter().map(|(s, _)| s).collect()
-                }
-                None => {
-                    r.error(Code::MissingField, node, field, "missing field `command`")
-                        .hint =
-                        Some("an argv list, e.g. [\"gh\", \"secret\", \"set\", \"{name}\"]".into());
-                    return None;
-                }
-            };
-            let timeout_seconds = match fields.get("timeout_seconds") {
-                Some(value) => {
-                    let n = r.unsigned(value, &join(field, "timeout_seconds"))?;
-                    if n == 0 {
-                        r.error(
-                            Code::InvalidValue,
-                            value,
-                            &join(field, "timeout_seconds"),
-                            "the timeout must be at least 1 second",
-                        );
-                        return None;
-                    }
-                    n
-                }
-                None => 30,
-            };
-            Some(SinkConfig::Command {
-                command,
-                timeout_seconds,
-            })
-        }
+        "command" => Some(SinkConfig::Command {
+            command: argv(
+                r,
+                node,
+                field,
+                fields,
+                "an argv list, e.g. [\"gh\", \"secret\", \"set\", \"{name}\"]",
+            )?,
+            timeout_seconds: timeout_seconds(r, field, fields)?,
+        }),
         "aws-secrets-manager" => {
             let region = fields
                 .get("region")
@@ -332,6 +321,68 @@ fn read_sink(
         }
         _ => None,
     }
+}
+
+/// A sink's `reload`: `{command: [argv…], timeout_seconds: N}`, declared as the `command`
+/// sink declares its command.
+fn read_reload(r: &mut Reader, node: &Node, field: &str) -> Option<ReloadCommand> {
+    let fields = r.fields(node, field, &["command", "timeout_seconds"])?;
+    let command = argv(
+        r,
+        node,
+        field,
+        &fields,
+        "an argv list, e.g. [\"kubectl\", \"rollout\", \"restart\", \"deployment/identity\"]",
+    );
+    let timeout_seconds = timeout_seconds(r, field, &fields);
+    Some(ReloadCommand {
+        command: command?,
+        timeout_seconds: timeout_seconds?,
+    })
+}
+
+/// The non-empty argv list under `command`; `example` is the hint when it is missing.
+fn argv(
+    r: &mut Reader,
+    node: &Node,
+    field: &str,
+    fields: &Fields<'_>,
+    example: &str,
+) -> Option<Vec<String>> {
+    let Some(value) = fields.get("command") else {
+        r.error(Code::MissingField, node, field, "missing field `command`")
+            .hint = Some(example.to_owned());
+        return None;
+    };
+    let items = r.strings(value, &join(field, "command"))?;
+    if items.is_empty() {
+        r.error(
+            Code::InvalidValue,
+            value,
+            &join(field, "command"),
+            "the command must not be empty",
+        );
+        return None;
+    }
+    Some(items.into_iter().map(|(s, _)| s).collect())
+}
+
+/// `timeout_seconds`, at least 1; [`model::DEFAULT_COMMAND_TIMEOUT_SECONDS`] when absent.
+fn timeout_seconds(r: &mut Reader, field: &str, fields: &Fields<'_>) -> Option<u64> {
+    let Some(value) = fields.get("timeout_seconds") else {
+        return Some(model::DEFAULT_COMMAND_TIMEOUT_SECONDS);
+    };
+    let n = r.unsigned(value, &join(field, "timeout_seconds"))?;
+    if n == 0 {
+        r.error(
+            Code::InvalidValue,
+            value,
+            &join(field, "timeout_seconds"),
+            "the timeout must be at least 1 second",
+        );
+        return None;
+    }
+    Some(n)
 }
 
 /// A sink's URL, which receives the sink's credential: `check` says where that may go.

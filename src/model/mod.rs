@@ -81,6 +81,9 @@ pub struct Project {
     pub api: ApiConfig,
     pub label_prefix: String,
     pub sinks: BTreeMap<String, SinkConfig>,
+    /// The sinks' `reload` commands, by sink name: what makes a receiver load what was just
+    /// written to the sink. Kept beside `sinks` because every kind of sink may have one.
+    pub reloads: BTreeMap<String, ReloadCommand>,
     /// `defaults.signing_secret.sink`.
     pub default_sink: Option<String>,
 }
@@ -150,6 +153,20 @@ pub enum SinkConfig {
         token_env: String,
     },
 }
+
+/// A sink's `reload`: an argv list (no shell) run after kayle-sync wrote a new signing secret
+/// to the sink, so that the receiver reading the sink loads it (`kubectl rollout restart …`).
+/// It is handed nothing secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadCommand {
+    /// Never empty.
+    pub command: Vec<String>,
+    pub timeout_seconds: u64,
+}
+
+/// How long a command (a `command` sink's, or a `reload`) may run when the file sets no
+/// `timeout_seconds`.
+pub const DEFAULT_COMMAND_TIMEOUT_SECONDS: u64 = 30;
 
 /// One endpoint as the manifests declare it, validated and normalized the way the server
 /// normalizes (trimmed strings, defaults filled, event types explicit and de-duplicated).

@@ -206,6 +206,7 @@ fn update(
             from: applied,
             to: spec.rotation,
             unsettled_until,
+            reload: project.reloads.contains_key(&spec.sink),
         })
     } else if let Some(until) = unsettled_until {
         Some(SecretStep::Verify {

@@ -110,6 +110,9 @@ pub enum SecretStep {
         /// lost request could land after the record made before the rotation.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unsettled_until: Option<u64>,
+        /// The sink has a `reload` command, which runs once the new secret is written.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reload: bool,
     },
     /// A pruned endpoint's secrets: its signing secret and generated private key, under their
     /// default names in the default sink (the manifest that named them is gone). A name the

@@ -24,6 +24,7 @@ pub(crate) fn project() -> Project {
         },
         label_prefix: model::DEFAULT_LABEL_PREFIX.to_owned(),
         sinks,
+        reloads: Default::default(),
         default_sink: Some("local".to_owned()),
     }
 }

@@ -154,37 +154,7 @@ pub async fn probe(
 ) -> Result<Vec<(Request, Answer)>, ProbeError> {
     let mut answers = Vec::new();
     for request in [Request::Signed, Request::Forged, Request::Stale] {
-        let delivery_id = probe_id("whd_");
-        let body = wire::seal(
-            &wire::event_json(
-                target.event_type,
-                &serde_json::json!({}),
-                &wire::Metadata {
-                    event_id: probe_id("evt_"),
-                    verification_session_id: probe_id("vs_"),
-                    contract_version: wire::CONTRACT_VERSION,
-                    probe: true,
-                },
-            ),
-            target.jwk,
-            target.kid,
-        )?;
-        let now = wire::now_unix();
-        let signature = match request {
-            Request::Signed => {
-                wire::signature_header(target.secret.expose_secret(), now, body.as_bytes())
-            }
-            Request::Forged => {
-                let forged = probe_id("whsec_");
-                wire::signature_header(&forged, now, body.as_bytes())
-            }
-            Request::Stale => wire::signature_header(
-                target.secret.expose_secret(),
-                now - STALE_SECS,
-                body.as_bytes(),
-            ),
-        };
-        let answer = send(http, target, &delivery_id, signature, body).await;
+        let answer = send_one(http, target, request).await?;
         // A receiver that did not answer Kayle's own request is unreachable: the other two
         // would only wait out their timeouts as well.
         let unreachable = matches!(answer, Answer::NoAnswer { .. });
@@ -194,6 +164,45 @@ pub async fn probe(
         }
     }
     Ok(answers)
+}
+
+/// Sends one request of a probe, a fresh test event, and returns the answer.
+pub async fn send_one(
+    http: &reqwest::Client,
+    target: &Target<'_>,
+    request: Request,
+) -> Result<Answer, ProbeError> {
+    let delivery_id = probe_id("whd_");
+    let body = wire::seal(
+        &wire::event_json(
+            target.event_type,
+            &serde_json::json!({}),
+            &wire::Metadata {
+                event_id: probe_id("evt_"),
+                verification_session_id: probe_id("vs_"),
+                contract_version: wire::CONTRACT_VERSION,
+                probe: true,
+            },
+        ),
+        target.jwk,
+        target.kid,
+    )?;
+    let now = wire::now_unix();
+    let signature = match request {
+        Request::Signed => {
+            wire::signature_header(target.secret.expose_secret(), now, body.as_bytes())
+        }
+        Request::Forged => {
+            let forged = probe_id("whsec_");
+            wire::signature_header(&forged, now, body.as_bytes())
+        }
+        Request::Stale => wire::signature_header(
+            target.secret.expose_secret(),
+            now - STALE_SECS,
+            body.as_bytes(),
+        ),
+    };
+    Ok(send(http, target, &delivery_id, signature, body).await)
 }
 
 async fn send(

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::json_text as text;
-use crate::apply::{Outcome, SecretPlace};
+use crate::apply::{AfterRotation, Outcome, ReceiverCheck, SecretPlace};
 use crate::plan::Action;
 
 /// The version of the `applied` object; the plan around it keeps its own `format_version`.
@@ -41,6 +41,10 @@ pub struct EndpointResult {
     pub secret_writes: Vec<SecretPlace>,
     /// Secrets removed from sinks (a pruned endpoint's): sink and name only.
     pub secret_removals: Vec<SecretPlace>,
+    /// After a rotation: whether the sink's reload ran, what the receiver made of the new
+    /// secret, and the deliveries retried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_rotation: Option<AfterRotation>,
 }
 
 impl EndpointResult {
@@ -71,6 +75,7 @@ impl EndpointResult {
             steps: outcome.done.iter().map(|step| text(step)).collect(),
             secret_writes: places(outcome.written),
             secret_removals: places(outcome.removed),
+            after_rotation: outcome.after_rotation.map(scrubbed),
         }
     }
 
@@ -85,8 +90,20 @@ impl EndpointResult {
             steps: Vec::new(),
             secret_writes: Vec::new(),
             secret_removals: Vec::new(),
+            after_rotation: None,
         }
     }
+}
+
+/// `after` with the receiver's words (a socket's, a TLS library's) scrubbed.
+fn scrubbed(mut after: AfterRotation) -> AfterRotation {
+    match &mut after.receiver {
+        ReceiverCheck::NotReachable { reason, .. } | ReceiverCheck::NotProbed { reason, .. } => {
+            *reason = text(reason);
+        }
+        ReceiverCheck::Accepted { .. } => {}
+    }
+    after
 }
 
 /// The `applied` object: `{format_version, endpoints, totals}`, endpoints in key order.

@@ -129,12 +129,14 @@ fn secret_step(step: &SecretStep) -> SecretStep {
             from,
             to,
             unsettled_until,
+            reload,
         } => SecretStep::Rotate {
             sink: text(sink),
             name: text(name),
             from: *from,
             to: *to,
             unsettled_until: *unsettled_until,
+            reload: *reload,
         },
         SecretStep::Verify {
             sink,

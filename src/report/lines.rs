@@ -221,6 +221,7 @@ fn secret_line(step: &SecretStep) -> Line {
             from,
             to,
             unsettled_until,
+            ..
         } => {
             let what = if from == to {
                 format!("rotate now (rotation {to})")
@@ -233,8 +234,12 @@ fn secret_line(step: &SecretStep) -> Line {
             sink, name, until, ..
         } => (sink, name, verify_reason(*until)),
     };
+    let then = match step {
+        SecretStep::Rotate { reload: true, .. } => format!(", then sink {sink}'s reload command"),
+        _ => String::new(),
+    };
     Line {
         tone: Tone::Secret,
-        text: format!("signing secret → sink {sink} as {name}: {what} (sensitive)"),
+        text: format!("signing secret → sink {sink} as {name}: {what} (sensitive){then}"),
     }
 }

@@ -91,7 +91,13 @@ fn what(change: &Change) -> String {
         let verb = match secret {
             SecretStep::Write { .. } => "write".to_owned(),
             SecretStep::Recover { .. } => "recover".to_owned(),
-            SecretStep::Rotate { from, to, .. } => format!("rotate {from} → {to}"),
+            SecretStep::Rotate {
+                from,
+                to,
+                reload: false,
+                ..
+            } => format!("rotate {from} → {to}"),
+            SecretStep::Rotate { from, to, .. } => format!("rotate {from} → {to}, then reload"),
             SecretStep::Verify { .. } => "verify (unsettled)".to_owned(),
             SecretStep::Remove { sink, .. } => {
                 parts.push(format!("secrets removed from sink {sink}"));

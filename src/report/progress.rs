@@ -79,15 +79,16 @@ mod tests {
     use crate::plan::Action;
 
     fn finished(key: &str) -> Event {
-        Event::Finished(Outcome {
+        Event::Finished(Box::new(Outcome {
             key: key.into(),
             action: Action::Create,
             endpoint_id: Some(format!("whe_{key}")),
             done: vec![format!("created whe_{key} (disabled)"), "enabled".into()],
             written: Vec::new(),
             removed: Vec::new(),
+            after_rotation: None,
             error: None,
-        })
+        }))
     }
 
     #[test]

@@ -243,6 +243,7 @@ fn applied_lines_and_failures_show_no_control_code_or_credential() {
         done: vec![format!("updated name {LINK}")],
         written: Vec::new(),
         removed: Vec::new(),
+        after_rotation: None,
         error: Some(ApplyError::Sink {
             key: "web".into(),
             sink: "vault".into(),
@@ -285,6 +286,7 @@ fn apply_json_document_shape() {
         done: Vec::new(),
         written: Vec::new(),
         removed: Vec::new(),
+        after_rotation: None,
         error: None,
     };
     let created = Outcome {

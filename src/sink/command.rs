@@ -51,6 +51,12 @@ impl CommandSink {
         self
     }
 
+    /// Runs the argv as written, with nothing on stdin: a sink's `reload`, after `written` went
+    /// to the sink. `written` is never handed to it, and is scrubbed from what an error shows.
+    pub async fn run_without_input(&self, written: &SecretString) -> Result<(), SinkError> {
+        self.run(&self.argv, written, false).await
+    }
+
     fn error(&self, message: String) -> SinkError {
         SinkError::Store {
             sink: self.sink.clone(),
@@ -58,7 +64,14 @@ impl CommandSink {
         }
     }
 
-    async fn run(&self, argv: &[String], value: &SecretString) -> Result<(), SinkError> {
+    /// Runs `argv`, handing it `value` on stdin when `feed`; `value` is scrubbed from what an
+    /// error shows of its stderr either way.
+    async fn run(
+        &self,
+        argv: &[String],
+        value: &SecretString,
+        feed: bool,
+    ) -> Result<(), SinkError> {
         let program = &argv[0];
         let mut command = Command::new(program);
         for name in &self.hidden_env {
@@ -66,7 +79,7 @@ impl CommandSink {
         }
         let mut child = command
             .args(&argv[1..])
-            .stdin(Stdio::piped())
+            .stdin(if feed { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -75,9 +88,12 @@ impl CommandSink {
             .spawn()
             .map_err(|e| self.error(format!("cannot run `{program}`: {e}")))?;
 
-        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let stdin = child.stdin.take();
         let mut stderr = child.stderr.take().expect("stderr is piped");
         let feed = async move {
+            let Some(mut stdin) = stdin else {
+                return Ok(());
+            };
             // A command that exits without reading all of stdin is judged by its exit status.
             match stdin.write_all(value.expose_secret().as_bytes()).await {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
@@ -218,7 +234,7 @@ impl SecretSink for CommandSink {
             .iter()
             .map(|a| a.replace("{name}", name))
             .collect();
-        self.run(&argv, value).await
+        self.run(&argv, value, true).await
     }
 
     /// A command cannot be asked what it holds.

@@ -100,10 +100,11 @@ fn aws_endpoint(name: &str, url: &str) -> Result<String, SinkError> {
         })
 }
 
-/// Every sink a project declares, by name.
+/// Every sink a project declares, by name, and the `reload` commands of those that have one.
 #[derive(Clone, Default)]
 pub struct Sinks {
     by_name: BTreeMap<String, Arc<dyn SecretSink>>,
+    reloads: BTreeMap<String, Arc<command::CommandSink>>,
 }
 
 impl std::fmt::Debug for Sinks {
@@ -142,7 +143,26 @@ impl Sinks {
                 Ok((name.clone(), sink))
             })
             .collect::<Result<_, SinkError>>()?;
-        Ok(Sinks { by_name })
+        // A reload is handed nothing secret, and no credential of ours either.
+        let reloads = project
+            .reloads
+            .iter()
+            .map(|(name, reload)| {
+                let command = command::CommandSink::new(
+                    name,
+                    reload.command.clone(),
+                    Duration::from_secs(reload.timeout_seconds),
+                )?
+                .hiding_env(hidden.iter().cloned());
+                Ok((name.clone(), Arc::new(command)))
+            })
+            .collect::<Result<_, SinkError>>()?;
+        Ok(Sinks { by_name, reloads })
+    }
+
+    /// The `reload` command of the sink called `name`, if it has one.
+    pub fn reload(&self, name: &str) -> Option<&command::CommandSink> {
+        self.reloads.get(name).map(Arc::as_ref)
     }
 
     /// The sink called `name`.

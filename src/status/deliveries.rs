@@ -101,31 +101,7 @@ pub fn seconds_between(earlier: jiff::Timestamp, later: jiff::Timestamp) -> u64 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn delivery(
-        id: &str,
-        status: &str,
-        attempts: u32,
-        code: Option<u16>,
-        at: &str,
-    ) -> LiveDelivery {
-        LiveDelivery {
-            id: id.into(),
-            event_id: "evt_1".into(),
-            webhook_endpoint_id: "whe_1".into(),
-            webhook_encryption_key_id: None,
-            status: status.into(),
-            attempt_count: attempts,
-            next_attempt_at: None,
-            payload_expires_at: None,
-            payload_scrubbed_at: None,
-            payload_retention_reason: None,
-            last_status_code: code,
-            last_attempt_at: (attempts > 0).then(|| at.to_owned()),
-            created_at: at.into(),
-            updated_at: at.into(),
-        }
-    }
+    use crate::api::test_delivery as delivery;
 
     #[test]
     fn counts_the_last_refusal_and_the_oldest_pending() {

@@ -42,6 +42,8 @@ pub struct Options {
     pub concurrency: usize,
     /// See [`crate::apply::Target::late_window`].
     pub late_window: Duration,
+    /// See [`crate::apply::Target::settle`].
+    pub settle: Duration,
     /// Reconcile with `--verify-secrets` this often (`None`: never).
     pub verify_interval: Option<Duration>,
 }
@@ -98,6 +100,7 @@ pub async fn run(
             force: options.force,
             concurrency: options.concurrency,
             late_window: options.late_window,
+            settle: options.settle,
         },
         first_api,
         log,

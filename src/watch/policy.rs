@@ -97,6 +97,8 @@ fn apply_stuck(error: &ApplyError) -> Option<Stuck> {
     match error {
         ApplyError::Api { source, .. } => api_stuck(source),
         ApplyError::Inconsistent { .. } => Some(Stuck::InconsistentPlan),
+        // A rotation that is done: the next round finds nothing to do either way.
+        ApplyError::Reload { .. } | ApplyError::ReceiverRefuses { .. } => None,
         ApplyError::Sink { .. }
         | ApplyError::SinkRemove { .. }
         | ApplyError::NotAttempted { .. }

@@ -120,6 +120,8 @@ pub struct Reconciler<'a> {
     pub concurrency: usize,
     /// See [`crate::apply::Target::late_window`].
     pub late_window: std::time::Duration,
+    /// See [`crate::apply::Target::settle`].
+    pub settle: std::time::Duration,
 }
 
 impl Reconciler<'_> {
@@ -189,6 +191,7 @@ impl Reconciler<'_> {
             desired,
             concurrency: self.concurrency,
             late_window: self.late_window,
+            settle: self.settle,
         };
         // A sink that cannot be written fails the round before the API is changed.
         if let Some(first) = apply::check_sinks(&target, &plan).await.into_iter().next() {

@@ -70,6 +70,19 @@ pub struct Source {
     pub kid: String,
 }
 
+impl Source {
+    /// The default names kayle-sync gives endpoint `KEY`'s secret and generated private key
+    /// (`key` upper-cased, as `WEB`), in the dotenv sink `sink`, for the key `kid`.
+    pub fn defaults(sink: PathBuf, key: &str, kid: &str) -> Source {
+        Source {
+            sink,
+            secret_name: format!("KAYLE_WEBHOOK_SECRET_{key}"),
+            private_key_name: format!("KAYLE_WEBHOOK_PRIVATE_KEY_{key}"),
+            kid: kid.to_owned(),
+        }
+    }
+}
+
 struct Loaded {
     secret: String,
     key: RsaPrivateKey,
@@ -140,6 +153,29 @@ impl Receiver {
         std::thread::spawn(move || {
             std::thread::sleep(delay);
             inner.lock().unwrap().loaded = None;
+        });
+    }
+
+    /// Each time the file `trigger` is created or touched, [`Receiver::reload`], `delay`
+    /// later: as a deployment restarted by a sink's `reload` command picks the secret up a
+    /// while after the command returned. Stops when the receiver is dropped.
+    pub fn reload_when_touched(&self, trigger: PathBuf, delay: Duration) {
+        let inner = Arc::downgrade(&self.inner);
+        std::thread::spawn(move || {
+            let modified = || std::fs::metadata(&trigger).and_then(|m| m.modified()).ok();
+            let mut last = modified();
+            while inner.strong_count() > 0 {
+                let now = modified();
+                if now != last {
+                    last = now;
+                    std::thread::sleep(delay);
+                    match inner.upgrade() {
+                        Some(inner) => inner.lock().unwrap().loaded = None,
+                        None => return,
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
         });
     }
 

@@ -86,6 +86,12 @@ pub fn project_file(project: &Project, out: &Path) -> std::io::Result<String> {
                 line(w, "token_env", token_env);
             }
         }
+        if let Some(reload) = project.reloads.get(name) {
+            let argv: Vec<String> = reload.command.iter().map(|arg| quoted(arg)).collect();
+            let _ = writeln!(w, "    reload:");
+            let _ = writeln!(w, "      command: [{}]", argv.join(", "));
+            let _ = writeln!(w, "      timeout_seconds: {}", reload.timeout_seconds);
+        }
     }
     if let Some(sink) = &project.default_sink {
         let _ = writeln!(
@@ -131,6 +137,7 @@ mod tests {
             "api:\n  url: https://api.example.com\n  token_env: KAYLE_OTHER_KEY\n\
              label_prefix: \"ks:\"\nsinks:\n  local: { type: dotenv, path: secrets/kayle.env }\n  \
              gh: { type: command, command: [gh, secret, set, \"{name}\"], timeout_seconds: 9 }\n  \
+             k8s:\n    type: dotenv\n    path: k8s.env\n    reload: { command: [kubectl, rollout, restart, \"deploy/a b\"] }\n  \
              vault: { type: vault, address: \"https://vault.example.com\", token_env: VAULT_X }\n\
              defaults:\n  signing_secret: { sink: local }\n",
         )
@@ -151,6 +158,9 @@ mod tests {
             assert_eq!(again.default_sink.as_deref(), Some("local"));
             assert_eq!(again.sinks["gh"], project.sinks["gh"], "{text}");
             assert_eq!(again.sinks["vault"], project.sinks["vault"], "{text}");
+            assert_eq!(again.reloads, project.reloads, "{text}");
+            assert_eq!(again.reloads["k8s"].command[3], "deploy/a b", "{text}");
+            assert_eq!(again.reloads["k8s"].timeout_seconds, 30, "{text}");
             let SinkConfig::Dotenv { path } = &again.sinks["local"] else {
                 panic!("{text}")
             };

@@ -25,6 +25,7 @@ fn project() -> Project {
         )]
         .into_iter()
         .collect(),
+        reloads: Default::default(),
         default_sink: None,
     }
 }

@@ -1,0 +1,407 @@
+//! End to end: a rotation loses no delivery. After the new secret is written, the sink's
+//! `reload` runs, kayle-sync waits (at most `--settle`) until the receiver accepts the new
+//! secret and retries at once what failed meanwhile; a receiver out of reach is reported and
+//! not waited for; one that keeps refusing, or a reload that fails, fails the endpoint's step.
+
+mod receiver_support;
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use kayle_emulator::TEST_ORGANIZATION_ID;
+use receiver_support::{Mode, Receiver, Source};
+use serde_json::Value;
+use support::{Api, Project, Run};
+
+const SECRET_NAME: &str = "KAYLE_WEBHOOK_SECRET_WEB";
+const KEY_NAME: &str = "KAYLE_WEBHOOK_PRIVATE_KEY_WEB";
+
+/// The emulator's retry schedule runs this many times faster: the 5-second step takes
+/// 1.7 s, the 5-minute step 100 s, and an attempt waits 5 s for an answer (a receiver
+/// decrypting in a debug build on a busy machine is slow).
+const TIME_SCALE: u32 = 3;
+const FIVE_MINUTE_STEP: Duration = Duration::from_secs(300 / TIME_SCALE as u64);
+
+/// How long after the reload command the receiver loads the new secret.
+/// Longer than the 5-second step: some deliveries are refused twice, then wait for the
+/// 5-minute step unless retried.
+const RELOAD_DELAY: Duration = Duration::from_millis(3_500);
+
+/// The project file, with `reload` (YAML flow text) on the dotenv sink.
+fn project_file(reload: &str) -> String {
+    format!(
+        "api:\n  url: http://127.0.0.1:9\nsinks:\n  local:\n    type: dotenv\n    path: \
+         secrets/kayle.env\n    reload: {reload}\ndefaults:\n  signing_secret:\n    sink: local\n"
+    )
+}
+
+fn manifest(url: &str, rotation: u64) -> String {
+    format!(
+        "endpoints:\n  web:\n    url: {url}\n    encryption_keys:\n      - key_id: gen-1\n        \
+         generate: true\n    signing_secret:\n      rotation: {rotation}\n"
+    )
+}
+
+/// A project whose sink's reload touches `reload-requested` in it, and a receiver reading
+/// that sink which loads the secret again [`RELOAD_DELAY`] after each touch.
+fn reloading(api: &Api, mode: Mode) -> (Project, Receiver) {
+    let project = Project::new();
+    let trigger = project.path("reload-requested");
+    let reload = format!(
+        "{{ command: [touch, \"{}\"], timeout_seconds: 5 }}",
+        trigger.display()
+    );
+    project.write("kayle-sync.yaml", &project_file(&reload));
+    let receiver = receiver(&project, mode);
+    receiver.reload_when_touched(trigger, RELOAD_DELAY);
+    project.manifest(&manifest(&receiver.url, 0));
+    project.apply(api, &[]);
+    (project, receiver)
+}
+
+fn receiver(project: &Project, mode: Mode) -> Receiver {
+    Receiver::start(mode, Source::defaults(project.sink_path(), "WEB", "gen-1"))
+}
+
+/// Fails if any secret the API or the sink ever held appears in `runs`' output.
+#[track_caller]
+fn assert_no_secret(api: &Api, project: &Project, secrets: &mut Vec<String>, runs: &[&Run]) {
+    secrets.extend(api.all_secrets());
+    secrets.extend(project.sink(SECRET_NAME));
+    if let Some(pem) = project.sink(KEY_NAME) {
+        secrets.extend(pem.lines().filter(|l| l.len() > 20).map(str::to_owned));
+    }
+    for run in runs {
+        let all = run.all();
+        for secret in secrets.iter() {
+            assert!(!all.contains(secret.as_str()), "a secret in:\n{all}");
+        }
+    }
+}
+
+/// The number in "… N deliveries retried" / "N delivery retried".
+fn retried(text: &str) -> usize {
+    let at = text
+        .find(" retried")
+        .unwrap_or_else(|| panic!("no count in {text}"));
+    let words: Vec<&str> = text[..at].split_whitespace().collect();
+    words[words.len() - 2].parse().unwrap()
+}
+
+fn parse_time(text: &Value) -> jiff::Timestamp {
+    text.as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn events_firing_through_a_rotation_are_all_delivered_and_none_waits_five_minutes() {
+    let api = Api::start();
+    api.emu.set_delivery_time_scale(TIME_SCALE);
+    let (project, receiver) = reloading(&api, Mode::Correct);
+    let mut secrets = Vec::new();
+    project.manifest(&manifest(&receiver.url, 1));
+
+    let stop = AtomicBool::new(false);
+    let (run, fired) = std::thread::scope(|scope| {
+        let firing = scope.spawn(|| {
+            let mut fired = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let event = api
+                    .emu
+                    .fire_event(TEST_ORGANIZATION_ID, "verification.session.failed", None)
+                    .unwrap();
+                fired.push(event);
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            fired
+        });
+        // Deliveries are under way before the rotation and go on during it.
+        std::thread::sleep(Duration::from_millis(300));
+        let run = project.run(
+            &api,
+            &[
+                "apply",
+                "--auto-approve",
+                "--settle",
+                "60s",
+                "--format",
+                "json",
+            ],
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::SeqCst);
+        (run, firing.join().unwrap())
+    });
+    run.expect(0);
+    assert!(
+        run.stderr
+            .contains("sink local's reload command ran; receiver took the new secret after"),
+        "{}",
+        run.stderr
+    );
+    let retried_here = retried(&run.stderr);
+    assert!(retried_here >= 1, "{}", run.stderr);
+    let document: Value = serde_json::from_str(&run.stdout).unwrap();
+    let after = &document["applied"]["endpoints"][0]["after_rotation"];
+    assert_eq!(after["reloaded"], true, "{after}");
+    assert_eq!(after["receiver"], "accepted", "{after}");
+    assert_eq!(after["retried"], retried_here, "{after}");
+    assert!(after["after_seconds"].as_f64().unwrap() > 0.0, "{after}");
+
+    // Every delivery succeeds, well before the 5-minute step would have sent it again.
+    let ids: Vec<&str> = fired
+        .iter()
+        .flat_map(|e| e.delivery_ids.iter().map(String::as_str))
+        .collect();
+    assert!(ids.len() > 10, "{} deliveries", ids.len());
+    let started = Instant::now();
+    let deliveries = loop {
+        let all = api.emu.deliveries();
+        let ours: Vec<Value> = all
+            .into_iter()
+            .filter(|d| ids.contains(&d["id"].as_str().unwrap()))
+            .collect();
+        if ours.iter().all(|d| d["status"] == "succeeded") {
+            break ours;
+        }
+        assert!(
+            started.elapsed() < FIVE_MINUTE_STEP - Duration::from_secs(20),
+            "not all delivered: {ours:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut refused_twice = 0;
+    for delivery in &deliveries {
+        let waited = parse_time(&delivery["last_attempt_at"]).as_millisecond()
+            - parse_time(&delivery["created_at"]).as_millisecond();
+        assert!(
+            waited < FIVE_MINUTE_STEP.as_millis() as i64,
+            "waited {waited} ms: {delivery:#}"
+        );
+        assert!(
+            delivery["attempt_count"].as_u64().unwrap() <= 2,
+            "{delivery:#}"
+        );
+        let id = delivery["id"].as_str().unwrap();
+        let seen: Vec<_> = receiver
+            .seen()
+            .into_iter()
+            .filter(|s| s.delivery_id == id)
+            .collect();
+        let refused = seen.iter().filter(|s| !s.accepted).count();
+        refused_twice += usize::from(refused >= 2);
+        assert!(refused <= 2, "{seen:#?}");
+        let accepted = seen.iter().find(|s| s.accepted).expect("accepted");
+        let event = accepted.event.as_ref().expect("decrypted");
+        assert_eq!(event["metadata"]["event_id"], delivery["event_id"]);
+    }
+    // The schedule's second attempt was refused too for some: those were the retried ones.
+    assert!(refused_twice >= 1, "no delivery needed the retry");
+    assert_no_secret(&api, &project, &mut secrets, &[&run]);
+}
+
+#[test]
+fn a_receiver_out_of_reach_is_reported_and_not_waited_for() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write("kayle-sync.yaml", &project_file("{ command: [\"true\"] }"));
+    let url = "http://127.0.0.1:9/kayle";
+    project.manifest(&manifest(url, 0));
+    project.apply(&api, &[]);
+    project.manifest(&manifest(url, 1));
+    let started = Instant::now();
+    // The default --settle is 2 minutes: none of it is spent.
+    let run = project.run(&api, &["apply", "--auto-approve"]);
+    run.expect(0);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(
+        run.stderr.contains(
+            "receiver not reachable from here: the connection was refused or could not be \
+             made; not waited for; "
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("failed since the rotation"),
+        "{}",
+        run.stderr
+    );
+    assert_no_secret(&api, &project, &mut Vec::new(), &[&run]);
+}
+
+#[test]
+fn a_receiver_that_keeps_refusing_fails_the_step_after_settle() {
+    let api = Api::start();
+    let (project, receiver) = reloading(&api, Mode::WrongSecret);
+    project.manifest(&manifest(&receiver.url, 1));
+    let started = Instant::now();
+    let run = project.run(&api, &["apply", "--auto-approve", "--settle", "3s"]);
+    run.expect(1);
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    let all = run.all();
+    assert!(
+        all.contains(
+            "web: the receiver refuses the new signing secret: still refused (HTTP 400) after \
+             --settle 3s; check that sink local's reload command"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("Apply failed: 1 of 1"), "{all}");
+    // The rotation is done and recorded: the next plan does not rotate again.
+    project.assert_converged(&api);
+    assert_no_secret(&api, &project, &mut Vec::new(), &[&run]);
+}
+
+#[test]
+fn a_failing_reload_fails_the_step_naming_the_sink_and_the_exit_status() {
+    let api = Api::start();
+    let project = Project::new();
+    let url = "http://127.0.0.1:9/kayle";
+    let mut secrets = Vec::new();
+    let cases = [
+        (
+            "{ command: [sh, -c, \"echo the restart failed >&2; exit 3\"] }",
+            "web: the reload command of sink local failed: local: `sh` failed (exit status: \
+             3): the restart failed",
+        ),
+        (
+            "{ command: [/nonexistent/kubectl, rollout, restart] }",
+            "web: the reload command of sink local failed: local: cannot run \
+             `/nonexistent/kubectl`",
+        ),
+        (
+            "{ command: [sleep, \"30\"], timeout_seconds: 1 }",
+            "web: the reload command of sink local failed: local: `sleep` did not finish \
+             within 1 seconds and was killed",
+        ),
+    ];
+    project.write("kayle-sync.yaml", &project_file("{ command: [\"true\"] }"));
+    project.manifest(&manifest(url, 0));
+    project.apply(&api, &[]);
+    for (rotation, (reload, expected)) in (1..).zip(cases) {
+        project.write("kayle-sync.yaml", &project_file(reload));
+        project.manifest(&manifest(url, rotation));
+        let run = project.run(&api, &["apply", "--auto-approve"]);
+        run.expect(1);
+        assert!(run.all().contains(expected), "{}", run.all());
+        // The secret was written and recorded before the reload ran.
+        let id = support::id(&api.one("web"));
+        assert_eq!(project.sink(SECRET_NAME), Some(api.secret(&id)));
+        project.assert_converged(&api);
+        assert_no_secret(&api, &project, &mut secrets, &[&run]);
+    }
+}
+
+#[test]
+fn plan_and_validate_never_run_the_reload_and_plan_says_it_will() {
+    let api = Api::start();
+    let (project, receiver) = reloading(&api, Mode::Correct);
+    let trigger = project.path("reload-requested");
+    project.manifest(&manifest(&receiver.url, 1));
+    let plan = project.run(&api, &["plan"]);
+    plan.expect(0);
+    assert!(
+        plan.stdout.contains(
+            "signing secret → sink local as KAYLE_WEBHOOK_SECRET_WEB: rotate 0 → 1 \
+             (sensitive), then sink local's reload command"
+        ),
+        "{}",
+        plan.stdout
+    );
+    let json = project.run(&api, &["plan", "--format", "json"]);
+    let document: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        document["changes"][0]["secret"]["reload"], true,
+        "{document}"
+    );
+    project.run(&api, &["validate"]).expect(0);
+    assert!(!trigger.exists(), "plan or validate ran the reload");
+    // A cancelled apply does not run it either.
+    project.run(&api, &["apply"]).expect(1);
+    assert!(!trigger.exists());
+    project.run(&api, &["apply", "--auto-approve"]).expect(0);
+    assert!(trigger.exists());
+}
+
+#[test]
+fn kayle_sync_rotate_waits_for_the_receiver_too() {
+    let api = Api::start();
+    let (project, _receiver) = reloading(&api, Mode::Correct);
+    let run = project.run(
+        &api,
+        &["rotate", "web", "--auto-approve", "--settle", "30s"],
+    );
+    run.expect(0);
+    let all = run.all();
+    assert!(
+        all.contains("sink local's reload command ran; receiver took the new secret after"),
+        "{all}"
+    );
+    assert!(all.contains("Rotation complete"), "{all}");
+    // --settle 0 sends no probe.
+    let run = project.run(&api, &["rotate", "web", "--auto-approve", "--settle", "0"]);
+    run.expect(0);
+    assert!(
+        run.all()
+            .contains("receiver not probed (--settle 0); 0 deliveries failed since the rotation"),
+        "{}",
+        run.all()
+    );
+    assert_no_secret(&api, &project, &mut Vec::new(), &[&run]);
+}
+
+#[test]
+fn watch_settles_a_rotation_it_applies() {
+    use std::io::BufRead;
+    let api = Api::start();
+    let (project, receiver) = reloading(&api, Mode::Correct);
+    let mut command = project.command(
+        &api,
+        &[
+            "watch",
+            "--format",
+            "json",
+            "--settle",
+            "30s",
+            "--interval",
+            "1h",
+        ],
+    );
+    let mut child = command.spawn().unwrap();
+    let (sender, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = sender.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |wanted: &dyn Fn(&Value) -> bool| loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no such line in {seen:#?}"));
+        let value: Value = serde_json::from_str(&line).unwrap();
+        seen.push(line);
+        if wanted(&value) {
+            return value;
+        }
+    };
+    wait_for(&|line| line["event"] == "reconcile");
+    project.manifest(&manifest(&receiver.url, 1));
+    let endpoint = wait_for(&|line| line["event"] == "endpoint");
+    let message = endpoint["message"].as_str().unwrap_or_default().to_owned();
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        message.contains("sink local's reload command ran; receiver took the new secret after"),
+        "{endpoint}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for secret in api.all_secrets() {
+        assert!(!message.contains(&secret) && !stderr.contains(&secret));
+    }
+}
