@@ -14,7 +14,6 @@ mod terminal;
 mod tracing_setup;
 mod validate;
 mod watch;
-mod yaml;
 
 use std::io::Write;
 use std::path::Path;

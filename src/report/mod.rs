@@ -5,6 +5,7 @@
 
 mod applied;
 mod applied_json;
+pub mod export;
 mod json;
 mod lines;
 mod markdown;

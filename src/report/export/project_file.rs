@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::super::yaml::quoted;
+use super::yaml::quoted;
 use crate::model::{ApiUrl, Project, SinkConfig};
 
 /// The project file for the directory `out`, naming `project`'s API, label prefix, sinks and
