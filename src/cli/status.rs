@@ -12,9 +12,6 @@ use super::session::Session;
 use crate::report;
 use crate::status;
 
-/// How many key listings or reveals are sent at once.
-const READ_CONCURRENCY: usize = 8;
-
 pub async fn run(
     args: &StatusArgs,
     out: &mut dyn Write,
@@ -37,7 +34,7 @@ async fn report_status(
         window: args.since,
         targets: args.targets.clone(),
         verify_secrets: args.verify_secrets,
-        concurrency: READ_CONCURRENCY,
+        concurrency: crate::read::READ_CONCURRENCY,
     };
     let report = status::read(&session.client, desired, &session.sinks, &options)
         .await
