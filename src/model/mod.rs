@@ -8,8 +8,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+mod fields;
 mod sink;
 
+pub use fields::{EndpointFields, Field, FieldChange, FieldValue};
 pub use sink::{SecretSink, SinkError};
 
 /// The four event types the API knows, in the order the server reports them.
