@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+use super::EventType;
+
 /// One writable field of an endpoint. [`Field::ALL`] is the API's field order, which is the
 /// order of a plan's field changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -69,8 +71,8 @@ pub enum FieldChange {
         after: bool,
     },
     SubscribedEventTypes {
-        before: Option<Vec<String>>,
-        after: Vec<String>,
+        before: Option<Vec<EventType>>,
+        after: Vec<EventType>,
     },
     UndeliveredPayloadRetentionHours {
         before: Option<u32>,
@@ -86,6 +88,7 @@ pub enum FieldValue<'a> {
     Null,
     Text(&'a str),
     List(&'a [String]),
+    Events(&'a [EventType]),
     Flag(bool),
     Number(u32),
 }
@@ -110,9 +113,9 @@ impl FieldChange {
         use FieldValue::{List, Null, Text};
         match self {
             FieldChange::Name { before, .. } => before.as_deref().map_or(Null, Text),
-            FieldChange::Labels { before, .. }
-            | FieldChange::SubscribedEventTypes { before, .. } => {
-                before.as_deref().map_or(Null, List)
+            FieldChange::Labels { before, .. } => before.as_deref().map_or(Null, List),
+            FieldChange::SubscribedEventTypes { before, .. } => {
+                before.as_deref().map_or(Null, FieldValue::Events)
             }
             FieldChange::Url { before, .. } => before.as_deref().map_or(Null, Text),
             FieldChange::Enabled { before, .. } => before.map_or(Null, FieldValue::Flag),
@@ -128,9 +131,8 @@ impl FieldChange {
             FieldChange::Name { after, .. } => {
                 after.as_deref().map_or(FieldValue::Null, FieldValue::Text)
             }
-            FieldChange::Labels { after, .. } | FieldChange::SubscribedEventTypes { after, .. } => {
-                FieldValue::List(after)
-            }
+            FieldChange::Labels { after, .. } => FieldValue::List(after),
+            FieldChange::SubscribedEventTypes { after, .. } => FieldValue::Events(after),
             FieldChange::Url { after, .. } => FieldValue::Text(after),
             FieldChange::Enabled { after, .. } => FieldValue::Flag(*after),
             FieldChange::UndeliveredPayloadRetentionHours { after, .. } => {
@@ -157,9 +159,17 @@ impl FieldChange {
                 after: text(after),
             },
             FieldChange::SubscribedEventTypes { before, after } => {
+                // Only a type this kayle-sync does not know holds text from elsewhere.
+                let events = |items: &[EventType]| {
+                    let scrub = |item: &EventType| match item {
+                        EventType::Other(name) => EventType::Other(text(name)),
+                        known => known.clone(),
+                    };
+                    items.iter().map(scrub).collect::<Vec<_>>()
+                };
                 FieldChange::SubscribedEventTypes {
-                    before: before.as_deref().map(list),
-                    after: list(after),
+                    before: before.as_deref().map(events),
+                    after: events(after),
                 }
             }
             FieldChange::Enabled { .. } | FieldChange::UndeliveredPayloadRetentionHours { .. } => {
@@ -183,7 +193,7 @@ pub struct EndpointFields {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub subscribed_event_types: Option<Vec<String>>,
+    pub subscribed_event_types: Option<Vec<EventType>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub undelivered_payload_retention_hours: Option<u32>,
 }
@@ -268,7 +278,7 @@ mod tests {
         assert_eq!(serde_json::to_value(change.after()).unwrap(), json!(true));
         let change = FieldChange::SubscribedEventTypes {
             before: Some(Vec::new()),
-            after: vec!["verification.session.failed".into()],
+            after: vec![EventType::SessionFailed],
         };
         assert_eq!(serde_json::to_value(change.before()).unwrap(), json!([]));
         assert_eq!(

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::{self, DesiredEndpoint, Field, FieldChange, LiveEndpoint, Project};
+use crate::model::{self, DesiredEndpoint, EventType, Field, FieldChange, LiveEndpoint, Project};
 
 /// The labels an endpoint should carry apart from the secret-state label: the user's, then the
 /// identity label. The state label is apply's to write (see [`model::SecretState`]): a plan
@@ -76,11 +76,11 @@ pub(crate) fn changed_fields(
 
 /// The change of `field` from `live` (none for a create, where every field is set) to
 /// `desired` with `labels`, or `None` when the server would read the two as the same.
-fn change(
+fn change<'a>(
     field: Field,
-    desired: &DesiredEndpoint,
-    labels: &[String],
-    live: Option<&LiveEndpoint>,
+    desired: &'a DesiredEndpoint,
+    labels: &'a [String],
+    live: Option<&'a LiveEndpoint>,
 ) -> Option<FieldChange> {
     // A create sets every field; an update those whose values differ.
     let changes = |same: bool| live.is_none() || !same;
@@ -95,7 +95,8 @@ fn change(
         }
         Field::Labels => {
             let before = live.map(|live| &live.labels);
-            let same = before.is_some_and(|before| as_set(before, false) == as_set(labels, false));
+            let set = |labels: &'a [String]| as_set(labels.iter().map(String::as_str), false);
+            let same = before.is_some_and(|before| set(before) == set(labels));
             changes(same).then(|| FieldChange::Labels {
                 before: before.cloned(),
                 after: labels.to_vec(),
@@ -118,7 +119,8 @@ fn change(
         Field::SubscribedEventTypes => {
             let after = &desired.subscribed_event_types;
             let before = live.map(|live| &live.subscribed_event_types);
-            let same = before.is_some_and(|before| as_set(before, true) == as_set(after, true));
+            let set = |events: &'a [EventType]| as_set(events.iter().map(EventType::name), true);
+            let same = before.is_some_and(|before| set(before) == set(after));
             changes(same).then(|| FieldChange::SubscribedEventTypes {
                 before: before.cloned(),
                 after: after.clone(),
@@ -133,12 +135,13 @@ fn change(
     }
 }
 
-/// A list of strings as a set; `empty_is_all` reads an empty list as every event type.
-fn as_set(items: &[String], empty_is_all: bool) -> BTreeSet<&str> {
-    if items.is_empty() && empty_is_all {
+/// Names as a set; `empty_is_all` reads no names as every event type.
+fn as_set<'a>(names: impl Iterator<Item = &'a str>, empty_is_all: bool) -> BTreeSet<&'a str> {
+    let set: BTreeSet<&str> = names.collect();
+    if set.is_empty() && empty_is_all {
         model::ALL_EVENT_TYPES.into_iter().collect()
     } else {
-        items.iter().map(String::as_str).collect()
+        set
     }
 }
 

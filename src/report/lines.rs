@@ -5,7 +5,7 @@
 
 use similar::{ChangeTag, TextDiff};
 
-use crate::model::FieldValue;
+use crate::model::{EventType, FieldValue};
 use crate::plan::{Action, Change, FieldChange, KeyRepair, KeyStep, SecretStep};
 use crate::redact::safe_line;
 
@@ -109,16 +109,21 @@ fn field_diff(change: &Change) -> Vec<Line> {
 /// One field as YAML-ish lines: `field: value`, or `field:` and one `  - item` line per item, so
 /// a diff of a list shows which items come and go. Strings are quoted, so whitespace shows.
 fn document(field: &str, value: FieldValue<'_>) -> String {
-    match value {
-        FieldValue::List(items) if !items.is_empty() => {
-            let mut text = format!("{field}:\n");
-            for item in items {
-                text.push_str(&format!("  - {}\n", json(item)));
-            }
-            text
+    let items: Vec<&str> = match value {
+        FieldValue::List(items) => items.iter().map(String::as_str).collect(),
+        FieldValue::Events(items) => items.iter().map(EventType::name).collect(),
+        FieldValue::Null | FieldValue::Text(_) | FieldValue::Flag(_) | FieldValue::Number(_) => {
+            Vec::new()
         }
-        _ => format!("{field}: {}\n", json(&value)),
+    };
+    if items.is_empty() {
+        return format!("{field}: {}\n", json(&value));
     }
+    let mut text = format!("{field}:\n");
+    for item in items {
+        text.push_str(&format!("  - {}\n", json(&item)));
+    }
+    text
 }
 
 /// A value as JSON writes it: strings quoted and escaped, so whitespace and control

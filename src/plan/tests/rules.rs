@@ -91,7 +91,7 @@ fn normalization_hides_what_the_server_would_read_back_the_same() {
     read_back.subscribed_event_types.reverse();
     read_back
         .subscribed_event_types
-        .push(model::ALL_EVENT_TYPES[0].into());
+        .push(model::EventType::SessionSucceeded);
     read_back.labels.reverse();
     let plan = plan_all(&desired(vec![wanted.clone()]), &live(vec![read_back]));
     assert!(plan.is_empty(), "{plan:#?}");
