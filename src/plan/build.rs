@@ -113,6 +113,8 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
         .collect();
     let mut warnings = warnings(desired, live, options, &keys);
     warnings.extend(notes);
+    // Apply keeps the plan to the end: no room to spare (10,000 changes were room for 16,384).
+    changes.shrink_to_fit();
     Plan {
         changes,
         unmanaged,
