@@ -38,10 +38,15 @@ fn normalized_name(name: Option<&str>) -> Option<&str> {
 /// Every field of a desired endpoint as the create call sends it (apply adds the state label).
 pub(crate) fn create_fields(project: &Project, desired: &DesiredEndpoint) -> Vec<FieldChange> {
     let labels = desired_labels(project, desired);
-    Field::ALL
-        .into_iter()
-        .filter_map(|field| change(field, desired, &labels, None))
-        .collect()
+    // Every field, so room for exactly that many: collected from a filter, a create's six
+    // changes would get room for eight, and the plan is kept through the apply.
+    let mut fields = Vec::with_capacity(Field::ALL.len());
+    fields.extend(
+        Field::ALL
+            .into_iter()
+            .filter_map(|field| change(field, desired, &labels, None)),
+    );
+    fields
 }
 
 /// The fields whose desired value differs from the live one, compared as the server reads them
@@ -68,10 +73,12 @@ pub(crate) fn changed_fields(
         .cloned();
     let mut labels = desired_labels(project, desired);
     labels.extend(state_labels);
-    Field::ALL
+    let mut fields: Vec<FieldChange> = Field::ALL
         .into_iter()
         .filter_map(|field| change(field, desired, &labels, Some(live)))
-        .collect()
+        .collect();
+    fields.shrink_to_fit();
+    fields
 }
 
 /// The change of `field` from `live` (none for a create, where every field is set) to
