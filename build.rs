@@ -1,6 +1,11 @@
 //! Puts the commit kayle-sync was built from into `--version`, when it is built from a git
 //! checkout; a packaged crate (no `.git`) or a machine without git gets the bare version.
 
+#![allow(
+    clippy::disallowed_macros,
+    reason = "a build script speaks to cargo on stdout"
+)]
+
 use std::path::Path;
 use std::process::Command;
 

@@ -22,6 +22,11 @@
 //! - `KAYLE_BENCH_WATCH_EDITS` (default `20`; `0` skips the watch case)
 //! - `KAYLE_BENCH_BINARY`: the `kayle-sync` binary to measure (default: this build's)
 
+#![allow(
+    clippy::disallowed_macros,
+    reason = "a benchmark binary prints its table"
+)]
+
 #[path = "sync/watch.rs"]
 mod watch;
 

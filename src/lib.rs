@@ -4,14 +4,22 @@
 
 pub mod api;
 pub mod apply;
+#[allow(
+    clippy::disallowed_macros,
+    reason = "the command line owns stdout and stderr (clippy.toml)"
+)]
 pub mod cli;
 pub mod credentials;
 mod files;
 pub mod http;
+#[cfg(test)]
+mod layers;
+pub mod lock;
 pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod probe;
+pub mod read;
 pub mod redact;
 pub mod report;
 pub mod sink;

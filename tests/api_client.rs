@@ -191,12 +191,7 @@ async fn a_validation_error_names_each_failing_field() {
     assert_no_secret(&err);
 
     // An empty PATCH is refused as a whole: the path is empty.
-    let id = client
-        .create_endpoint(&fields(1))
-        .await
-        .unwrap()
-        .endpoint
-        .id;
+    let id = new_endpoint(&client).await;
     let err = client
         .update_endpoint(&id, &EndpointFields::default())
         .await
@@ -293,12 +288,7 @@ async fn auth_not_found_and_repeated_delete() {
 #[tokio::test]
 async fn a_delete_that_reaches_no_api_route_is_an_error() {
     let (emulator, server, client) = start().await;
-    let id = client
-        .create_endpoint(&fields(1))
-        .await
-        .unwrap()
-        .endpoint
-        .id;
+    let id = new_endpoint(&client).await;
     // A wrong base URL: the server's plain-text 404 for an unknown route, not NOT_FOUND.
     let misrouted = client_for(
         &format!("{}/wrong-prefix", server.url()),
@@ -324,7 +314,7 @@ async fn keys_and_secrets_round_trip() {
         revealed.expose_secret(),
         created.signing_secret.expose_secret()
     );
-    let rotated = client.rotate_secret(&id).await.unwrap();
+    let rotated = client.rotate_secret(&id, later()).await.unwrap();
     assert_ne!(
         rotated.expose_secret(),
         created.signing_secret.expose_secret()
@@ -375,23 +365,21 @@ async fn keys_and_secrets_round_trip() {
 #[tokio::test]
 async fn reveal_is_repeated_after_a_failure_and_a_lost_rotation_is_not() {
     let (emulator, _server, client) = start().await;
-    let id = client
-        .create_endpoint(&fields(1))
-        .await
-        .unwrap()
-        .endpoint
-        .id;
+    let id = new_endpoint(&client).await;
     emulator.inject(Route::RevealSecret, status(503), 1);
     let revealed = client.reveal_secret(&id).await.expect("retried reveal");
     assert_eq!(count(&emulator, Route::RevealSecret), 2);
     // A lost rotation may still land after a repeat and replace the secret the repeat
     // returned: it is reported, not repeated.
     emulator.inject(Route::RotateSecret, Fault::DropAfterCommit, 1);
-    let err = client.rotate_secret(&id).await.unwrap_err();
+    let err = client.rotate_secret(&id, later()).await.unwrap_err();
     assert!(err.is_outcome_unknown(), "{err:?}");
     assert_eq!(count(&emulator, Route::RotateSecret), 1);
     assert_no_secret(&err);
-    let rotated = client.rotate_secret(&id).await.expect("a plain rotation");
+    let rotated = client
+        .rotate_secret(&id, later())
+        .await
+        .expect("a plain rotation");
     assert_ne!(rotated.expose_secret(), revealed.expose_secret());
     assert_eq!(
         emulator.signing_secret(&id).as_deref(),
@@ -448,12 +436,7 @@ async fn a_read_hanging_past_the_timeout_is_repeated() {
 #[tokio::test]
 async fn a_failed_key_create_is_outcome_unknown_and_not_retried() {
     let (emulator, _server, client) = start().await;
-    let id = client
-        .create_endpoint(&fields(1))
-        .await
-        .unwrap()
-        .endpoint
-        .id;
+    let id = new_endpoint(&client).await;
     let generated = tokio::task::spawn_blocking(|| kayle_sync::apply::keys::generate(2048))
         .await
         .unwrap()
@@ -497,21 +480,28 @@ fn a_base_url_that_is_not_http_is_refused_up_front() {
     assert!(Client::new(config).is_ok());
 }
 
+/// An update whose answer was lost may still land after whatever the caller writes next: it
+/// is reported, not repeated. One the server refused with a 5xx is repeated.
 #[tokio::test]
-async fn a_dropped_update_answer_is_retried_and_succeeds() {
+async fn a_lost_update_answer_is_reported_and_a_refused_one_repeated() {
     let (emulator, _server, client) = start().await;
-    let created = client.create_endpoint(&fields(1)).await.unwrap();
-    emulator.inject(Route::UpdateEndpoint, Fault::DropAfterCommit, 1);
+    let id = new_endpoint(&client).await;
     let change = EndpointFields {
         enabled: Some(false),
         ..EndpointFields::default()
     };
+    emulator.inject(Route::UpdateEndpoint, Fault::DropAfterCommit, 1);
+    let err = client.update_endpoint(&id, &change).await.unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert_eq!(count(&emulator, Route::UpdateEndpoint), 1);
+
+    emulator.inject(Route::UpdateEndpoint, status(503), 1);
     let updated = client
-        .update_endpoint(&created.endpoint.id, &change)
+        .update_endpoint(&id, &change)
         .await
-        .expect("retried after the lost answer");
+        .expect("repeated after the refusal");
     assert!(!updated.enabled);
-    assert_eq!(count(&emulator, Route::UpdateEndpoint), 2);
+    assert_eq!(count(&emulator, Route::UpdateEndpoint), 3);
 }
 
 #[tokio::test]
@@ -563,4 +553,31 @@ async fn an_error_body_echoing_the_token_and_escape_codes_shows_neither() {
         shown.contains("\\u{1b}]8;;http://evil"),
         "escaped, not dropped: {shown}"
     );
+}
+
+/// A time by which any request here leaves.
+fn later() -> std::time::SystemTime {
+    std::time::SystemTime::now() + std::time::Duration::from_secs(3600)
+}
+
+#[tokio::test]
+async fn a_rotation_that_cannot_leave_in_time_is_not_sent() {
+    let (emulator, _server, client) = start().await;
+    let id = new_endpoint(&client).await;
+    let before = emulator.signing_secret(&id);
+    let passed = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    let err = client.rotate_secret(&id, passed).await.unwrap_err();
+    assert!(matches!(err, ApiError::NotSentInTime { .. }), "{err:?}");
+    assert_eq!(count(&emulator, Route::RotateSecret), 0);
+    assert_eq!(emulator.signing_secret(&id), before);
+}
+
+/// A new endpoint's id.
+async fn new_endpoint(client: &Client) -> String {
+    client
+        .create_endpoint(&fields(1))
+        .await
+        .unwrap()
+        .endpoint
+        .id
 }

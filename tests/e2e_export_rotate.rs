@@ -62,11 +62,7 @@ fn export_refuses_to_overwrite_and_writes_nothing_then() {
     project.write("exported/orders.yaml", "# mine\n");
     let run = project.run(&api, &["export", ".", "--out", "exported"]);
     run.expect(1);
-    assert!(
-        run.stderr.contains("refusing to overwrite"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(&["refusing to overwrite"]);
     assert_eq!(
         std::fs::read_to_string(project.path("exported/orders.yaml")).unwrap(),
         "# mine\n"
@@ -85,11 +81,7 @@ fn export_never_writes_through_a_link_in_the_output_directory() {
     std::os::unix::fs::symlink("../outside.yaml", out.join("orders.yaml")).unwrap();
     let run = project.run(&api, &["export", ".", "--out", out.to_str().unwrap()]);
     run.expect(1);
-    assert!(
-        run.stderr.contains("refusing to overwrite"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(&["refusing to overwrite"]);
     assert!(
         !elsewhere.path().join("outside.yaml").exists(),
         "written through the link"
@@ -153,11 +145,7 @@ fn rotate_key_replaces_the_secret_and_writes_the_new_one_to_the_sink() {
 
     let unknown = project.run(&api, &["rotate", "nope", "--auto-approve"]);
     unknown.expect(64);
-    assert!(
-        unknown.stderr.contains("nope is not declared"),
-        "{}",
-        unknown.stderr
-    );
+    unknown.stderr_has(&["nope is not declared"]);
 }
 
 #[test]
@@ -169,11 +157,8 @@ fn rotate_takes_the_directory_like_every_command_and_speaks_of_a_rotation() {
 
     let refused = project.run(&api, &["rotate", "orders", dir]);
     refused.expect(1);
-    assert!(
-        refused.stderr.contains("refusing to rotate") && !refused.stderr.contains("apply"),
-        "{}",
-        refused.stderr
-    );
+    refused.stderr_has(&["refusing to rotate"]);
+    assert!(!refused.stderr.contains("apply"), "{}", refused.stderr);
 
     let positional: &[&str] = &["rotate", "orders", dir, "--auto-approve"];
     let option: &[&str] = &["rotate", "orders", "--dir", dir, "--auto-approve"];
@@ -200,7 +185,7 @@ fn rotate_takes_the_directory_like_every_command_and_speaks_of_a_rotation() {
     }
     let help = project.run(&api, &["rotate", "--help"]);
     help.expect(0);
-    assert!(help.stdout.contains("[DIR]"), "{}", help.stdout);
+    help.stdout_has(&["[DIR]"]);
     assert!(!help.stdout.contains("--dir"), "{}", help.stdout);
     project.assert_converged(&api);
 }
@@ -264,7 +249,7 @@ fn export_out_then_plan_of_that_directory_is_no_changes_without_warnings() {
 
     let plan = project.run(&api, &["plan", out_arg, "--detailed-exitcode"]);
     plan.expect(0);
-    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    plan.stdout_has(&["No changes."]);
     assert!(
         !plan.all().to_lowercase().contains("warning"),
         "no warnings: {}",
@@ -280,11 +265,7 @@ fn export_out_then_plan_of_that_directory_is_no_changes_without_warnings() {
     let before = std::fs::read_to_string(out_dir.join("kayle-sync.yaml")).unwrap();
     let again = project.run(&api, &["export", ".", "--out", out_arg]);
     again.expect(1);
-    assert!(
-        again.stderr.contains("refusing to overwrite"),
-        "{}",
-        again.stderr
-    );
+    again.stderr_has(&["refusing to overwrite"]);
     assert_eq!(
         std::fs::read_to_string(out_dir.join("kayle-sync.yaml")).unwrap(),
         before

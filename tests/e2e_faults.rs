@@ -186,8 +186,9 @@ fn racing_applies_from_two_copies_of_the_directory_settle() {
     two.assert_converged(&api);
 }
 
-/// Lost answers of calls that can be repeated or checked settle within the same apply; a lost
-/// rotation settles on the next one.
+/// Lost answers of calls that can be checked settle within the same apply; a lost update, which
+/// could land late over a later record, leaves the endpoint unsettled until it no longer can;
+/// a lost rotation is not repeated, and none starts while a lost request may still land.
 #[test]
 fn lost_answers_on_other_writes_settle_in_the_same_apply() {
     let api = Api::start();
@@ -196,10 +197,17 @@ fn lost_answers_on_other_writes_settle_in_the_same_apply() {
     api.emu
         .inject(Route::UpdateEndpoint, Fault::DropAfterCommit, 1);
     project.apply(&api, &[]);
-    assert_settled(&api, &project);
     for key in KEYS {
         assert_eq!(api.keys(&id(&api.one(key))).len(), 1, "one key for {key}");
     }
+    // The update whose answer was lost was made again, with the endpoint recorded unsettled
+    // until the lost one can no longer land.
+    assert!(
+        unsettled(&api),
+        "a lost update leaves its endpoint unsettled"
+    );
+    settle_after_the_window(&api, &project);
+    assert_settled(&api, &project);
 
     // A rotation whose answer is lost: the secret changed, and nobody saw the new one.
     let with_rotation = std::fs::read_to_string(project.path("endpoints.yaml"))
@@ -212,27 +220,35 @@ fn lost_answers_on_other_writes_settle_in_the_same_apply() {
     let before = api.secret(&id(&api.one("orders")));
     api.emu
         .inject(Route::RotateSecret, Fault::DropAfterCommit, 1);
-    // Not repeated (a lost rotation can land after a repeat): the apply fails, the sink gets
-    // what the API holds now, and the next apply rotates again.
+    // Not repeated (a lost rotation can land after a repeat): the apply fails, and the sink
+    // gets what the API holds now.
     let run = project.run(&api, &["apply", "--auto-approve"]);
     run.expect(1);
     assert!(run.all().contains("outcome unknown"), "{}", run.all());
     let now = api.secret(&id(&api.one("orders")));
     assert_ne!(now, before);
     assert_eq!(project.sink(&secret_name("orders")), Some(now.clone()));
-    project.apply(&api, &[]);
-    assert_ne!(api.secret(&id(&api.one("orders"))), now, "rotated again");
-    // The lost rotation may still land until the late window has passed: until then the
-    // endpoint stays unsettled, and a plan says so.
-    let plan = project.run(&api, &["plan", "--detailed-exitcode"]);
-    plan.expect(2);
+    // The lost rotation may still land until the late window has passed: until then no
+    // rotation starts, the sink is checked instead, and a plan says so.
+    let deferred = project.run(&api, &["apply", "--auto-approve"]);
+    deferred.expect(1);
     assert!(
-        plan.stdout.contains("may still land until"),
+        deferred.all().contains("rotation not started"),
         "{}",
-        plan.stdout
+        deferred.all()
     );
-    support::wait_out_late_window();
-    project.apply(&api, &[]);
+    assert_eq!(
+        api.secret(&id(&api.one("orders"))),
+        now,
+        "not rotated again"
+    );
+    assert_eq!(project.sink(&secret_name("orders")), Some(now.clone()));
+    settle_after_the_window(&api, &project);
+    assert_ne!(
+        api.secret(&id(&api.one("orders"))),
+        now,
+        "rotated once the window passed"
+    );
     assert_settled(&api, &project);
 
     // A delete whose answer is lost.
@@ -451,10 +467,24 @@ fn chaos_applies(api: &Api, project: &Project, seed: u64) {
     if !succeeded || unsettled(api) {
         // Once a lost request can no longer land, one more apply without faults settles what
         // the faults left.
-        support::wait_out_late_window();
+        api.wait_out_late_window();
         project.apply(api, &[]);
     }
     assert_settled(api, project);
+}
+
+/// A plan says a lost request may still land; once it no longer can, one more apply runs.
+#[track_caller]
+fn settle_after_the_window(api: &Api, project: &Project) {
+    let plan = project.run(api, &["plan", "--detailed-exitcode"]);
+    plan.expect(2);
+    assert!(
+        plan.stdout.contains("may still land until"),
+        "{}",
+        plan.stdout
+    );
+    api.wait_out_late_window();
+    project.apply(api, &[]);
 }
 
 /// Whether some endpoint carries a record that its secret is unsettled.

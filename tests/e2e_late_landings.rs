@@ -130,10 +130,16 @@ impl<'a> Scenario<'a> {
         self.api.until_landed();
     }
 
-    /// Waits until the window has passed since the last run: no lost request can land now.
+    /// Waits until the window has passed since the last run, and every late window
+    /// kayle-sync recorded with it: no lost request can land now.
     fn after_the_window(&self) {
-        let settled = self.last_run + self.window + Duration::from_secs(1);
+        let settled = self.last_run + self.window;
         std::thread::sleep(settled.saturating_duration_since(Instant::now()));
+        support::window::wait_out_recorded_windows(
+            &self.api.emu,
+            support::PREFIX,
+            self.window + Duration::from_secs(3),
+        );
     }
 }
 
@@ -306,6 +312,17 @@ fn public_manifest(rotation: u32) -> String {
     )
 }
 
+/// Fails unless `run` refused to start a rotation while a lost one may still land.
+#[track_caller]
+fn assert_deferred(run: &Run) {
+    run.expect(1);
+    assert!(
+        run.all().contains("rotation not started"),
+        "a rotation started while a lost one may still land:\n{}",
+        run.all()
+    );
+}
+
 /// The end of c and d: right after the late rotation lands a plan must see that the sink is
 /// stale; once the window has passed, one more apply writes the API's current secret.
 fn land_then_settle(api: &Api, scenario: &mut Scenario, project: &Project) {
@@ -323,8 +340,9 @@ fn land_then_settle(api: &Api, scenario: &mut Scenario, project: &Project) {
     api.assert_no_violations();
 }
 
-/// c. A bumped rotation whose request is held past the client's timeout; the next apply
-/// rotates again and succeeds; then the first rotation lands.
+/// c. A bumped rotation whose request is held past the client's timeout; the next apply does
+/// not rotate while the first may land, and checks the sink instead; then the first rotation
+/// lands.
 #[test]
 fn a_declared_rotation_landing_after_the_next_apply_is_seen_and_settled() {
     let api = Api::start();
@@ -334,15 +352,13 @@ fn a_declared_rotation_landing_after_the_next_apply_is_seen_and_settled() {
     scenario.hold(Route::RotateSecret, 1);
     scenario.run(&project, &["apply", "--auto-approve"]);
     scenario.sent(Route::RotateSecret, 1);
-    scenario
-        .run(&project, &["apply", "--auto-approve"])
-        .expect(0);
+    assert_deferred(&scenario.run(&project, &["apply", "--auto-approve"]));
     assert_secret_current(&api, &project, "after the second apply");
     land_then_settle(&api, &mut scenario, &project);
 }
 
 /// d. `kayle-sync rotate KEY` whose request is held past the client's timeout; a second
-/// `rotate` succeeds; then the first rotation lands.
+/// `rotate` does not start while the first may land; then the first rotation lands.
 #[test]
 fn an_imperative_rotation_that_timed_out_and_lands_late_is_seen_and_settled() {
     let api = Api::start();
@@ -352,7 +368,7 @@ fn an_imperative_rotation_that_timed_out_and_lands_late_is_seen_and_settled() {
     let rotate = ["rotate", "orders", "--auto-approve"];
     scenario.run(&project, &rotate);
     scenario.sent(Route::RotateSecret, 1);
-    scenario.run(&project, &rotate).expect(0);
+    assert_deferred(&scenario.run(&project, &rotate));
     assert_secret_current(&api, &project, "after the second rotate");
     land_then_settle(&api, &mut scenario, &project);
 }
@@ -368,4 +384,94 @@ fn an_imperative_rotation_killed_in_flight_that_lands_late_is_seen_and_settled()
     scenario.sent(Route::RotateSecret, 1);
     scenario.kill(child);
     land_then_settle(&api, &mut scenario, &project);
+}
+
+/// e. The record made before a rotation is slow to answer, so the rotation leaves seconds
+/// after kayle-sync read the clock for the record; the rotation is then held and lands near
+/// the end of the window counted from its sending. The record must still say, when it lands,
+/// that a lost rotation may land: otherwise a run in between could settle the endpoint and a
+/// plan say `No changes.` over a stale sink.
+#[test]
+fn a_rotation_sent_after_a_slow_record_lands_within_what_the_record_says() {
+    let api = Api::start();
+    let mut scenario = Scenario::new(&api, ROTATING_WINDOW);
+    let project = settled(&mut scenario);
+    project.manifest(&public_manifest(1));
+    // The first update is the record; it takes longer than kayle-sync allows for it.
+    api.emu.inject(
+        Route::UpdateEndpoint,
+        Fault::Hang(Duration::from_secs(3)),
+        1,
+    );
+    scenario.hold(Route::RotateSecret, 1);
+    let mut command = project.command(&api, &["apply", "--auto-approve"]);
+    command
+        .env(WINDOW_ENV, scenario.window_env())
+        .env("KAYLE_SYNC_HTTP_TIMEOUT", "30s");
+    let child = support::spawn(command);
+    scenario.sent(Route::RotateSecret, 1);
+    let sent = Instant::now();
+    scenario.held = Some(sent);
+    std::thread::sleep(ROTATING_WINDOW - Duration::from_secs(1));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let until = support::window::recorded_until(&api.emu, support::PREFIX);
+    assert!(
+        until > now,
+        "the rotation may still land, yet the endpoint's record says none can after {until} \
+         (now {now})"
+    );
+    scenario.land();
+    support::wait(child);
+    scenario.last_run = Instant::now();
+    scenario.after_the_window();
+    scenario
+        .run(&project, &["apply", "--auto-approve"])
+        .expect(0);
+    assert_secret_current(&api, &project, "after the window and one more apply");
+    project.assert_converged(&api);
+    api.assert_no_violations();
+}
+
+/// f. An update whose answer was lost (here a change of URL, carrying the endpoint's settled
+/// record) lands after a later `kayle-sync rotate` would have made its record; had that
+/// rotation started and its answer been lost too, the landing would have erased the only
+/// sign that the sink may be stale. So the update is recorded unsettled, no rotation starts
+/// until it can no longer land, and at no point does a plan say `No changes.` over a stale sink.
+#[test]
+fn a_rotation_waits_for_an_update_whose_answer_was_lost() {
+    let api = Api::start();
+    let mut scenario = Scenario::new(&api, ROTATING_WINDOW);
+    let project = settled(&mut scenario);
+    project.manifest(&public_manifest(0).replace("/orders\n", "/orders-v2\n"));
+    scenario.hold(Route::UpdateEndpoint, 1);
+    let updated = scenario.run(&project, &["apply", "--auto-approve"]);
+    updated.expect(0);
+    assert!(
+        updated
+            .all()
+            .contains("an update whose answer was lost may still land"),
+        "{}",
+        updated.all()
+    );
+    scenario.hold(Route::RotateSecret, 1);
+    assert_deferred(&scenario.run(&project, &["rotate", "orders", "--auto-approve"]));
+    // The rotation was never sent: its hold is left unused.
+    api.emu.clear_faults();
+    scenario.land();
+    assert_secret_current(&api, &project, "after the lost update landed");
+    let plan = scenario.run(&project, &["plan", "--detailed-exitcode"]);
+    assert!(!plan.stdout.contains("No changes."), "{}", plan.stdout);
+    scenario.after_the_window();
+    scenario
+        .run(&project, &["rotate", "orders", "--auto-approve"])
+        .expect(0);
+    assert_secret_current(&api, &project, "after the rotation once the window passed");
+    scenario
+        .run(&project, &["apply", "--auto-approve"])
+        .expect(0);
+    project.assert_converged(&api);
+    api.assert_no_violations();
 }

@@ -22,7 +22,7 @@ fn create_then_converge() {
 
     let plan = project.run(&api, &["plan", "--detailed-exitcode"]);
     plan.expect(2);
-    assert!(plan.stdout.contains("+ create orders"), "{}", plan.stdout);
+    plan.stdout_has(&["+ create orders"]);
     assert!(
         plan.stdout
             .contains("Plan: 2 to create, 0 to update, 0 to delete."),
@@ -32,11 +32,7 @@ fn create_then_converge() {
     assert!(api.endpoints().is_empty(), "plan changes nothing");
 
     let run = project.apply(&api, &[]);
-    assert!(
-        run.stdout.contains("Apply complete: 2 created"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has(&["Apply complete: 2 created"]);
     let orders = assert_one_with_secret(&api, &project, "orders");
     assert_one_with_secret(&api, &project, "identity");
     assert_eq!(orders["url"], url("orders"));
@@ -60,7 +56,7 @@ fn create_then_converge() {
 
     project.assert_converged(&api);
     let again = project.apply(&api, &[]);
-    assert!(again.stdout.contains("No changes."), "{}", again.stdout);
+    again.stdout_has(&["No changes."]);
     assert_eq!(api.endpoints().len(), 2);
 }
 
@@ -78,8 +74,7 @@ fn update_in_place_keeps_id_and_secret() {
     )]));
     let plan = project.run(&api, &["plan"]);
     plan.expect(0);
-    assert!(plan.stdout.contains("~ update orders"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("Orders v2"), "{}", plan.stdout);
+    plan.stdout_has(&["~ update orders", "Orders v2"]);
     assert!(
         plan.stdout
             .contains("Plan: 0 to create, 1 to update, 0 to delete."),
@@ -115,17 +110,11 @@ fn drift_is_shown_and_reverted() {
 
     let plan = project.run(&api, &["plan", "--detailed-exitcode"]);
     plan.expect(2);
-    assert!(plan.stdout.contains("~ update orders"), "{}", plan.stdout);
-    assert!(
-        plan.stdout.contains("changed in the dashboard"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout.contains("undelivered_payload_retention_hours"),
-        "{}",
-        plan.stdout
-    );
+    plan.stdout_has(&[
+        "~ update orders",
+        "changed in the dashboard",
+        "undelivered_payload_retention_hours",
+    ]);
 
     project.apply(&api, &[]);
     let reverted = api.one("orders");
@@ -153,7 +142,7 @@ fn prune_deletes_only_with_prune() {
 
     let plan = project.run(&api, &["plan", "--detailed-exitcode"]);
     plan.expect(0);
-    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    plan.stdout_has(&["No changes."]);
     project.apply(&api, &[]);
     assert_eq!(
         id(&api.one("billing")),
@@ -163,7 +152,7 @@ fn prune_deletes_only_with_prune() {
 
     let plan = project.run(&api, &["plan", "--prune"]);
     plan.expect(0);
-    assert!(plan.stdout.contains("- delete billing"), "{}", plan.stdout);
+    plan.stdout_has(&["- delete billing"]);
     assert!(
         plan.stdout
             .contains("Plan: 0 to create, 0 to update, 1 to delete."),
@@ -234,11 +223,7 @@ fn a_directory_declaring_no_endpoints_is_refused() {
     ] {
         let refused = project.run(&api, args);
         refused.expect(1);
-        assert!(
-            refused.stderr.contains("declares no endpoints"),
-            "{}",
-            refused.stderr
-        );
+        refused.stderr_has(&["declares no endpoints"]);
         api.one("orders");
     }
     let plan = project.run(&api, &["plan", "--prune"]);
@@ -323,7 +308,7 @@ fn an_endpoint_labelled_by_hand_is_adopted_in_place_with_its_secret() {
 
     let plan = project.run(&api, &["plan"]);
     plan.expect(0);
-    assert!(plan.stdout.contains("~ update orders"), "{}", plan.stdout);
+    plan.stdout_has(&["~ update orders"]);
     assert!(!plan.stdout.contains("+ create"), "{}", plan.stdout);
 
     project.apply(&api, &[]);

@@ -281,7 +281,7 @@ fn the_probe_goes_where_it_is_told_and_all_probes_every_endpoint() {
     ] {
         let run = probe(&project, &api, &["web", "--url", url]);
         run.expect(64);
-        assert!(run.stderr.contains(why), "{}", run.stderr);
+        run.stderr_has(&[why]);
         assert!(!run.all().contains("pw@"), "{}", run.all());
     }
 }
@@ -294,36 +294,31 @@ fn the_probe_says_why_it_cannot_probe() {
     project.apply(&api, &[]);
     let run = probe(&project, &api, &["web"]);
     run.expect(1);
-    assert!(run.stdout.contains("FAILED (not-probed)"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("no active encryption key"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("warning: the endpoint is disabled"),
-        "{}",
-        run.stdout
+    run.stdout_has(&[
+        "FAILED (not-probed)",
+        "no active encryption key",
+        "warning: the endpoint is disabled",
+    ]);
+    // Declared, but not compared: the JSON says which.
+    let run = probe(&project, &api, &["web", "--format", "json"]);
+    run.expect(1);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        report["probes"][0]["sink"],
+        serde_json::json!({"holds": "not-checked"}),
+        "{report:#}"
     );
 
     let run = probe(&project, &api, &["nope"]);
     run.expect(64);
-    assert!(
-        run.stderr.contains("nope is not declared"),
-        "{}",
-        run.stderr
-    );
+    run.stderr_has(&["nope is not declared"]);
 
     // Nothing answers at port 9.
     project.manifest(&manifest(&[("web", "http://127.0.0.1:9/kayle")]));
     project.apply(&api, &[]);
     let run = probe(&project, &api, &["web"]);
     run.expect(1);
-    assert!(
-        run.stdout.contains("FAILED (unreachable)"),
-        "{}",
-        run.stdout
-    );
+    run.stdout_has(&["FAILED (unreachable)"]);
     // Once Kayle's own request gets no answer, the other two are not sent to wait out their
     // timeouts.
     let run = probe(&project, &api, &["web", "--format", "json"]);
@@ -333,4 +328,24 @@ fn the_probe_says_why_it_cannot_probe() {
     assert_eq!(requests.len(), 1, "{report:#}");
     assert_eq!(requests[0]["request"], "signed", "{report:#}");
     assert_eq!(requests[0]["answer"], "no_answer", "{report:#}");
+}
+
+/// A webhook URL can carry a credential in its query: the probe's JSON scrubs it as its text
+/// does.
+#[test]
+fn a_credential_in_the_url_is_scrubbed_from_the_probe_in_text_and_json() {
+    let api = Api::start();
+    let project = Project::new();
+    project.manifest(
+        "endpoints:\n  web:\n    url: http://127.0.0.1:9/kayle?token=probe-secret-1234\n    \
+         enabled: false\n",
+    );
+    project.apply(&api, &[]);
+    for format in ["text", "json"] {
+        let run = probe(&project, &api, &["web", "--format", format]);
+        run.expect(1);
+        let all = run.all();
+        assert!(!all.contains("probe-secret-1234"), "{format}: {all}");
+        run.stdout_has(&["token=(redacted)"]);
+    }
 }

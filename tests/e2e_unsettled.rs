@@ -189,9 +189,9 @@ fn a_state_label_update_that_lands_late_does_not_make_the_next_apply_rotate_agai
     // Whether this run goes on to rotate or stops, is for kayle-sync to choose.
     let _ = project.run(&api, &["apply", "--auto-approve"]);
     // The lost update has landed by now, and no request of that run can land any more.
-    support::wait_out_late_window();
+    api.wait_out_late_window();
     project.apply(&api, &[]);
-    support::wait_out_late_window();
+    api.wait_out_late_window();
     project.apply(&api, &[]);
     assert_true_and_converged(&api, &project);
     assert_eq!(rotations(), 1, "rotation 1 was applied more than once");

@@ -12,6 +12,11 @@
 //! `KAYLE_FAULT_SEEDS=200 cargo test --release --test faults -- --nocapture`; one seed again:
 //! `KAYLE_FAULT_SEED=17 cargo test --test faults seeds -- --nocapture`.
 
+#![allow(
+    clippy::disallowed_macros,
+    reason = "each seed reports to the test log"
+)]
+
 mod faults_support;
 
 use std::sync::Mutex;

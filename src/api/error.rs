@@ -36,6 +36,10 @@ pub enum ApiError {
     /// The server could not be reached, or kept failing, within the retry budget.
     #[error("{doing}: {reason}")]
     Transport { doing: String, reason: String },
+    /// A call that had to leave by a given time (a rotation, see
+    /// [`super::Client::rotate_secret`]) could not, and was not sent.
+    #[error("{doing}: not sent, because it could not leave in time")]
+    NotSentInTime { doing: String },
     /// The server answered something that is not what the API describes.
     #[error("{doing}: unexpected response: {reason}")]
     Decode { doing: String, reason: String },
@@ -102,6 +106,9 @@ impl ApiError {
             ApiError::Transport { doing, reason } => ApiError::Transport {
                 doing: clean(doing),
                 reason: clean(reason),
+            },
+            ApiError::NotSentInTime { doing } => ApiError::NotSentInTime {
+                doing: clean(doing),
             },
             ApiError::Decode { doing, reason } => ApiError::Decode {
                 doing: clean(doing),

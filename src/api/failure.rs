@@ -44,7 +44,7 @@ impl Failure {
             Failure::Lost(_) => (repeat == Repeat::Safe, None),
             Failure::Status(status, retry_after, _) => match *status {
                 StatusCode::TOO_MANY_REQUESTS => (true, *retry_after),
-                s if s.is_server_error() => (repeat == Repeat::Safe, *retry_after),
+                s if s.is_server_error() => (repeat != Repeat::Never, *retry_after),
                 _ => (false, None),
             },
             // Sent again, a hostile or broken server answers the same way.
@@ -71,7 +71,7 @@ impl Failure {
                 doing,
                 reason: format!("{reason}{tries}"),
             },
-            Failure::Lost(reason) if repeat == Repeat::Never => {
+            Failure::Lost(reason) if repeat != Repeat::Safe => {
                 ApiError::OutcomeUnknown { doing, reason }
             }
             Failure::Lost(reason) => ApiError::Transport {

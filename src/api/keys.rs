@@ -27,12 +27,27 @@ impl Client {
     /// repeated blindly: a rotation whose answer was lost (a timeout) may still land on the
     /// server after a repeat, replacing the secret the repeat returned; the error is then
     /// [`ApiError::OutcomeUnknown`].
-    pub async fn rotate_secret(&self, id: &str) -> Result<SecretString, ApiError> {
+    ///
+    /// Not sent once `send_by` has passed ([`ApiError::NotSentInTime`]): the caller records,
+    /// before rotating, until when a lost rotation may land, counting from `send_by`.
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        send_by: std::time::SystemTime,
+    ) -> Result<SecretString, ApiError> {
         let path = format!("/v1/webhooks/endpoints/{id}/signing-secret/rotate");
         let doing = format!("rotating the signing secret of endpoint {id}");
         let body: SecretBody = self
-            .call(Method::POST, &path, None, Repeat::Never, &doing)
-            .await?;
+            .call_enveloped(
+                Method::POST,
+                &path,
+                None,
+                Repeat::Never,
+                Some(send_by),
+                &doing,
+            )
+            .await?
+            .data;
         Ok(SecretString::from(body.signing_secret))
     }
 

@@ -11,7 +11,7 @@ pub mod sandbox;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
@@ -80,6 +80,10 @@ enum Repeat {
     Safe,
     /// It creates something: after a possibly-delivered request, report the outcome as unknown.
     Never,
+    /// Repeated after an answer (a 5xx, a 429) or a connection that was never made, but not
+    /// after an answer that was lost, which reports the outcome as unknown: a write that could
+    /// land late, over whatever is written after it.
+    Answered,
 }
 
 /// A Kayle API client. Cheap to share by reference across tasks.
@@ -253,12 +257,15 @@ impl Client {
         })
     }
 
+    /// Updates an endpoint, repeating it after a refusal the server answered; after an answer
+    /// that was lost the error is [`ApiError::OutcomeUnknown`], since the lost request can
+    /// still land later, over what the caller writes next.
     pub async fn update_endpoint(
         &self,
         id: &str,
         fields: &EndpointFields,
     ) -> Result<LiveEndpoint, ApiError> {
-        self.patch_endpoint(id, fields, Repeat::Safe).await
+        self.patch_endpoint(id, fields, Repeat::Answered).await
     }
 
     /// Updates an endpoint, never repeating the request after an answer that was lost (the
@@ -335,7 +342,7 @@ impl Client {
                 let joiner = if path.contains('?') { '&' } else { '?' };
                 let page_path = format!("{path}{joiner}{}", page_query(cursor.as_deref()));
                 let page: Envelope<Vec<T>> = self
-                    .call_enveloped(Method::GET, &page_path, None, Repeat::Safe, doing)
+                    .call_enveloped(Method::GET, &page_path, None, Repeat::Safe, None, doing)
                     .await?;
                 if cursor.is_some() && page.data.iter().any(|item| seen.contains(item.id())) {
                     tracing::debug!(path, "cursor ignored by the server; listing again");
@@ -393,21 +400,24 @@ impl Client {
         doing: &str,
     ) -> Result<T, ApiError> {
         Ok(self
-            .call_enveloped(method, path, body, repeat, doing)
+            .call_enveloped(method, path, body, repeat, None, doing)
             .await?
             .data)
     }
 
+    /// A call whose answer is read whole, envelope included; not sent at all once `send_by`
+    /// has passed.
     async fn call_enveloped<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
         repeat: Repeat,
+        send_by: Option<SystemTime>,
         doing: &str,
     ) -> Result<Envelope<T>, ApiError> {
         let bytes = self
-            .send(method, path, body, repeat, doing)
+            .send(method, path, body, repeat, send_by, doing)
             .await
             .map_err(|err| self.redacted(err))?;
         serde_json::from_slice(&bytes).map_err(|err| {
@@ -426,13 +436,15 @@ impl Client {
     }
 
     /// Sends one call, repeating it within the retry policy where that is safe, and returns
-    /// the body of the first success.
+    /// the body of the first success. No attempt leaves after `send_by`: the check follows the
+    /// wait for a place among the requests in flight, right before the request goes.
     async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
         repeat: Repeat,
+        send_by: Option<SystemTime>,
         doing: &str,
     ) -> Result<bytes::Bytes, ApiError> {
         let url = format!("{}{path}", self.base);
@@ -453,6 +465,11 @@ impl Client {
                 Some(semaphore) => Some(semaphore.acquire().await.expect("never closed")),
                 None => None,
             };
+            if send_by.is_some_and(|by| SystemTime::now() > by) {
+                return Err(ApiError::NotSentInTime {
+                    doing: doing.to_owned(),
+                });
+            }
             self.requests.fetch_add(1, Ordering::Relaxed);
             let started = std::time::Instant::now();
             let failure = match request.send().await {

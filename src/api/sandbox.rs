@@ -90,7 +90,7 @@ async fn lock(path: &Path, waiting: &mut dyn Write) -> std::io::Result<std::fs::
         "Waiting for another kayle-sync using this sandbox ({}) to finish...",
         path.display()
     );
-    crate::apply::lock::wait_turn(file, &message, waiting).await
+    crate::lock::wait_turn(file, &message, waiting).await
 }
 
 #[cfg(test)]

@@ -4,10 +4,9 @@
 
 use secrecy::SecretString;
 
-use super::keys::{GENERATED_KEY_BITS, generate, public_half};
 use super::{Event, Outcome, SecretPlace, Target};
 use crate::api::{ApiError, EndpointFields};
-use crate::model::{KeyMaterial, LiveEndpoint, RsaPublicJwk, SecretState, SinkError};
+use crate::model::{KeyMaterial, LiveEndpoint, SecretState, SinkError};
 use crate::plan::{Action, Change, KeyStep, SecretStep};
 
 /// How many times a create whose outcome was unknown, and which was then not found, is tried.
@@ -32,7 +31,8 @@ pub enum ApplyError {
         #[source]
         source: Box<SinkError>,
     },
-    /// Removing a pruned endpoint's secret from its sink failed (the endpoint is deleted).
+    /// Removing a secret from its sink failed: a pruned endpoint's (the endpoint is deleted), or
+    /// a replaced key's kept private key.
     #[error("{key}: removing {name} from sink {sink} failed: {source}")]
     SinkRemove {
         key: String,
@@ -47,6 +47,16 @@ pub enum ApplyError {
     /// An earlier change of the same key failed, so this one was not tried.
     #[error("{key}: not attempted, since an earlier change of this endpoint failed")]
     NotAttempted { key: String },
+    /// A rotation was not started, because a request whose answer was lost may still land on
+    /// the endpoint until `until` (unix seconds): landing after the record made before the
+    /// rotation, it could undo that record. The sink was checked against the API instead.
+    #[error(
+        "{key}: rotation not started: a request whose answer was lost may still land on the \
+         endpoint until {}, and could undo the record kayle-sync makes before rotating; the \
+         sink holds the API's current secret, and an apply after that time rotates",
+        super::secret::unix_time(*until)
+    )]
+    RotationDeferred { key: String, until: u64 },
 }
 
 /// Where a run announces what is worth saying before it happens.
@@ -63,7 +73,7 @@ pub(super) struct Run<'a, 'b> {
     pub(super) done: Vec<String>,
     pub(super) written: Vec<SecretPlace>,
     pub(super) removed: Vec<SecretPlace>,
-    notices: &'a Notices,
+    pub(super) notices: &'a Notices,
 }
 
 pub(super) async fn carry_out(target: &Target<'_>, change: &Change, notices: &Notices) -> Outcome {
@@ -168,7 +178,7 @@ impl Run<'_, '_> {
             if let (Some(labels), Some(state)) = (&fields.labels, self.state) {
                 fields.labels = Some(self.with_state(labels, state));
             }
-            self.api(self.target.client.update_endpoint(&id, &fields).await)?;
+            self.update_recorded(&id, fields).await?;
             let names: Vec<&str> = change.fields.iter().map(|f| f.field().name()).collect();
             self.done.push(format!("updated {}", names.join(", ")));
         }
@@ -182,24 +192,9 @@ impl Run<'_, '_> {
         self.api(self.target.client.delete_endpoint(&id).await)?;
         self.done.push("deleted".into());
         if let Some(SecretStep::Remove { sink, names }) = &change.secret {
-            let store = self.store(sink)?.clone();
             for name in names {
-                let removed =
-                    store
-                        .remove(name)
-                        .await
-                        .map_err(|source| ApplyError::SinkRemove {
-                            key: self.key.to_owned(),
-                            sink: sink.clone(),
-                            name: name.clone(),
-                            source: Box::new(source),
-                        })?;
-                if removed {
+                if self.remove_from_sink(sink, name).await? {
                     self.done.push(format!("removed {name} from sink {sink}"));
-                    self.removed.push(SecretPlace {
-                        sink: sink.clone(),
-                        name: name.clone(),
-                    });
                 }
             }
         }
@@ -243,11 +238,17 @@ impl Run<'_, '_> {
     async fn key_step(&mut self, endpoint_id: &str, step: &KeyStep) -> Result<(), ApplyError> {
         let client = self.target.client;
         match step {
-            KeyStep::Register { key_id, repair, .. } => {
+            KeyStep::Register {
+                key_id,
+                repair,
+                replaces,
+                ..
+            } => {
                 if let Some(repair) = repair {
                     self.done.push(format!("key {key_id}: {}", repair.as_str()));
                 }
-                self.register_key(endpoint_id, key_id).await
+                self.register_key(endpoint_id, key_id, replaces.as_deref())
+                    .await
             }
             KeyStep::Reactivate { key_id, id } => {
                 self.api(client.reactivate_key(id).await)?;
@@ -259,6 +260,8 @@ impl Run<'_, '_> {
                 self.done.push(format!("deactivated key {key_id}"));
                 Ok(())
             }
+            KeyStep::Keep { key_id, name } => self.keep_replaced(key_id, name).await,
+            KeyStep::RemoveKept { key_id, name } => self.remove_kept(key_id, name).await,
         }
     }
 
@@ -266,8 +269,14 @@ impl Run<'_, '_> {
     /// its public half is registered, so no event is ever encrypted to a key whose private half
     /// was lost; and a key the sink already holds is registered again rather than a new one
     /// generated, so that a registration whose answer was lost, landing late, registers the
-    /// same key.
-    async fn register_key(&mut self, endpoint_id: &str, key_id: &str) -> Result<(), ApplyError> {
+    /// same key. A key that `replaces` another gets a new pair unless the sink holds one
+    /// already (see [`Run::private_key`]).
+    async fn register_key(
+        &mut self,
+        endpoint_id: &str,
+        key_id: &str,
+        replaces: Option<&str>,
+    ) -> Result<(), ApplyError> {
         let wanted = self
             .target
             .desired
@@ -278,7 +287,7 @@ impl Run<'_, '_> {
         let public = match &wanted.material {
             KeyMaterial::Public(jwk) => jwk.clone(),
             KeyMaterial::Generate { private_key_name } => {
-                self.private_key(key_id, private_key_name).await?
+                self.private_key(key_id, private_key_name, replaces).await?
             }
         };
         let client = self.target.client;
@@ -303,73 +312,6 @@ impl Run<'_, '_> {
         }
         self.done.push(format!("registered key {key_id} (active)"));
         Ok(())
-    }
-
-    /// The public half of a generated key: of the private key the sink holds under
-    /// `private_key_name`, or of a new pair whose private half is written there first (unless
-    /// another apply wrote one meanwhile, which is then used).
-    async fn private_key(
-        &mut self,
-        key_id: &str,
-        private_key_name: &str,
-    ) -> Result<RsaPublicJwk, ApplyError> {
-        let sink = self.secret_sink()?;
-        let store = self.store(&sink)?.clone();
-        let sink_error = |source| self.sink_error(&sink, private_key_name, source);
-        let held = store
-            .read_all(&[private_key_name.to_owned()])
-            .await
-            .map_err(sink_error)?
-            .and_then(|values| values.into_iter().next().flatten());
-        let pem = match held {
-            Some(pem) => {
-                self.done.push(format!(
-                    "key {key_id}: using the private key sink {sink} holds as {private_key_name}"
-                ));
-                pem
-            }
-            None => {
-                // Nobody is waiting on the announcement: a closed channel is no failure.
-                let _ = self.notices.send(Event::GeneratingKey {
-                    key: self.key.to_owned(),
-                    key_id: key_id.to_owned(),
-                });
-                let generated = tokio::task::spawn_blocking(|| generate(GENERATED_KEY_BITS))
-                    .await
-                    .map_err(|err| self.inconsistent(format!("generating key {key_id}: {err}")))?
-                    .map_err(|err| self.inconsistent(format!("generating key {key_id}: {err}")))?;
-                let raced = store
-                    .put_if_absent(private_key_name, &generated.private_pem)
-                    .await
-                    .map_err(|source| self.sink_error(&sink, private_key_name, source))?;
-                match raced {
-                    Some(theirs) => {
-                        self.done.push(format!(
-                            "key {key_id}: another run wrote a private key to sink {sink} \
-                             first; using it"
-                        ));
-                        theirs
-                    }
-                    None => {
-                        self.done.push(format!(
-                            "generated key {key_id}, private key written to sink {sink} as \
-                             {private_key_name}"
-                        ));
-                        self.written.push(SecretPlace {
-                            sink: sink.clone(),
-                            name: private_key_name.to_owned(),
-                        });
-                        generated.private_pem
-                    }
-                }
-            }
-        };
-        public_half(&pem).ok_or_else(|| {
-            self.inconsistent(format!(
-                "sink {sink} holds something under {private_key_name} that is not an RSA \
-                 private key; remove it to have a new key generated"
-            ))
-        })
     }
 
     /// Writes `value` to `sink` as `name`, and records that it did.

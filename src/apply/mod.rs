@@ -3,9 +3,8 @@
 
 mod endpoint;
 pub mod keys;
-mod live;
-pub mod lock;
 mod preflight;
+mod private_keys;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -13,7 +12,6 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 
 pub use endpoint::ApplyError;
-pub use live::{ReadError, ReadOptions, read_live};
 pub use preflight::{check_sinks, sinks_written};
 
 use crate::api::Client;

@@ -8,7 +8,8 @@ use crate::model::{Desired, SinkError};
 use crate::plan::{KeyStep, Plan, SecretStep};
 
 /// The sinks `plan` writes to: those of its secret steps (removals included), and the
-/// signing-secret sink of an endpoint that registers a generated key.
+/// signing-secret sink of an endpoint that registers a generated key, or keeps or removes a
+/// replaced one's private half.
 pub fn sinks_written(plan: &Plan, desired: &Desired) -> BTreeSet<String> {
     let mut sinks = BTreeSet::new();
     for change in &plan.changes {
@@ -22,6 +23,7 @@ pub fn sinks_written(plan: &Plan, desired: &Desired) -> BTreeSet<String> {
         }
         let generates = change.keys.iter().any(|step| {
             matches!(step, KeyStep::Register { generate, repair, .. } if *generate || repair.is_some())
+                || matches!(step, KeyStep::Keep { .. } | KeyStep::RemoveKept { .. })
         });
         if generates && let Some(wanted) = desired.endpoints.get(&change.key) {
             sinks.insert(wanted.signing_secret.sink.clone());

@@ -3,12 +3,35 @@
 //! [`SecretState`]), so that a lost request, a late one or a killed process never leaves a sink
 //! stale without the next plan saying so.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use secrecy::{ExposeSecret, SecretString};
 
 use super::endpoint::{ApplyError, Run, now};
-use crate::api::EndpointFields;
+use crate::api::{ApiError, EndpointFields};
 use crate::model::SecretState;
 use crate::plan::SecretStep;
+
+/// How long the record made before a rotation may take, from reading the clock to the
+/// rotation leaving; the record counts the late window from then. A record that takes
+/// longer is made again, at most [`MAX_MARKS`] times in all.
+const SEND_MARGIN_SECS: u64 = 2;
+
+/// How many times a rotation's record is made before it gives up on a slow server.
+const MAX_MARKS: u32 = 3;
+
+/// Now, as a unix time in seconds rounded up.
+fn now_ceil() -> u64 {
+    let elapsed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    elapsed.as_secs() + u64::from(elapsed.subsec_nanos() > 0)
+}
+
+/// `until` (unix seconds) as a timestamp, for messages.
+pub(super) fn unix_time(until: u64) -> String {
+    jiff::Timestamp::from_second(until as i64).map_or_else(|_| until.to_string(), |t| t.to_string())
+}
 
 impl Run<'_, '_> {
     pub(super) async fn secret_step(
@@ -60,7 +83,8 @@ impl Run<'_, '_> {
     /// Rotates the secret, with the endpoint recorded unsettled first: whatever happens to
     /// the request or to this process, the next run finds the record and checks the sink.
     /// A rotation is never repeated (one whose answer was lost may still land), and the record
-    /// says until when a lost request may land.
+    /// says until when a lost request may land: the late window from the latest moment the
+    /// rotation may leave, which the client holds it to.
     async fn rotate(
         &mut self,
         endpoint_id: &str,
@@ -71,28 +95,49 @@ impl Run<'_, '_> {
     ) -> Result<(), ApplyError> {
         let client = self.target.client;
         let window = self.target.late_window.as_secs();
-        let earlier = unsettled_until.unwrap_or(0);
-        let until = earlier.max(now().saturating_add(window));
-        self.mark_unsettled(
-            endpoint_id,
-            SecretState::Unsettled {
-                rotation: from,
-                until,
-            },
-        )
-        .await?;
-        let secret = match client.rotate_secret(endpoint_id).await {
-            Ok(secret) => secret,
-            Err(err) if err.is_outcome_unknown() => {
-                // The rotation may have happened, or may still land. The sink gets what the
-                // API holds now, so the receiver works meanwhile; the record stays, so the
-                // next apply rotates again (or, for `kayle-sync rotate`, checks the sink once
-                // no lost request can land any more).
-                let current = self.api(client.reveal_secret(endpoint_id).await)?;
-                self.put(sink, name, &current).await?;
-                return Err(self.api_error(err));
+        let recorded = match self.state {
+            Some(SecretState::Unsettled { until, .. }) => until,
+            _ => 0,
+        };
+        let earlier = unsettled_until.unwrap_or(0).max(recorded);
+        if earlier > now() {
+            // A lost request could land after the record below and undo it; should the
+            // rotation's own answer be lost too, nothing would say the sink may be stale.
+            self.verify(endpoint_id, sink, name, from, earlier).await?;
+            return Err(ApplyError::RotationDeferred {
+                key: self.key.to_owned(),
+                until: earlier,
+            });
+        }
+        let mut marks = 0;
+        let secret = loop {
+            marks += 1;
+            // Seconds up, so that the record never ends before the window does.
+            let until = now_ceil().saturating_add(SEND_MARGIN_SECS + window);
+            self.mark_unsettled(
+                endpoint_id,
+                SecretState::Unsettled {
+                    rotation: from,
+                    until,
+                },
+            )
+            .await?;
+            let send_by = UNIX_EPOCH + Duration::from_secs(until - window);
+            match client.rotate_secret(endpoint_id, send_by).await {
+                Ok(secret) => break secret,
+                // The record took too long to make: make it again, later, before rotating.
+                Err(ApiError::NotSentInTime { .. }) if marks < MAX_MARKS => continue,
+                Err(err) if err.is_outcome_unknown() => {
+                    // The rotation may have happened, or may still land. The sink gets what
+                    // the API holds now, so the receiver works meanwhile; the record stays, so
+                    // the next apply rotates again (or, for `kayle-sync rotate`, checks the
+                    // sink once no lost request can land any more).
+                    let current = self.api(client.reveal_secret(endpoint_id).await)?;
+                    self.put(sink, name, &current).await?;
+                    return Err(self.api_error(err));
+                }
+                Err(err) => return Err(self.api_error(err)),
             }
-            Err(err) => return Err(self.api_error(err)),
         };
         self.put(sink, name, &secret).await?;
         self.settle_rotation(endpoint_id, sink, name, secret)
@@ -100,16 +145,8 @@ impl Run<'_, '_> {
         self.done.push(format!(
             "signing secret rotated, written to sink {sink} as {name}"
         ));
-        // An earlier lost request may still land: the record stays until it no longer can.
-        let state = if earlier > now() {
-            SecretState::Unsettled {
-                rotation: to,
-                until: earlier,
-            }
-        } else {
-            SecretState::Settled { rotation: to }
-        };
-        self.settle(endpoint_id, state, false).await
+        self.settle(endpoint_id, SecretState::Settled { rotation: to }, false)
+            .await
     }
 
     /// Reveals the secret of an unsettled endpoint and writes it to the sink unless the sink
@@ -141,8 +178,7 @@ impl Run<'_, '_> {
         if until > now() {
             self.done.push(format!(
                 "kept unsettled until {}: a request whose answer was lost may still land",
-                jiff::Timestamp::from_second(until as i64)
-                    .map_or_else(|_| until.to_string(), |t| t.to_string())
+                unix_time(until)
             ));
             return Ok(());
         }
@@ -150,12 +186,8 @@ impl Run<'_, '_> {
             .await
     }
 
-    /// Records `state` on the endpoint, and enables it with `enable`.
-    ///
-    /// Repeated within the retry policy like any update. An attempt whose answer was lost can
-    /// still land later; should it land over the record of a later run's rotation whose own
-    /// answer was lost too, that doubt would be lost: two lost answers on one endpoint within
-    /// the late window. `--verify-secrets` finds what that leaves.
+    /// Records `state` on the endpoint, and enables it with `enable` (through
+    /// [`Run::update_recorded`]: an answer lost on the way leaves the endpoint unsettled).
     pub(super) async fn settle(
         &mut self,
         endpoint_id: &str,
@@ -168,15 +200,55 @@ impl Run<'_, '_> {
             enabled: enable.then_some(true),
             ..EndpointFields::default()
         };
-        let updated = self.api(
-            self.target
-                .client
-                .update_endpoint(endpoint_id, &fields)
-                .await,
-        )?;
-        self.labels = Some(updated.labels);
         self.state = Some(state);
-        Ok(())
+        self.update_recorded(endpoint_id, fields).await
+    }
+
+    /// Updates the endpoint. An update whose answer was lost may land late, over whatever
+    /// is written after it, such as a later run's record before a rotation: were that
+    /// rotation's answer lost too, nothing would say the sink may be stale. So after a lost
+    /// answer the update is sent again with the endpoint recorded unsettled until the lost
+    /// one can no longer land, and no rotation starts before then (see [`Run::rotate`]).
+    pub(super) async fn update_recorded(
+        &mut self,
+        endpoint_id: &str,
+        mut fields: EndpointFields,
+    ) -> Result<(), ApplyError> {
+        let client = self.target.client;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let lost = match client.update_endpoint(endpoint_id, &fields).await {
+                Ok(updated) => {
+                    self.labels = Some(updated.labels);
+                    return Ok(());
+                }
+                Err(err) if err.is_outcome_unknown() && attempts < MAX_MARKS => err,
+                Err(err) => return Err(self.api_error(err)),
+            };
+            tracing::debug!(endpoint_id, error = %lost, "recording a lost update");
+            let labels = match fields.labels.take() {
+                Some(labels) => labels,
+                None => self.current_labels(endpoint_id).await?,
+            };
+            let prefix = &self.target.desired.project.label_prefix;
+            let written = SecretState::of_labels(prefix, &labels);
+            let earlier = match written {
+                SecretState::Unsettled { until, .. } => until,
+                SecretState::Settled { .. } => 0,
+            };
+            let until = earlier.max(now_ceil().saturating_add(self.target.late_window.as_secs()));
+            let state = SecretState::Unsettled {
+                rotation: written.rotation(),
+                until,
+            };
+            fields.labels = Some(self.with_state(&labels, state));
+            self.state = Some(state);
+            self.done.push(format!(
+                "kept unsettled until {}: an update whose answer was lost may still land",
+                unix_time(until)
+            ));
+        }
     }
 
     /// Records `state` before a step that could leave the sink behind. Sent once: were it

@@ -1,21 +1,23 @@
 //! `kayle-sync apply`: plan, show the plan, confirm, and carry it out.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 
 use anyhow::Context;
 
-use super::args::{ApplyArgs, ColorChoice, Format, SelectArgs};
+use super::args::{ApplyArgs, Format, SelectArgs};
 use super::plan::{compute, options, print};
 use super::session::Session;
+use super::terminal::Terminal;
 use super::{Outcome, UsageError};
 use crate::apply::{self, Target};
 use crate::model::Live;
 use crate::plan::{self, Plan, PlanOptions};
+use crate::read::Planned;
 use crate::report::{self, AppliedJson, Closing, EndpointResult};
 
 pub async fn run(
     args: &ApplyArgs,
-    color: ColorChoice,
+    terminal: Terminal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
@@ -23,11 +25,11 @@ pub async fn run(
     // `watch` takes them, so that neither waits for the other forever.
     let mut session = Session::open(&args.dir, err).await?;
     // Held until the apply is done: applies of one directory take turns.
-    let _lock = crate::apply::lock::lock_dir(&args.dir, err).await?;
+    let _lock = crate::lock::lock_dir(&args.dir, err).await?;
     session
         .client
         .limit_in_flight(usize::from(args.concurrency));
-    let result = plan_and_apply(&session, args, color, out, err).await;
+    let result = plan_and_apply(&session, args, terminal, out, err).await;
     session.close().await;
     result
 }
@@ -35,17 +37,16 @@ pub async fn run(
 async fn plan_and_apply(
     session: &Session,
     args: &ApplyArgs,
-    color: ColorChoice,
+    terminal: Terminal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     let desired = &session.loaded.desired;
-    let (plan, live, options) = match &args.plan {
-        Some(path) => saved_plan(session, path, &args.select).await?,
+    let (Planned { plan, live, guard }, options) = match &args.plan {
+        Some(path) => saved_plan(session, path, &args.select, args.force).await?,
         None => {
             let options = options(&args.select)?;
-            let (plan, live) = compute(session, &options).await?;
-            (plan, live, options)
+            (compute(session, &options, args.force).await?, options)
         }
     };
     // With --format json, stdout holds one JSON document that scripts parse: the plan with
@@ -53,11 +54,11 @@ async fn plan_and_apply(
     let json = args.format == Format::Json;
     // JSON rendering writes no warnings to stderr: they are in the document.
     let plan_only =
-        |out: &mut dyn Write| print(&plan, Format::Json, color, out, &mut std::io::sink());
+        |out: &mut dyn Write| print(&plan, Format::Json, terminal, out, &mut std::io::sink());
     if !json {
-        print(&plan, args.format, color, out, err)?;
+        print(&plan, args.format, terminal, out, err)?;
     }
-    if let Err(refusal) = plan::check_guard(&plan, desired, &live, args.force) {
+    if let Err(refusal) = guard {
         if json {
             plan_only(out)?;
         }
@@ -72,7 +73,7 @@ async fn plan_and_apply(
             report::render_text(&plan, &mut &mut *err, false)?;
             report::render_warnings(&plan, &mut *err, false)?;
         }
-        if !confirm(Closing::Apply, err)? {
+        if !confirm(Closing::Apply, terminal.interactive, err)? {
             writeln!(err, "Apply cancelled; nothing was changed.")?;
             if json {
                 plan_only(out)?;
@@ -82,11 +83,16 @@ async fn plan_and_apply(
     }
     // More endpoints than requests in flight: one waiting on its sink frees its slot.
     let concurrency = usize::from(args.concurrency) * apply::ENDPOINTS_PER_REQUEST_SLOT;
+    let how = Carry {
+        concurrency,
+        closing: Closing::Apply,
+        live_progress: terminal.live_progress,
+    };
     let Some(mut results) = unchanged else {
         if plan.is_empty() {
             return Ok(Outcome::Success);
         }
-        return carry_out(session, &plan, concurrency, Closing::Apply, out, err).await;
+        return carry_out(session, &plan, how, out, err).await;
     };
     let carried = if plan.is_empty() {
         Ok(Outcome::Success)
@@ -95,15 +101,7 @@ async fn plan_and_apply(
         // stderr.
         let mut collect = |outcome: apply::Outcome| results.push(EndpointResult::of(outcome));
         let mut stderr = std::io::stderr();
-        carry_out_with(
-            session,
-            &plan,
-            concurrency,
-            Closing::Apply,
-            (&mut stderr, err),
-            &mut collect,
-        )
-        .await
+        carry_out_with(session, &plan, how, (&mut stderr, err), &mut collect).await
     };
     match carried {
         Ok(outcome) => {
@@ -146,33 +144,34 @@ fn unchanged(
         .collect()
 }
 
+/// How a plan is carried out.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Carry {
+    /// How many endpoints are worked on at once.
+    pub concurrency: usize,
+    /// What the closing line says was done.
+    pub closing: Closing,
+    /// Whether a live count is drawn on stderr (see [`Terminal::live_progress`]).
+    pub live_progress: bool,
+}
+
 /// Carries `plan` out and prints what was done: each endpoint's line to `err` as it
 /// finishes, then the closing line to `out`; failed when any change failed.
 pub(super) async fn carry_out(
     session: &Session,
     plan: &Plan,
-    concurrency: usize,
-    closing: Closing,
+    how: Carry,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
-    carry_out_with(
-        session,
-        plan,
-        concurrency,
-        closing,
-        (out, err),
-        &mut drop::<apply::Outcome>,
-    )
-    .await
+    carry_out_with(session, plan, how, (out, err), &mut drop::<apply::Outcome>).await
 }
 
 /// [`carry_out`], handing each endpoint's outcome to `keep` once it is printed.
 async fn carry_out_with(
     session: &Session,
     plan: &Plan,
-    concurrency: usize,
-    closing: Closing,
+    how: Carry,
     (out, err): (&mut dyn Write, &mut dyn Write),
     keep: &mut dyn FnMut(apply::Outcome),
 ) -> anyhow::Result<Outcome> {
@@ -181,7 +180,7 @@ async fn carry_out_with(
         client: &session.client,
         sinks: &session.sinks,
         desired: &session.loaded.desired,
-        concurrency,
+        concurrency: how.concurrency,
         late_window: session.late_window,
     };
     let unwritable = apply::check_sinks(&target, plan).await;
@@ -196,9 +195,7 @@ async fn carry_out_with(
         anyhow::bail!("a sink the plan writes to cannot be written; nothing was changed");
     }
     // A live count only for a person at a terminal: never in a CI log.
-    let live =
-        std::io::stderr().is_terminal() && std::env::var_os("CI").is_none_or(|ci| ci.is_empty());
-    let mut progress = report::Progress::new(err, plan.changes.len(), live);
+    let mut progress = report::Progress::new(err, plan.changes.len(), how.live_progress);
     let applied = apply::apply(&target, plan, &mut |event| {
         progress.event(&event);
         if let apply::Event::Finished(outcome) = event {
@@ -207,7 +204,7 @@ async fn carry_out_with(
     })
     .await;
     progress.finish()?;
-    report::render_closing(&applied, closing, plan, &mut &mut *out)?;
+    report::render_closing(&applied, how.closing, plan, &mut &mut *out)?;
     out.flush()?;
     Ok(if applied.failed() == 0 {
         Outcome::Success
@@ -240,7 +237,8 @@ async fn saved_plan(
     session: &Session,
     path: &std::path::Path,
     select: &SelectArgs,
-) -> anyhow::Result<(Plan, Live, PlanOptions)> {
+    force: bool,
+) -> anyhow::Result<(Planned, PlanOptions)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the saved plan {}", path.display()))?;
     let saved = plan::from_saved(&text).with_context(|| path.display().to_string())?;
@@ -256,21 +254,26 @@ async fn saved_plan(
         ))
         .into());
     }
-    let (fresh, live) = compute(session, &options).await?;
-    if saved.fingerprint != plan::fingerprint(&live) {
+    let fresh = compute(session, &options, force).await?;
+    if saved.fingerprint != plan::fingerprint(&fresh.live) {
         anyhow::bail!(
             "{}: the live state changed since this plan was made; nothing was changed. Run plan again.",
             path.display()
         );
     }
-    if saved.plan != fresh {
+    if saved.plan != fresh.plan {
         anyhow::bail!(
             "{}: the configuration changed since this plan was made; nothing was changed. Run \
              plan again.",
             path.display()
         );
     }
-    Ok((saved.plan, live, options))
+    // The same plan as the fresh one, so the same guard.
+    let planned = Planned {
+        plan: saved.plan,
+        ..fresh
+    };
+    Ok((planned, options))
 }
 
 /// The options of a saved plan, in the words of the command line.
@@ -288,13 +291,17 @@ fn describe(options: &PlanOptions) -> String {
 }
 
 /// Asks on the terminal whether to go ahead with an apply or a rotation; refuses outright when
-/// stdin is not one.
-pub(super) fn confirm(what: Closing, err: &mut dyn Write) -> anyhow::Result<bool> {
+/// stdin is not one (`interactive` false).
+pub(super) fn confirm(
+    what: Closing,
+    interactive: bool,
+    err: &mut dyn Write,
+) -> anyhow::Result<bool> {
     let (verb, question) = match what {
         Closing::Apply => ("apply", "Apply these changes?"),
         Closing::Rotation => ("rotate", "Rotate this signing secret?"),
     };
-    if !std::io::stdin().is_terminal() {
+    if !interactive {
         anyhow::bail!(
             "refusing to {verb}: stdin is not a terminal, so nobody can confirm; pass \
              --auto-approve to {verb} without asking"

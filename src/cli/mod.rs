@@ -11,6 +11,8 @@ mod probe;
 mod rotate;
 mod session;
 mod status;
+mod terminal;
+mod tracing_setup;
 mod validate;
 mod watch;
 mod yaml;
@@ -21,6 +23,7 @@ use std::process::ExitCode;
 
 pub use args::{Cli, ColorChoice, Command, Format};
 use clap::Parser;
+pub use terminal::Terminal;
 
 use crate::manifest::{Diagnostic, shell_word};
 use crate::model::SinkConfig;
@@ -72,9 +75,12 @@ impl Outcome {
     }
 }
 
-/// The process's entry point. Call it from `main` before any other thread exists: it takes
-/// the project's credentials out of the environment (see [`crate::credentials`]).
+/// The process's entry point. Call it from `main` before any other thread exists: it changes
+/// the environment, and takes the project's credentials out of it (see
+/// [`crate::credentials`]).
 pub fn main() -> ExitCode {
+    // SAFETY: `main` calls this first thing, and no thread has been started.
+    unsafe { tracing_setup::unset_dangerous_logging() };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -90,10 +96,12 @@ pub fn main() -> ExitCode {
         unsafe { crate::credentials::take(&names) };
     }
     crate::credentials::protect_process();
+    let terminal = Terminal::detect(cli.color);
+    tracing_setup::init(terminal.stderr_color);
     // A reader that stopped reading (`plan | head -1`) is not an error of ours. watch is the
     // exception: its log going nowhere stops it, and a supervisor must see that it failed.
     let quiet_on_broken_pipe = !matches!(cli.command, Command::Watch(_));
-    match run(cli) {
+    match run(cli, terminal) {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(err) if quiet_on_broken_pipe && is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
@@ -182,7 +190,8 @@ fn missing_project(command: &Command) -> Option<Diagnostic> {
     crate::manifest::missing_project(dir, Some(&line))
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+/// Runs the command, with the streams and environment as `terminal` found them.
+pub fn run(cli: Cli, terminal: Terminal) -> anyhow::Result<Outcome> {
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     // Checked before anything else is read: in the wrong directory, that is the one thing to say.
     let missing = missing_project(&cli.command);
@@ -209,16 +218,15 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         .enable_all()
         .thread_name("kayle-sync-io")
         .build()?;
-    let color = cli.color;
     runtime.block_on(async {
         match &cli.command {
             Command::Validate(_) | Command::Init(_) | Command::Completions(_) | Command::Man => {
                 unreachable!("handled above")
             }
-            Command::Plan(args) => plan::run(args, color, &mut out, &mut err).await,
-            Command::Apply(args) => apply::run(args, color, &mut out, &mut err).await,
+            Command::Plan(args) => plan::run(args, terminal, &mut out, &mut err).await,
+            Command::Apply(args) => apply::run(args, terminal, &mut out, &mut err).await,
             Command::Export(args) => export::run(args, &mut out, &mut err).await,
-            Command::Rotate(args) => rotate::run(args, &mut out, &mut err).await,
+            Command::Rotate(args) => rotate::run(args, terminal, &mut out, &mut err).await,
             Command::Probe(args) => probe::run(args, &mut out, &mut err).await,
             Command::Status(args) => status::run(args, &mut out, &mut err).await,
             Command::Watch(args) => watch::run(args, &mut err).await,

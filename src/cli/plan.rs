@@ -1,28 +1,26 @@
 //! `kayle-sync plan`: read the live state and print what apply would change.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::Context;
 
-use super::args::{ColorChoice, Format, PlanArgs, SelectArgs};
+use super::args::{Format, PlanArgs, SelectArgs};
 use super::session::Session;
+use super::terminal::Terminal;
 use super::{Outcome, UsageError};
-use crate::apply::{ReadOptions, read_live};
 use crate::model::{Desired, Live};
 use crate::plan::{self, Plan, PlanOptions};
+use crate::read::{self, Planned};
 use crate::report;
-
-/// How many endpoints are read at once when listing keys.
-const READ_CONCURRENCY: usize = 8;
 
 pub async fn run(
     args: &PlanArgs,
-    color: ColorChoice,
+    terminal: Terminal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     let session = Session::open(&args.dir, err).await?;
-    let result = plan_and_print(&session, args, color, out, err).await;
+    let result = plan_and_print(&session, args, terminal, out, err).await;
     session.close().await;
     result
 }
@@ -30,15 +28,14 @@ pub async fn run(
 async fn plan_and_print(
     session: &Session,
     args: &PlanArgs,
-    color: ColorChoice,
+    terminal: Terminal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
-    let desired = &session.loaded.desired;
     let options = options(&args.select)?;
-    let (plan, live) = compute(session, &options).await?;
-    print(&plan, args.format, color, out, err)?;
-    if let Err(refusal) = plan::check_guard(&plan, desired, &live, false) {
+    let Planned { plan, live, guard } = compute(session, &options, false).await?;
+    print(&plan, args.format, terminal, out, err)?;
+    if let Err(refusal) = guard {
         writeln!(
             err,
             "warning: apply would refuse this plan: {}",
@@ -76,28 +73,26 @@ pub(super) fn options(select: &SelectArgs) -> anyhow::Result<PlanOptions> {
     })
 }
 
-/// Reads the live state and plans against it.
+/// Reads the live state and plans against it; the guard is checked as `force` says.
 pub(super) async fn compute(
     session: &Session,
     options: &PlanOptions,
-) -> anyhow::Result<(Plan, Live)> {
+    force: bool,
+) -> anyhow::Result<Planned> {
     let desired: &Desired = &session.loaded.desired;
-    let read = ReadOptions {
-        concurrency: READ_CONCURRENCY,
-        verify_secrets: options.verify_secrets,
-    };
-    let live = read_live(&session.client, desired, &session.sinks, read)
-        .await
-        .context("reading the live state")?;
-    check_targets_exist(&options.targets, desired, &live)?;
-    let mut plan = plan::plan(desired, &live, options);
-    // Said by the plan, and so in a pull request's comment, before apply refuses the file.
-    plan.warnings.extend(
-        crate::sink::tracked_sink_files(&desired.project)
-            .into_iter()
-            .map(|(sink, problem)| format!("sink {sink}: {problem}")),
-    );
-    Ok((plan, live))
+    let kept = read::Retention::from_env().map_err(anyhow::Error::msg)?;
+    let planned = read::plan_live(
+        &session.client,
+        desired,
+        &session.sinks,
+        options,
+        force,
+        kept,
+    )
+    .await
+    .context("reading the live state")?;
+    check_targets_exist(&options.targets, desired, &planned.live)?;
+    Ok(planned)
 }
 
 /// A `--target` must at least be shaped like a key.
@@ -151,24 +146,15 @@ pub(super) fn check_targets_known(targets: &[String], known: &[&str]) -> Result<
 pub(super) fn print(
     plan: &Plan,
     format: Format,
-    color_choice: ColorChoice,
+    terminal: Terminal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
     // Streamed through a buffer, not rendered whole first: the text of 10,000 creates is
     // megabytes, and the plan is already in memory once.
     let mut buffer = std::io::BufWriter::with_capacity(64 * 1024, &mut *out);
-    let color = |terminal: bool| {
-        report::color_enabled(
-            color_choice,
-            terminal,
-            std::env::var_os("NO_COLOR").as_deref(),
-        )
-    };
     match format {
-        Format::Text => {
-            report::render_text(plan, &mut buffer, color(std::io::stdout().is_terminal()))?
-        }
+        Format::Text => report::render_text(plan, &mut buffer, terminal.stdout_color)?,
         Format::Json => report::render_json(plan, &mut buffer)?,
         Format::Markdown => report::render_markdown(plan, &mut buffer)?,
     }
@@ -177,7 +163,7 @@ pub(super) fn print(
     out.flush()?;
     if format == Format::Text {
         // Warnings are not the plan: stderr, so that stdout can be saved or piped as is.
-        report::render_warnings(plan, err, color(std::io::stderr().is_terminal()))?;
+        report::render_warnings(plan, err, terminal.stderr_color)?;
     }
     Ok(())
 }

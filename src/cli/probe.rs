@@ -13,9 +13,10 @@ use super::session::Session;
 use super::{Outcome, UsageError};
 use crate::model::{EventType, Live, LiveEndpoint};
 use crate::probe::{self, Answer, Request, Target, Verdict};
-use crate::redact::safe_line;
+use crate::redact::{self, safe_line};
 
-/// What the sink the manifest names holds, next to the secret Kayle signs with.
+/// What the sink the manifest names holds, next to the secret Kayle signs with; `NotChecked`
+/// when the probe stopped before the secret was read (no active key, say).
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "holds", rename_all = "kebab-case")]
 enum SinkCheck {
@@ -25,6 +26,7 @@ enum SinkCheck {
     WriteOnly { sink: String },
     Unreadable { sink: String, reason: String },
     NotDeclared,
+    NotChecked,
 }
 
 impl SinkCheck {
@@ -42,6 +44,7 @@ impl SinkCheck {
                 format!("sink {sink} could not be read: {reason}")
             }
             SinkCheck::NotDeclared => "no manifest declares it: no sink to compare".to_owned(),
+            SinkCheck::NotChecked => "the sink was not compared".to_owned(),
         }
     }
 }
@@ -129,7 +132,8 @@ async fn probe_all(
     let all_ok = probed.iter().all(|p| p.verdict.is_ok());
     match args.format {
         LineFormat::Json => {
-            let report = serde_json::json!({"ok": all_ok, "probes": probed});
+            // Scrubbed as the text is: a webhook URL can carry a credential in its query.
+            let report = redact::scrub_json(&serde_json::json!({"ok": all_ok, "probes": probed}));
             writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         }
         LineFormat::Text => write_text(&probed, out)?,
@@ -163,7 +167,7 @@ async fn probe_one(
         reason: String::new(),
         warnings: Vec::new(),
         requests: Vec::new(),
-        sink: SinkCheck::NotDeclared,
+        sink: SinkCheck::NotChecked,
     };
     if !endpoint.enabled {
         probed
@@ -297,7 +301,7 @@ fn write_text(probed: &[Probed], out: &mut dyn Write) -> std::io::Result<()> {
                 sent.answer.describe()
             )?;
         }
-        if !matches!(p.sink, SinkCheck::NotDeclared) || p.verdict != Verdict::NotProbed {
+        if !matches!(p.sink, SinkCheck::NotChecked) {
             writeln!(out, "  {}", safe_line(&p.sink.describe()))?;
         }
         for warning in &p.warnings {

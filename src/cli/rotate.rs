@@ -6,23 +6,25 @@ use std::io::Write;
 use anyhow::Context;
 
 use super::Outcome;
-use super::apply::{carry_out, confirm};
+use super::apply::{Carry, carry_out, confirm};
 use super::args::RotateArgs;
 use super::session::Session;
+use super::terminal::Terminal;
 use crate::model::{Live, SecretState};
 use crate::plan::{self, Action, Change, Plan, SecretStep};
 use crate::report::Closing;
 
 pub async fn run(
     args: &RotateArgs,
+    terminal: Terminal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
     // As apply: the sandbox first, then the directory lock.
     let session = Session::open(args.dir(), err).await?;
     // Takes turns with applies of the same directory: both write its sinks.
-    let _lock = crate::apply::lock::lock_dir(args.dir(), err).await?;
-    let result = rotate(&session, args, out, err).await;
+    let _lock = crate::lock::lock_dir(args.dir(), err).await?;
+    let result = rotate(&session, args, terminal, out, err).await;
     session.close().await;
     result
 }
@@ -30,6 +32,7 @@ pub async fn run(
 async fn rotate(
     session: &Session,
     args: &RotateArgs,
+    terminal: Terminal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> anyhow::Result<Outcome> {
@@ -57,7 +60,7 @@ async fn rotate(
         spec.sink,
         spec.name
     )?;
-    if !args.auto_approve && !confirm(Closing::Rotation, err)? {
+    if !args.auto_approve && !confirm(Closing::Rotation, terminal.interactive, err)? {
         writeln!(err, "Rotation cancelled; nothing was changed.")?;
         return Ok(Outcome::Failed);
     }
@@ -85,5 +88,10 @@ async fn rotate(
         }],
         ..Plan::default()
     };
-    carry_out(session, &plan, 1, Closing::Rotation, out, err).await
+    let how = Carry {
+        concurrency: 1,
+        closing: Closing::Rotation,
+        live_progress: terminal.live_progress,
+    };
+    carry_out(session, &plan, how, out, err).await
 }

@@ -167,18 +167,7 @@ pub fn default_private_key_name(endpoint_key: &str, key_id: &str, several: bool)
     name
 }
 
-/// Upper-cases and turns every character that is not a letter or digit into `_`.
-pub fn env_style(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
+pub use crate::model::env_style;
 
 #[cfg(test)]
 mod tests {

@@ -10,11 +10,27 @@ use serde::{Deserialize, Serialize};
 
 mod event_type;
 mod fields;
+mod kept;
 mod sink;
 
 pub use event_type::EventType;
 pub use fields::{EndpointFields, Field, FieldChange, FieldValue};
+pub use kept::{KeptKey, kept_key_name};
 pub use sink::{SecretSink, SinkError};
+
+/// Upper-cases and turns every character that is not a letter or digit into `_`: a name part
+/// every sink kind takes.
+pub fn env_style(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
 
 /// The names of the four event types the API knows ([`EventType::KNOWN`]), in the order the
 /// server reports them.
@@ -272,6 +288,9 @@ pub struct Live {
     /// For endpoints whose active key is generated and whose sink is readable: what the sink
     /// holds under the key's private key name, by endpoint key.
     pub private_keys: BTreeMap<String, PrivateKeyHalf>,
+    /// For the same endpoints, when the plan asked: the replaced keys' private halves their
+    /// sinks keep (see [`KeptKey`]), by endpoint key.
+    pub kept_keys: BTreeMap<String, Vec<KeptKey>>,
 }
 
 /// What a readable sink holds for a generated key: only the public half derived from it is

@@ -166,7 +166,7 @@ fn create(project: &Project, wanted: &DesiredEndpoint) -> Change {
             sink: secret.sink.clone(),
             name: secret.name.clone(),
         }),
-        keys: key_steps(wanted, &[], None),
+        keys: key_steps(wanted, &[], None, &[]),
     }
 }
 
@@ -241,7 +241,15 @@ fn update(
         reason: None,
         fields,
         secret,
-        keys: key_steps(wanted, live_keys, live.private_keys.get(&wanted.key)),
+        keys: key_steps(
+            wanted,
+            live_keys,
+            live.private_keys.get(&wanted.key),
+            live.kept_keys
+                .get(&wanted.key)
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+        ),
     };
     let needed = !change.fields.is_empty() || change.secret.is_some() || !change.keys.is_empty();
     needed.then_some(change)
@@ -342,6 +350,16 @@ fn warnings(
                  a key_id names one key for good, so give the new key a new key_id (listed last) \
                  to rotate to it",
                 wanted.key
+            ));
+        }
+        let kept_keys = live.kept_keys.get(&wanted.key).map(Vec::as_slice);
+        if let (Some(name), Some(active)) = (
+            super::keys::given_back(wanted, kept_keys.unwrap_or_default()),
+            wanted.active_key(),
+        ) {
+            warnings.push(format!(
+                "{}: key {} was replaced, and sink {} keeps its private key as {name}; a key_id                  names one key for good, so its keys are left as they are: give the active key                  a new key_id",
+                wanted.key, active.key_id, wanted.signing_secret.sink
             ));
         }
         if live.private_keys.get(&wanted.key) == Some(&model::PrivateKeyHalf::Unusable)

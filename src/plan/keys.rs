@@ -5,9 +5,14 @@
 //! reactivate never needs a deactivate after it, and only one key is ever active once the steps
 //! have run. Keys are never deleted: an old key stays registered, inactive, so its private key
 //! can still decrypt history.
+//!
+//! A generated key replaced by another (its `key_id` changed) leaves its private half in the
+//! sink under its own name until no delivery encrypted to it can be sent, then it is removed.
 
 use super::{KeyRepair, KeyStep};
-use crate::model::{DesiredEndpoint, KeyMaterial, LiveKey, PrivateKeyHalf, RsaPublicJwk};
+use crate::model::{
+    DesiredEndpoint, KeptKey, KeyMaterial, LiveKey, PrivateKeyHalf, RsaPublicJwk, kept_key_name,
+};
 
 /// Keys of `desired` registered under their `key_id` with other key material: a `key_id`
 /// names one key for good (history was encrypted to it), so a changed file under the same id
@@ -64,24 +69,45 @@ pub(crate) fn repair(
 ///
 /// `half` is what the sink holds for a generated active key (see [`PrivateKeyHalf`]): when it
 /// is not the registered key, the active key is registered again, last, from the sink's key.
+///
+/// `kept` is what the sink keeps of replaced keys: those no delivery can need any more are
+/// removed, last.
 pub(crate) fn key_steps(
     desired: &DesiredEndpoint,
     live: &[LiveKey],
     half: Option<&PrivateKeyHalf>,
+    kept: &[KeptKey],
 ) -> Vec<KeyStep> {
     let Some(active) = desired.active_key() else {
         return Vec::new();
     };
-    let mut steps: Vec<KeyStep> = desired
-        .encryption_keys
+    if given_back(desired, kept).is_some() {
+        return Vec::new();
+    }
+    let mut steps = keep_steps(desired, live, half);
+    let replaces = steps.iter().find_map(|step| match step {
+        KeyStep::Keep { key_id, .. } => Some(key_id.clone()),
+        _ => None,
+    });
+    steps.extend(
+        desired
+            .encryption_keys
+            .iter()
+            .filter(|key| registered(live, &key.key_id).is_none())
+            .map(|key| KeyStep::Register {
+                key_id: key.key_id.clone(),
+                generate: matches!(key.material, KeyMaterial::Generate { .. }),
+                repair: None,
+                replaces: replaces.clone().filter(|_| key.key_id == active.key_id),
+            }),
+    );
+    let removals = kept
         .iter()
-        .filter(|key| registered(live, &key.key_id).is_none())
-        .map(|key| KeyStep::Register {
-            key_id: key.key_id.clone(),
-            generate: matches!(key.material, KeyMaterial::Generate { .. }),
-            repair: None,
-        })
-        .collect();
+        .filter(|kept| kept.done && kept.key_id != active.key_id)
+        .map(|kept| KeyStep::RemoveKept {
+            key_id: kept.key_id.clone(),
+            name: kept.name.clone(),
+        });
 
     if let Some(repair) = repair(desired, live, half) {
         // Registering makes it the active key, so nothing needs switching after it.
@@ -89,7 +115,9 @@ pub(crate) fn key_steps(
             key_id: active.key_id.clone(),
             generate: true,
             repair: Some(repair),
+            replaces: None,
         });
+        steps.extend(removals);
         return steps;
     }
 
@@ -112,7 +140,55 @@ pub(crate) fn key_steps(
                 }),
         ),
     }
+    steps.extend(removals);
     steps
+}
+
+/// The name under which the sink keeps the active key's private half as a replaced key's:
+/// its `key_id` was given back to a replaced key. Its deliveries (old and new) would share
+/// one `kid` with two private keys, so nothing is done, and the plan warns.
+pub(crate) fn given_back<'a>(desired: &DesiredEndpoint, kept: &'a [KeptKey]) -> Option<&'a str> {
+    let active = desired.active_key()?;
+    kept.iter()
+        .find(|kept| kept.key_id == active.key_id)
+        .map(|kept| kept.name.as_str())
+}
+
+/// The steps that keep the private half the sink holds for a generated key being replaced:
+/// the active key is generated and not registered yet, and the sink holds, under its private
+/// key name, the private half of registered keys with other ids (one, unless the same key was
+/// registered under several ids). A listing without JWKs cannot tell, and keeps nothing: the
+/// held key is then registered under the new id too, so nothing is lost either.
+fn keep_steps(
+    desired: &DesiredEndpoint,
+    live: &[LiveKey],
+    half: Option<&PrivateKeyHalf>,
+) -> Vec<KeyStep> {
+    let Some(active) = desired.active_key() else {
+        return Vec::new();
+    };
+    let (KeyMaterial::Generate { private_key_name }, Some(PrivateKeyHalf::Holds(public))) =
+        (&active.material, half)
+    else {
+        return Vec::new();
+    };
+    if registered(live, &active.key_id).is_some() {
+        return Vec::new();
+    }
+    let mut key_ids: Vec<&str> = live
+        .iter()
+        .filter(|key| key.key_id != active.key_id && matches_jwk(key, public) == Some(true))
+        .map(|key| key.key_id.as_str())
+        .collect();
+    key_ids.sort_unstable();
+    key_ids.dedup();
+    key_ids
+        .into_iter()
+        .map(|key_id| KeyStep::Keep {
+            key_id: key_id.to_owned(),
+            name: kept_key_name(private_key_name, key_id),
+        })
+        .collect()
 }
 
 /// The registered key with this `key_id`: the newest (key ids are not unique on the server; a

@@ -100,7 +100,8 @@ pub enum SecretStep {
         from: u64,
         to: u64,
         /// The endpoint was unsettled, and a lost request may still land until this unix
-        /// time: the rotation leaves it unsettled until then.
+        /// time: no rotation starts before then (apply checks the sink instead), since the
+        /// lost request could land after the record made before the rotation.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unsettled_until: Option<u64>,
     },
@@ -132,11 +133,23 @@ pub enum KeyStep {
         /// registered again under the same `key_id`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         repair: Option<KeyRepair>,
+        /// Set when the generated key replaces the registered key of this `key_id`, whose
+        /// private half the sink holds under the private key name: that half is kept under its
+        /// own name first ([`KeyStep::Keep`]), and then a new pair takes the name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<String>,
     },
     /// Reactivate a registered key (it is listed last again).
     Reactivate { key_id: String, id: String },
     /// Deactivate a key that is no longer the last entry, or that no entry names.
     Deactivate { key_id: String, id: String },
+    /// Keep the private half of the generated key `key_id`, about to be replaced, in the sink
+    /// under `name` (see [`crate::model::kept_key_name`]): deliveries encrypted to it may
+    /// still be sent after the new key is registered.
+    Keep { key_id: String, name: String },
+    /// Remove the private half of the replaced key `key_id`, kept under `name`: no delivery
+    /// encrypted to it can be sent any more.
+    RemoveKept { key_id: String, name: String },
 }
 
 /// Why a registered generated key is registered again.

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
+use super::json_text as text;
 use crate::apply::{Outcome, SecretPlace};
 use crate::plan::Action;
-use crate::redact;
 
 /// The version of the `applied` object; the plan around it keeps its own `format_version`.
 pub const APPLIED_FORMAT_VERSION: u32 = 1;
@@ -128,8 +128,4 @@ impl AppliedJson {
             totals,
         }
     }
-}
-
-fn text(text: &str) -> String {
-    redact::scrub(text, &[]).into_owned()
 }

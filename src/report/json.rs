@@ -6,8 +6,8 @@ use std::io::{self, Write};
 use serde::{Serialize, Serializer};
 
 use super::applied_json::AppliedJson;
+use super::json_text as text;
 use crate::plan::{Change, FORMAT_VERSION, KeyStep, Plan, SecretStep, Summary, Undeclared};
-use crate::redact;
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -69,10 +69,6 @@ fn render(plan: &Plan, applied: Option<&AppliedJson>, out: &mut impl Write) -> i
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
     writeln!(out)
-}
-
-fn text(text: &str) -> String {
-    redact::scrub(text, &[]).into_owned()
 }
 
 fn scrubbed(change: &Change) -> Change {
@@ -148,10 +144,12 @@ fn key_step(step: &KeyStep) -> KeyStep {
             key_id,
             generate,
             repair,
+            replaces,
         } => KeyStep::Register {
             key_id: text(key_id),
             generate: *generate,
             repair: *repair,
+            replaces: replaces.as_deref().map(text),
         },
         KeyStep::Reactivate { key_id, id } => KeyStep::Reactivate {
             key_id: text(key_id),
@@ -160,6 +158,14 @@ fn key_step(step: &KeyStep) -> KeyStep {
         KeyStep::Deactivate { key_id, id } => KeyStep::Deactivate {
             key_id: text(key_id),
             id: text(id),
+        },
+        KeyStep::Keep { key_id, name } => KeyStep::Keep {
+            key_id: text(key_id),
+            name: text(name),
+        },
+        KeyStep::RemoveKept { key_id, name } => KeyStep::RemoveKept {
+            key_id: text(key_id),
+            name: text(name),
         },
     }
 }

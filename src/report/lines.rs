@@ -62,7 +62,7 @@ pub(crate) fn body(change: &Change) -> Vec<Line> {
     let active = change
         .keys
         .iter()
-        .rposition(|step| !matches!(step, KeyStep::Deactivate { .. }));
+        .rposition(|step| matches!(step, KeyStep::Register { .. } | KeyStep::Reactivate { .. }));
     for (index, step) in change.keys.iter().enumerate() {
         lines.push(key_line(step, Some(index) == active));
     }
@@ -139,15 +139,20 @@ fn key_line(step: &KeyStep, active: bool) -> Line {
             key_id,
             generate,
             repair,
+            replaces,
         } => {
-            let generated = match (generate, repair) {
-                (_, Some(KeyRepair::DiffersFromSink)) => {
+            let generated = match (generate, repair, replaces) {
+                (_, Some(KeyRepair::DiffersFromSink), _) => {
                     ", again from the private key in the sink (sensitive)"
                 }
-                (true, _) => {
+                (true, _, Some(_)) => {
+                    ", generate: new private key to the sink in place of the replaced one \
+                     (sensitive)"
+                }
+                (true, _, None) => {
                     ", generate unless the sink holds it: private key to the sink (sensitive)"
                 }
-                (false, _) => "",
+                (false, _, _) => "",
             };
             let why = repair.map_or_else(String::new, |r| format!("; {}", r.as_str()));
             Line {
@@ -162,6 +167,20 @@ fn key_line(step: &KeyStep, active: bool) -> Line {
         KeyStep::Deactivate { key_id, id } => Line {
             tone: Tone::Modify,
             text: format!("key {key_id} (deactivate {id})"),
+        },
+        KeyStep::Keep { key_id, name } => Line {
+            tone: Tone::Add,
+            text: format!(
+                "key {key_id} (replaced: its private key kept in the sink as {name} while \
+                 deliveries encrypted to it may be sent)"
+            ),
+        },
+        KeyStep::RemoveKept { key_id, name } => Line {
+            tone: Tone::Remove,
+            text: format!(
+                "key {key_id} (replaced: remove its private key {name} from the sink; no \
+                 delivery encrypted to it can be sent any more)"
+            ),
         },
     }
 }
@@ -179,6 +198,17 @@ pub(super) fn verify_reason(until: u64) -> String {
             format!("{base}; a request whose answer was lost may still land until {time}")
         }
         _ => format!("{base} (a create or rotation was interrupted)"),
+    }
+}
+
+/// What a rotation waits for, in words: nothing, or a lost request's possible landing.
+fn not_before(unsettled_until: Option<u64>) -> String {
+    match unsettled_until.map(|until| (until, jiff::Timestamp::from_second(until as i64))) {
+        Some((until, Ok(time))) if until > 0 => format!(
+            ", not before {time}: a request whose answer was lost may still land until then \
+             (an apply before then checks the sink instead)"
+        ),
+        _ => String::new(),
     }
 }
 
@@ -201,15 +231,15 @@ fn secret_line(step: &SecretStep) -> Line {
             name,
             from,
             to,
-            ..
-        } if from == to => (sink, name, format!("rotate now (rotation {to})")),
-        SecretStep::Rotate {
-            sink,
-            name,
-            from,
-            to,
-            ..
-        } => (sink, name, format!("rotate {from} → {to}")),
+            unsettled_until,
+        } => {
+            let what = if from == to {
+                format!("rotate now (rotation {to})")
+            } else {
+                format!("rotate {from} → {to}")
+            };
+            (sink, name, what + &not_before(*unsettled_until))
+        }
         SecretStep::Verify {
             sink, name, until, ..
         } => (sink, name, verify_reason(*until)),

@@ -1,9 +1,7 @@
-//! Renders plans for people (text, colored like `terraform plan`), for machines (JSON) and for
-//! pull-request comments (markdown), into any `impl Write`.
-
-use std::ffi::OsStr;
-
-use crate::cli::ColorChoice;
+//! Renders what kayle-sync has to say: plans for people (text, colored like `terraform plan`),
+//! for machines (JSON) and for pull-request comments (markdown); what an apply did; `status`
+//! and `validate`. Renderers get plain values and a writer: the command line decides colors
+//! and streams.
 
 mod applied;
 mod applied_json;
@@ -13,6 +11,7 @@ mod markdown;
 mod progress;
 mod status;
 mod text;
+mod validate;
 
 pub use applied::{Closing, event_line, outcome_line, render_closing};
 pub use applied_json::{APPLIED_FORMAT_VERSION, AppliedJson, EndpointResult};
@@ -21,16 +20,12 @@ pub use markdown::render_markdown;
 pub use progress::Progress;
 pub use status::{render_status_json, render_status_text};
 pub use text::{render_text, render_warnings};
+pub use validate::{render_validate_json, render_validate_text};
 
-/// Whether to color output. `always` and `never` decide alone; `auto` colors a terminal unless
-/// `NO_COLOR` is set to a non-empty value (<https://no-color.org>). `no_color` is the value of
-/// the `NO_COLOR` environment variable, passed in so this stays testable.
-pub fn color_enabled(choice: ColorChoice, is_terminal: bool, no_color: Option<&OsStr>) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => is_terminal && no_color.is_none_or(OsStr::is_empty),
-    }
+/// A text a server or a file gave, as the JSON renderers write it: anything shaped like a
+/// credential scrubbed (serde escapes control characters).
+fn json_text(text: &str) -> String {
+    crate::redact::scrub(text, &[]).into_owned()
 }
 
 /// The summary line: `Plan: 1 to create, 2 to update, 0 to delete.` or `No changes.`

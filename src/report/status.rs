@@ -3,16 +3,82 @@
 
 use std::io::Write;
 
+use super::json_text as text;
 use crate::redact::safe_line;
-use crate::status::{EndpointStatus, Report};
+use crate::status::{Deliveries, EndpointStatus, Found, KeyCheck, Report};
 
 /// The longest active key id the table shows; longer ones are cut (the JSON has them whole).
 const MAX_KEY_ID: usize = 32;
 
-/// Writes `report` as one pretty-printed JSON document.
+/// Writes `report` as one pretty-printed JSON document. serde escapes control characters;
+/// what a server or a file said (ids, key ids, a sink's error) is scrubbed of credentials
+/// here, as in the plan's JSON.
 pub fn render_status_json(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
+    let Report {
+        format_version,
+        healthy,
+        window,
+        secrets_verified,
+        endpoints,
+        requests,
+    } = report;
+    let scrubbed = Report {
+        format_version: *format_version,
+        healthy: *healthy,
+        window: window.clone(),
+        secrets_verified: *secrets_verified,
+        endpoints: endpoints.iter().map(scrubbed).collect(),
+        requests: *requests,
+    };
+    serde_json::to_writer_pretty(&mut *out, &scrubbed)?;
     writeln!(out)
+}
+
+/// `endpoint` with every text in it scrubbed; destructured, so that a new field is not
+/// forgotten.
+fn scrubbed(endpoint: &EndpointStatus) -> EndpointStatus {
+    let EndpointStatus {
+        key,
+        endpoint_id,
+        declared,
+        enabled,
+        encryption_key:
+            KeyCheck {
+                key_id,
+                declared_key_id,
+                private_key,
+            },
+        secret,
+        deliveries,
+        problems,
+    } = endpoint;
+    let mut deliveries: Deliveries = deliveries.clone();
+    if let Some(last) = &mut deliveries.last_failure {
+        last.delivery_id = text(&last.delivery_id);
+    }
+    if let Some(oldest) = &mut deliveries.oldest_pending {
+        oldest.delivery_id = text(&oldest.delivery_id);
+    }
+    EndpointStatus {
+        key: text(key),
+        endpoint_id: endpoint_id.as_deref().map(text),
+        declared: *declared,
+        enabled: *enabled,
+        encryption_key: KeyCheck {
+            key_id: key_id.as_deref().map(text),
+            declared_key_id: declared_key_id.as_deref().map(text),
+            private_key: *private_key,
+        },
+        secret: secret.map_texts(text),
+        deliveries,
+        problems: problems
+            .iter()
+            .map(|found| Found {
+                problem: found.problem.map_texts(text),
+                message: text(&found.message),
+            })
+            .collect(),
+    }
 }
 
 /// Writes `report` as a table, one row per endpoint, then each problem, then what was counted
@@ -178,6 +244,49 @@ pub(crate) fn short_age(seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::{LastFailure, OldestPending, Problem, SecretCheck, sample};
+
+    #[test]
+    fn what_a_server_or_a_sink_said_is_scrubbed_from_the_json() {
+        // Credential shapes where the API puts ids, and where a sink's error goes.
+        let token = "ghp_6EfmMNw4D4LmwBH8DtOKJ0M2BeGwAheqhTBX";
+        let jwt =
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.I6uEF7MMhrmZ0oQU3NGoegIF6Y0y716wwiM8dl2MMGZ";
+        let mut web = sample::endpoint("web", Some(&format!("whe {token}")));
+        web.encryption_key.key_id = Some(format!("k {token}"));
+        web.secret = SecretCheck::Unreadable {
+            sink: "vault".into(),
+            reason: "403: password=hunter2".into(),
+        };
+        let at = "2026-12-02T11:00:00Z".parse().unwrap();
+        web.deliveries.last_failure = Some(LastFailure {
+            delivery_id: format!("whd {jwt}"),
+            status_code: None,
+            at,
+        });
+        web.deliveries.oldest_pending = Some(OldestPending {
+            delivery_id: format!("whd {jwt}"),
+            created_at: at,
+            age_seconds: 3_600,
+        });
+        let other = Problem::OtherKeyActive {
+            active: format!("k {token}"),
+            declared: "k1".into(),
+        };
+        web.problems = vec![other.into()];
+        let mut out = Vec::new();
+        render_status_json(&sample::report(vec![web]), &mut out).unwrap();
+        let json = String::from_utf8(out).unwrap();
+        for secret in [token, jwt, "hunter2"] {
+            assert!(!json.contains(secret), "{secret} in {json}");
+        }
+        let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let web = &report["endpoints"][0];
+        assert_eq!(web["encryption_key"]["key_id"], "k (redacted)");
+        assert_eq!(web["secret"]["reason"], "403: password=(redacted)");
+        assert_eq!(web["problems"][0]["active"], "k (redacted)");
+        assert_eq!(web["deliveries"]["oldest_pending"]["age_seconds"], 3_600);
+    }
 
     #[test]
     fn ages_show_their_two_largest_units() {

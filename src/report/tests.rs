@@ -1,14 +1,11 @@
 //! Snapshots of the text, JSON and markdown plans, and the color choice.
 
-use std::ffi::OsStr;
-
-use crate::cli::ColorChoice;
 use crate::plan::test_support::{
     desired, endpoint, foreign, generated_key, live, live_key, live_of, public_key,
 };
 use crate::plan::{Plan, PlanOptions, plan};
 
-use super::{color_enabled, render_json, render_markdown, render_text, render_warnings};
+use super::{render_json, render_markdown, render_text, render_warnings};
 
 const T1: &str = "2026-03-01T10:00:00Z";
 const T2: &str = "2026-03-02T10:00:00Z";
@@ -150,18 +147,6 @@ fn markdown_fences_outlast_backticks_in_values() {
     render_markdown(&plan, &mut out).unwrap();
     let rendered = String::from_utf8(out).unwrap();
     assert!(rendered.contains("````diff\n"), "{rendered}");
-}
-
-#[test]
-fn color_follows_the_choice_the_terminal_and_no_color() {
-    let set = Some(OsStr::new("1"));
-    let empty = Some(OsStr::new(""));
-    assert!(color_enabled(ColorChoice::Auto, true, None));
-    assert!(color_enabled(ColorChoice::Auto, true, empty));
-    assert!(!color_enabled(ColorChoice::Auto, true, set));
-    assert!(!color_enabled(ColorChoice::Auto, false, None));
-    assert!(color_enabled(ColorChoice::Always, false, set));
-    assert!(!color_enabled(ColorChoice::Never, true, None));
 }
 
 /// An OSC 8 hyperlink: a terminal shows `x` and opens `http://evil` on a click.

@@ -77,8 +77,13 @@ pub fn tracked_sink_files(project: &Project) -> Vec<(String, String)> {
 /// there points to): written, they would be in the next `git commit -a`, whatever a
 /// `.gitignore` says. The message names the file and how to untrack it.
 pub(crate) fn tracked_file_problem(path: &Path) -> Option<String> {
-    let target = std::fs::canonicalize(path).ok();
-    let tracked = is_tracked(path) || target.as_deref().is_some_and(is_tracked);
+    // Git is asked from the file's own directory, so the file's name is the only part of the
+    // path that can lead elsewhere: its target is asked about only when it is a link.
+    let is_link = path
+        .symlink_metadata()
+        .is_ok_and(|meta| meta.file_type().is_symlink());
+    let tracked = is_tracked(path)
+        || (is_link && std::fs::canonicalize(path).is_ok_and(|target| is_tracked(&target)));
     if !tracked {
         return None;
     }
@@ -138,4 +143,47 @@ fn ask_git(dir: &Path, name: &OsStr, args: &[&str]) -> Option<ExitStatus> {
         .stderr(Stdio::null())
         .status()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let status = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?}");
+    }
+
+    #[test]
+    fn a_tracked_file_is_refused_and_so_is_a_link_to_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path();
+        git(repo, &["init", "-q"]);
+        std::fs::write(repo.join("tracked.env"), "# placeholder\n").unwrap();
+        git(repo, &["add", "tracked.env"]);
+        git(repo, &["commit", "-q", "-m", "placeholder"]);
+        std::fs::write(repo.join("untracked.env"), "").unwrap();
+        std::os::unix::fs::symlink("tracked.env", repo.join("link.env")).unwrap();
+        std::os::unix::fs::symlink("untracked.env", repo.join("other-link.env")).unwrap();
+
+        for refused in ["tracked.env", "link.env"] {
+            let problem = tracked_file_problem(&repo.join(refused)).expect(refused);
+            assert!(problem.contains(refused), "{problem}");
+            assert!(problem.contains("git rm --cached"), "{problem}");
+        }
+        for allowed in [
+            "untracked.env",
+            "other-link.env",
+            "not-there.env",
+            "dir/new.env",
+        ] {
+            assert_eq!(tracked_file_problem(&repo.join(allowed)), None, "{allowed}");
+        }
+    }
 }

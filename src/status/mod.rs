@@ -142,6 +142,23 @@ impl SecretCheck {
         }
     }
 
+    /// The same check with its texts (the sink's name, why it could not be read) passed
+    /// through `map`: a renderer scrubs them.
+    pub fn map_texts(&self, map: impl Fn(&str) -> String) -> SecretCheck {
+        match self {
+            SecretCheck::Current { sink } => SecretCheck::Current { sink: map(sink) },
+            SecretCheck::Differs { sink } => SecretCheck::Differs { sink: map(sink) },
+            SecretCheck::Present { sink } => SecretCheck::Present { sink: map(sink) },
+            SecretCheck::Missing { sink } => SecretCheck::Missing { sink: map(sink) },
+            SecretCheck::WriteOnly { sink } => SecretCheck::WriteOnly { sink: map(sink) },
+            SecretCheck::Unreadable { sink, reason } => SecretCheck::Unreadable {
+                sink: map(sink),
+                reason: map(reason),
+            },
+            SecretCheck::NotChecked => SecretCheck::NotChecked,
+        }
+    }
+
     /// 1 when the sink is known to hold the current secret, 0 when known not to, `None` when
     /// that was not checked.
     pub fn current(&self) -> Option<bool> {
@@ -173,6 +190,19 @@ pub enum Problem {
     FailedDeliveries { count: u64 },
     /// Pending deliveries whose last attempt was refused: the receiver refuses now.
     RetryingDeliveries { count: u64 },
+}
+
+impl Problem {
+    /// The same problem with the key ids it names passed through `map`: a renderer scrubs them.
+    pub fn map_texts(&self, map: impl Fn(&str) -> String) -> Problem {
+        match self {
+            Problem::OtherKeyActive { active, declared } => Problem::OtherKeyActive {
+                active: map(active),
+                declared: map(declared),
+            },
+            other => other.clone(),
+        }
+    }
 }
 
 impl std::fmt::Display for Problem {
@@ -258,16 +288,19 @@ impl EndpointStatus {
     }
 }
 
+/// Reports built in code, for the tests of what reads and renders them.
 #[cfg(test)]
-mod tests {
+pub(crate) mod sample {
     use super::*;
 
-    fn healthy() -> EndpointStatus {
+    /// A healthy declared endpoint `key`, live as `id` (enabled, key `k1` active and its
+    /// private half in the sink, the secret present in `local`), or not created (`None`).
+    pub(crate) fn endpoint(key: &str, id: Option<&str>) -> EndpointStatus {
         EndpointStatus {
-            key: "web".into(),
-            endpoint_id: Some("whe_1".into()),
+            key: key.into(),
+            endpoint_id: id.map(str::to_owned),
             declared: true,
-            enabled: Some(true),
+            enabled: id.map(|_| true),
             encryption_key: KeyCheck {
                 key_id: Some("k1".into()),
                 declared_key_id: Some("k1".into()),
@@ -279,6 +312,32 @@ mod tests {
             deliveries: Deliveries::default(),
             problems: Vec::new(),
         }
+    }
+
+    /// A report of `endpoints` made at 2026-12-02T12:00:00Z over a day, secrets verified.
+    pub(crate) fn report(endpoints: Vec<EndpointStatus>) -> Report {
+        let until: jiff::Timestamp = "2026-12-02T12:00:00Z".parse().unwrap();
+        Report {
+            format_version: FORMAT_VERSION,
+            healthy: endpoints.iter().all(|e| e.problems.is_empty()),
+            window: Window {
+                since: until,
+                until,
+                seconds: 86_400,
+            },
+            secrets_verified: true,
+            endpoints,
+            requests: 4,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn healthy() -> EndpointStatus {
+        sample::endpoint("web", Some("whe_1"))
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! deliveries in two listings (the window, and every pending one), grouped here rather than
 //! listed endpoint by endpoint.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -12,8 +13,8 @@ use super::{
     Deliveries, EndpointStatus, KeyCheck, PrivateKeyCheck, Report, SecretCheck, Window, summarize,
 };
 use crate::api::{ApiError, Client, DeliveryFilter, LiveDelivery};
-use crate::apply::{ReadError, ReadOptions, read_live};
 use crate::model::{Desired, KeyMaterial, Live, LiveEndpoint, LiveKey, PrivateKeyHalf};
+use crate::read::{ReadError, ReadOptions, read_live};
 use crate::sink::Sinks;
 
 /// What to report on, and what it may cost.
@@ -59,11 +60,26 @@ pub async fn read(
         .and_then(|span| until.checked_sub(span).ok())
         .ok_or_else(|| StatusError::Window(window()))?;
     let chosen = |key: &str| options.targets.is_empty() || options.targets.iter().any(|t| t == key);
-    let mut scoped = desired.clone();
-    scoped.endpoints.retain(|key, _| chosen(key));
+    // Every declaration as it is without --target (and always under watch, which refreshes
+    // on an interval); with one, a copy of the chosen endpoints only.
+    let scoped: Cow<'_, Desired> = if options.targets.is_empty() {
+        Cow::Borrowed(desired)
+    } else {
+        Cow::Owned(Desired {
+            project: desired.project.clone(),
+            endpoints: desired
+                .endpoints
+                .iter()
+                .filter(|(key, _)| chosen(key))
+                .map(|(key, endpoint)| (key.clone(), endpoint.clone()))
+                .collect(),
+        })
+    };
     let read = ReadOptions {
         concurrency: options.concurrency.max(1),
         verify_secrets: options.verify_secrets,
+        // Status plans nothing: which kept keys may go is not its question.
+        kept_keys: None,
     };
     let live = read_live(client, &scoped, sinks, read).await?;
     let managed: BTreeMap<String, Vec<&LiveEndpoint>> =

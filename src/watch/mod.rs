@@ -241,7 +241,7 @@ impl Controller<'_> {
         self.last_digest = Some(snapshot.digest);
         // Takes turns with `apply` and `rotate` of the same directory: they write its sinks.
         let mut waiting = Vec::new();
-        let lock = crate::apply::lock::lock_dir(&self.options.dir, &mut waiting).await;
+        let lock = crate::lock::lock_dir(&self.options.dir, &mut waiting).await;
         if !waiting.is_empty() {
             self.log
                 .event(LogEvent::Lock, String::from_utf8_lossy(&waiting).trim())?;

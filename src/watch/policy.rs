@@ -6,7 +6,8 @@ use rand::Rng;
 
 use super::reconcile::ReconcileError;
 use crate::api::ApiError;
-use crate::apply::{ApplyError, ReadError};
+use crate::apply::ApplyError;
+use crate::read::ReadError;
 
 /// The first wait after a failure that is worth retrying; each later one doubles.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -98,7 +99,8 @@ fn apply_stuck(error: &ApplyError) -> Option<Stuck> {
         ApplyError::Inconsistent { .. } => Some(Stuck::InconsistentPlan),
         ApplyError::Sink { .. }
         | ApplyError::SinkRemove { .. }
-        | ApplyError::NotAttempted { .. } => None,
+        | ApplyError::NotAttempted { .. }
+        | ApplyError::RotationDeferred { .. } => None,
     }
 }
 

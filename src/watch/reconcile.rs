@@ -6,15 +6,13 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::api::Client;
-use crate::apply::{self, ApplyError, ReadError, Target};
+use crate::apply::{self, ApplyError, Target};
 use crate::manifest::{self, Diagnostics, Loaded};
 use crate::model::{ApiConfig, SinkError};
-use crate::plan::{self, Action, GuardError, Plan, PlanOptions};
+use crate::plan::{Action, GuardError, Plan, PlanOptions};
+use crate::read::{self, Planned, ReadError};
 use crate::report;
 use crate::sink::Sinks;
-
-/// How many endpoints are read at once when listing keys.
-const READ_CONCURRENCY: usize = 8;
 
 /// The directory's content as loaded at one moment, with a digest to tell whether it changed.
 pub struct Snapshot {
@@ -150,23 +148,27 @@ impl Reconciler<'_> {
             Ok(sinks) => sinks,
             Err(err) => return (Err(ReconcileError::Sinks(err)), Changes::default()),
         };
-        let read = apply::ReadOptions {
-            concurrency: READ_CONCURRENCY,
-            verify_secrets,
-        };
-        let live = match apply::read_live(self.client, desired, &sinks, read).await {
-            Ok(live) => live,
-            Err(err) => return (Err(ReconcileError::Read(err)), Changes::default()),
-        };
         let options = PlanOptions {
             prune: self.prune,
             targets: Vec::new(),
             verify_secrets,
         };
-        let plan = plan::plan(desired, &live, &options);
-        if let Err(refusal) = plan::check_guard(&plan, desired, &live, self.force) {
-            return (Err(ReconcileError::Refused(refusal)), Changes::default());
-        }
+        // A value that does not parse keeps kept keys Kayle's (longer) time.
+        let kept = read::Retention::from_env().unwrap_or(read::Retention::Kayle);
+        let planned =
+            read::plan_live(self.client, desired, &sinks, &options, self.force, kept).await;
+        let plan = match planned {
+            Ok(Planned {
+                plan,
+                guard: Ok(()),
+                ..
+            }) => plan,
+            Ok(Planned {
+                guard: Err(refusal),
+                ..
+            }) => return (Err(ReconcileError::Refused(refusal)), Changes::default()),
+            Err(err) => return (Err(ReconcileError::Read(err)), Changes::default()),
+        };
         if plan.is_empty() {
             return (Ok(Done::InSync), Changes::default());
         }

@@ -237,29 +237,10 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{
-        Deliveries, EndpointStatus, KeyCheck, PrivateKeyCheck, SecretCheck, Window,
-    };
+    use crate::status::{SecretCheck, sample};
 
     fn report() -> Report {
-        let until: jiff::Timestamp = "2026-12-02T12:00:00Z".parse().unwrap();
-        let endpoint = |key: &str, id: Option<&str>| EndpointStatus {
-            key: key.into(),
-            endpoint_id: id.map(str::to_owned),
-            declared: true,
-            enabled: id.map(|_| true),
-            encryption_key: KeyCheck {
-                key_id: Some("k1".into()),
-                declared_key_id: None,
-                private_key: PrivateKeyCheck::NotGenerated,
-            },
-            secret: SecretCheck::Present {
-                sink: "local".into(),
-            },
-            deliveries: Deliveries::default(),
-            problems: Vec::new(),
-        };
-        let mut web = endpoint("web", Some("whe_1"));
+        let mut web = sample::endpoint("web", Some("whe_1"));
         web.deliveries.failed = 2;
         web.deliveries.last_failure = Some(crate::status::LastFailure {
             delivery_id: "whd_1".into(),
@@ -269,18 +250,7 @@ mod tests {
         web.secret = SecretCheck::Current {
             sink: "local".into(),
         };
-        Report {
-            format_version: 1,
-            healthy: false,
-            window: Window {
-                since: until,
-                until,
-                seconds: 86_400,
-            },
-            secrets_verified: true,
-            endpoints: vec![web, endpoint("new", None)],
-            requests: 4,
-        }
+        sample::report(vec![web, sample::endpoint("new", None)])
     }
 
     #[test]

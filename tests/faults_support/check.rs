@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::world::{Endpoint, SinkKind, World};
 use super::{Ended, Lab};
 
-const PREFIX: &str = "kayle-sync:";
+pub const PREFIX: &str = "kayle-sync:";
 
 /// The live endpoints by the key their identity label names.
 fn managed(lab: &Lab) -> BTreeMap<String, Vec<Value>> {

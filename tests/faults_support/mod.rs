@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod check;
+#[path = "../support/window.rs"]
+pub mod window;
 pub mod world;
 
 use std::collections::BTreeSet;
@@ -247,13 +249,18 @@ impl Lab {
     /// Waits until nothing a fault held can still land and the late window has passed since
     /// the last request: from then on, kayle-sync may rightly assume every lost request has
     /// landed or never will.
+    /// Then waits out every late window kayle-sync recorded on an endpoint, which may reach a
+    /// little further: it counts from the latest moment a rotation may leave, in whole seconds.
     pub fn settle(&self) {
         self.landed();
         if let Some(end) = self.last_run_end {
-            // A second more, in case kayle-sync keeps times to the second.
-            let settled = end + LATE_WINDOW + Duration::from_secs(1);
-            std::thread::sleep(settled.saturating_duration_since(Instant::now()));
+            std::thread::sleep((end + LATE_WINDOW).saturating_duration_since(Instant::now()));
         }
+        window::wait_out_recorded_windows(
+            &self.emulator,
+            check::PREFIX,
+            LATE_WINDOW + Duration::from_secs(3),
+        );
     }
 
     /// The value the dotenv sink holds under `name`.

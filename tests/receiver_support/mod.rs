@@ -6,7 +6,8 @@
 //!
 //! It reads its secret and private key from a kayle-sync dotenv sink when it first needs
 //! them, and again after [`Receiver::reload`], so a test can make it pick up a rotation late.
-//! It records what it accepted and refused, and why.
+//! A JWE is decrypted with the private key the sink keeps for its `kid` under `<NAME>_<KID>`,
+//! read when needed, when there is one (a replaced key's). It records what it accepted and refused, and why.
 
 #![allow(dead_code)]
 
@@ -120,6 +121,14 @@ impl Receiver {
         self.inner.lock().unwrap().mode = mode;
     }
 
+    /// The receiver restarted for a new current key: it expects `kid` and reads the sink
+    /// again.
+    pub fn set_kid(&self, kid: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.source.kid = kid.to_owned();
+        inner.loaded = None;
+    }
+
     /// Forgets the secret and key read so far: the next request reads the sink again.
     pub fn reload(&self) {
         self.inner.lock().unwrap().loaded = None;
@@ -189,7 +198,7 @@ async fn receive(
                     loaded
                 }),
             };
-            loaded.and_then(|loaded| check(mode, &source.kid, &loaded, &headers, &body).map(Some))
+            loaded.and_then(|loaded| check(mode, &source, &loaded, &headers, &body).map(Some))
         }
     };
     let seen = Seen {
@@ -224,10 +233,43 @@ fn load(source: &Source) -> Result<Loaded, String> {
     Ok(Loaded { secret, key })
 }
 
+/// The private key the sink keeps for the replaced key `kid`, under `<NAME>_<KID>` (the kid
+/// upper-cased, other characters than letters and digits made `_`), if it keeps one.
+fn kept_key(source: &Source, kid: &str) -> Result<Option<RsaPrivateKey>, String> {
+    let suffix: String = kid
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = format!("{}_{suffix}", source.private_key_name);
+    let text = std::fs::read_to_string(&source.sink).map_err(|e| format!("sink: {e}"))?;
+    let Some(pem) = kayle_sync::sink::dotenv::read_value(&text, &name)
+        .ok()
+        .flatten()
+    else {
+        return Ok(None);
+    };
+    RsaPrivateKey::from_pkcs8_pem(&pem)
+        .map(Some)
+        .map_err(|e| format!("kept private key {name}: {e}"))
+}
+
+/// The `kid` in a compact JWE's protected header, if it has one.
+fn jwe_kid(jwe: &str) -> Option<String> {
+    let protected = URL_SAFE_NO_PAD.decode(jwe.trim().split('.').next()?).ok()?;
+    let header: Value = serde_json::from_slice(&protected).ok()?;
+    header["kid"].as_str().map(str::to_owned)
+}
+
 /// Verifies, then decrypts, as the mode says; the event, or why it is refused.
 fn check(
     mode: Mode,
-    kid: &str,
+    source: &Source,
     loaded: &Loaded,
     headers: &HeaderMap,
     body: &[u8],
@@ -242,16 +284,24 @@ fn check(
         body,
         mode != Mode::IgnoresTimestamp,
     )?;
-    let other;
-    let key = match mode {
-        Mode::WrongKey => {
-            other = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
-            &other
-        }
-        _ => &loaded.key,
-    };
     let body = std::str::from_utf8(body).map_err(|_| "the body is not text".to_owned())?;
-    let plaintext = decrypt(body, key, kid)?;
+    let jwe_kid = jwe_kid(body).unwrap_or_default();
+    // As receivers are told: the key the sink keeps under `<NAME>_<KID>` when it keeps one
+    // (during a key rotation the current key may be kept there too), else `<NAME>`.
+    let kept = if jwe_kid.is_empty() {
+        None
+    } else {
+        kept_key(source, &jwe_kid)?
+    };
+    let (key, kid) = match (mode, &kept) {
+        (Mode::WrongKey, _) => (
+            RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap(),
+            source.kid.as_str(),
+        ),
+        (_, Some(kept)) => (kept.clone(), jwe_kid.as_str()),
+        (_, None) => (loaded.key.clone(), source.kid.as_str()),
+    };
+    let plaintext = decrypt(body, &key, kid)?;
     serde_json::from_slice(&plaintext).map_err(|e| format!("the event is not JSON: {e}"))
 }
 

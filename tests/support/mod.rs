@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub mod manifests;
+pub mod window;
 
 use kayle_emulator::{Config, Emulator, Server};
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
@@ -19,10 +20,9 @@ pub const TOKEN: &str = "kk_test";
 /// `KAYLE_SYNC_LATE_WINDOW` for every run of the binary.
 pub const LATE_WINDOW: &str = "3s";
 
-/// Waits until a request lost now can no longer land, by the binary's reckoning.
-pub fn wait_out_late_window() {
-    std::thread::sleep(std::time::Duration::from_millis(3_100));
-}
+/// The furthest a late window recorded during a run reaches past its end: the window, the
+/// time a rotation's record may take to make, and a second rounded up.
+pub const LONGEST_RECORDED_WINDOW: std::time::Duration = std::time::Duration::from_secs(3 + 2 + 1);
 
 /// The default label prefix.
 pub const PREFIX: &str = "kayle-sync:";
@@ -51,6 +51,13 @@ pub struct Api {
 }
 
 impl Api {
+    /// Waits until a request lost now can no longer land, and every late window the binary
+    /// recorded on an endpoint has passed.
+    pub fn wait_out_late_window(&self) {
+        std::thread::sleep(std::time::Duration::from_millis(3_100));
+        window::wait_out_recorded_windows(&self.emu, PREFIX, LONGEST_RECORDED_WINDOW);
+    }
+
     pub fn start() -> Api {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -252,6 +259,31 @@ impl Run {
     /// Both streams, for searching.
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// Fails, showing stdout, unless it holds each of `parts`.
+    #[track_caller]
+    pub fn stdout_has(&self, parts: &[&str]) -> &Run {
+        assert_holds("stdout", &self.stdout, parts);
+        self
+    }
+
+    /// Fails, showing stderr, unless it holds each of `parts`.
+    #[track_caller]
+    pub fn stderr_has(&self, parts: &[&str]) -> &Run {
+        assert_holds("stderr", &self.stderr, parts);
+        self
+    }
+}
+
+/// Fails, naming the first of `parts` that `text` lacks and showing `text`.
+#[track_caller]
+fn assert_holds(stream: &str, text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(
+            text.contains(part),
+            "{stream} lacks {part:?}\n--- {stream}\n{text}"
+        );
     }
 }
 

@@ -243,6 +243,16 @@ impl Watch {
         assert!(status.is_none(), "exited: {status:?}; {}", self.context());
     }
 
+    /// Waits for the next reconcile and checks that `trigger` started it and that it
+    /// created `key`, and only that; returns its line.
+    #[track_caller]
+    pub fn assert_creates(&mut self, trigger: &str, key: &str) -> Value {
+        let applied = self.reconcile();
+        assert_outcome(&applied, "applied", trigger);
+        assert_eq!(keys(&applied, "create"), [key], "{applied}");
+        applied
+    }
+
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])

@@ -1,5 +1,7 @@
 //! The `kayle-emulator` binary: serves the emulated Kayle webhook API on a local address.
 
+#![allow(clippy::disallowed_macros, reason = "the binary says where it listens")]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -6,12 +6,19 @@ use common::{Api, TOKEN};
 use kayle_emulator::{Config, Emulator};
 use serde_json::json;
 
-#[tokio::test]
-async fn state_round_trips_through_the_file() {
+/// A test configuration keeping its state in `state.json` of a new temporary directory
+/// (returned too, as it is deleted when dropped), and that file's path.
+fn with_state_file() -> (tempfile::TempDir, std::path::PathBuf, Config) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("state.json");
     let mut config = Config::test(TOKEN);
     config.state_file = Some(file.clone());
+    (dir, file, config)
+}
+
+#[tokio::test]
+async fn state_round_trips_through_the_file() {
+    let (dir, file, config) = with_state_file();
     let api = Api::with_config(config.clone()).await;
     let ep = api
         .create(json!({"url": "https://example.com/p", "name": "kept", "enabled": false}))
@@ -41,21 +48,15 @@ async fn state_round_trips_through_the_file() {
 
 #[test]
 fn a_corrupt_state_file_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("state.json");
+    let (_dir, file, config) = with_state_file();
     std::fs::write(&file, "not json").unwrap();
-    let mut config = Config::test(TOKEN);
-    config.state_file = Some(file);
     assert!(Emulator::new(config).is_err());
 }
 
 /// A state file edited by hand: the message says where and what, and echoes no value.
 #[tokio::test]
 async fn a_state_field_of_the_wrong_type_is_reported_without_its_value() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("state.json");
-    let mut config = Config::test(TOKEN);
-    config.state_file = Some(file.clone());
+    let (_dir, file, config) = with_state_file();
     let api = Api::with_config(config.clone()).await;
     let ep = api.create(json!({"url": "https://example.com/p"})).await;
     let secret = api.emulator.signing_secret(&ep).unwrap();
@@ -101,10 +102,7 @@ async fn a_state_field_of_the_wrong_type_is_reported_without_its_value() {
 /// emulator): after a restart they are listed newest first and found by id.
 #[tokio::test]
 async fn endpoints_of_a_state_file_in_any_order_page_newest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("state.json");
-    let mut config = Config::test(TOKEN);
-    config.state_file = Some(file.clone());
+    let (_dir, file, config) = with_state_file();
     let api = Api::with_config(config.clone()).await;
     let mut created = Vec::new();
     for i in 0..5 {

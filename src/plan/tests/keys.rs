@@ -34,6 +34,7 @@ fn register(key_id: &str) -> KeyStep {
         key_id: key_id.into(),
         generate: false,
         repair: None,
+        replaces: None,
     }
 }
 
@@ -141,6 +142,7 @@ fn a_missing_key_listing_means_no_key_is_registered() {
                 key_id: "b".into(),
                 generate: true,
                 repair: None,
+                replaces: None,
             }
         ]
     );
@@ -159,7 +161,126 @@ fn other_key_material_under_a_registered_key_id_is_reported_not_replaced() {
         ["k1"]
     );
     assert!(
-        crate::plan::keys::key_steps(&wanted, &[registered], None).is_empty(),
+        crate::plan::keys::key_steps(&wanted, &[registered], None, &[]).is_empty(),
         "nothing is registered over it"
+    );
+}
+
+/// An endpoint whose one generated key is now `key_id`, with the sink holding, under its
+/// private key name, the private key whose public half is `held`.
+fn rotated(key_id: &str, held: &str, keys: Vec<LiveKey>) -> Vec<KeyStep> {
+    let mut wanted = endpoint("a");
+    wanted.encryption_keys = vec![generated_key(key_id)];
+    let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
+    state.keys.insert("whe_a".into(), keys);
+    state.private_keys.insert(
+        "a".into(),
+        crate::model::PrivateKeyHalf::Holds(crate::model::RsaPublicJwk {
+            n: held.into(),
+            e: "AQAB".into(),
+        }),
+    );
+    let plan = plan_all(&desired(vec![wanted]), &state);
+    plan.changes.into_iter().flat_map(|c| c.keys).collect()
+}
+
+fn with_jwk(mut key: LiveKey, n: &str) -> LiveKey {
+    key.jwk = Some(serde_json::json!({"kty": "RSA", "n": n, "e": "AQAB"}));
+    key
+}
+
+#[test]
+fn a_generated_key_given_a_new_key_id_keeps_the_replaced_private_key_first() {
+    let old = with_jwk(live_key("whk_1", "k1", true, T1), "old-modulus");
+    assert_eq!(
+        rotated("k2", "old-modulus", vec![old.clone()]),
+        [
+            KeyStep::Keep {
+                key_id: "k1".into(),
+                name: "k2_PRIVATE_KEY_K1".into(),
+            },
+            KeyStep::Register {
+                key_id: "k2".into(),
+                generate: true,
+                repair: None,
+                replaces: Some("k1".into()),
+            },
+        ]
+    );
+    // A run killed after the new private key took the name: the sink's key is registered.
+    assert_eq!(
+        rotated("k2", "new-modulus", vec![old]),
+        [KeyStep::Register {
+            key_id: "k2".into(),
+            generate: true,
+            repair: None,
+            replaces: None,
+        }]
+    );
+}
+
+#[test]
+fn a_kept_key_is_removed_only_once_done() {
+    let mut wanted = endpoint("a");
+    wanted.encryption_keys = vec![generated_key("k2")];
+    let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
+    state.keys.insert(
+        "whe_a".into(),
+        vec![
+            live_key("whk_2", "k2", true, T2),
+            live_key("whk_1", "k1", false, T1),
+        ],
+    );
+    let kept = |key_id: &str, done| crate::model::KeptKey {
+        key_id: key_id.into(),
+        name: format!("k2_PRIVATE_KEY_{}", key_id.to_uppercase()),
+        done,
+    };
+    state
+        .kept_keys
+        .insert("a".into(), vec![kept("k0", false), kept("k1", true)]);
+    let plan = plan_all(&desired(vec![wanted]), &state);
+    let steps: Vec<KeyStep> = plan.changes.into_iter().flat_map(|c| c.keys).collect();
+    assert_eq!(
+        steps,
+        [KeyStep::RemoveKept {
+            key_id: "k1".into(),
+            name: "k2_PRIVATE_KEY_K1".into(),
+        }]
+    );
+}
+
+#[test]
+fn a_key_id_given_back_to_a_replaced_key_changes_no_key_and_warns() {
+    let mut wanted = endpoint("a");
+    wanted.encryption_keys = vec![generated_key("k1")];
+    let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
+    state.keys.insert(
+        "whe_a".into(),
+        vec![
+            live_key("whk_2", "k2", true, T2),
+            live_key("whk_1", "k1", false, T1),
+        ],
+    );
+    state.kept_keys.insert(
+        "a".into(),
+        vec![crate::model::KeptKey {
+            key_id: "k1".into(),
+            name: "k1_PRIVATE_KEY_K1".into(),
+            done: false,
+        }],
+    );
+    let plan = plan_all(&desired(vec![wanted]), &state);
+    assert!(
+        plan.changes.iter().all(|c| c.keys.is_empty()),
+        "{:#?}",
+        plan.changes
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("key k1 was replaced") && w.contains("k1_PRIVATE_KEY_K1")),
+        "{:#?}",
+        plan.warnings
     );
 }

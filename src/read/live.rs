@@ -8,32 +8,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::{StreamExt, TryStreamExt};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::keys::public_half;
-use crate::api::{ApiError, Client};
+use super::kept::read_kept;
+use super::{ReadApi, ReadError, ReadOptions};
+use crate::api::ApiError;
+use crate::apply::keys::public_half;
 use crate::model::{Desired, KeyMaterial, Live, PrivateKeyHalf};
 use crate::sink::Sinks;
 
-/// Why the live state could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// The API refused or failed.
-    #[error(transparent)]
-    Api(#[from] ApiError),
-}
-
-/// What reading the live state costs beyond the listing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ReadOptions {
-    /// How many requests to send at once.
-    pub concurrency: usize,
-    /// Reveal every managed endpoint's secret and compare it with its readable sink (one
-    /// request per endpoint).
-    pub verify_secrets: bool,
-}
-
 /// Reads the live state for `desired`.
 pub async fn read_live(
-    client: &Client,
+    client: &impl ReadApi,
     desired: &Desired,
     sinks: &Sinks,
     options: ReadOptions,
@@ -90,8 +74,8 @@ pub async fn read_live(
         .await
         .into_iter()
         .filter_map(|(key, held)| match held? {
-            Held::Present(present) => Some((key, present)),
-            Held::Value(value) => Some((key, value.is_some())),
+            Held::Present(present) => Some((key.to_owned(), present)),
+            Held::Value(value) => Some((key.to_owned(), value.is_some())),
         })
         .collect();
     live.private_keys = read_sinks(sinks, &private_keys, Ask::Values, unreadable)
@@ -107,10 +91,13 @@ pub async fn read_live(
                     public_half(&pem).map_or(PrivateKeyHalf::Unusable, PrivateKeyHalf::Holds)
                 }
             };
-            Some((key, half))
+            Some((key.to_owned(), half))
         })
         .collect();
     live.keys = keys;
+    if let Some(retention) = options.kept_keys {
+        live.kept_keys = read_kept(client, desired, &mut live, sinks, &managed, retention).await?;
+    }
 
     if options.verify_secrets {
         (live.secret_differs, live.secret_compared) =
@@ -121,7 +108,7 @@ pub async fn read_live(
 
 /// How a plan asks one sink about many names: `None` for each name it cannot tell about.
 #[derive(Debug, Clone, Copy)]
-enum Ask {
+pub(super) enum Ask {
     /// Whether a value is held ([`SecretSink::contains_all`]): a store may let a pull-request
     /// job see that without letting it read values.
     Presence,
@@ -130,7 +117,7 @@ enum Ask {
 }
 
 /// What a sink answered about one name.
-enum Held {
+pub(super) enum Held {
     Present(bool),
     Value(Option<SecretString>),
 }
@@ -140,14 +127,14 @@ enum Held {
 ///
 /// A sink that cannot be read makes its values unknown, not the plan impossible: a
 /// pull-request job may hold no credentials for the store.
-async fn read_sinks(
+pub(super) async fn read_sinks<K: Copy>(
     sinks: &Sinks,
-    wanted: &[(&str, &str, &str)],
+    wanted: &[(&str, K, &str)],
     ask: Ask,
     unreadable: &mut BTreeMap<String, String>,
-) -> Vec<(String, Option<Held>)> {
+) -> Vec<(K, Option<Held>)> {
     // Borrowed, not copied: at 10,000 endpoints each copy of the names is a megabyte.
-    let mut by_sink: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+    let mut by_sink: BTreeMap<&str, Vec<(K, &str)>> = BTreeMap::new();
     for &(sink, key, name) in wanted {
         by_sink.entry(sink).or_default().push((key, name));
     }
@@ -173,12 +160,7 @@ async fn read_sinks(
             unreadable.insert(sink_name.to_owned(), error.to_string());
             names.iter().map(|_| None).collect()
         });
-        found.extend(
-            entries
-                .into_iter()
-                .map(|(key, _)| key.to_owned())
-                .zip(answers),
-        );
+        found.extend(entries.into_iter().map(|(key, _)| key).zip(answers));
     }
     found
 }
@@ -187,7 +169,7 @@ async fn read_sinks(
 /// per endpoint whose sink could be read), and every key compared. A missing secret is
 /// reported by presence already.
 async fn differing_secrets(
-    client: &Client,
+    client: &impl ReadApi,
     wanted: &[(&str, &str, &str)],
     managed: &BTreeMap<String, (String, bool)>,
     sinks: &Sinks,
@@ -198,7 +180,7 @@ async fn differing_secrets(
         .await
         .into_iter()
         .filter_map(|(key, held)| match held? {
-            Held::Value(value) => Some((key, value?)),
+            Held::Value(value) => Some((key.to_owned(), value?)),
             Held::Present(_) => None,
         })
         .collect();

@@ -1,0 +1,358 @@
+//! Replaced generated keys whose private halves sinks keep: which ones a plan finds, and when
+//! one may go.
+//!
+//! A delivery is encrypted once, when it is created, to the key active then, and every retry
+//! sends the same ciphertext. So a replaced key's private half stays while Kayle may still send
+//! a delivery encrypted to it: it may go once its retention has passed since the key was
+//! replaced (the listing's `created_at` of the key registered after it) and no delivery
+//! encrypted to it still holds its payload (a delivery retried by hand starts the schedule
+//! again).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::ReadApi;
+use super::live::{Ask, Held, read_sinks};
+use crate::api::{ApiError, DeliveryFilter, LiveDelivery};
+use crate::model::{Desired, KeptKey, KeyMaterial, Live, LiveKey, kept_key_name};
+use crate::sink::Sinks;
+
+/// How long Kayle's own schedule may go on sending a delivery after creating it: attempts at
+/// once and after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, each allowed 15 s (Kayle's
+/// docs put the whole at about 32.5 h), rounded up.
+pub const RETRY_SCHEDULE: Duration = Duration::from_secs(33 * 3600);
+
+/// The environment variable that replaces [`Retention::Kayle`] with a fixed span (`0s`,
+/// `10m`): for tests, which cannot wait days.
+pub const KEPT_KEY_RETENTION_ENV: &str = "KAYLE_SYNC_KEPT_KEY_RETENTION";
+
+/// How long a replaced key's private half is kept at least, from when it was replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// As long as Kayle may send or be asked to retry a delivery made just before the key was
+    /// replaced: [`RETRY_SCHEDULE`], then the endpoint's `undelivered_payload_retention_hours`
+    /// (a failed delivery's payload is kept that long, and can be retried meanwhile).
+    Kayle,
+    /// A fixed span, from [`KEPT_KEY_RETENTION_ENV`].
+    Fixed(Duration),
+}
+
+impl Retention {
+    /// [`Retention::Kayle`], unless [`KEPT_KEY_RETENTION_ENV`] sets a span; the error names the
+    /// variable and its value.
+    pub fn from_env() -> Result<Retention, String> {
+        match std::env::var(KEPT_KEY_RETENTION_ENV) {
+            Err(_) => Ok(Retention::Kayle),
+            Ok(text) => humantime::parse_duration(&text)
+                .map(Retention::Fixed)
+                .map_err(|_| {
+                    format!("{KEPT_KEY_RETENTION_ENV}={text}: give a duration such as 0s or 10m")
+                }),
+        }
+    }
+
+    fn span(self, payload_retention_hours: u32) -> Duration {
+        match self {
+            Retention::Kayle => {
+                RETRY_SCHEDULE + Duration::from_secs(u64::from(payload_retention_hours) * 3600)
+            }
+            Retention::Fixed(span) => span,
+        }
+    }
+}
+
+/// One name a plan asks a sink about: a replaced key's private half may be kept there.
+struct Candidate<'a> {
+    key: &'a str,
+    endpoint_id: &'a str,
+    key_id: &'a str,
+    name: String,
+}
+
+/// The replaced keys' private halves that readable sinks keep, by endpoint key, each said
+/// done or not. Asked for each managed endpoint whose active key is generated, under the
+/// kept name of every other `key_id` registered on it that no manifest declares as a name.
+pub(super) async fn read_kept(
+    client: &impl ReadApi,
+    desired: &Desired,
+    live: &mut Live,
+    sinks: &Sinks,
+    managed: &BTreeMap<String, (String, bool)>,
+    retention: Retention,
+) -> Result<BTreeMap<String, Vec<KeptKey>>, ApiError> {
+    let declared = declared_names(desired);
+    let mut candidates = Vec::new();
+    for (key, wanted) in &desired.endpoints {
+        let (Some((endpoint_id, _)), Some(active)) = (managed.get(key), wanted.active_key()) else {
+            continue;
+        };
+        let KeyMaterial::Generate { private_key_name } = &active.material else {
+            continue;
+        };
+        let sink = wanted.signing_secret.sink.as_str();
+        let registered = live
+            .keys
+            .get(endpoint_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        // The manifest's own key is asked about only while it is not the active one: a key
+        // id given back to a replaced key finds that key kept (see `plan::keys`).
+        let active_now = registered
+            .iter()
+            .any(|k| k.key_id == active.key_id && k.is_active);
+        let key_ids: BTreeSet<&str> = registered
+            .iter()
+            .map(|k| k.key_id.as_str())
+            .filter(|key_id| *key_id != active.key_id || !active_now)
+            .collect();
+        for key_id in key_ids {
+            let name = kept_key_name(private_key_name, key_id);
+            if !declared.contains(&(sink, name.as_str())) {
+                candidates.push((
+                    sink,
+                    Candidate {
+                        key,
+                        endpoint_id,
+                        key_id,
+                        name,
+                    },
+                ));
+            }
+        }
+    }
+    let asked: Vec<(&str, usize, &str)> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, (sink, candidate))| (*sink, i, candidate.name.as_str()))
+        .collect();
+    let held = read_sinks(sinks, &asked, Ask::Presence, &mut live.unreadable_sinks).await;
+    let now = jiff::Timestamp::now();
+    let mut kept: BTreeMap<String, Vec<KeptKey>> = BTreeMap::new();
+    for (i, held) in held {
+        if !matches!(held, Some(Held::Present(true)) | Some(Held::Value(Some(_)))) {
+            continue;
+        }
+        let candidate = &candidates[i].1;
+        let registered = live
+            .keys
+            .get(candidate.endpoint_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let hours = live
+            .endpoints
+            .iter()
+            .find(|e| e.id == candidate.endpoint_id)
+            // Not listed: the longest retention the API allows.
+            .map_or(168, |e| e.undelivered_payload_retention_hours);
+        let passed = replaced_at(registered, candidate.key_id).is_some_and(|at| {
+            jiff::SignedDuration::try_from(retention.span(hours))
+                .ok()
+                .and_then(|span| at.checked_add(span).ok())
+                .is_some_and(|until| until <= now)
+        });
+        let done = passed
+            && candidate.key_id != desired_active(desired, candidate.key)
+            && !still_sendable(
+                client,
+                candidate.endpoint_id,
+                registered,
+                candidate.key_id,
+                now,
+            )
+            .await?;
+        kept.entry(candidate.key.to_owned())
+            .or_default()
+            .push(KeptKey {
+                key_id: candidate.key_id.to_owned(),
+                name: candidate.name.clone(),
+                done,
+            });
+    }
+    Ok(kept)
+}
+
+/// The `key_id` of the active key the manifest of `key` declares.
+fn desired_active<'a>(desired: &'a Desired, key: &str) -> &'a str {
+    desired
+        .endpoints
+        .get(key)
+        .and_then(|wanted| wanted.active_key())
+        .map_or("", |active| active.key_id.as_str())
+}
+
+/// Every name a manifest stores a secret under, by sink: a kept name that one declares is that
+/// secret's, never a kept key's.
+fn declared_names(desired: &Desired) -> BTreeSet<(&str, &str)> {
+    let mut names = BTreeSet::new();
+    for wanted in desired.endpoints.values() {
+        let sink = wanted.signing_secret.sink.as_str();
+        names.insert((sink, wanted.signing_secret.name.as_str()));
+        for key in &wanted.encryption_keys {
+            if let KeyMaterial::Generate { private_key_name } = &key.material {
+                names.insert((sink, private_key_name.as_str()));
+            }
+        }
+    }
+    names
+}
+
+/// When the key `key_id` stopped being the one Kayle encrypts to: the `created_at` of the
+/// first key registered after its newest registration (registering a key makes it the
+/// active one). `None` while one of its registrations is active, or when nothing was
+/// registered after it (it was switched off another way, at a time the listing does not
+/// tell): then it is kept.
+fn replaced_at(registered: &[LiveKey], key_id: &str) -> Option<jiff::Timestamp> {
+    let created = |key: &LiveKey| key.created_at.parse::<jiff::Timestamp>().ok();
+    let own: Vec<&LiveKey> = registered.iter().filter(|k| k.key_id == key_id).collect();
+    if own.iter().any(|k| k.is_active) {
+        return None;
+    }
+    let newest = own
+        .iter()
+        .map(|k| created(k))
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .max()?;
+    registered
+        .iter()
+        .filter_map(created)
+        .filter(|at| *at > newest)
+        .min()
+}
+
+/// Whether a delivery of the endpoint encrypted to a registration of `key_id` still holds its
+/// payload, so that Kayle may still send it (pending or in flight), or be asked to retry it
+/// (failed, its payload not expired).
+async fn still_sendable(
+    client: &impl ReadApi,
+    endpoint_id: &str,
+    registered: &[LiveKey],
+    key_id: &str,
+    now: jiff::Timestamp,
+) -> Result<bool, ApiError> {
+    let ids: BTreeSet<&str> = registered
+        .iter()
+        .filter(|k| k.key_id == key_id)
+        .map(|k| k.id.as_str())
+        .collect();
+    for status in ["pending", "delivering", "failed"] {
+        let filter = DeliveryFilter {
+            status: Some(status.to_owned()),
+            endpoint_id: Some(endpoint_id.to_owned()),
+            event_id: None,
+        };
+        let deliveries = client.list_deliveries(&filter).await?;
+        if deliveries.iter().any(|d| {
+            d.webhook_encryption_key_id
+                .as_deref()
+                .is_some_and(|id| ids.contains(id))
+                && holds_payload(d, now)
+        }) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether a delivery still holds its payload: not scrubbed, and not expired (an expiry that
+/// does not parse counts as not expired).
+fn holds_payload(delivery: &LiveDelivery, now: jiff::Timestamp) -> bool {
+    delivery.payload_scrubbed_at.is_none()
+        && delivery.payload_expires_at.as_deref().is_none_or(|at| {
+            at.parse::<jiff::Timestamp>()
+                .map_or(true, |expires| expires > now)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str, key_id: &str, active: bool, at: &str) -> LiveKey {
+        LiveKey {
+            id: id.into(),
+            key_id: key_id.into(),
+            is_active: active,
+            created_at: at.into(),
+            jwk: None,
+        }
+    }
+
+    #[test]
+    fn a_key_is_replaced_when_the_next_key_is_registered() {
+        let keys = [
+            key("whk_3", "c", true, "2026-03-03T00:00:00Z"),
+            key("whk_2", "b", false, "2026-03-02T00:00:00Z"),
+            key("whk_1", "a", false, "2026-03-01T00:00:00Z"),
+        ];
+        assert_eq!(
+            replaced_at(&keys, "a"),
+            Some("2026-03-02T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            replaced_at(&keys, "b"),
+            Some("2026-03-03T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(replaced_at(&keys, "c"), None, "active");
+        let switched_off = [key("whk_1", "a", false, "2026-03-01T00:00:00Z")];
+        assert_eq!(replaced_at(&switched_off, "a"), None, "when is unknown");
+    }
+
+    #[test]
+    fn a_registered_again_key_counts_from_its_newest_registration() {
+        let keys = [
+            key("whk_3", "b", true, "2026-03-05T00:00:00Z"),
+            key("whk_2", "a", false, "2026-03-04T00:00:00Z"),
+            key("whk_1", "a", false, "2026-03-01T00:00:00Z"),
+        ];
+        assert_eq!(
+            replaced_at(&keys, "a"),
+            Some("2026-03-05T00:00:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn kayles_retention_adds_the_payload_retention_to_the_schedule() {
+        assert_eq!(Retention::Kayle.span(0), RETRY_SCHEDULE);
+        assert_eq!(
+            Retention::Kayle.span(168),
+            RETRY_SCHEDULE + Duration::from_secs(168 * 3600)
+        );
+        let fixed = Retention::Fixed(Duration::from_secs(5));
+        assert_eq!(fixed.span(168), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_payload_is_held_until_scrubbed_or_expired() {
+        let now: jiff::Timestamp = "2026-03-02T00:00:00Z".parse().unwrap();
+        let delivery = |expires: Option<&str>, scrubbed: Option<&str>| LiveDelivery {
+            id: "whd_1".into(),
+            event_id: "evt_1".into(),
+            webhook_endpoint_id: "whe_1".into(),
+            webhook_encryption_key_id: Some("whk_1".into()),
+            status: "failed".into(),
+            attempt_count: 8,
+            next_attempt_at: None,
+            payload_expires_at: expires.map(str::to_owned),
+            payload_scrubbed_at: scrubbed.map(str::to_owned),
+            payload_retention_reason: None,
+            last_status_code: None,
+            last_attempt_at: None,
+            created_at: "2026-03-01T00:00:00Z".into(),
+            updated_at: "2026-03-01T00:00:00Z".into(),
+        };
+        assert!(holds_payload(
+            &delivery(Some("2026-03-03T00:00:00Z"), None),
+            now
+        ));
+        assert!(holds_payload(&delivery(None, None), now));
+        assert!(!holds_payload(
+            &delivery(Some("2026-03-01T12:00:00Z"), None),
+            now
+        ));
+        assert!(!holds_payload(
+            &delivery(None, Some("2026-03-01T12:00:00Z")),
+            now
+        ));
+    }
+}
