@@ -40,7 +40,8 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     if !meta.is_file() && !meta.is_dir() {
         return Err(ReadError::NotRegular(kind_of(&meta)));
     }
-    let mut bytes = Vec::new();
+    // Room for the whole file at once: reading into a growing buffer would double it.
+    let mut bytes = Vec::with_capacity(meta.len().min(limit + 1) as usize);
     file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(ReadError::Io)?;

@@ -60,10 +60,7 @@ fn the_quickstart_loads_into_the_desired_state() {
             private_key_name: "KAYLE_WEBHOOK_PRIVATE_KEY_IDENTITY".into()
         }
     );
-    assert_eq!(
-        identity.subscribed_event_types,
-        model::ALL_EVENT_TYPES.map(String::from)
-    );
+    assert_eq!(identity.subscribed_event_types, model::EventType::KNOWN);
 }
 
 #[test]
@@ -79,8 +76,8 @@ fn fields_are_normalized_the_way_the_server_normalizes() {
     assert_eq!(
         web.subscribed_event_types,
         [
-            "verification.session.failed",
-            "verification.session.expired"
+            model::EventType::SessionFailed,
+            model::EventType::SessionExpired
         ]
     );
     assert_eq!(web.undelivered_payload_retention_hours, 72);

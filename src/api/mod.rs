@@ -16,8 +16,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 #[cfg(test)]
 pub(crate) use deliveries::test_delivery;
@@ -28,6 +28,7 @@ pub use retry::RetryPolicy;
 use failure::{Failure, describe_decode, describe_transport};
 
 use crate::http;
+pub use crate::model::EndpointFields;
 use crate::model::{LiveEndpoint, LiveKey};
 use crate::redact;
 
@@ -64,30 +65,6 @@ impl ClientConfig {
             timeout: http::DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
         }
-    }
-}
-
-/// The writable fields of an endpoint, for create and update; `None` leaves a field out.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct EndpointFields {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// `Some(None)` clears the name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<Option<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub labels: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subscribed_event_types: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub undelivered_payload_retention_hours: Option<u32>,
-}
-
-impl EndpointFields {
-    pub fn is_empty(&self) -> bool {
-        *self == EndpointFields::default()
     }
 }
 

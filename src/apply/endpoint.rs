@@ -8,7 +8,7 @@ use super::receiver::AfterRotation;
 use super::{Event, Outcome, SecretPlace, Target};
 use crate::api::{ApiError, EndpointFields};
 use crate::model::{KeyMaterial, LiveEndpoint, SecretState, SinkError};
-use crate::plan::{Action, Change, FieldChange, KeyStep, SecretStep};
+use crate::plan::{Action, Change, KeyStep, SecretStep};
 
 /// How many times a create whose outcome was unknown, and which was then not found, is tried.
 const CREATE_ATTEMPTS: u32 = 3;
@@ -162,7 +162,7 @@ impl Run<'_, '_> {
     /// yet), gets its keys and has its secret written; then one update records it settled and
     /// enables it. Interrupted anywhere, the next plan finds it unsettled and disabled.
     async fn create(&mut self, change: &Change) -> Result<(), ApplyError> {
-        let mut fields = self.fields(&change.fields)?;
+        let mut fields = EndpointFields::of_changes(&change.fields);
         // No name is the create route's default, and it refuses an explicit null (only an
         // update takes null, to clear the name).
         if fields.name == Some(None) {
@@ -201,13 +201,13 @@ impl Run<'_, '_> {
             self.secret_step(&id, step, None).await?;
         }
         if !change.fields.is_empty() {
-            let mut fields = self.fields(&change.fields)?;
+            let mut fields = EndpointFields::of_changes(&change.fields);
             // A state this run recorded replaces the one the plan read.
             if let (Some(labels), Some(state)) = (&fields.labels, self.state) {
                 fields.labels = Some(self.with_state(labels, state));
             }
             self.update_recorded(&id, fields).await?;
-            let names: Vec<&str> = change.fields.iter().map(|f| f.field.as_str()).collect();
+            let names: Vec<&str> = change.fields.iter().map(|f| f.field().name()).collect();
             self.done.push(format!("updated {}", names.join(", ")));
         }
         Ok(())
@@ -393,10 +393,6 @@ impl Run<'_, '_> {
             .ok_or_else(|| self.inconsistent("the endpoint is not declared any more".into()))
     }
 
-    fn fields(&self, changes: &[FieldChange]) -> Result<EndpointFields, ApplyError> {
-        fields_from_changes(changes).map_err(|message| self.inconsistent(message))
-    }
-
     fn id(&self) -> Result<String, ApplyError> {
         self.endpoint_id
             .clone()
@@ -419,65 +415,5 @@ impl Run<'_, '_> {
             key: self.key.to_owned(),
             message,
         }
-    }
-}
-
-/// The request fields for a plan's field changes: exactly the `after` values it shows.
-pub(super) fn fields_from_changes(changes: &[FieldChange]) -> Result<EndpointFields, String> {
-    fn parse<T: serde::de::DeserializeOwned>(change: &FieldChange) -> Result<T, String> {
-        serde_json::from_value(change.after.clone())
-            .map_err(|_| format!("the plan's value for {} has the wrong type", change.field))
-    }
-    let mut fields = EndpointFields::default();
-    for change in changes {
-        match change.field.as_str() {
-            "url" => fields.url = Some(parse(change)?),
-            "name" => fields.name = Some(parse(change)?),
-            "labels" => fields.labels = Some(parse(change)?),
-            "enabled" => fields.enabled = Some(parse(change)?),
-            "subscribed_event_types" => fields.subscribed_event_types = Some(parse(change)?),
-            "undelivered_payload_retention_hours" => {
-                fields.undelivered_payload_retention_hours = Some(parse(change)?)
-            }
-            other => return Err(format!("the plan changes an unknown field {other}")),
-        }
-    }
-    Ok(fields)
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn change(field: &str, after: serde_json::Value) -> FieldChange {
-        FieldChange {
-            field: field.into(),
-            before: json!(null),
-            after,
-        }
-    }
-
-    #[test]
-    fn plan_values_become_request_fields() {
-        let fields = fields_from_changes(&[
-            change("name", json!(null)),
-            change("labels", json!(["a", "kayle-sync:x"])),
-            change("undelivered_payload_retention_hours", json!(168)),
-        ])
-        .unwrap();
-        assert_eq!(fields.name, Some(None), "null clears the name");
-        assert_eq!(
-            fields.labels.as_deref(),
-            Some(&["a".to_owned(), "kayle-sync:x".to_owned()][..])
-        );
-        assert_eq!(fields.undelivered_payload_retention_hours, Some(168));
-        assert_eq!(
-            serde_json::to_value(&fields).unwrap(),
-            json!({"name": null, "labels": ["a", "kayle-sync:x"], "undelivered_payload_retention_hours": 168})
-        );
-        assert!(fields_from_changes(&[change("color", json!("red"))]).is_err());
-        assert!(fields_from_changes(&[change("enabled", json!("yes"))]).is_err());
     }
 }

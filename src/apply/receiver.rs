@@ -306,7 +306,7 @@ impl Run<'_, '_> {
         let event_type = endpoint
             .subscribed_event_types
             .first()
-            .map_or("verification.session.succeeded", String::as_str);
+            .map_or("verification.session.succeeded", crate::model::EventType::name);
         let target = probe::Target {
             url: &url,
             jwk,

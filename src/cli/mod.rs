@@ -1,6 +1,7 @@
 //! Parses the command line, runs the command and maps the outcome to an exit code.
 
 mod apply;
+mod arena;
 mod args;
 mod completions;
 mod export;
@@ -210,7 +211,8 @@ pub fn run(cli: Cli, terminal: Terminal) -> anyhow::Result<Outcome> {
     }
     // One thread drives every request: kayle-sync waits on the network and on sinks, and
     // blocking sink work goes to tokio's blocking pool. A worker per core would sit idle, each
-    // with its stack and its own allocator arena.
+    // with its stack and its own allocator arena; the blocking pool's threads share one.
+    arena::one_arena();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("kayle-sync-io")

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::args::{LineFormat, ProbeArgs};
 use super::session::Session;
 use super::{Outcome, UsageError};
-use crate::model::{Live, LiveEndpoint};
+use crate::model::{EventType, Live, LiveEndpoint};
 use crate::probe::{self, Answer, Request, Target, Verdict};
 use crate::redact::{self, safe_line};
 
@@ -215,7 +215,7 @@ async fn send_probe(
     let event_type = endpoint
         .subscribed_event_types
         .first()
-        .map_or("verification.session.succeeded", String::as_str);
+        .map_or("verification.session.succeeded", EventType::name);
     let target = Target {
         url: &url,
         jwk,

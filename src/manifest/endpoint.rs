@@ -157,10 +157,7 @@ fn read_endpoint(
     };
     let subscribed_event_types = match fields.get("subscribed_event_types") {
         Some(value) => read_event_types(r, value, &f("subscribed_event_types")),
-        None => model::ALL_EVENT_TYPES
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        None => model::EventType::KNOWN.to_vec(),
     };
     let retention = match fields.get("undelivered_payload_retention_hours") {
         None => model::DEFAULT_RETENTION_HOURS,
@@ -251,8 +248,8 @@ fn is_endpoint_id(id: &str) -> bool {
     })
 }
 
-fn read_event_types(r: &mut Reader, node: &Node, field: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+fn read_event_types(r: &mut Reader, node: &Node, field: &str) -> Vec<model::EventType> {
+    let mut out: Vec<model::EventType> = Vec::new();
     let Some(items) = r.strings(node, field) else {
         return out;
     };
@@ -261,7 +258,7 @@ fn read_event_types(r: &mut Reader, node: &Node, field: &str) -> Vec<String> {
             .hint = Some("the server stores an empty list and delivers no events while reporting all four; leave the field out to subscribe to every type".into());
     }
     for (i, (text, item)) in items.iter().enumerate() {
-        if !model::ALL_EVENT_TYPES.contains(&text.as_str()) {
+        let Some(known) = model::EventType::known(text) else {
             let hint = match did_you_mean(text, &model::ALL_EVENT_TYPES) {
                 Some(close) => format!("did you mean `{close}`?"),
                 None => format!("one of {}", list(&model::ALL_EVENT_TYPES)),
@@ -273,8 +270,10 @@ fn read_event_types(r: &mut Reader, node: &Node, field: &str) -> Vec<String> {
                 format!("unknown event type `{text}`"),
             )
             .hint = Some(hint);
-        } else if !out.contains(text) {
-            out.push(text.clone());
+            continue;
+        };
+        if !out.contains(&known) {
+            out.push(known);
         }
     }
     out

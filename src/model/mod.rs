@@ -8,9 +8,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+mod event_type;
+mod fields;
 mod kept;
 mod sink;
 
+pub use event_type::EventType;
+pub use fields::{EndpointFields, Field, FieldChange, FieldValue};
 pub use kept::{KeptKey, kept_key_name};
 pub use sink::{SecretSink, SinkError};
 
@@ -28,7 +32,8 @@ pub fn env_style(text: &str) -> String {
         .collect()
 }
 
-/// The four event types the API knows, in the order the server reports them.
+/// The names of the four event types the API knows ([`EventType::KNOWN`]), in the order the
+/// server reports them.
 pub const ALL_EVENT_TYPES: [&str; 4] = [
     "verification.session.succeeded",
     "verification.session.failed",
@@ -179,7 +184,7 @@ pub struct DesiredEndpoint {
     pub labels: Vec<String>,
     pub enabled: bool,
     /// Never empty (the server would store an empty list and deliver nothing).
-    pub subscribed_event_types: Vec<String>,
+    pub subscribed_event_types: Vec<EventType>,
     pub undelivered_payload_retention_hours: u32,
     /// The last one is the active key.
     pub encryption_keys: Vec<DesiredKey>,
@@ -260,7 +265,7 @@ pub struct LiveEndpoint {
     pub labels: Vec<String>,
     pub url: String,
     pub enabled: bool,
-    pub subscribed_event_types: Vec<String>,
+    pub subscribed_event_types: Vec<EventType>,
     pub undelivered_payload_retention_hours: u32,
     pub created_at: String,
     pub updated_at: String,

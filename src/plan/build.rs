@@ -8,7 +8,9 @@ use super::identity::{applied_rotation, key_of, managed, secret_state, unique, u
 use super::keys::key_steps;
 use super::undeclared::{self, Undeclared};
 use super::{Action, Change, ChangeReason, Plan, RecoverReason, SecretStep};
-use crate::model::{self, Desired, DesiredEndpoint, Live, LiveEndpoint, Project, SecretState};
+use crate::model::{
+    self, Desired, DesiredEndpoint, Field, FieldChange, Live, LiveEndpoint, Project, SecretState,
+};
 
 /// What the command line asks of a plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -111,6 +113,8 @@ pub fn plan(desired: &Desired, live: &Live, options: &PlanOptions) -> Plan {
         .collect();
     let mut warnings = warnings(desired, live, options, &keys);
     warnings.extend(notes);
+    // Apply keeps the plan to the end: no room to spare (10,000 changes were room for 16,384).
+    changes.shrink_to_fit();
     Plan {
         changes,
         unmanaged,
@@ -229,7 +233,7 @@ fn update(
         .unwrap_or_default();
     let mut fields = changed_fields(project, wanted, kept);
     if blocked {
-        fields.retain(|change| change.field != "enabled");
+        fields.retain(|change| change.field() != Field::Enabled);
     }
     let change = Change {
         key: wanted.key.clone(),
@@ -267,9 +271,11 @@ fn enable_blocked(wanted: &DesiredEndpoint, kept: Option<&LiveEndpoint>, live: &
 }
 
 /// A create's fields with `enabled: false`.
-fn hold_disabled(fields: &mut [super::FieldChange]) {
-    for change in fields.iter_mut().filter(|change| change.field == "enabled") {
-        change.after = serde_json::Value::Bool(false);
+fn hold_disabled(fields: &mut [FieldChange]) {
+    for change in fields {
+        if let FieldChange::Enabled { after, .. } = change {
+            *after = false;
+        }
     }
 }
 

@@ -1,12 +1,9 @@
-//! The endpoint's writable fields as the API speaks them, and comparing desired with live the
-//! way the server normalizes, so that a plan right after an apply is empty.
+//! Comparing desired with live field by field the way the server normalizes, so that a plan
+//! right after an apply is empty, and the field changes' JSON.
 
 use std::collections::BTreeSet;
 
-use serde_json::{Value, json};
-
-use super::FieldChange;
-use crate::model::{self, DesiredEndpoint, LiveEndpoint, Project};
+use crate::model::{self, DesiredEndpoint, EventType, Field, FieldChange, LiveEndpoint, Project};
 
 /// The labels an endpoint should carry apart from the secret-state label: the user's, then the
 /// identity label. The state label is apply's to write (see [`model::SecretState`]): a plan
@@ -40,45 +37,16 @@ fn normalized_name(name: Option<&str>) -> Option<&str> {
 
 /// Every field of a desired endpoint as the create call sends it (apply adds the state label).
 pub(crate) fn create_fields(project: &Project, desired: &DesiredEndpoint) -> Vec<FieldChange> {
-    desired_values(desired, desired_labels(project, desired))
-        .into_iter()
-        .map(|(field, after)| FieldChange {
-            field: field.to_owned(),
-            before: Value::Null,
-            after,
-        })
-        .collect()
-}
-
-fn desired_values(desired: &DesiredEndpoint, labels: Vec<String>) -> Vec<(&'static str, Value)> {
-    vec![
-        ("name", json!(normalized_name(desired.name.as_deref()))),
-        ("labels", json!(labels)),
-        ("url", json!(desired.url)),
-        ("enabled", json!(desired.enabled)),
-        (
-            "subscribed_event_types",
-            json!(desired.subscribed_event_types),
-        ),
-        (
-            "undelivered_payload_retention_hours",
-            json!(desired.undelivered_payload_retention_hours),
-        ),
-    ]
-}
-
-fn live_values(live: &LiveEndpoint) -> Vec<(&'static str, Value)> {
-    vec![
-        ("name", json!(live.name)),
-        ("labels", json!(live.labels)),
-        ("url", json!(live.url)),
-        ("enabled", json!(live.enabled)),
-        ("subscribed_event_types", json!(live.subscribed_event_types)),
-        (
-            "undelivered_payload_retention_hours",
-            json!(live.undelivered_payload_retention_hours),
-        ),
-    ]
+    let labels = desired_labels(project, desired);
+    // Every field, so room for exactly that many: collected from a filter, a create's six
+    // changes would get room for eight, and the plan is kept through the apply.
+    let mut fields = Vec::with_capacity(Field::ALL.len());
+    fields.extend(
+        Field::ALL
+            .into_iter()
+            .filter_map(|field| change(field, desired, &labels, None)),
+    );
+    fields
 }
 
 /// The fields whose desired value differs from the live one, compared as the server reads them
@@ -105,59 +73,101 @@ pub(crate) fn changed_fields(
         .cloned();
     let mut labels = desired_labels(project, desired);
     labels.extend(state_labels);
-    desired_values(desired, labels)
+    let mut fields: Vec<FieldChange> = Field::ALL
         .into_iter()
-        .zip(live_values(live))
-        .filter(|((field, after), (_, before))| !same(field, before, after))
-        .map(|((field, after), (_, before))| FieldChange {
-            field: field.to_owned(),
-            before,
-            after,
-        })
-        .collect()
+        .filter_map(|field| change(field, desired, &labels, Some(live)))
+        .collect();
+    fields.shrink_to_fit();
+    fields
 }
 
-fn same(field: &str, before: &Value, after: &Value) -> bool {
+/// The change of `field` from `live` (none for a create, where every field is set) to
+/// `desired` with `labels`, or `None` when the server would read the two as the same.
+fn change<'a>(
+    field: Field,
+    desired: &'a DesiredEndpoint,
+    labels: &'a [String],
+    live: Option<&'a LiveEndpoint>,
+) -> Option<FieldChange> {
+    // A create sets every field; an update those whose values differ.
+    let changes = |same: bool| live.is_none() || !same;
     match field {
-        "labels" => as_set(before, false) == as_set(after, false),
-        "subscribed_event_types" => as_set(before, true) == as_set(after, true),
-        _ => before == after,
+        Field::Name => {
+            let after = normalized_name(desired.name.as_deref());
+            let before = live.map(|live| live.name.as_deref());
+            changes(before == Some(after)).then(|| FieldChange::Name {
+                before: before.flatten().map(str::to_owned),
+                after: after.map(str::to_owned),
+            })
+        }
+        Field::Labels => {
+            let before = live.map(|live| &live.labels);
+            let set = |labels: &'a [String]| as_set(labels.iter().map(String::as_str), false);
+            let same = before.is_some_and(|before| set(before) == set(labels));
+            changes(same).then(|| FieldChange::Labels {
+                before: before.cloned(),
+                after: labels.to_vec(),
+            })
+        }
+        Field::Url => {
+            let before = live.map(|live| &live.url);
+            changes(before == Some(&desired.url)).then(|| FieldChange::Url {
+                before: before.cloned(),
+                after: desired.url.clone(),
+            })
+        }
+        Field::Enabled => {
+            let before = live.map(|live| live.enabled);
+            changes(before == Some(desired.enabled)).then_some(FieldChange::Enabled {
+                before,
+                after: desired.enabled,
+            })
+        }
+        Field::SubscribedEventTypes => {
+            let after = &desired.subscribed_event_types;
+            let before = live.map(|live| &live.subscribed_event_types);
+            let set = |events: &'a [EventType]| as_set(events.iter().map(EventType::name), true);
+            let same = before.is_some_and(|before| set(before) == set(after));
+            changes(same).then(|| FieldChange::SubscribedEventTypes {
+                before: before.cloned(),
+                after: after.clone(),
+            })
+        }
+        Field::UndeliveredPayloadRetentionHours => {
+            let after = desired.undelivered_payload_retention_hours;
+            let before = live.map(|live| live.undelivered_payload_retention_hours);
+            changes(before == Some(after))
+                .then_some(FieldChange::UndeliveredPayloadRetentionHours { before, after })
+        }
     }
 }
 
-/// A JSON list of strings as a set; `empty_is_all` reads an empty list as every event type.
-fn as_set(value: &Value, empty_is_all: bool) -> BTreeSet<String> {
-    let set: BTreeSet<String> = value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|item| item.as_str().map(str::to_owned))
-        .collect();
+/// Names as a set; `empty_is_all` reads no names as every event type.
+fn as_set<'a>(names: impl Iterator<Item = &'a str>, empty_is_all: bool) -> BTreeSet<&'a str> {
+    let set: BTreeSet<&str> = names.collect();
     if set.is_empty() && empty_is_all {
-        model::ALL_EVENT_TYPES
-            .iter()
-            .map(|t| (*t).to_owned())
-            .collect()
+        model::ALL_EVENT_TYPES.into_iter().collect()
     } else {
         set
     }
 }
 
-/// Serde for `Change::fields`: an object keyed by field name, in the plan's order.
+/// Serde for `Change::fields`: an object keyed by field name, in the plan's order, each with
+/// `before` and `after` as the API speaks them. A name that is no field, or a value of the
+/// wrong type, makes the plan unreadable.
 pub(crate) mod as_map {
     use std::fmt;
 
-    use serde::de::{MapAccess, Visitor};
+    use serde::de::{self, MapAccess, Visitor};
     use serde::ser::SerializeMap;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use serde_json::Value;
 
-    use crate::plan::FieldChange;
+    use crate::model::{Field, FieldChange};
 
     #[derive(Serialize, Deserialize)]
-    struct BeforeAfter {
-        before: Value,
-        after: Value,
+    struct BeforeAfter<B, A> {
+        before: B,
+        after: A,
     }
 
     pub(crate) fn serialize<S: Serializer>(
@@ -167,10 +177,10 @@ pub(crate) mod as_map {
         let mut map = serializer.serialize_map(Some(fields.len()))?;
         for change in fields {
             let value = BeforeAfter {
-                before: change.before.clone(),
-                after: change.after.clone(),
+                before: change.before(),
+                after: change.after(),
             };
-            map.serialize_entry(&change.field, &value)?;
+            map.serialize_entry(change.field().name(), &value)?;
         }
         map.end()
     }
@@ -189,17 +199,35 @@ pub(crate) mod as_map {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut fields = Vec::new();
-                while let Some((field, value)) = map.next_entry::<String, BeforeAfter>()? {
-                    fields.push(FieldChange {
-                        field,
-                        before: value.before,
-                        after: value.after,
-                    });
+                while let Some(name) = map.next_key::<String>()? {
+                    let field = Field::from_name(&name).ok_or_else(|| {
+                        de::Error::custom(format_args!("`{name}` is not an endpoint field"))
+                    })?;
+                    fields.push(read(field, &mut map)?);
                 }
                 Ok(fields)
             }
         }
 
         deserializer.deserialize_map(FieldsVisitor)
+    }
+
+    /// The `{before, after}` of `field`, typed as the field is.
+    fn read<'de, A: MapAccess<'de>>(field: Field, map: &mut A) -> Result<FieldChange, A::Error> {
+        // Each arm reads the value with its variant's types.
+        macro_rules! typed {
+            ($variant:ident) => {{
+                let BeforeAfter { before, after } = map.next_value()?;
+                FieldChange::$variant { before, after }
+            }};
+        }
+        Ok(match field {
+            Field::Name => typed!(Name),
+            Field::Labels => typed!(Labels),
+            Field::Url => typed!(Url),
+            Field::Enabled => typed!(Enabled),
+            Field::SubscribedEventTypes => typed!(SubscribedEventTypes),
+            Field::UndeliveredPayloadRetentionHours => typed!(UndeliveredPayloadRetentionHours),
+        })
     }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::identity::unique;
-use crate::model::Live;
+use crate::model::{EventType, Live};
 
 #[derive(Serialize)]
 struct Canonical<'a> {
@@ -53,7 +53,7 @@ pub fn fingerprint(live: &Live) -> String {
                 subscribed_event_types: e
                     .subscribed_event_types
                     .iter()
-                    .map(String::as_str)
+                    .map(EventType::name)
                     .collect(),
                 retention: e.undelivered_payload_retention_hours,
                 created_at: &e.created_at,

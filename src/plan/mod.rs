@@ -18,6 +18,7 @@ pub(crate) mod test_support;
 mod tests;
 mod undeclared;
 
+pub use crate::model::FieldChange;
 pub use build::{PlanOptions, plan};
 pub use fields::{desired_labels, with_state_label};
 pub use fingerprint::fingerprint;
@@ -57,8 +58,9 @@ pub struct Change {
     /// Why, when it is not obvious: "duplicate of whe_…", "no longer declared".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<ChangeReason>,
-    /// Field changes, in the API's field order. For a create, `before` is null.
-    /// In JSON an object keyed by field name (in this order), each with `before` and `after`.
+    /// Field changes, in the API's field order ([`crate::model::Field::ALL`]). For a create,
+    /// `before` is `None`. In JSON an object keyed by field name (in this order), each with
+    /// `before` and `after`.
     #[serde(default, with = "fields::as_map")]
     pub fields: Vec<FieldChange>,
     /// The signing-secret step, if any.
@@ -75,14 +77,6 @@ pub enum Action {
     Create,
     Update,
     Delete,
-}
-
-/// One field's change. Values are JSON as the API speaks it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldChange {
-    pub field: String,
-    pub before: serde_json::Value,
-    pub after: serde_json::Value,
 }
 
 /// What happens to an endpoint's signing secret. Never holds the value.

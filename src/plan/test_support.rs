@@ -44,10 +44,7 @@ pub(crate) fn endpoint(key: &str) -> DesiredEndpoint {
         name: Some(format!("Endpoint {key}")),
         labels: vec!["team:identity".to_owned()],
         enabled: true,
-        subscribed_event_types: model::ALL_EVENT_TYPES
-            .iter()
-            .map(|t| (*t).to_owned())
-            .collect(),
+        subscribed_event_types: model::EventType::KNOWN.to_vec(),
         undelivered_payload_retention_hours: model::DEFAULT_RETENTION_HOURS,
         encryption_keys: Vec::new(),
         signing_secret: SecretSpec {
@@ -118,10 +115,7 @@ pub(crate) fn foreign(id: &str) -> LiveEndpoint {
         labels: vec!["team:other".to_owned()],
         url: "https://other.example.com/hook".to_owned(),
         enabled: true,
-        subscribed_event_types: model::ALL_EVENT_TYPES
-            .iter()
-            .map(|t| (*t).to_owned())
-            .collect(),
+        subscribed_event_types: model::EventType::KNOWN.to_vec(),
         undelivered_payload_retention_hours: 72,
         created_at: "2026-01-01T00:00:00Z".to_owned(),
         updated_at: "2026-01-01T00:00:00Z".to_owned(),

@@ -7,10 +7,7 @@ use serde::{Serialize, Serializer};
 
 use super::applied_json::AppliedJson;
 use super::json_text as text;
-use crate::plan::{
-    Change, FORMAT_VERSION, FieldChange, KeyStep, Plan, SecretStep, Summary, Undeclared,
-};
-use crate::redact;
+use crate::plan::{Change, FORMAT_VERSION, KeyStep, Plan, SecretStep, Summary, Undeclared};
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -89,20 +86,7 @@ fn scrubbed(change: &Change) -> Change {
         action: *action,
         endpoint_id: endpoint_id.as_deref().map(text),
         reason: reason.as_ref().map(|reason| reason.map_ids(text)),
-        fields: fields
-            .iter()
-            .map(
-                |FieldChange {
-                     field,
-                     before,
-                     after,
-                 }| FieldChange {
-                    field: text(field),
-                    before: redact::scrub_json(before),
-                    after: redact::scrub_json(after),
-                },
-            )
-            .collect(),
+        fields: fields.iter().map(|field| field.map_text(text)).collect(),
         secret: secret.as_ref().map(secret_step),
         keys: keys.iter().map(key_step).collect(),
     }

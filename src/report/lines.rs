@@ -3,9 +3,9 @@
 //! Each line is made safe here, once for both renderers: ids, names and reasons come from the
 //! server and the files.
 
-use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
+use crate::model::{EventType, FieldValue};
 use crate::plan::{Action, Change, FieldChange, KeyRepair, KeyStep, SecretStep};
 use crate::redact::safe_line;
 
@@ -80,19 +80,19 @@ pub(crate) fn shown_fields(change: &Change) -> impl Iterator<Item = &FieldChange
     change
         .fields
         .iter()
-        .filter(|field| !(change.action == Action::Create && field.after.is_null()))
+        .filter(|field| !(change.action == Action::Create && field.after() == FieldValue::Null))
 }
 
 /// A diff per field, one after the other, so each field's lines stay together.
 fn field_diff(change: &Change) -> Vec<Line> {
     let mut lines = Vec::new();
     for field in shown_fields(change) {
-        let before = if change.action == Action::Create && field.before.is_null() {
-            String::new()
-        } else {
-            document(&field.field, &field.before)
+        let name = field.field().name();
+        let before = match (change.action, field.before()) {
+            (Action::Create, FieldValue::Null) => String::new(),
+            (_, before) => document(name, before),
         };
-        let after = document(&field.field, &field.after);
+        let after = document(name, field.after());
         let diff = TextDiff::from_lines(&before, &after);
         lines.extend(diff.iter_all_changes().map(|line| Line {
             tone: match line.tag() {
@@ -108,17 +108,28 @@ fn field_diff(change: &Change) -> Vec<Line> {
 
 /// One field as YAML-ish lines: `field: value`, or `field:` and one `  - item` line per item, so
 /// a diff of a list shows which items come and go. Strings are quoted, so whitespace shows.
-fn document(field: &str, value: &Value) -> String {
-    match value {
-        Value::Array(items) if !items.is_empty() => {
-            let mut text = format!("{field}:\n");
-            for item in items {
-                text.push_str(&format!("  - {item}\n"));
-            }
-            text
+fn document(field: &str, value: FieldValue<'_>) -> String {
+    let items: Vec<&str> = match value {
+        FieldValue::List(items) => items.iter().map(String::as_str).collect(),
+        FieldValue::Events(items) => items.iter().map(EventType::name).collect(),
+        FieldValue::Null | FieldValue::Text(_) | FieldValue::Flag(_) | FieldValue::Number(_) => {
+            Vec::new()
         }
-        _ => format!("{field}: {value}\n"),
+    };
+    if items.is_empty() {
+        return format!("{field}: {}\n", json(&value));
     }
+    let mut text = format!("{field}:\n");
+    for item in items {
+        text.push_str(&format!("  - {}\n", json(&item)));
+    }
+    text
+}
+
+/// A value as JSON writes it: strings quoted and escaped, so whitespace and control
+/// characters show.
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("plain data serializes")
 }
 
 fn key_line(step: &KeyStep, active: bool) -> Line {

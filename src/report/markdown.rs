@@ -75,7 +75,7 @@ fn what(change: &Change) -> String {
     if let Some(reason) = &change.reason {
         parts.push(reason.to_string());
     }
-    let names: Vec<&str> = shown_fields(change).map(|f| f.field.as_str()).collect();
+    let names: Vec<&str> = shown_fields(change).map(|f| f.field().name()).collect();
     if !names.is_empty() {
         parts.push(names.join(", "));
     }

@@ -26,7 +26,10 @@ fn arbitrary_endpoint() -> impl Strategy<Value = model::DesiredEndpoint> {
                 wanted.name = name;
                 wanted.labels = labels.into_iter().collect();
                 wanted.enabled = enabled;
-                wanted.subscribed_event_types = events.into_iter().map(str::to_owned).collect();
+                wanted.subscribed_event_types = events
+                    .into_iter()
+                    .map(model::EventType::from_name)
+                    .collect();
                 wanted.undelivered_payload_retention_hours = retention;
                 wanted.signing_secret.rotation = rotation;
                 wanted.encryption_keys = (0..keys).map(|i| public_key(&format!("k{i}"))).collect();

@@ -34,5 +34,10 @@ fn outline(plan: &Plan) -> Vec<(String, Action, Option<String>)> {
 }
 
 fn field_names(change: &Change) -> Vec<&str> {
-    change.fields.iter().map(|f| f.field.as_str()).collect()
+    change.fields.iter().map(|f| f.field().name()).collect()
+}
+
+/// One side of a field change as JSON, for comparing with `json!`.
+fn value(side: crate::model::FieldValue<'_>) -> serde_json::Value {
+    serde_json::to_value(side).unwrap()
 }

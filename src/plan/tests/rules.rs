@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use super::{field_names, outline, plan_all, pruning};
-use crate::model;
+use super::{field_names, outline, plan_all, pruning, value};
+use crate::model::{self, Field, FieldValue};
 use crate::plan::test_support::{desired, endpoint, foreign, live, live_key, live_of, public_key};
 use crate::plan::{Action, ChangeReason, PlanOptions, SecretStep, plan};
 
@@ -33,9 +33,9 @@ fn a_new_key_is_created_with_every_field_its_secret_written_and_its_keys_registe
             "undelivered_payload_retention_hours"
         ]
     );
-    assert!(change.fields.iter().all(|f| f.before.is_null()));
+    assert!(change.fields.iter().all(|f| f.before() == FieldValue::Null));
     assert_eq!(
-        change.fields[1].after,
+        value(change.fields[1].after()),
         json!(["team:identity", "kayle-sync:identity-prod"])
     );
     assert_eq!(
@@ -62,7 +62,7 @@ fn a_create_shows_the_declared_labels_and_leaves_the_state_label_to_apply() {
     wanted.signing_secret.rotation = 2;
     let plan = plan_all(&desired(vec![wanted]), &live(vec![]));
     assert_eq!(
-        plan.changes[0].fields[1].after,
+        value(plan.changes[0].fields[1].after()),
         json!(["team:identity", "kayle-sync:a"])
     );
 }
@@ -91,7 +91,7 @@ fn normalization_hides_what_the_server_would_read_back_the_same() {
     read_back.subscribed_event_types.reverse();
     read_back
         .subscribed_event_types
-        .push(model::ALL_EVENT_TYPES[0].into());
+        .push(model::EventType::SessionSucceeded);
     read_back.labels.reverse();
     let plan = plan_all(&desired(vec![wanted.clone()]), &live(vec![read_back]));
     assert!(plan.is_empty(), "{plan:#?}");
@@ -113,8 +113,8 @@ fn a_blank_name_is_no_name() {
 
     stored.name = Some("Old".into());
     let plan = plan_all(&desired(vec![wanted]), &live(vec![stored]));
-    assert_eq!(plan.changes[0].fields[0].field, "name");
-    assert_eq!(plan.changes[0].fields[0].after, json!(null));
+    assert_eq!(field_names(&plan.changes[0]), ["name"]);
+    assert_eq!(value(plan.changes[0].fields[0].after()), json!(null));
 }
 
 #[test]
@@ -138,12 +138,15 @@ fn an_update_lists_only_the_fields_that_differ_with_before_and_after() {
         field_names(change),
         ["url", "enabled", "undelivered_payload_retention_hours"]
     );
-    assert_eq!(change.fields[0].before, json!("https://a.example.com/old"));
     assert_eq!(
-        change.fields[0].after,
+        value(change.fields[0].before()),
+        json!("https://a.example.com/old")
+    );
+    assert_eq!(
+        value(change.fields[0].after()),
         json!("https://a.example.com/hooks/kayle")
     );
-    assert_eq!(change.fields[2].before, json!(24));
+    assert_eq!(value(change.fields[2].before()), json!(24));
     // Enabling a disabled endpoint writes its secret again first.
     assert!(matches!(change.secret, Some(SecretStep::Recover { .. })));
 }
@@ -160,7 +163,7 @@ fn a_label_case_change_is_a_change_but_label_order_is_not() {
     let plan = plan_all(&desired(vec![wanted]), &live(vec![stored]));
     assert_eq!(field_names(&plan.changes[0]), ["labels"]);
     assert_eq!(
-        plan.changes[0].fields[0].after,
+        value(plan.changes[0].fields[0].after()),
         json!(["Team", "tier:1", "kayle-sync:a"])
     );
 }
@@ -329,7 +332,7 @@ fn an_unsettled_endpoint_is_verified_and_never_reads_as_no_changes() {
     relabelled.labels = vec!["team:payments".into()];
     let plan = plan_all(&desired(vec![relabelled]), &state);
     assert_eq!(
-        plan.changes[0].fields[0].after,
+        value(plan.changes[0].fields[0].after()),
         json!([
             "team:payments",
             "kayle-sync:a",
@@ -476,8 +479,16 @@ fn an_endpoint_without_an_active_key_is_not_enabled_and_the_plan_says_why() {
     assert!(plan.warnings[0].starts_with("on is not enabled: it has no active encryption key"));
     assert!(plan.warnings[0].contains("set `enabled: false`"));
     let create = plan.changes.iter().find(|c| c.key == "on").unwrap();
-    let enabled = create.fields.iter().find(|f| f.field == "enabled").unwrap();
-    assert_eq!(enabled.after, json!(false), "created disabled, and left so");
+    let enabled = create
+        .fields
+        .iter()
+        .find(|f| f.field() == Field::Enabled)
+        .unwrap();
+    assert_eq!(
+        value(enabled.after()),
+        json!(false),
+        "created disabled, and left so"
+    );
 
     // Live and disabled with no active key: not enabled either.
     let mut stored = live_of(&endpoint("on"), "whe_on", T1);
@@ -534,7 +545,7 @@ fn an_endpoint_with_two_identity_labels_belongs_to_the_first_and_loses_the_other
         ]
     );
     assert_eq!(
-        plan.changes[0].fields[0].after,
+        value(plan.changes[0].fields[0].after()),
         json!(["team:identity", "kayle-sync:a"])
     );
 }

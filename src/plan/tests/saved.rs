@@ -181,3 +181,23 @@ fn a_plan_saved_by_an_earlier_kayle_sync_loads_and_is_written_the_same() {
         "the same JSON, byte for byte"
     );
 }
+
+#[test]
+fn a_saved_field_change_that_is_no_field_or_of_the_wrong_type_is_refused() {
+    let refused = |text: &str| match from_saved(text) {
+        Err(SavedPlanError::Malformed(error)) => error.to_string(),
+        other => panic!("loaded: {other:?}"),
+    };
+    let unknown = SAVED_V1.replacen("\"url\": {", "\"color\": {", 1);
+    assert!(
+        refused(&unknown).contains("`color` is not an endpoint field"),
+        "{}",
+        refused(&unknown)
+    );
+    let mistyped = SAVED_V1.replacen("\"after\": 168", "\"after\": \"168\"", 1);
+    assert_ne!(mistyped, SAVED_V1);
+    refused(&mistyped);
+    let listed = SAVED_V1.replacen("\"after\": false", "\"after\": [false]", 1);
+    assert_ne!(listed, SAVED_V1);
+    refused(&listed);
+}

@@ -18,7 +18,7 @@ use std::path::Path;
 
 pub use project_file::project_file;
 
-use crate::model::{self, Live, LiveEndpoint, Project, SecretSpec};
+use crate::model::{self, EventType, Live, LiveEndpoint, Project, SecretSpec};
 use crate::plan;
 use crate::redact::{self, safe_line};
 
@@ -103,7 +103,7 @@ fn manifest(
 ) -> anyhow::Result<Exported> {
     // What the server says is scrubbed of anything shaped like a credential, then quoted.
     let quote = |s: &str| yaml::quoted(&redact::scrub(s, &[]));
-    let list = |items: &[String]| {
+    let list = |items: &[&str]| {
         let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
         format!("[{}]", quoted.join(", "))
     };
@@ -121,11 +121,11 @@ fn manifest(
     if let Some(name) = &endpoint.name {
         writeln!(text, "    name: {}", quote(name))?;
     }
-    let labels: Vec<String> = endpoint
+    let labels: Vec<&str> = endpoint
         .labels
         .iter()
+        .map(String::as_str)
         .filter(|label| !label.starts_with(project.label_prefix.as_str()))
-        .cloned()
         .collect();
     if !labels.is_empty() {
         writeln!(text, "    labels: {}", list(&labels))?;
@@ -144,14 +144,14 @@ fn manifest(
     if !endpoint.enabled {
         writeln!(text, "    enabled: false")?;
     }
-    let mut events: Vec<String> = Vec::new();
-    for event in &endpoint.subscribed_event_types {
-        if !events.contains(event) {
-            events.push(event.clone());
+    let mut events: Vec<&str> = Vec::new();
+    for event in endpoint.subscribed_event_types.iter().map(EventType::name) {
+        if !events.contains(&event) {
+            events.push(event);
         }
     }
     let all: BTreeSet<&str> = model::ALL_EVENT_TYPES.into_iter().collect();
-    if events.iter().map(String::as_str).collect::<BTreeSet<_>>() != all {
+    if events.iter().copied().collect::<BTreeSet<_>>() != all {
         writeln!(text, "    subscribed_event_types: {}", list(&events))?;
     }
     if endpoint.undelivered_payload_retention_hours != model::DEFAULT_RETENTION_HOURS {

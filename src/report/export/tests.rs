@@ -38,7 +38,7 @@ fn endpoint(id: &str, name: Option<&str>, labels: &[&str], url: &str) -> LiveEnd
         labels: labels.iter().map(|l| l.to_string()).collect(),
         url: url.into(),
         enabled: true,
-        subscribed_event_types: vec!["verification.session.succeeded".into()],
+        subscribed_event_types: vec![model::EventType::SessionSucceeded],
         undelivered_payload_retention_hours: model::DEFAULT_RETENTION_HOURS,
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
