@@ -303,10 +303,10 @@ impl Run<'_, '_> {
             Ok(url) => url,
             Err(err) => return Ok(Ok(Waited::Unreachable(format!("its URL: {err}")))),
         };
-        let event_type = endpoint
-            .subscribed_event_types
-            .first()
-            .map_or("verification.session.succeeded", crate::model::EventType::name);
+        let event_type = endpoint.subscribed_event_types.first().map_or(
+            "verification.session.succeeded",
+            crate::model::EventType::name,
+        );
         let target = probe::Target {
             url: &url,
             jwk,

@@ -219,11 +219,9 @@ fn a_generated_key_given_a_new_key_id_keeps_the_replaced_private_key_first() {
     );
 }
 
-#[test]
-fn a_kept_key_is_removed_only_once_done() {
-    let mut wanted = endpoint("a");
-    wanted.encryption_keys = vec![generated_key("k2")];
-    let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
+/// `wanted` live as `whe_a`, whose registered keys are k2 (active) and k1 before it.
+fn after_k1_was_replaced(wanted: &crate::model::DesiredEndpoint) -> crate::model::Live {
+    let mut state = live(vec![live_of(wanted, "whe_a", T1)]);
     state.keys.insert(
         "whe_a".into(),
         vec![
@@ -231,6 +229,14 @@ fn a_kept_key_is_removed_only_once_done() {
             live_key("whk_1", "k1", false, T1),
         ],
     );
+    state
+}
+
+#[test]
+fn a_kept_key_is_removed_only_once_done() {
+    let mut wanted = endpoint("a");
+    wanted.encryption_keys = vec![generated_key("k2")];
+    let mut state = after_k1_was_replaced(&wanted);
     let kept = |key_id: &str, done| crate::model::KeptKey {
         key_id: key_id.into(),
         name: format!("k2_PRIVATE_KEY_{}", key_id.to_uppercase()),
@@ -254,14 +260,7 @@ fn a_kept_key_is_removed_only_once_done() {
 fn a_key_id_given_back_to_a_replaced_key_changes_no_key_and_warns() {
     let mut wanted = endpoint("a");
     wanted.encryption_keys = vec![generated_key("k1")];
-    let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
-    state.keys.insert(
-        "whe_a".into(),
-        vec![
-            live_key("whk_2", "k2", true, T2),
-            live_key("whk_1", "k1", false, T1),
-        ],
-    );
+    let mut state = after_k1_was_replaced(&wanted);
     state.kept_keys.insert(
         "a".into(),
         vec![crate::model::KeptKey {
