@@ -457,7 +457,16 @@ fn a_rotation_waits_for_an_update_whose_answer_was_lost() {
         updated.all()
     );
     scenario.hold(Route::RotateSecret, 1);
-    assert_deferred(&scenario.run(&project, &["rotate", "orders", "--auto-approve"]));
+    let deferred = scenario.run(&project, &["rotate", "orders", "--auto-approve"]);
+    assert_deferred(&deferred);
+    // An apply does not repeat an imperative rotation: the message must not promise it.
+    assert!(
+        deferred
+            .all()
+            .contains("Run `kayle-sync rotate orders` again after that time"),
+        "{}",
+        deferred.all()
+    );
     // The rotation was never sent: its hold is left unused.
     api.emu.clear_faults();
     scenario.land();

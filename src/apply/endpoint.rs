@@ -57,8 +57,12 @@ pub enum ApplyError {
     /// out (the secret is written and recorded).
     #[error(
         "{key}: the receiver refuses the new signing secret: still {last} after --settle \
-         {settle}; check that sink {sink}'s reload command makes the receiver read the sink \
-         again, and that the receiver reads its secret from sink {sink} as {name}"
+         {settle}; check {}that the receiver reads its secret from sink {sink} as {name}",
+        if *reload {
+            format!("that sink {sink}'s reload command makes the receiver read the sink again, and ")
+        } else {
+            format!("what makes the receiver read the sink again (sink {sink} has no `reload`), and ")
+        }
     )]
     ReceiverRefuses {
         key: String,
@@ -66,6 +70,8 @@ pub enum ApplyError {
         name: String,
         settle: String,
         last: String,
+        /// The sink has a reload command.
+        reload: bool,
     },
     /// An earlier change of the same key failed, so this one was not tried.
     #[error("{key}: not attempted, since an earlier change of this endpoint failed")]
@@ -74,12 +80,22 @@ pub enum ApplyError {
     /// the endpoint until `until` (unix seconds): landing after the record made before the
     /// rotation, it could undo that record. The sink was checked against the API instead.
     #[error(
-        "{key}: rotation not started: a request whose answer was lost may still land on the \
-         endpoint until {}, and could undo the record kayle-sync makes before rotating; the \
-         sink holds the API's current secret, and an apply after that time rotates",
-        super::secret::unix_time(*until)
+        "{key}: rotation not started, the signing secret is unchanged: a request whose answer \
+         was lost may still land on the endpoint until {}, and could undo the record \
+         kayle-sync makes before rotating; the sink holds the API's current secret. {}",
+        super::secret::unix_time(*until),
+        if *by_command {
+            format!("Run `kayle-sync rotate {key}` again after that time.")
+        } else {
+            "An apply after that time rotates.".to_owned()
+        }
     )]
-    RotationDeferred { key: String, until: u64 },
+    RotationDeferred {
+        key: String,
+        until: u64,
+        /// Asked by `kayle-sync rotate`, which a later apply does not repeat.
+        by_command: bool,
+    },
 }
 
 /// Where a run announces what is worth saying before it happens.

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::endpoint::{ApplyError, Run};
 use crate::api::{ApiError, Client, DeliveryFilter, LiveDelivery};
 use crate::probe::{self, Answer, Request};
+use crate::sink::Reloaded;
 
 /// `--settle` when none is given.
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(120);
@@ -222,7 +223,7 @@ impl Run<'_, '_> {
         let written = Instant::now();
         let client = self.target.client;
         let secret = self.api(client.reveal_secret(endpoint_id).await)?;
-        let reloaded = self.reload(sink, &secret).await?;
+        let reloaded = self.reload(sink, written, &secret).await?;
         let settle = self.target.settle;
         let receiver = if settle.is_zero() {
             Err("--settle 0".to_owned())
@@ -246,6 +247,7 @@ impl Run<'_, '_> {
                     name: name.to_owned(),
                     settle: humantime::format_duration(settle).to_string(),
                     last,
+                    reload: reloaded,
                 });
             }
             Ok(Waited::Unreachable(reason)) => ReceiverCheck::NotReachable {
@@ -262,20 +264,29 @@ impl Run<'_, '_> {
         Ok(())
     }
 
-    /// Runs the sink's reload, if it has one; whether it did.
-    async fn reload(&mut self, sink: &str, written: &SecretString) -> Result<bool, ApplyError> {
+    /// Runs the sink's reload, if it has one and no run since `written_at` covers this
+    /// endpoint's write; whether the sink has one.
+    async fn reload(
+        &mut self,
+        sink: &str,
+        written_at: Instant,
+        written: &SecretString,
+    ) -> Result<bool, ApplyError> {
         let Some(reload) = self.target.sinks.reload(sink) else {
             return Ok(false);
         };
-        reload
-            .run_without_input(written)
+        let ran = reload
+            .after(written_at.into_std(), written)
             .await
             .map_err(|source| ApplyError::Reload {
                 key: self.key.to_owned(),
                 sink: sink.to_owned(),
                 source: Box::new(source),
             })?;
-        self.done.push(format!("sink {sink}'s reload command ran"));
+        self.done.push(match ran {
+            Reloaded::Ran => format!("sink {sink}'s reload command ran"),
+            Reloaded::Covered => format!("sink {sink}'s reload command had run since the write"),
+        });
         Ok(true)
     }
 
@@ -314,7 +325,9 @@ impl Run<'_, '_> {
             secret,
             event_type,
         };
-        let http = crate::http::client_builder(probe::TIMEOUT)
+        // No single probe outlasts --settle.
+        let timeout = probe::TIMEOUT.min(settle.max(Duration::from_secs(1)));
+        let http = crate::http::client_builder(timeout)
             .build()
             .map_err(|err| self.inconsistent(format!("cannot build an HTTP client: {err}")))?;
         let send = || async {

@@ -110,6 +110,7 @@ impl Run<'_, '_> {
             return Err(ApplyError::RotationDeferred {
                 key: self.key.to_owned(),
                 until: earlier,
+                by_command: from == to,
             });
         }
         let mut marks = 0;

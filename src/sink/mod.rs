@@ -104,7 +104,43 @@ fn aws_endpoint(name: &str, url: &str) -> Result<String, SinkError> {
 #[derive(Clone, Default)]
 pub struct Sinks {
     by_name: BTreeMap<String, Arc<dyn SecretSink>>,
-    reloads: BTreeMap<String, Arc<command::CommandSink>>,
+    reloads: BTreeMap<String, Arc<Reload>>,
+}
+
+/// A sink's `reload` command, and when it last started: endpoints rotated together share one
+/// run (three endpoints in one sink must not restart the receiver three times at once).
+pub struct Reload {
+    command: command::CommandSink,
+    last_started: tokio::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// What [`Reload::after`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reloaded {
+    /// The command ran.
+    Ran,
+    /// A run that started after the write already covers it.
+    Covered,
+}
+
+impl Reload {
+    /// Runs the command unless a run started after `written_at` (the moment the caller's write
+    /// to the sink ended); concurrent callers wait for a run in progress, then find it covers
+    /// them. `written` is scrubbed from what an error shows.
+    pub async fn after(
+        &self,
+        written_at: std::time::Instant,
+        written: &secrecy::SecretString,
+    ) -> Result<Reloaded, SinkError> {
+        let mut last = self.last_started.lock().await;
+        if last.is_some_and(|started| started >= written_at) {
+            return Ok(Reloaded::Covered);
+        }
+        let started = std::time::Instant::now();
+        self.command.run_without_input(written).await?;
+        *last = Some(started);
+        Ok(Reloaded::Ran)
+    }
 }
 
 impl std::fmt::Debug for Sinks {
@@ -154,14 +190,18 @@ impl Sinks {
                     Duration::from_secs(reload.timeout_seconds),
                 )?
                 .hiding_env(hidden.iter().cloned());
-                Ok((name.clone(), Arc::new(command)))
+                let reload = Reload {
+                    command,
+                    last_started: tokio::sync::Mutex::new(None),
+                };
+                Ok((name.clone(), Arc::new(reload)))
             })
             .collect::<Result<_, SinkError>>()?;
         Ok(Sinks { by_name, reloads })
     }
 
     /// The `reload` command of the sink called `name`, if it has one.
-    pub fn reload(&self, name: &str) -> Option<&command::CommandSink> {
+    pub fn reload(&self, name: &str) -> Option<&Reload> {
         self.reloads.get(name).map(Arc::as_ref)
     }
 
@@ -173,5 +213,51 @@ impl Sinks {
     /// Adds or replaces the sink called `name` (tests put fakes here).
     pub fn insert(&mut self, name: &str, sink: Arc<dyn SecretSink>) {
         self.by_name.insert(name.to_owned(), sink);
+    }
+}
+
+#[cfg(test)]
+mod reload_tests {
+    use std::time::{Duration, Instant};
+
+    use secrecy::SecretString;
+
+    use super::{Reload, Reloaded, command::CommandSink};
+
+    fn counting(file: &std::path::Path) -> Reload {
+        let script = format!("sleep 0.2; echo run >> '{}'", file.display());
+        Reload {
+            command: CommandSink::new(
+                "local",
+                vec!["sh".into(), "-c".into(), script],
+                Duration::from_secs(10),
+            )
+            .unwrap(),
+            last_started: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_made_before_a_run_share_it_and_a_later_write_gets_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("runs");
+        let reload = counting(&file);
+        let secret = SecretString::from("whsec_x");
+        let written = Instant::now();
+        let (a, b, c) = tokio::join!(
+            reload.after(written, &secret),
+            reload.after(written, &secret),
+            reload.after(written, &secret),
+        );
+        let mut outcomes = [a.unwrap(), b.unwrap(), c.unwrap()];
+        outcomes.sort_by_key(|r| *r == Reloaded::Covered);
+        assert_eq!(
+            outcomes,
+            [Reloaded::Ran, Reloaded::Covered, Reloaded::Covered]
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 1);
+        let later = Instant::now();
+        assert_eq!(reload.after(later, &secret).await.unwrap(), Reloaded::Ran);
+        assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 2);
     }
 }
