@@ -30,7 +30,7 @@ pub async fn lock_dir(dir: &Path, err: &mut dyn Write) -> anyhow::Result<DirLock
         }
     };
     let waiting = format!(
-        "Waiting for another kayle-sync apply of {} to finish...",
+        "Waiting for another kayle-sync apply, rotate or watch of {} to finish...",
         dir.display()
     );
     match wait_turn(file, &waiting, err).await {
@@ -111,7 +111,7 @@ mod tests {
             .recv_timeout(Duration::from_secs(5))
             .expect("the second lock is granted once the first is dropped");
         assert!(
-            said.starts_with("Waiting for another kayle-sync apply"),
+            said.starts_with("Waiting for another kayle-sync apply, rotate or watch"),
             "{said}"
         );
         waiter.join().unwrap();
