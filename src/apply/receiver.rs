@@ -155,6 +155,12 @@ where
     }
 }
 
+/// How long one probe may take: Kayle's own delivery timeout, but never longer than `settle`
+/// (a second at least), so that `--settle` bounds the wait.
+fn probe_timeout(settle: Duration) -> Duration {
+    probe::TIMEOUT.min(settle.max(Duration::from_secs(1)))
+}
+
 fn unreachable_reason(answer: &Answer) -> String {
     match answer {
         Answer::NoAnswer { reason } => reason.clone(),
@@ -325,9 +331,7 @@ impl Run<'_, '_> {
             secret,
             event_type,
         };
-        // No single probe outlasts --settle.
-        let timeout = probe::TIMEOUT.min(settle.max(Duration::from_secs(1)));
-        let http = crate::http::client_builder(timeout)
+        let http = crate::http::client_builder(probe_timeout(settle))
             .build()
             .map_err(|err| self.inconsistent(format!("cannot build an HTTP client: {err}")))?;
         let send = || async {
@@ -414,6 +418,19 @@ mod tests {
         })
         .await;
         (waited, sent.get(), clock.elapsed())
+    }
+
+    #[test]
+    fn no_probe_outlasts_settle_or_kayles_timeout() {
+        assert_eq!(
+            probe_timeout(Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(probe_timeout(Duration::from_secs(120)), probe::TIMEOUT);
+        assert_eq!(
+            probe_timeout(Duration::from_millis(10)),
+            Duration::from_secs(1)
+        );
     }
 
     #[tokio::test]
