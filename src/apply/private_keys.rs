@@ -82,7 +82,9 @@ impl Run<'_, '_> {
             .map(|config| config.check_secret_name(name))
         {
             return Err(self.inconsistent(format!(
-                "key {key_id}'s private key cannot be kept in sink {sink} as {name} ({rule}),                  so it is not replaced; give the keys shorter key_ids or a shorter                  private_key_name"
+                "key {key_id}'s private key cannot be kept in sink {sink} as {name} ({rule}), \
+                 so it is not replaced; give the keys shorter key_ids or a shorter \
+                 private_key_name"
             )));
         }
         let current = self.active_private_key_name()?;

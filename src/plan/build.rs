@@ -359,7 +359,9 @@ fn warnings(
             wanted.active_key(),
         ) {
             warnings.push(format!(
-                "{}: key {} was replaced, and sink {} keeps its private key as {name}; a key_id                  names one key for good, so its keys are left as they are: give the active key                  a new key_id",
+                "{}: key {} was replaced, and sink {} keeps its private key as {name}; a key_id \
+                 names one key for good, so its keys are left as they are: give the active key \
+                 a new key_id",
                 wanted.key, active.key_id, wanted.signing_secret.sink
             ));
         }

@@ -282,4 +282,9 @@ fn a_key_id_given_back_to_a_replaced_key_changes_no_key_and_warns() {
         "{:#?}",
         plan.warnings
     );
+    assert!(
+        plan.warnings.iter().all(|w| !w.contains("  ")),
+        "a warning holds a run of spaces: {:#?}",
+        plan.warnings
+    );
 }
