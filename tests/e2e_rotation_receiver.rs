@@ -405,3 +405,20 @@ fn watch_settles_a_rotation_it_applies() {
         assert!(!message.contains(&secret) && !stderr.contains(&secret));
     }
 }
+
+/// A change that rotates and moves the endpoint to a new URL waits for the receiver at the new
+/// URL: the probe follows the field update, not the other way round.
+#[test]
+fn a_rotation_that_moves_the_endpoint_probes_the_new_url() {
+    let api = Api::start();
+    let (project, receiver) = reloading(&api, Mode::Correct);
+    project.manifest(&manifest("http://127.0.0.1:9/kayle", 0));
+    project.apply(&api, &[]);
+    project.manifest(&manifest(&receiver.url, 1));
+    let run = project.run(&api, &["apply", "--auto-approve", "--settle", "30s"]);
+    run.expect(0);
+    let all = run.all();
+    assert!(all.contains("updated url"), "{all}");
+    assert!(all.contains("receiver took the new secret after"), "{all}");
+    assert_no_secret(&api, &project, &mut Vec::new(), &[&run]);
+}

@@ -114,6 +114,8 @@ pub(super) struct Run<'a, 'b> {
     pub(super) removed: Vec<SecretPlace>,
     /// What followed a rotation: the reload, the receiver, the deliveries retried.
     pub(super) after_rotation: Option<AfterRotation>,
+    /// A rotation this run made, whose receiver is still to be waited for.
+    pub(super) rotated: Option<super::secret::Rotated>,
     pub(super) notices: &'a Notices,
 }
 
@@ -128,6 +130,7 @@ pub(super) async fn carry_out(target: &Target<'_>, change: &Change, notices: &No
         written: Vec::new(),
         removed: Vec::new(),
         after_rotation: None,
+        rotated: None,
         notices,
     };
     let result = match change.action {
@@ -225,6 +228,9 @@ impl Run<'_, '_> {
             self.update_recorded(&id, fields).await?;
             let names: Vec<&str> = change.fields.iter().map(|f| f.field().name()).collect();
             self.done.push(format!("updated {}", names.join(", ")));
+        }
+        if let Some(rotated) = self.rotated.take() {
+            self.settle_receiver(&id, rotated).await?;
         }
         Ok(())
     }

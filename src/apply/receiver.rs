@@ -13,6 +13,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::endpoint::{ApplyError, Run};
+use super::secret::Rotated;
 use crate::api::{ApiError, Client, DeliveryFilter, LiveDelivery};
 use crate::probe::{self, Answer, Request};
 use crate::sink::Reloaded;
@@ -222,13 +223,16 @@ impl Run<'_, '_> {
     pub(super) async fn settle_receiver(
         &mut self,
         endpoint_id: &str,
-        sink: &str,
-        name: &str,
-        began: jiff::Timestamp,
+        rotated: Rotated,
     ) -> Result<(), ApplyError> {
-        let written = Instant::now();
-        let client = self.target.client;
-        let secret = self.api(client.reveal_secret(endpoint_id).await)?;
+        let Rotated {
+            sink,
+            name,
+            began,
+            written_at: written,
+            secret,
+        } = rotated;
+        let (sink, name) = (sink.as_str(), name.as_str());
         let reloaded = self.reload(sink, written, &secret).await?;
         let settle = self.target.settle;
         let receiver = if settle.is_zero() {

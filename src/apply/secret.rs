@@ -28,6 +28,18 @@ fn now_ceil() -> u64 {
     elapsed.as_secs() + u64::from(elapsed.subsec_nanos() > 0)
 }
 
+/// What a rotation wrote, for waiting on the receiver once the endpoint's other changes are made.
+pub(super) struct Rotated {
+    pub(super) sink: String,
+    pub(super) name: String,
+    /// When the rotation began: deliveries failed since are retried.
+    pub(super) began: jiff::Timestamp,
+    /// When the sink's last write ended.
+    pub(super) written_at: tokio::time::Instant,
+    /// The secret the sink holds, the API's current one.
+    pub(super) secret: SecretString,
+}
+
 /// `until` (unix seconds) as a timestamp, for messages.
 pub(super) fn unix_time(until: u64) -> String {
     jiff::Timestamp::from_second(until as i64).map_or_else(|_| until.to_string(), |t| t.to_string())
@@ -64,9 +76,19 @@ impl Run<'_, '_> {
                 ..
             } => {
                 let began = jiff::Timestamp::now();
-                self.rotate(endpoint_id, sink, name, (*from, *to), *unsettled_until)
+                let secret = self
+                    .rotate(endpoint_id, sink, name, (*from, *to), *unsettled_until)
                     .await?;
-                self.settle_receiver(endpoint_id, sink, name, began).await
+                // The receiver is waited for once the change's field updates are made too
+                // (a new URL is the one to probe): see `Run::update`.
+                self.rotated = Some(Rotated {
+                    sink: sink.clone(),
+                    name: name.clone(),
+                    began,
+                    written_at: tokio::time::Instant::now(),
+                    secret,
+                });
+                Ok(())
             }
             SecretStep::Verify {
                 sink,
@@ -95,7 +117,7 @@ impl Run<'_, '_> {
         name: &str,
         (from, to): (u64, u64),
         unsettled_until: Option<u64>,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<SecretString, ApplyError> {
         let client = self.target.client;
         let window = self.target.late_window.as_secs();
         let recorded = match self.state {
@@ -144,13 +166,15 @@ impl Run<'_, '_> {
             }
         };
         self.put(sink, name, &secret).await?;
-        self.settle_rotation(endpoint_id, sink, name, secret)
+        let secret = self
+            .settle_rotation(endpoint_id, sink, name, secret)
             .await?;
         self.done.push(format!(
             "signing secret rotated, written to sink {sink} as {name}"
         ));
         self.settle(endpoint_id, SecretState::Settled { rotation: to }, false)
-            .await
+            .await?;
+        Ok(secret)
     }
 
     /// Reveals the secret of an unsettled endpoint and writes it to the sink unless the sink
@@ -309,15 +333,15 @@ impl Run<'_, '_> {
         sink: &str,
         name: &str,
         mut written: SecretString,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<SecretString, ApplyError> {
         for _ in 0..3 {
             let current = self.api(self.target.client.reveal_secret(endpoint_id).await)?;
             if current.expose_secret() == written.expose_secret() {
-                return Ok(());
+                return Ok(written);
             }
             self.put(sink, name, &current).await?;
             written = current;
         }
-        Ok(())
+        Ok(written)
     }
 }
