@@ -81,7 +81,7 @@ pub(super) async fn compute(
 ) -> anyhow::Result<Planned> {
     let desired: &Desired = &session.loaded.desired;
     let kept = read::Retention::from_env().map_err(anyhow::Error::msg)?;
-    let planned = read::plan_live(
+    let mut planned = read::plan_live(
         &session.client,
         desired,
         &session.sinks,
@@ -92,6 +92,14 @@ pub(super) async fn compute(
     .await
     .context("reading the live state")?;
     check_targets_exist(&options.targets, desired, &planned.live)?;
+    // Said by the plan, and so in a pull request's comment, before apply refuses the file
+    // (watch has no comment to make: its apply's sink check refuses it). A git process per
+    // file sink, so not in the stage watch runs every round.
+    planned.plan.warnings.extend(
+        crate::sink::tracked_sink_files(&desired.project)
+            .into_iter()
+            .map(|(sink, problem)| format!("sink {sink}: {problem}")),
+    );
     Ok(planned)
 }
 

@@ -110,13 +110,7 @@ pub async fn plan_live(
         kept_keys: Some(kept),
     };
     let live = read_live(api, desired, sinks, read).await?;
-    let mut plan = plan::plan(desired, &live, options);
-    // Said by the plan, and so in a pull request's comment, before apply refuses the file.
-    plan.warnings.extend(
-        crate::sink::tracked_sink_files(&desired.project)
-            .into_iter()
-            .map(|(sink, problem)| format!("sink {sink}: {problem}")),
-    );
+    let plan = plan::plan(desired, &live, options);
     let guard = plan::check_guard(&plan, desired, &live, force);
     Ok(Planned { plan, live, guard })
 }
