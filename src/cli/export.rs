@@ -73,9 +73,6 @@ fn within(project: &Project, out: &Path) -> anyhow::Result<Option<std::path::Pat
     })
 }
 
-/// How many endpoints' keys are listed at once.
-const KEY_LISTINGS: usize = 8;
-
 /// The endpoints, and with `keys` the keys of each (one request per endpoint).
 async fn list(session: &Session, keys: bool) -> anyhow::Result<Live> {
     use futures::{StreamExt, TryStreamExt};
@@ -92,7 +89,7 @@ async fn list(session: &Session, keys: bool) -> anyhow::Result<Live> {
             let keys = client.list_keys(&endpoint.id).await?;
             Ok::<_, crate::api::ApiError>((endpoint.id.clone(), keys))
         })
-        .buffer_unordered(KEY_LISTINGS)
+        .buffer_unordered(crate::read::READ_CONCURRENCY)
         .try_collect()
         .await
         .context("listing encryption keys")?;
