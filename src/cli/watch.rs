@@ -56,6 +56,8 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
         force: args.force,
         concurrency: usize::from(args.concurrency) * crate::apply::ENDPOINTS_PER_REQUEST_SLOT,
         late_window: connection.late_window,
+        // Read once: a value that does not parse stops watch at start, as it stops plan.
+        kept_keys: crate::read::Retention::from_env().map_err(anyhow::Error::msg)?,
         settle: args.settle,
         verify_interval: args.verify_interval,
     };

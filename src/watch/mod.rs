@@ -42,6 +42,8 @@ pub struct Options {
     pub concurrency: usize,
     /// See [`crate::apply::Target::late_window`].
     pub late_window: Duration,
+    /// How long a replaced key's private half is kept.
+    pub kept_keys: crate::read::Retention,
     /// See [`crate::apply::Target::settle`].
     pub settle: Duration,
     /// Reconcile with `--verify-secrets` this often (`None`: never).
@@ -101,6 +103,7 @@ pub async fn run(
             concurrency: options.concurrency,
             late_window: options.late_window,
             settle: options.settle,
+            kept_keys: options.kept_keys,
         },
         first_api,
         log,

@@ -122,6 +122,8 @@ pub struct Reconciler<'a> {
     pub late_window: std::time::Duration,
     /// See [`crate::apply::Target::settle`].
     pub settle: std::time::Duration,
+    /// How long a replaced key's private half is kept ([`read::Retention`]).
+    pub kept_keys: read::Retention,
 }
 
 impl Reconciler<'_> {
@@ -155,10 +157,15 @@ impl Reconciler<'_> {
             targets: Vec::new(),
             verify_secrets,
         };
-        // A value that does not parse keeps kept keys Kayle's (longer) time.
-        let kept = read::Retention::from_env().unwrap_or(read::Retention::Kayle);
-        let planned =
-            read::plan_live(self.client, desired, &sinks, &options, self.force, kept).await;
+        let planned = read::plan_live(
+            self.client,
+            desired,
+            &sinks,
+            &options,
+            self.force,
+            self.kept_keys,
+        )
+        .await;
         let plan = match planned {
             Ok(Planned {
                 plan,
