@@ -266,11 +266,6 @@ fn a_failing_reload_fails_the_step_naming_the_sink_and_the_exit_status() {
              3): the restart failed",
         ),
         (
-            "{ command: [/nonexistent/kubectl, rollout, restart] }",
-            "web: the reload command of sink local failed: local: cannot run \
-             `/nonexistent/kubectl`",
-        ),
-        (
             "{ command: [sleep, \"30\"], timeout_seconds: 1 }",
             "web: the reload command of sink local failed: local: `sleep` did not finish \
              within 1 seconds and was killed",
@@ -291,6 +286,26 @@ fn a_failing_reload_fails_the_step_naming_the_sink_and_the_exit_status() {
         project.assert_converged(&api);
         assert_no_secret(&api, &project, &mut secrets, &[&run]);
     }
+    // A reload whose program is not there is found before anything changes: rotating first
+    // would leave the receiver on the old secret.
+    project.write(
+        "kayle-sync.yaml",
+        &project_file("{ command: [/nonexistent/kubectl, rollout, restart] }"),
+    );
+    project.manifest(&manifest(url, 3));
+    let id = support::id(&api.one("web"));
+    let before = api.secret(&id);
+    let run = project.run(&api, &["apply", "--auto-approve"]);
+    run.expect(1);
+    assert!(
+        run.all().contains(
+            "sink local: its reload: the command `/nonexistent/kubectl` is not an executable file"
+        ),
+        "{}",
+        run.all()
+    );
+    assert_eq!(api.secret(&id), before, "nothing was rotated");
+    assert_no_secret(&api, &project, &mut secrets, &[&run]);
 }
 
 #[test]

@@ -47,5 +47,22 @@ pub async fn check_sinks(target: &Target<'_>, plan: &Plan) -> Vec<SinkError> {
             failures.push(e);
         }
     }
+    // A reload that cannot run would fail only after the secret was rotated, leaving the
+    // receiver on the old one.
+    let rotated: BTreeSet<&str> = plan
+        .changes
+        .iter()
+        .filter_map(|change| match &change.secret {
+            Some(SecretStep::Rotate { sink, .. }) => Some(sink.as_str()),
+            _ => None,
+        })
+        .collect();
+    for name in rotated {
+        if let Some(reload) = target.sinks.reload(name)
+            && let Err(e) = reload.check().await
+        {
+            failures.push(e);
+        }
+    }
     failures
 }

@@ -124,6 +124,17 @@ pub enum Reloaded {
 }
 
 impl Reload {
+    /// Whether the command can be run: its program is an executable file.
+    pub async fn check(&self) -> Result<(), SinkError> {
+        match SecretSink::check_writable(&self.command).await {
+            Err(SinkError::Store { sink, message }) => Err(SinkError::Store {
+                sink,
+                message: format!("its reload: {message}"),
+            }),
+            other => other,
+        }
+    }
+
     /// Runs the command unless a run started after `written_at` (the moment the caller's write
     /// to the sink ended); concurrent callers wait for a run in progress, then find it covers
     /// them. `written` is scrubbed from what an error shows.
