@@ -6,8 +6,8 @@ use std::path::Path;
 
 /// The layers, lowest first; a module may use those of lower layers only.
 const LAYERS: &[&[&str]] = &[
-    &["model", "credentials", "files", "http", "lock", "probe"],
-    &["redact", "manifest"],
+    &["model", "credentials", "files", "http", "lock"],
+    &["redact", "manifest", "probe"],
     &["api", "sink", "plan"],
     &["apply"],
     &["read"],

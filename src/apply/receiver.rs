@@ -311,23 +311,15 @@ impl Run<'_, '_> {
         let client = self.target.client;
         let endpoint = self.api(client.get_endpoint(endpoint_id).await)?;
         let keys = self.api(client.list_keys(endpoint_id).await)?;
-        let Some((jwk, kid)) = keys
-            .iter()
-            .find(|k| k.is_active)
-            .and_then(|k| Some((k.jwk.as_ref()?, k.key_id.as_str())))
-        else {
-            return Ok(Err(
-                "the endpoint has no active key to seal a request to".into()
-            ));
+        let (jwk, kid) = match probe::active_key(&keys) {
+            Ok(active) => active,
+            Err(why) => return Ok(Err(why.to_owned())),
         };
         let url = match crate::http::check_credential_url(&endpoint.url) {
             Ok(url) => url,
             Err(err) => return Ok(Ok(Waited::Unreachable(format!("its URL: {err}")))),
         };
-        let event_type = endpoint.subscribed_event_types.first().map_or(
-            "verification.session.succeeded",
-            crate::model::EventType::name,
-        );
+        let event_type = probe::event_type(&endpoint);
         let target = probe::Target {
             url: &url,
             jwk,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::args::{LineFormat, ProbeArgs};
 use super::session::Session;
 use super::{Outcome, UsageError};
-use crate::model::{EventType, Live, LiveEndpoint};
+use crate::model::{Live, LiveEndpoint};
 use crate::probe::{self, Answer, Request, Target, Verdict};
 use crate::redact::{self, safe_line};
 
@@ -195,13 +195,7 @@ async fn send_probe(
         .list_keys(&endpoint.id)
         .await
         .map_err(|e| e.to_string())?;
-    let active = keys.iter().find(|k| k.is_active).ok_or(
-        "it has no active encryption key, so Kayle fails every delivery to it and sends nothing",
-    )?;
-    let jwk = active
-        .jwk
-        .as_ref()
-        .ok_or("the key listing carries no public JWK for its active key")?;
+    let (jwk, kid) = probe::active_key(&keys)?;
     let secret = session
         .client
         .reveal_secret(&endpoint.id)
@@ -212,14 +206,11 @@ async fn send_probe(
         Some(url) => url.clone(),
         None => check_url(&endpoint.url)?,
     };
-    let event_type = endpoint
-        .subscribed_event_types
-        .first()
-        .map_or("verification.session.succeeded", EventType::name);
+    let event_type = probe::event_type(endpoint);
     let target = Target {
         url: &url,
         jwk,
-        kid: &active.key_id,
+        kid,
         secret: &secret,
         event_type,
     };

@@ -21,6 +21,29 @@ pub const TIMEOUT: Duration = Duration::from_secs(15);
 /// How old the stale request's signature is: twice Kayle's five-minute tolerance.
 pub const STALE_SECS: i64 = 600;
 
+/// The endpoint's active key as a probe seals to it: its public JWK and `key_id`; `Err` says
+/// why there is none.
+pub fn active_key(
+    keys: &[crate::model::LiveKey],
+) -> Result<(&serde_json::Value, &str), &'static str> {
+    let active = keys.iter().find(|k| k.is_active).ok_or(
+        "it has no active encryption key, so Kayle fails every delivery to it and sends nothing",
+    )?;
+    let jwk = active
+        .jwk
+        .as_ref()
+        .ok_or("the key listing carries no public JWK for its active key")?;
+    Ok((jwk, &active.key_id))
+}
+
+/// The event type a probe of `endpoint` sends: its first subscription, or a session's success.
+pub fn event_type(endpoint: &crate::model::LiveEndpoint) -> &str {
+    endpoint.subscribed_event_types.first().map_or(
+        "verification.session.succeeded",
+        crate::model::EventType::name,
+    )
+}
+
 /// What a probe sends to, and with.
 pub struct Target<'a> {
     /// Where the requests go.
