@@ -202,3 +202,29 @@ fn a_label_spelling_the_prefix_in_other_letters_is_reserved_too() {
             ));
     }
 }
+
+/// A directory name is the user's text, and a pull request can choose it: every line that
+/// names it, the error count included, shows it without its control characters.
+#[test]
+fn a_directory_name_holding_escape_codes_is_shown_escaped() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("cfg\u{1b}[2J");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(
+        "tests/fixtures/quickstart/kayle-sync.yaml",
+        dir.join("kayle-sync.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("e.yaml"),
+        "endpoints:\n  web:\n    url: http://x\n",
+    )
+    .unwrap();
+    kayle_sync()
+        .arg("validate")
+        .arg(&dir)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("1 error"))
+        .stderr(predicate::str::contains('\u{1b}').not());
+}

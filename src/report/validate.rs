@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::manifest::{Diagnostic, Inspection};
-use crate::redact::safe_lines;
+use crate::redact::{safe_line, safe_lines};
 
 /// The JSON document: validity, the counts (also when invalid, so that a script tells
 /// "nothing found" from "found, with errors") and every diagnostic, scrubbed.
@@ -50,7 +50,12 @@ pub fn render_validate_text(
         Err(errors) => {
             writeln!(err, "{}", safe_lines(&errors.to_string()))?;
             let n = errors.0.len();
-            writeln!(err, "{}: {n} {}", dir.display(), plural(n, "error"))?;
+            writeln!(
+                err,
+                "{}: {n} {}",
+                safe_line(&dir.display().to_string()),
+                plural(n, "error")
+            )?;
         }
     }
     Ok(())
