@@ -122,23 +122,36 @@ fn assert_generated(doc: &str, expected: &str) {
     );
 }
 
+/// A markdown table of names and what they mean, under `header`'s two column titles.
+fn table<'a>(header: [&str; 2], rows: impl IntoIterator<Item = (String, &'a str)>) -> String {
+    let mut table = format!("| {} | {} |\n|---|---|\n", header[0], header[1]);
+    for (name, meaning) in rows {
+        table.push_str(&format!("| `{name}` | {meaning} |\n"));
+    }
+    table
+}
+
 #[test]
 fn the_diagnostic_codes_are_documented_from_the_enum() {
-    let mut table = String::from("| Code | Meaning |\n|---|---|\n");
-    for code in kayle_sync::manifest::Code::ALL {
-        table.push_str(&format!("| `{code}` | {} |\n", code.description()));
-    }
-    assert_generated("docs/diagnostics.md", &table);
+    let codes = kayle_sync::manifest::Code::ALL.map(|code| (code.to_string(), code.description()));
+    assert_generated("docs/diagnostics.md", &table(["Code", "Meaning"], codes));
 }
 
 #[test]
 fn the_watch_log_events_are_documented_from_the_enum() {
-    let mut table = String::from("| `event` | The line says |\n|---|---|\n");
-    for event in kayle_sync::watch::LogEvent::ALL {
-        let name = event.as_str();
-        table.push_str(&format!("| `{name}` | {} |\n", event.description()));
-    }
-    assert_generated("docs/watch.md", &table);
+    let events = kayle_sync::watch::LogEvent::ALL
+        .map(|event| (event.as_str().to_owned(), event.description()));
+    assert_generated(
+        "docs/watch.md",
+        &table(["`event`", "The line says"], events),
+    );
+}
+
+#[test]
+fn the_apply_step_kinds_are_documented_from_the_enum() {
+    let kinds =
+        kayle_sync::apply::StepKind::ALL.map(|kind| (kind.as_str().to_owned(), kind.description()));
+    assert_generated("docs/json.md", &table(["`kind`", "The step"], kinds));
 }
 
 #[test]

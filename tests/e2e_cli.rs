@@ -574,7 +574,7 @@ fn apply_json_holds_the_plan_and_what_was_done() {
         json!({"create": 1, "update": 2, "delete": 1})
     );
     let applied = &doc["applied"];
-    assert_eq!(applied["format_version"], 1, "{doc:#}");
+    assert_eq!(applied["format_version"], 2, "{doc:#}");
     assert_eq!(
         applied["totals"],
         json!({"created": 0, "updated": 2, "deleted": 1, "unchanged": 1, "failed": 1}),
@@ -591,6 +591,10 @@ fn apply_json_holds_the_plan_and_what_was_done() {
     };
     assert_eq!(by_key("orders")["outcome"], "updated");
     assert_eq!(by_key("orders")["endpoint_id"], id(&api.one("orders")));
+    assert_eq!(
+        by_key("orders")["steps"],
+        json!([{"kind": "updated", "text": "updated name"}])
+    );
     assert_eq!(by_key("quiet")["outcome"], "unchanged");
     assert_eq!(by_key("quiet")["endpoint_id"], id(&api.one("quiet")));
     let kept = by_key("kept");
@@ -599,11 +603,25 @@ fn apply_json_holds_the_plan_and_what_was_done() {
         kept["secret_writes"],
         json!([{"sink": "local", "name": "KAYLE_WEBHOOK_SECRET_KEPT"}])
     );
+    assert_eq!(
+        kept["steps"],
+        json!([{
+            "kind": "secret-recovered",
+            "text": "signing secret recovered to sink local as KAYLE_WEBHOOK_SECRET_KEPT"
+        }])
+    );
     let old = by_key("old");
     assert_eq!(old["outcome"], "deleted");
     assert_eq!(
         old["secret_removals"],
         json!([{"sink": "local", "name": "KAYLE_WEBHOOK_SECRET_OLD"}])
+    );
+    assert_eq!(
+        old["steps"],
+        json!([
+            {"kind": "deleted", "text": "deleted"},
+            {"kind": "secret-removed", "text": "removed KAYLE_WEBHOOK_SECRET_OLD from sink local"}
+        ])
     );
     let fresh = by_key("fresh");
     assert_eq!(fresh["outcome"], "failed");

@@ -5,6 +5,7 @@
 use secrecy::SecretString;
 
 use super::receiver::AfterRotation;
+use super::step::Step;
 use super::{Event, Outcome, SecretPlace, Target};
 use crate::api::{ApiError, EndpointFields};
 use crate::model::{KeyMaterial, LiveEndpoint, SecretState, SinkError};
@@ -109,7 +110,7 @@ pub(super) struct Run<'a, 'b> {
     pub(super) labels: Option<Vec<String>>,
     /// The secret state this run recorded on the endpoint, if it recorded one.
     pub(super) state: Option<SecretState>,
-    pub(super) done: Vec<String>,
+    pub(super) done: Vec<Step>,
     pub(super) written: Vec<SecretPlace>,
     pub(super) removed: Vec<SecretPlace>,
     /// What followed a rotation: the reload, the receiver, the deliveries retried.
@@ -206,7 +207,7 @@ impl Run<'_, '_> {
         self.settle(&id, SecretState::Settled { rotation }, enable)
             .await?;
         if enable {
-            self.done.push("enabled".into());
+            self.done.push(Step::Enabled);
         }
         Ok(())
     }
@@ -226,8 +227,8 @@ impl Run<'_, '_> {
                 fields.labels = Some(self.with_state(labels, state));
             }
             self.update_recorded(&id, fields).await?;
-            let names: Vec<&str> = change.fields.iter().map(|f| f.field().name()).collect();
-            self.done.push(format!("updated {}", names.join(", ")));
+            let fields = change.fields.iter().map(|f| f.field()).collect();
+            self.done.push(Step::Updated { fields });
         }
         if let Some(rotated) = self.rotated.take() {
             self.settle_receiver(&id, rotated).await?;
@@ -240,11 +241,14 @@ impl Run<'_, '_> {
     async fn delete(&mut self, change: &Change) -> Result<(), ApplyError> {
         let id = self.id()?;
         self.api(self.target.client.delete_endpoint(&id).await)?;
-        self.done.push("deleted".into());
+        self.done.push(Step::Deleted);
         if let Some(SecretStep::Remove { sink, names }) = &change.secret {
             for name in names {
                 if self.remove_from_sink(sink, name).await? {
-                    self.done.push(format!("removed {name} from sink {sink}"));
+                    self.done.push(Step::SecretRemoved {
+                        sink: sink.clone(),
+                        name: name.clone(),
+                    });
                 }
             }
         }
@@ -262,8 +266,9 @@ impl Run<'_, '_> {
         for attempt in 1..=CREATE_ATTEMPTS {
             match client.create_endpoint(fields).await {
                 Ok(created) => {
-                    self.done
-                        .push(format!("created {} (disabled)", created.endpoint.id));
+                    self.done.push(Step::Created {
+                        id: created.endpoint.id.clone(),
+                    });
                     return Ok((created.endpoint, Some(created.signing_secret)));
                 }
                 Err(err) if err.is_outcome_unknown() && attempt < CREATE_ATTEMPTS => {
@@ -274,8 +279,9 @@ impl Run<'_, '_> {
                         .filter(|e| e.labels.contains(&label))
                         .min_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
                     if let Some(found) = found {
-                        self.done
-                            .push(format!("found {} after a lost answer", found.id));
+                        self.done.push(Step::Found {
+                            id: found.id.clone(),
+                        });
                         return Ok((found, None));
                     }
                 }
@@ -295,19 +301,26 @@ impl Run<'_, '_> {
                 ..
             } => {
                 if let Some(repair) = repair {
-                    self.done.push(format!("key {key_id}: {}", repair.as_str()));
+                    self.done.push(Step::KeyRepaired {
+                        key_id: key_id.clone(),
+                        repair: *repair,
+                    });
                 }
                 self.register_key(endpoint_id, key_id, replaces.as_deref())
                     .await
             }
             KeyStep::Reactivate { key_id, id } => {
                 self.api(client.reactivate_key(id).await)?;
-                self.done.push(format!("reactivated key {key_id}"));
+                self.done.push(Step::KeyReactivated {
+                    key_id: key_id.clone(),
+                });
                 Ok(())
             }
             KeyStep::Deactivate { key_id, id } => {
                 self.api(client.deactivate_key(id).await)?;
-                self.done.push(format!("deactivated key {key_id}"));
+                self.done.push(Step::KeyDeactivated {
+                    key_id: key_id.clone(),
+                });
                 Ok(())
             }
             KeyStep::Keep { key_id, name } => self.keep_replaced(key_id, name).await,
@@ -360,7 +373,9 @@ impl Run<'_, '_> {
             }
             Err(err) => return Err(self.api_error(err)),
         }
-        self.done.push(format!("registered key {key_id} (active)"));
+        self.done.push(Step::KeyRegistered {
+            key_id: key_id.to_owned(),
+        });
         Ok(())
     }
 

@@ -7,6 +7,7 @@ mod preflight;
 mod private_keys;
 mod receiver;
 mod secret;
+mod step;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use futures::StreamExt;
 pub use endpoint::ApplyError;
 pub use preflight::{check_sinks, sinks_written};
 pub use receiver::{AfterRotation, DEFAULT_SETTLE, ReceiverCheck};
+pub use step::{Lost, Step, StepKind};
 
 use crate::api::Client;
 use crate::model::Desired;
@@ -57,8 +59,8 @@ pub struct Outcome {
     pub action: Action,
     /// The endpoint's id once known (a create's new id).
     pub endpoint_id: Option<String>,
-    /// What was done, in order, in the user's words; never a secret.
-    pub done: Vec<String>,
+    /// What was done, in order; never a secret.
+    pub done: Vec<Step>,
     /// The secrets (signing secrets, generated private keys) written to sinks, in order.
     pub written: Vec<SecretPlace>,
     /// The secrets removed from sinks (a pruned endpoint's).

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::endpoint::{ApplyError, Run};
 use super::keys::{GENERATED_KEY_BITS, GeneratedKey, generate, public_half};
+use super::step::Step;
 use super::{Event, SecretPlace};
 use crate::model::{KeyMaterial, RsaPublicJwk, kept_key_name};
 
@@ -37,10 +38,12 @@ impl Run<'_, '_> {
                         let generated = self.generate_pair(key_id).await?;
                         self.put(&sink, private_key_name, &generated.private_pem)
                             .await?;
-                        self.done.push(format!(
-                            "generated key {key_id}, private key written to sink {sink} as \
-                             {private_key_name} in place of key {replaced}'s"
-                        ));
+                        self.done.push(Step::KeyGenerated {
+                            key_id: key_id.to_owned(),
+                            sink: sink.clone(),
+                            name: private_key_name.to_owned(),
+                            replaced: Some(replaced.to_owned()),
+                        });
                         generated.private_pem
                     }
                     Some(_) => self.use_held(key_id, &sink, private_key_name, held),
@@ -104,15 +107,21 @@ impl Run<'_, '_> {
                     sink: sink.clone(),
                     name: name.to_owned(),
                 });
-                self.done.push(format!(
-                    "key {key_id}: replaced, its private key kept in sink {sink} as {name}"
-                ));
+                self.done.push(Step::KeyKept {
+                    key_id: key_id.to_owned(),
+                    sink: sink.clone(),
+                    name: name.to_owned(),
+                    already: false,
+                });
                 Ok(())
             }
             Some(kept) if kept.expose_secret() == held.expose_secret() => {
-                self.done.push(format!(
-                    "key {key_id}: its private key is kept in sink {sink} as {name} already"
-                ));
+                self.done.push(Step::KeyKept {
+                    key_id: key_id.to_owned(),
+                    sink: sink.clone(),
+                    name: name.to_owned(),
+                    already: true,
+                });
                 Ok(())
             }
             Some(_) => Err(self.inconsistent(format!(
@@ -128,10 +137,11 @@ impl Run<'_, '_> {
     pub(super) async fn remove_kept(&mut self, key_id: &str, name: &str) -> Result<(), ApplyError> {
         let sink = self.secret_sink()?;
         if self.remove_from_sink(&sink, name).await? {
-            self.done.push(format!(
-                "key {key_id}: removed its kept private key {name} from sink {sink}; no \
-                 delivery encrypted to it can be sent any more"
-            ));
+            self.done.push(Step::KeptKeyRemoved {
+                key_id: key_id.to_owned(),
+                sink: sink.clone(),
+                name: name.to_owned(),
+            });
         }
         Ok(())
     }
@@ -192,9 +202,11 @@ impl Run<'_, '_> {
         private_key_name: &str,
         held: SecretString,
     ) -> SecretString {
-        self.done.push(format!(
-            "key {key_id}: using the private key sink {sink} holds as {private_key_name}"
-        ));
+        self.done.push(Step::KeyFromSink {
+            key_id: key_id.to_owned(),
+            sink: sink.to_owned(),
+            name: private_key_name.to_owned(),
+        });
         held
     }
 
@@ -214,17 +226,19 @@ impl Run<'_, '_> {
             .map_err(|source| self.sink_error(sink, private_key_name, source))?;
         Ok(match raced {
             Some(theirs) => {
-                self.done.push(format!(
-                    "key {key_id}: another run wrote a private key to sink {sink} first; \
-                     using it"
-                ));
+                self.done.push(Step::KeyFromOtherRun {
+                    key_id: key_id.to_owned(),
+                    sink: sink.to_owned(),
+                });
                 theirs
             }
             None => {
-                self.done.push(format!(
-                    "generated key {key_id}, private key written to sink {sink} as \
-                     {private_key_name}"
-                ));
+                self.done.push(Step::KeyGenerated {
+                    key_id: key_id.to_owned(),
+                    sink: sink.to_owned(),
+                    name: private_key_name.to_owned(),
+                    replaced: None,
+                });
                 self.written.push(SecretPlace {
                     sink: sink.to_owned(),
                     name: private_key_name.to_owned(),

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::endpoint::{ApplyError, Run};
 use super::secret::Rotated;
+use super::step::Step;
 use crate::api::{ApiError, Client, DeliveryFilter, LiveDelivery};
 use crate::probe::{self, Answer, Request};
 use crate::sink::Reloaded;
@@ -269,7 +270,7 @@ impl Run<'_, '_> {
                 failed_since_rotation: self.failed_since(endpoint_id, began).await?.len(),
             },
         };
-        self.done.push(receiver.describe());
+        self.done.push(Step::Receiver(receiver.clone()));
         self.after_rotation = Some(AfterRotation { reloaded, receiver });
         Ok(())
     }
@@ -293,9 +294,9 @@ impl Run<'_, '_> {
                 sink: sink.to_owned(),
                 source: Box::new(source),
             })?;
-        self.done.push(match ran {
-            Reloaded::Ran => format!("sink {sink}'s reload command ran"),
-            Reloaded::Covered => format!("sink {sink}'s reload command had run since the write"),
+        self.done.push(Step::Reloaded {
+            sink: sink.to_owned(),
+            covered: ran == Reloaded::Covered,
         });
         Ok(true)
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::endpoint::{ApplyError, Run, now};
+use super::step::{Lost, Step};
 use crate::api::{ApiError, EndpointFields};
 use crate::model::SecretState;
 use crate::plan::SecretStep;
@@ -55,16 +56,20 @@ impl Run<'_, '_> {
         let client = self.target.client;
         match step {
             SecretStep::Write { sink, name } | SecretStep::Recover { sink, name, .. } => {
-                let (secret, what) = match issued {
-                    Some(secret) => (secret, "written"),
-                    None => (
-                        self.api(client.reveal_secret(endpoint_id).await)?,
-                        "recovered",
-                    ),
+                let (secret, issued) = match issued {
+                    Some(secret) => (secret, true),
+                    None => (self.api(client.reveal_secret(endpoint_id).await)?, false),
                 };
                 self.put(sink, name, &secret).await?;
-                self.done
-                    .push(format!("signing secret {what} to sink {sink} as {name}"));
+                let (sink, name) = (sink.clone(), name.clone());
+                self.done.push(match issued {
+                    true => Step::SecretWritten { sink, name },
+                    false => Step::SecretRecovered {
+                        sink,
+                        name,
+                        unsettled: false,
+                    },
+                });
                 Ok(())
             }
             SecretStep::Rotate {
@@ -169,9 +174,10 @@ impl Run<'_, '_> {
         let secret = self
             .settle_rotation(endpoint_id, sink, name, secret)
             .await?;
-        self.done.push(format!(
-            "signing secret rotated, written to sink {sink} as {name}"
-        ));
+        self.done.push(Step::SecretRotated {
+            sink: sink.to_owned(),
+            name: name.to_owned(),
+        });
         self.settle(endpoint_id, SecretState::Settled { rotation: to }, false)
             .await?;
         Ok(secret)
@@ -195,19 +201,23 @@ impl Run<'_, '_> {
             .map_err(|source| self.sink_error(sink, name, source))?
             .and_then(|values| values.into_iter().next().flatten());
         if held.is_some_and(|held| held.expose_secret() == current.expose_secret()) {
-            self.done
-                .push(format!("signing secret in sink {sink} as {name} verified"));
+            self.done.push(Step::SecretVerified {
+                sink: sink.to_owned(),
+                name: name.to_owned(),
+            });
         } else {
             self.put(sink, name, &current).await?;
-            self.done.push(format!(
-                "signing secret recovered to sink {sink} as {name} (it was unsettled)"
-            ));
+            self.done.push(Step::SecretRecovered {
+                sink: sink.to_owned(),
+                name: name.to_owned(),
+                unsettled: true,
+            });
         }
         if until > now() {
-            self.done.push(format!(
-                "kept unsettled until {}: a request whose answer was lost may still land",
-                unix_time(until)
-            ));
+            self.done.push(Step::KeptUnsettled {
+                until,
+                lost: Lost::Request,
+            });
             return Ok(());
         }
         self.settle(endpoint_id, SecretState::Settled { rotation }, false)
@@ -272,10 +282,10 @@ impl Run<'_, '_> {
             };
             fields.labels = Some(self.with_state(&labels, state));
             self.state = Some(state);
-            self.done.push(format!(
-                "kept unsettled until {}: an update whose answer was lost may still land",
-                unix_time(until)
-            ));
+            self.done.push(Step::KeptUnsettled {
+                until,
+                lost: Lost::Update,
+            });
         }
     }
 

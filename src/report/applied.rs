@@ -28,7 +28,12 @@ pub fn outcome_line(outcome: &Outcome) -> String {
         Action::Update => "Update",
         Action::Delete => "Deletion",
     };
-    let steps = outcome.done.join("; ");
+    let steps = outcome
+        .done
+        .iter()
+        .map(|step| step.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
     let line = match (&outcome.error, steps.is_empty()) {
         (None, true) => format!("{endpoint}: {what} complete"),
         (None, false) => format!("{endpoint}: {what} complete: {steps}"),

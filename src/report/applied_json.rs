@@ -5,11 +5,12 @@
 use serde::Serialize;
 
 use super::json_text as text;
-use crate::apply::{AfterRotation, Outcome, ReceiverCheck, SecretPlace};
+use crate::apply::{AfterRotation, Outcome, ReceiverCheck, SecretPlace, Step};
 use crate::plan::Action;
 
 /// The version of the `applied` object; the plan around it keeps its own `format_version`.
-pub const APPLIED_FORMAT_VERSION: u32 = 1;
+/// Version 2: each step is `{kind, text}` (it was the text alone).
+pub const APPLIED_FORMAT_VERSION: u32 = 2;
 
 /// What became of one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,8 +36,8 @@ pub struct EndpointResult {
     /// Why it failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// What was done, in order, in the words of the text output.
-    pub steps: Vec<String>,
+    /// What was done, in order.
+    pub steps: Vec<StepJson>,
     /// Secrets written (signing secrets, generated private keys): sink and name only.
     pub secret_writes: Vec<SecretPlace>,
     /// Secrets removed from sinks (a pruned endpoint's): sink and name only.
@@ -72,7 +73,7 @@ impl EndpointResult {
             endpoint_id: outcome.endpoint_id.as_deref().map(text),
             outcome: result,
             error: outcome.error.map(|error| text(&format!("{error:#}"))),
-            steps: outcome.done.iter().map(|step| text(step)).collect(),
+            steps: outcome.done.iter().map(StepJson::of).collect(),
             secret_writes: places(outcome.written),
             secret_removals: places(outcome.removed),
             after_rotation: outcome.after_rotation.map(scrubbed),
@@ -91,6 +92,23 @@ impl EndpointResult {
             secret_writes: Vec::new(),
             secret_removals: Vec::new(),
             after_rotation: None,
+        }
+    }
+}
+
+/// One step of an apply: its kind, from a closed set scripts can match on, and the words of
+/// the text output, scrubbed like every text that quotes a server.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepJson {
+    pub kind: &'static str,
+    pub text: String,
+}
+
+impl StepJson {
+    fn of(step: &Step) -> StepJson {
+        StepJson {
+            kind: step.kind().as_str(),
+            text: text(&step.to_string()),
         }
     }
 }

@@ -83,7 +83,12 @@ mod tests {
             key: key.into(),
             action: Action::Create,
             endpoint_id: Some(format!("whe_{key}")),
-            done: vec![format!("created whe_{key} (disabled)"), "enabled".into()],
+            done: vec![
+                crate::apply::Step::Created {
+                    id: format!("whe_{key}"),
+                },
+                crate::apply::Step::Enabled,
+            ],
             written: Vec::new(),
             removed: Vec::new(),
             after_rotation: None,

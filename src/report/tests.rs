@@ -240,7 +240,9 @@ fn applied_lines_and_failures_show_no_control_code_or_credential() {
         key: "web".into(),
         action: crate::plan::Action::Update,
         endpoint_id: Some(hostile_id()),
-        done: vec![format!("updated name {LINK}")],
+        done: vec![crate::apply::Step::Found {
+            id: format!("whe_1 {LINK}"),
+        }],
         written: Vec::new(),
         removed: Vec::new(),
         after_rotation: None,
@@ -267,7 +269,7 @@ fn applied_lines_and_failures_show_no_control_code_or_credential() {
 /// `apply --format json`: the plan's document with what was done under `applied`.
 #[test]
 fn apply_json_document_shape() {
-    use crate::apply::{ApplyError, Outcome, SecretPlace};
+    use crate::apply::{ApplyError, Outcome, SecretPlace, Step};
     use crate::plan::Action;
     use crate::report::{AppliedJson, EndpointResult};
     let plan = plan(
@@ -291,15 +293,20 @@ fn apply_json_document_shape() {
     };
     let created = Outcome {
         done: vec![
-            "created whe_new (disabled)".into(),
-            "signing secret written to sink local as KAYLE_WEBHOOK_SECRET_ORDERS".into(),
-            "enabled".into(),
+            Step::Created {
+                id: "whe_new".into(),
+            },
+            Step::SecretWritten {
+                sink: "local".into(),
+                name: "KAYLE_WEBHOOK_SECRET_ORDERS".into(),
+            },
+            Step::Enabled,
         ],
         written: vec![place("KAYLE_WEBHOOK_SECRET_ORDERS")],
         ..outcome("orders", Action::Create, "whe_new")
     };
     let deleted = Outcome {
-        done: vec!["deleted".into()],
+        done: vec![Step::Deleted],
         removed: vec![place("KAYLE_WEBHOOK_SECRET_OLD")],
         ..outcome("old", Action::Delete, "whe_old")
     };
@@ -321,7 +328,7 @@ fn apply_json_document_shape() {
     let text = String::from_utf8(out).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(doc["format_version"], crate::plan::FORMAT_VERSION);
-    assert_eq!(doc["applied"]["format_version"], 1);
+    assert_eq!(doc["applied"]["format_version"], 2);
     assert!(!text.contains("kk_live_abcdef123456"), "{text}");
     insta::assert_snapshot!(text);
 }
