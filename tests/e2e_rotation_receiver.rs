@@ -280,12 +280,35 @@ fn a_failing_reload_fails_the_step_naming_the_sink_and_the_exit_status() {
         let run = project.run(&api, &["apply", "--auto-approve"]);
         run.expect(1);
         assert!(run.all().contains(expected), "{}", run.all());
-        // The secret was written and recorded before the reload ran.
+        // The secret was written before the reload ran, and the endpoint is left recorded
+        // unsettled: the next plan says the reload is still to run, not `No changes.`.
         let id = support::id(&api.one("web"));
         assert_eq!(project.sink(SECRET_NAME), Some(api.secret(&id)));
-        project.assert_converged(&api);
-        assert_no_secret(&api, &project, &mut secrets, &[&run]);
+        let plan = project.run(&api, &["plan"]);
+        assert!(
+            plan.stdout.contains(&format!(
+                "signing secret → sink local as {SECRET_NAME}: reveal, compare and write"
+            )) && plan.stdout.contains("then sink local's reload command"),
+            "{}",
+            plan.stdout
+        );
+        assert_no_secret(&api, &project, &mut secrets, &[&run, &plan]);
     }
+    // Once the reload works, the next apply runs it and settles the endpoint, without
+    // rotating again.
+    let id = support::id(&api.one("web"));
+    let rotated = api.secret(&id);
+    project.write("kayle-sync.yaml", &project_file("{ command: [\"true\"] }"));
+    let run = project.run(&api, &["apply", "--auto-approve"]);
+    run.expect(0);
+    assert!(
+        run.stderr.contains("sink local's reload command ran"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(api.secret(&id), rotated, "not rotated again");
+    assert_eq!(project.sink(SECRET_NAME), Some(rotated));
+    project.assert_converged(&api);
     // A reload whose program is not there is found before anything changes: rotating first
     // would leave the receiver on the old secret.
     project.write(
@@ -313,6 +336,8 @@ fn plan_and_validate_never_run_the_reload_and_plan_says_it_will() {
     let api = Api::start();
     let (project, receiver) = reloading(&api, Mode::Correct);
     let trigger = project.path("reload-requested");
+    // The create ran it; from here on, only an apply may.
+    std::fs::remove_file(&trigger).expect("the create ran the reload");
     project.manifest(&manifest(&receiver.url, 1));
     let plan = project.run(&api, &["plan"]);
     plan.expect(0);
@@ -435,5 +460,106 @@ fn a_rotation_that_moves_the_endpoint_probes_the_new_url() {
     let all = run.all();
     assert!(all.contains("updated url"), "{all}");
     assert!(all.contains("receiver took the new secret after"), "{all}");
+    assert_no_secret(&api, &project, &mut Vec::new(), &[&run]);
+}
+
+/// A run killed between writing a secret and running the sink's reload (a crash, an OOM kill,
+/// a cancelled CI job) leaves the endpoint recorded unsettled, so the next apply runs the
+/// reload: after a create, and after a rotation. The reload here kills kayle-sync itself
+/// once, at that very moment.
+#[test]
+fn a_run_killed_before_its_reload_leaves_the_reload_to_the_next_apply() {
+    let api = Api::start();
+    let project = Project::new();
+    let armed = project.path("armed");
+    let reloads = project.path("reloads");
+    let reload = format!(
+        "{{ command: [sh, -c, \"if [ -e '{armed}' ]; then rm '{armed}'; kill -9 $PPID; sleep \
+         5; fi; echo ran >> '{reloads}'\"] }}",
+        armed = armed.display(),
+        reloads = reloads.display(),
+    );
+    let ran = || {
+        std::fs::read_to_string(&reloads)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    project.write("kayle-sync.yaml", &project_file(&reload));
+    project.manifest(&manifest("http://127.0.0.1:9/kayle", 0));
+    let mut secrets = Vec::new();
+
+    // A create: killed after the secret is written, before the reload and the enabling.
+    std::fs::write(&armed, "").unwrap();
+    let killed = project.run(&api, &["apply", "--auto-approve"]);
+    assert_eq!(killed.code, -1, "killed by a signal: {}", killed.stderr);
+    assert!(!armed.exists() && ran() == 0);
+    let id = support::id(&api.one("web"));
+    assert_eq!(
+        api.one("web")["enabled"],
+        false,
+        "not enabled before the reload"
+    );
+    assert_eq!(project.sink(SECRET_NAME), Some(api.secret(&id)));
+    let plan = project.run(&api, &["plan"]);
+    assert!(
+        plan.stdout.contains("then sink local's reload command"),
+        "{}",
+        plan.stdout
+    );
+    let run = project.run(&api, &["apply", "--auto-approve"]);
+    run.expect(0);
+    assert_eq!(ran(), 1, "{}", run.stderr);
+    assert_eq!(api.one("web")["enabled"], true);
+    project.assert_converged(&api);
+    assert_no_secret(&api, &project, &mut secrets, &[&killed, &plan, &run]);
+
+    // A rotation: killed after the new secret is written, before the reload. The next apply
+    // (before a lost request could have landed) does not rotate again, but the receiver gets
+    // the secret the sink holds.
+    std::fs::write(&armed, "").unwrap();
+    project.manifest(&manifest("http://127.0.0.1:9/kayle", 1));
+    let killed = project.run(&api, &["apply", "--auto-approve"]);
+    assert_eq!(killed.code, -1, "killed by a signal: {}", killed.stderr);
+    assert_eq!(ran(), 1);
+    let rotated = api.secret(&id);
+    assert_eq!(project.sink(SECRET_NAME), Some(rotated.clone()));
+    let run = project.run(&api, &["apply", "--auto-approve"]);
+    assert_eq!(ran(), 2, "the reload ran: {}", run.stderr);
+    assert_eq!(api.secret(&id), rotated);
+    assert_eq!(project.sink(SECRET_NAME), Some(rotated));
+    assert_no_secret(&api, &project, &mut secrets, &[&killed, &run]);
+}
+
+/// A new endpoint's secret is in the sink and the sink reloaded before the endpoint is
+/// enabled: the receiver has it before the first delivery.
+#[test]
+fn a_create_reloads_the_sink_before_enabling_the_endpoint() {
+    let api = Api::start();
+    let project = Project::new();
+    let seen = project.path("seen");
+    // The reload records what the sink held when it ran.
+    let reload = format!(
+        "{{ command: [sh, -c, \"cat '{sink}' > '{seen}'\"] }}",
+        sink = project.sink_path().display(),
+        seen = seen.display(),
+    );
+    project.write("kayle-sync.yaml", &project_file(&reload));
+    project.manifest(&manifest("http://127.0.0.1:9/kayle", 0));
+    let run = project.run(&api, &["apply", "--auto-approve"]);
+    run.expect(0);
+    assert!(
+        run.stderr
+            .contains("sink local's reload command ran; enabled"),
+        "{}",
+        run.stderr
+    );
+    let id = support::id(&api.one("web"));
+    let held = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        held.contains(&api.secret(&id)),
+        "the reload ran after the write"
+    );
+    assert!(held.contains(KEY_NAME), "and after the private key's");
     assert_no_secret(&api, &project, &mut Vec::new(), &[&run]);
 }

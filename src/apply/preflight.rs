@@ -14,12 +14,7 @@ pub fn sinks_written(plan: &Plan, desired: &Desired) -> BTreeSet<String> {
     let mut sinks = BTreeSet::new();
     for change in &plan.changes {
         if let Some(step) = &change.secret {
-            let (SecretStep::Write { sink, .. }
-            | SecretStep::Recover { sink, .. }
-            | SecretStep::Rotate { sink, .. }
-            | SecretStep::Verify { sink, .. }
-            | SecretStep::Remove { sink, .. }) = step;
-            sinks.insert(sink.clone());
+            sinks.insert(step.sink().to_owned());
         }
         let generates = change.keys.iter().any(|step| {
             matches!(step, KeyStep::Register { generate, repair, .. } if *generate || repair.is_some())
@@ -47,17 +42,16 @@ pub async fn check_sinks(target: &Target<'_>, plan: &Plan) -> Vec<SinkError> {
             failures.push(e);
         }
     }
-    // A reload that cannot run would fail only after the secret was rotated, leaving the
-    // receiver on the old one.
-    let rotated: BTreeSet<&str> = plan
+    // A reload that cannot run would fail only after the secret was written (a rotation
+    // done, the receiver left on the old secret).
+    let reloaded: BTreeSet<&str> = plan
         .changes
         .iter()
-        .filter_map(|change| match &change.secret {
-            Some(SecretStep::Rotate { sink, .. }) => Some(sink.as_str()),
-            _ => None,
-        })
+        .filter_map(|change| change.secret.as_ref())
+        .filter(|step| step.reloads())
+        .map(SecretStep::sink)
         .collect();
-    for name in rotated {
+    for name in reloaded {
         if let Some(reload) = target.sinks.reload(name)
             && let Err(e) = reload.check().await
         {

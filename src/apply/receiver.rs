@@ -17,7 +17,6 @@ use super::secret::Rotated;
 use super::step::Step;
 use crate::api::{ApiError, Client, DeliveryFilter, LiveDelivery};
 use crate::probe::{self, Answer, Request};
-use crate::sink::Reloaded;
 
 /// `--settle` when none is given.
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(120);
@@ -231,10 +230,10 @@ impl Run<'_, '_> {
             name,
             began,
             written_at: written,
+            reloaded,
             secret,
         } = rotated;
         let (sink, name) = (sink.as_str(), name.as_str());
-        let reloaded = self.reload(sink, written, &secret).await?;
         let settle = self.target.settle;
         let receiver = if settle.is_zero() {
             Err("--settle 0".to_owned())
@@ -273,32 +272,6 @@ impl Run<'_, '_> {
         self.done.push(Step::Receiver(receiver.clone()));
         self.after_rotation = Some(AfterRotation { reloaded, receiver });
         Ok(())
-    }
-
-    /// Runs the sink's reload, if it has one and no run since `written_at` covers this
-    /// endpoint's write; whether the sink has one.
-    async fn reload(
-        &mut self,
-        sink: &str,
-        written_at: Instant,
-        written: &SecretString,
-    ) -> Result<bool, ApplyError> {
-        let Some(reload) = self.target.sinks.reload(sink) else {
-            return Ok(false);
-        };
-        let ran = reload
-            .after(written_at.into_std(), written)
-            .await
-            .map_err(|source| ApplyError::Reload {
-                key: self.key.to_owned(),
-                sink: sink.to_owned(),
-                source: Box::new(source),
-            })?;
-        self.done.push(Step::Reloaded {
-            sink: sink.to_owned(),
-            covered: ran == Reloaded::Covered,
-        });
-        Ok(true)
     }
 
     /// Probes the endpoint's live URL with requests signed with `secret`, as Kayle signs;

@@ -12,6 +12,7 @@ use super::step::{Lost, Step};
 use crate::api::{ApiError, EndpointFields};
 use crate::model::SecretState;
 use crate::plan::SecretStep;
+use crate::sink::Reloaded;
 
 /// How long the record made before a rotation may take, from reading the clock to the
 /// rotation leaving; the record counts the late window from then. A record that takes
@@ -37,6 +38,8 @@ pub(super) struct Rotated {
     pub(super) began: jiff::Timestamp,
     /// When the sink's last write ended.
     pub(super) written_at: tokio::time::Instant,
+    /// Whether the sink's reload ran after the write.
+    pub(super) reloaded: bool,
     /// The secret the sink holds, the API's current one.
     pub(super) secret: SecretString,
 }
@@ -55,22 +58,36 @@ impl Run<'_, '_> {
     ) -> Result<(), ApplyError> {
         let client = self.target.client;
         match step {
-            SecretStep::Write { sink, name } | SecretStep::Recover { sink, name, .. } => {
+            SecretStep::Write { sink, name, reload }
+            | SecretStep::Recover {
+                sink, name, reload, ..
+            } => {
                 let (secret, issued) = match issued {
                     Some(secret) => (secret, true),
                     None => (self.api(client.reveal_secret(endpoint_id).await)?, false),
                 };
                 self.put(sink, name, &secret).await?;
-                let (sink, name) = (sink.clone(), name.clone());
-                self.done.push(match issued {
-                    true => Step::SecretWritten { sink, name },
+                let step = match issued {
+                    true => Step::SecretWritten {
+                        sink: sink.clone(),
+                        name: name.clone(),
+                    },
                     false => Step::SecretRecovered {
-                        sink,
-                        name,
+                        sink: sink.clone(),
+                        name: name.clone(),
                         unsettled: false,
                     },
-                });
-                Ok(())
+                };
+                self.done.push(step);
+                if !reload {
+                    return Ok(());
+                }
+                let reloaded = self.reload_written(sink, &secret).await;
+                // A new endpoint is recorded unsettled until its secret is in place.
+                if reloaded.is_err() && !issued {
+                    self.unsettle_for_reload(endpoint_id, None).await;
+                }
+                reloaded
             }
             SecretStep::Rotate {
                 sink,
@@ -78,11 +95,17 @@ impl Run<'_, '_> {
                 from,
                 to,
                 unsettled_until,
-                ..
+                reload,
             } => {
                 let began = jiff::Timestamp::now();
-                let secret = self
-                    .rotate(endpoint_id, sink, name, (*from, *to), *unsettled_until)
+                let (secret, written_at) = self
+                    .rotate(
+                        endpoint_id,
+                        (sink, name),
+                        (*from, *to),
+                        *unsettled_until,
+                        *reload,
+                    )
                     .await?;
                 // The receiver is waited for once the change's field updates are made too
                 // (a new URL is the one to probe): see `Run::update`.
@@ -90,7 +113,8 @@ impl Run<'_, '_> {
                     sink: sink.clone(),
                     name: name.clone(),
                     began,
-                    written_at: tokio::time::Instant::now(),
+                    written_at,
+                    reloaded: *reload,
                     secret,
                 });
                 Ok(())
@@ -100,8 +124,9 @@ impl Run<'_, '_> {
                 name,
                 rotation,
                 until,
+                reload,
             } => {
-                self.verify(endpoint_id, sink, name, *rotation, *until)
+                self.verify(endpoint_id, (sink, name), *rotation, *until, *reload)
                     .await
             }
             SecretStep::Remove { .. } => {
@@ -115,14 +140,18 @@ impl Run<'_, '_> {
     /// A rotation is never repeated (one whose answer was lost may still land), and the record
     /// says until when a lost request may land: the late window from the latest moment the
     /// rotation may leave, which the client holds it to.
+    ///
+    /// With `reload`, the sink's reload runs before the endpoint is recorded settled: should it
+    /// fail, or this process die first, the record makes the next apply check the sink and run
+    /// it again. Returns the secret the sink holds and when it was written.
     async fn rotate(
         &mut self,
         endpoint_id: &str,
-        sink: &str,
-        name: &str,
+        (sink, name): (&str, &str),
         (from, to): (u64, u64),
         unsettled_until: Option<u64>,
-    ) -> Result<SecretString, ApplyError> {
+        reload: bool,
+    ) -> Result<(SecretString, tokio::time::Instant), ApplyError> {
         let client = self.target.client;
         let window = self.target.late_window.as_secs();
         let recorded = match self.state {
@@ -133,7 +162,8 @@ impl Run<'_, '_> {
         if earlier > now() {
             // A lost request could land after the record below and undo it; should the
             // rotation's own answer be lost too, nothing would say the sink may be stale.
-            self.verify(endpoint_id, sink, name, from, earlier).await?;
+            self.verify(endpoint_id, (sink, name), from, earlier, reload)
+                .await?;
             return Err(ApplyError::RotationDeferred {
                 key: self.key.to_owned(),
                 until: earlier,
@@ -165,6 +195,11 @@ impl Run<'_, '_> {
                     // sink once no lost request can land any more).
                     let current = self.api(client.reveal_secret(endpoint_id).await)?;
                     self.put(sink, name, &current).await?;
+                    if reload && let Err(failed) = self.reload_written(sink, &current).await {
+                        // The record makes the next apply run it again; the lost answer is
+                        // what this run reports.
+                        tracing::debug!(key = self.key, error = %failed, "reload after a lost rotation");
+                    }
                     return Err(self.api_error(err));
                 }
                 Err(err) => return Err(self.api_error(err)),
@@ -174,24 +209,32 @@ impl Run<'_, '_> {
         let secret = self
             .settle_rotation(endpoint_id, sink, name, secret)
             .await?;
+        let written_at = tokio::time::Instant::now();
         self.done.push(Step::SecretRotated {
             sink: sink.to_owned(),
             name: name.to_owned(),
         });
+        if reload && let Err(failed) = self.reload_written(sink, &secret).await {
+            // Recorded at the new rotation, so the next apply does not rotate again.
+            self.unsettle_for_reload(endpoint_id, Some(to)).await;
+            return Err(failed);
+        }
         self.settle(endpoint_id, SecretState::Settled { rotation: to }, false)
             .await?;
-        Ok(secret)
+        Ok((secret, written_at))
     }
 
     /// Reveals the secret of an unsettled endpoint and writes it to the sink unless the sink
-    /// holds it already; records it settled once no lost request can land any more.
+    /// holds it already; runs the sink's reload with `reload` (the receiver may not have loaded
+    /// what an interrupted run wrote); records it settled once no lost request can land any
+    /// more.
     async fn verify(
         &mut self,
         endpoint_id: &str,
-        sink: &str,
-        name: &str,
+        (sink, name): (&str, &str),
         rotation: u64,
         until: u64,
+        reload: bool,
     ) -> Result<(), ApplyError> {
         let current = self.api(self.target.client.reveal_secret(endpoint_id).await)?;
         let store = self.store(sink)?.clone();
@@ -213,6 +256,11 @@ impl Run<'_, '_> {
                 unsettled: true,
             });
         }
+        if reload {
+            // The endpoint is recorded unsettled: should the reload fail, the next apply
+            // finds the record and runs it again.
+            self.reload_written(sink, &current).await?;
+        }
         if until > now() {
             self.done.push(Step::KeptUnsettled {
                 until,
@@ -222,6 +270,56 @@ impl Run<'_, '_> {
         }
         self.settle(endpoint_id, SecretState::Settled { rotation }, false)
             .await
+    }
+
+    /// Runs the reload of `sink`, which was just written `written` (scrubbed from what the
+    /// command prints), unless a run started since covers it.
+    pub(super) async fn reload_written(
+        &mut self,
+        sink: &str,
+        written: &SecretString,
+    ) -> Result<(), ApplyError> {
+        let Some(reload) = self.target.sinks.reload(sink) else {
+            return Err(self.inconsistent(format!("sink {sink} has no reload command any more")));
+        };
+        let ran = reload
+            .after(std::time::Instant::now(), written)
+            .await
+            .map_err(|source| ApplyError::Reload {
+                key: self.key.to_owned(),
+                sink: sink.to_owned(),
+                source: Box::new(source),
+            })?;
+        self.done.push(Step::Reloaded {
+            sink: sink.to_owned(),
+            covered: ran == Reloaded::Covered,
+        });
+        Ok(())
+    }
+
+    /// After a reload failed: records the endpoint unsettled at `rotation` (by default the
+    /// one its labels record), so that the next apply checks the sink and runs the reload
+    /// again instead of finding nothing to do. No request of this run lost its answer, so none
+    /// can land late: `until` is 0. The reload's failure is what the run reports; a record
+    /// that fails too leaves the endpoint as it was.
+    async fn unsettle_for_reload(&mut self, endpoint_id: &str, rotation: Option<u64>) {
+        let rotation = match rotation {
+            Some(rotation) => rotation,
+            None => match self.current_labels(endpoint_id).await {
+                Ok(labels) => {
+                    let prefix = &self.target.desired.project.label_prefix;
+                    SecretState::of_labels(prefix, &labels).rotation()
+                }
+                Err(error) => {
+                    tracing::debug!(key = self.key, %error, "reading the labels after a failed reload");
+                    return;
+                }
+            },
+        };
+        let state = SecretState::Unsettled { rotation, until: 0 };
+        if let Err(error) = self.settle(endpoint_id, state, false).await {
+            tracing::debug!(key = self.key, %error, "recording a failed reload");
+        }
     }
 
     /// Records `state` on the endpoint, and enables it with `enable` (through

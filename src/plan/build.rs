@@ -165,6 +165,7 @@ fn create(project: &Project, wanted: &DesiredEndpoint) -> Change {
         secret: Some(SecretStep::Write {
             sink: secret.sink.clone(),
             name: secret.name.clone(),
+            reload: project.reloads.contains_key(&secret.sink),
         }),
         keys: key_steps(wanted, &[], None, &[]),
     }
@@ -203,6 +204,7 @@ fn update(
     };
     // A counter moved back below the applied rotation rotates nothing and keeps the label: the
     // label records what the secret in the sink is.
+    let reload = project.reloads.contains_key(&spec.sink);
     let secret = if spec.rotation > applied {
         Some(SecretStep::Rotate {
             sink: spec.sink.clone(),
@@ -210,7 +212,7 @@ fn update(
             from: applied,
             to: spec.rotation,
             unsettled_until,
-            reload: project.reloads.contains_key(&spec.sink),
+            reload,
         })
     } else if let Some(until) = unsettled_until {
         Some(SecretStep::Verify {
@@ -218,12 +220,14 @@ fn update(
             name: spec.name.clone(),
             rotation: applied,
             until,
+            reload,
         })
     } else {
         recover.map(|because| SecretStep::Recover {
             sink: spec.sink.clone(),
             name: spec.name.clone(),
             because,
+            reload,
         })
     };
     let live_keys = live

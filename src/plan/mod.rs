@@ -84,13 +84,24 @@ pub enum Action {
 #[serde(tag = "step", rename_all = "kebab-case")]
 pub enum SecretStep {
     /// A new endpoint: the secret the create returns is written to the sink.
-    Write { sink: String, name: String },
+    Write {
+        sink: String,
+        name: String,
+        /// The sink has a `reload` command, which runs once the sink holds the secret (before
+        /// the endpoint is recorded settled or enabled).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reload: bool,
+    },
     /// The sink lacks the secret (or may: duplicates were removed): reveal it and write it.
     Recover {
         sink: String,
         name: String,
         /// Why the sink may not hold it.
         because: RecoverReason,
+        /// The sink has a `reload` command, which runs once the sink holds the secret (before
+        /// the endpoint is recorded settled or enabled).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reload: bool,
     },
     /// The manifest's rotation counter moved past the applied one, or `kayle-sync rotate`
     /// asked for it (`from` = `to`): rotate and write.
@@ -120,7 +131,34 @@ pub enum SecretStep {
         name: String,
         rotation: u64,
         until: u64,
+        /// The sink has a `reload` command, which runs once the sink holds the secret (before
+        /// the endpoint is recorded settled or enabled).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reload: bool,
     },
+}
+
+impl SecretStep {
+    /// The sink the step writes to or removes from.
+    pub fn sink(&self) -> &str {
+        let (SecretStep::Write { sink, .. }
+        | SecretStep::Recover { sink, .. }
+        | SecretStep::Rotate { sink, .. }
+        | SecretStep::Verify { sink, .. }
+        | SecretStep::Remove { sink, .. }) = self;
+        sink
+    }
+
+    /// Whether the sink's `reload` command runs after this step.
+    pub fn reloads(&self) -> bool {
+        match self {
+            SecretStep::Write { reload, .. }
+            | SecretStep::Recover { reload, .. }
+            | SecretStep::Rotate { reload, .. }
+            | SecretStep::Verify { reload, .. } => *reload,
+            SecretStep::Remove { .. } => false,
+        }
+    }
 }
 
 /// One encryption-key step.

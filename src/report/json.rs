@@ -94,18 +94,21 @@ fn scrubbed(change: &Change) -> Change {
 
 fn secret_step(step: &SecretStep) -> SecretStep {
     match step {
-        SecretStep::Write { sink, name } => SecretStep::Write {
+        SecretStep::Write { sink, name, reload } => SecretStep::Write {
             sink: text(sink),
             name: text(name),
+            reload: *reload,
         },
         SecretStep::Recover {
             sink,
             name,
             because,
+            reload,
         } => SecretStep::Recover {
             sink: text(sink),
             name: text(name),
             because: *because,
+            reload: *reload,
         },
         SecretStep::Rotate {
             sink,
@@ -127,11 +130,13 @@ fn secret_step(step: &SecretStep) -> SecretStep {
             name,
             rotation,
             until,
+            reload,
         } => SecretStep::Verify {
             sink: text(sink),
             name: text(name),
             rotation: *rotation,
             until: *until,
+            reload: *reload,
         },
         SecretStep::Remove { sink, names } => SecretStep::Remove {
             sink: text(sink),

@@ -220,11 +220,12 @@ fn secret_line(step: &SecretStep) -> Line {
                 text: format!("secrets → remove {} from sink {sink}", names.join(", ")),
             };
         }
-        SecretStep::Write { sink, name } => (sink, name, "write".to_owned()),
+        SecretStep::Write { sink, name, .. } => (sink, name, "write".to_owned()),
         SecretStep::Recover {
             sink,
             name,
             because,
+            ..
         } => (sink, name, format!("recover from API, {because}")),
         SecretStep::Rotate {
             sink,
@@ -245,9 +246,9 @@ fn secret_line(step: &SecretStep) -> Line {
             sink, name, until, ..
         } => (sink, name, verify_reason(*until)),
     };
-    let then = match step {
-        SecretStep::Rotate { reload: true, .. } => format!(", then sink {sink}'s reload command"),
-        _ => String::new(),
+    let then = match step.reloads() {
+        true => format!(", then sink {sink}'s reload command"),
+        false => String::new(),
     };
     Line {
         tone: Tone::Secret,

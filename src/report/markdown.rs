@@ -91,20 +91,19 @@ fn what(change: &Change) -> String {
         let verb = match secret {
             SecretStep::Write { .. } => "write".to_owned(),
             SecretStep::Recover { .. } => "recover".to_owned(),
-            SecretStep::Rotate {
-                from,
-                to,
-                reload: false,
-                ..
-            } => format!("rotate {from} → {to}"),
-            SecretStep::Rotate { from, to, .. } => format!("rotate {from} → {to}, then reload"),
+            SecretStep::Rotate { from, to, .. } => format!("rotate {from} → {to}"),
             SecretStep::Verify { .. } => "verify (unsettled)".to_owned(),
             SecretStep::Remove { sink, .. } => {
                 parts.push(format!("secrets removed from sink {sink}"));
                 return parts.join("; ");
             }
         };
-        parts.push(format!("signing secret: {verb} (sensitive)"));
+        let then = if secret.reloads() {
+            ", then reload"
+        } else {
+            ""
+        };
+        parts.push(format!("signing secret: {verb}{then} (sensitive)"));
     }
     parts.join("; ")
 }

@@ -42,7 +42,8 @@ fn a_new_key_is_created_with_every_field_its_secret_written_and_its_keys_registe
         change.secret,
         Some(SecretStep::Write {
             sink: "local".into(),
-            name: "KAYLE_IDENTITY_PROD_SECRET".into()
+            name: "KAYLE_IDENTITY_PROD_SECRET".into(),
+            reload: false,
         })
     );
     let registered: Vec<_> = change
@@ -325,6 +326,7 @@ fn an_unsettled_endpoint_is_verified_and_never_reads_as_no_changes() {
             name: "KAYLE_A_SECRET".into(),
             rotation: 2,
             until: 1_764_687_600,
+            reload: false,
         })
     );
     // The state label is the secret step's: a user label change keeps it as it is.
@@ -625,4 +627,69 @@ fn an_unreadable_sink_is_a_warning_not_a_missing_secret() {
         "sink vault could not be read (VAULT_TOKEN is not set); whether it holds its secrets \
          is unknown"
     );
+}
+
+/// Every step that leaves the sink holding a secret the receiver may not have loaded runs the
+/// sink's reload: a create's write, a recovery, a rotation, and the check of an unsettled
+/// endpoint (an interrupted run may have written it and never reloaded).
+#[test]
+fn every_step_that_writes_a_secret_reloads_a_sink_that_has_a_reload() {
+    let mut project = crate::plan::test_support::project();
+    project.reloads.insert(
+        "local".into(),
+        crate::model::ReloadCommand {
+            command: vec!["true".into()],
+            timeout_seconds: 5,
+        },
+    );
+    let with_reload = |endpoints| model::Desired {
+        project: project.clone(),
+        endpoints: desired(endpoints).endpoints,
+    };
+    let wanted = endpoint("a");
+    let reloads =
+        |plan: &crate::plan::Plan| plan.changes[0].secret.as_ref().map(SecretStep::reloads);
+
+    let created = plan_all(&with_reload(vec![wanted.clone()]), &live(Vec::new()));
+    assert!(matches!(
+        created.changes[0].secret,
+        Some(SecretStep::Write { .. })
+    ));
+    assert_eq!(reloads(&created), Some(true));
+
+    let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
+    state.secret_present.insert("a".into(), false);
+    let recovered = plan_all(&with_reload(vec![wanted.clone()]), &state);
+    assert!(matches!(
+        recovered.changes[0].secret,
+        Some(SecretStep::Recover { .. })
+    ));
+    assert_eq!(reloads(&recovered), Some(true));
+
+    state.secret_present.insert("a".into(), true);
+    state.endpoints[0]
+        .labels
+        .push("kayle-sync:verify=0@1764687600".into());
+    let verified = plan_all(&with_reload(vec![wanted.clone()]), &state);
+    assert!(matches!(
+        verified.changes[0].secret,
+        Some(SecretStep::Verify { .. })
+    ));
+    assert_eq!(reloads(&verified), Some(true));
+
+    let mut bumped = wanted.clone();
+    bumped.signing_secret.rotation = 1;
+    let rotated = plan_all(
+        &with_reload(vec![bumped]),
+        &live(vec![live_of(&wanted, "whe_a", T1)]),
+    );
+    assert!(matches!(
+        rotated.changes[0].secret,
+        Some(SecretStep::Rotate { .. })
+    ));
+    assert_eq!(reloads(&rotated), Some(true));
+
+    // Without a reload on the sink, none does.
+    let plain = plan_all(&desired(vec![wanted]), &live(Vec::new()));
+    assert_eq!(reloads(&plain), Some(false));
 }
