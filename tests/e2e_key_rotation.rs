@@ -275,3 +275,84 @@ fn an_apply_killed_mid_rotation_leaves_every_delivery_decryptable() {
     project.assert_converged(&api);
     api.assert_no_violations();
 }
+
+/// A key rotation on a sink with a `reload`: the reload runs once the new private half is in
+/// the sink and before the new key is registered (from then on deliveries are encrypted to
+/// it), and a reload that fails leaves the key unregistered, so the next apply runs it again.
+#[test]
+fn a_key_rotation_reloads_the_sink_before_registering_the_new_key() {
+    let api = Api::start();
+    let project = Project::new();
+    let seen = project.path("seen");
+    let fail = project.path("fail");
+    // The reload keeps a copy of what the sink held when it ran, and fails while `fail` exists.
+    let reload = format!(
+        "{{ command: [sh, -c, \"cp '{sink}' '{seen}'; test ! -e '{fail}'\"] }}",
+        sink = project.sink_path().display(),
+        seen = seen.display(),
+        fail = fail.display(),
+    );
+    project.write(
+        "kayle-sync.yaml",
+        &support::PROJECT_FILE.replace(
+            "    path: secrets/kayle.env\n",
+            &format!("    path: secrets/kayle.env\n    reload: {reload}\n"),
+        ),
+    );
+    project.manifest(&manifest("http://127.0.0.1:9/kayle", "orders-1"));
+    project.apply(&api, &[]);
+    let old = modulus(&project, PRIVATE_KEY);
+
+    project.manifest(&manifest("http://127.0.0.1:9/kayle", "orders-2"));
+    let plan = project.run(&api, &["plan"]);
+    assert!(
+        plan.stdout
+            .contains("key orders-2 (register, generate: new private key")
+            && plan
+                .stdout
+                .contains("active), then the sink's reload command"),
+        "{}",
+        plan.stdout
+    );
+    std::fs::write(&fail, "").unwrap();
+    let failed = project.run(&api, &["apply", "--auto-approve"]);
+    failed.expect(1);
+    assert!(
+        failed
+            .stderr
+            .contains("the reload command of sink local failed"),
+        "{}",
+        failed.stderr
+    );
+    let new = modulus(&project, PRIVATE_KEY);
+    assert_ne!(new, old, "a new pair was written");
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        std::fs::read_to_string(project.sink_path()).unwrap(),
+        "the reload ran after the new private half was written"
+    );
+    assert_eq!(
+        active_key(&api).0,
+        "orders-1",
+        "not registered before the reload succeeded"
+    );
+
+    std::fs::remove_file(&fail).unwrap();
+    let run = project.run(&api, &["apply", "--auto-approve"]);
+    run.expect(0);
+    assert!(run.stderr.contains("reload command ran"), "{}", run.stderr);
+    assert_eq!(active_key(&api), ("orders-2".to_owned(), new.clone()));
+    assert_eq!(
+        modulus(&project, PRIVATE_KEY),
+        new,
+        "the same pair, not a third"
+    );
+    project.assert_converged(&api);
+    for output in [&plan, &failed, &run] {
+        let all = output.all();
+        assert!(!all.contains("PRIVATE KEY-----"), "{all}");
+        for secret in api.all_secrets() {
+            assert!(!all.contains(&secret));
+        }
+    }
+}

@@ -298,6 +298,7 @@ impl Run<'_, '_> {
                 key_id,
                 repair,
                 replaces,
+                reload,
                 ..
             } => {
                 if let Some(repair) = repair {
@@ -306,7 +307,7 @@ impl Run<'_, '_> {
                         repair: *repair,
                     });
                 }
-                self.register_key(endpoint_id, key_id, replaces.as_deref())
+                self.register_key(endpoint_id, key_id, replaces.as_deref(), *reload)
                     .await
             }
             KeyStep::Reactivate { key_id, id } => {
@@ -339,6 +340,7 @@ impl Run<'_, '_> {
         endpoint_id: &str,
         key_id: &str,
         replaces: Option<&str>,
+        reload: bool,
     ) -> Result<(), ApplyError> {
         let wanted = self
             .target
@@ -350,7 +352,8 @@ impl Run<'_, '_> {
         let public = match &wanted.material {
             KeyMaterial::Public(jwk) => jwk.clone(),
             KeyMaterial::Generate { private_key_name } => {
-                self.private_key(key_id, private_key_name, replaces).await?
+                self.private_key(key_id, private_key_name, replaces, reload)
+                    .await?
             }
         };
         let client = self.target.client;

@@ -44,13 +44,22 @@ pub async fn check_sinks(target: &Target<'_>, plan: &Plan) -> Vec<SinkError> {
     }
     // A reload that cannot run would fail only after the secret was written (a rotation
     // done, the receiver left on the old secret).
-    let reloaded: BTreeSet<&str> = plan
+    let mut reloaded: BTreeSet<&str> = plan
         .changes
         .iter()
         .filter_map(|change| change.secret.as_ref())
         .filter(|step| step.reloads())
         .map(SecretStep::sink)
         .collect();
+    for change in &plan.changes {
+        let key_reloads = change
+            .keys
+            .iter()
+            .any(|step| matches!(step, KeyStep::Register { reload: true, .. }));
+        if key_reloads && let Some(wanted) = target.desired.endpoints.get(&change.key) {
+            reloaded.insert(&wanted.signing_secret.sink);
+        }
+    }
     for name in reloaded {
         if let Some(reload) = target.sinks.reload(name)
             && let Err(e) = reload.check().await

@@ -22,11 +22,15 @@ impl Run<'_, '_> {
     /// When the key `replaces` another, the sink's key is the replaced one's while it is also
     /// kept under its kept name: then a new pair takes the name. A key there that the kept
     /// name does not hold is a new key an interrupted run wrote, and is used.
+    ///
+    /// With `reload`, the sink's reload runs once the private half is there, before the key is
+    /// registered and deliveries are encrypted to it.
     pub(super) async fn private_key(
         &mut self,
         key_id: &str,
         private_key_name: &str,
         replaces: Option<&str>,
+        reload: bool,
     ) -> Result<RsaPublicJwk, ApplyError> {
         let sink = self.secret_sink()?;
         let held = self.read_one(&sink, private_key_name).await?;
@@ -58,12 +62,18 @@ impl Run<'_, '_> {
             (Some(held), None) => self.use_held(key_id, &sink, private_key_name, held),
             (None, _) => self.generate_into(key_id, &sink, private_key_name).await?,
         };
-        public_half(&pem).ok_or_else(|| {
+        let public = public_half(&pem).ok_or_else(|| {
             self.inconsistent(format!(
                 "sink {sink} holds something under {private_key_name} that is not an RSA \
                  private key; remove it to have a new key generated"
             ))
-        })
+        })?;
+        if reload {
+            // Should it fail, the key stays unregistered: the next apply finds the private
+            // half in the sink and runs the reload again before registering it.
+            self.reload_written(&sink, &pem).await?;
+        }
+        Ok(public)
     }
 
     /// Keeps the private half the sink holds under the active key's name under `name` too,

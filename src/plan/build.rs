@@ -7,7 +7,7 @@ use super::fields::{changed_fields, create_fields, desired_labels};
 use super::identity::{applied_rotation, key_of, managed, secret_state, unique, unmanaged};
 use super::keys::key_steps;
 use super::undeclared::{self, Undeclared};
-use super::{Action, Change, ChangeReason, Plan, RecoverReason, SecretStep};
+use super::{Action, Change, ChangeReason, KeyStep, Plan, RecoverReason, SecretStep};
 use crate::model::{
     self, Desired, DesiredEndpoint, Field, FieldChange, Live, LiveEndpoint, Project, SecretState,
 };
@@ -235,6 +235,26 @@ fn update(
         .get(&kept.id)
         .map(Vec::as_slice)
         .unwrap_or_default();
+    let mut keys = key_steps(
+        wanted,
+        live_keys,
+        live.private_keys.get(&wanted.key),
+        live.kept_keys
+            .get(&wanted.key)
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+    );
+    // The receiver must hold a new private half before deliveries are encrypted to it.
+    for step in &mut keys {
+        if let KeyStep::Register {
+            generate: true,
+            reload,
+            ..
+        } = step
+        {
+            *reload = project.reloads.contains_key(&spec.sink);
+        }
+    }
     let mut fields = changed_fields(project, wanted, kept);
     if blocked {
         fields.retain(|change| change.field() != Field::Enabled);
@@ -246,15 +266,7 @@ fn update(
         reason: None,
         fields,
         secret,
-        keys: key_steps(
-            wanted,
-            live_keys,
-            live.private_keys.get(&wanted.key),
-            live.kept_keys
-                .get(&wanted.key)
-                .map(Vec::as_slice)
-                .unwrap_or_default(),
-        ),
+        keys,
     };
     let needed = !change.fields.is_empty() || change.secret.is_some() || !change.keys.is_empty();
     needed.then_some(change)

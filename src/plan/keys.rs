@@ -99,6 +99,7 @@ pub(crate) fn key_steps(
                 generate: matches!(key.material, KeyMaterial::Generate { .. }),
                 repair: None,
                 replaces: replaces.clone().filter(|_| key.key_id == active.key_id),
+                reload: false,
             }),
     );
     let removals = kept
@@ -116,6 +117,7 @@ pub(crate) fn key_steps(
             generate: true,
             repair: Some(repair),
             replaces: None,
+            reload: false,
         });
         steps.extend(removals);
         return steps;

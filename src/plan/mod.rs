@@ -179,6 +179,11 @@ pub enum KeyStep {
         /// own name first ([`KeyStep::Keep`]), and then a new pair takes the name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         replaces: Option<String>,
+        /// A generated key of an existing endpoint whose sink has a `reload` command: it runs
+        /// once the private half is in the sink, before the key is registered (deliveries are
+        /// encrypted to it from then on). A new endpoint's reload runs after its secret's write.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reload: bool,
     },
     /// Reactivate a registered key (it is listed last again).
     Reactivate { key_id: String, id: String },

@@ -152,11 +152,13 @@ fn key_step(step: &KeyStep) -> KeyStep {
             generate,
             repair,
             replaces,
+            reload,
         } => KeyStep::Register {
             key_id: text(key_id),
             generate: *generate,
             repair: *repair,
             replaces: replaces.as_deref().map(text),
+            reload: *reload,
         },
         KeyStep::Reactivate { key_id, id } => KeyStep::Reactivate {
             key_id: text(key_id),

@@ -140,6 +140,7 @@ fn key_line(step: &KeyStep, active: bool) -> Line {
             generate,
             repair,
             replaces,
+            reload,
         } => {
             let generated = match (generate, repair, replaces) {
                 (_, Some(KeyRepair::DiffersFromSink), _) => {
@@ -157,7 +158,14 @@ fn key_line(step: &KeyStep, active: bool) -> Line {
             let why = repair.map_or_else(String::new, |r| format!("; {}", r.as_str()));
             Line {
                 tone: Tone::Add,
-                text: format!("key {key_id} (register{generated}{active}{why})"),
+                text: format!(
+                    "key {key_id} (register{generated}{active}{why}){}",
+                    if *reload {
+                        ", then the sink's reload command"
+                    } else {
+                        ""
+                    }
+                ),
             }
         }
         KeyStep::Reactivate { key_id, id } => Line {

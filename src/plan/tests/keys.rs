@@ -35,6 +35,7 @@ fn register(key_id: &str) -> KeyStep {
         generate: false,
         repair: None,
         replaces: None,
+        reload: false,
     }
 }
 
@@ -143,6 +144,7 @@ fn a_missing_key_listing_means_no_key_is_registered() {
                 generate: true,
                 repair: None,
                 replaces: None,
+                reload: false,
             }
         ]
     );
@@ -204,6 +206,7 @@ fn a_generated_key_given_a_new_key_id_keeps_the_replaced_private_key_first() {
                 generate: true,
                 repair: None,
                 replaces: Some("k1".into()),
+                reload: false,
             },
         ]
     );
@@ -215,6 +218,7 @@ fn a_generated_key_given_a_new_key_id_keeps_the_replaced_private_key_first() {
             generate: true,
             repair: None,
             replaces: None,
+            reload: false,
         }]
     );
 }

@@ -690,6 +690,30 @@ fn every_step_that_writes_a_secret_reloads_a_sink_that_has_a_reload() {
     assert_eq!(reloads(&rotated), Some(true));
 
     // Without a reload on the sink, none does.
-    let plain = plan_all(&desired(vec![wanted]), &live(Vec::new()));
+    let plain = plan_all(&desired(vec![wanted.clone()]), &live(Vec::new()));
     assert_eq!(reloads(&plain), Some(false));
+
+    // A generated key of an existing endpoint reloads before it is registered; a new
+    // endpoint's keys wait for the reload after its secret's write.
+    let mut keyed = wanted.clone();
+    keyed.encryption_keys = vec![crate::plan::test_support::generated_key("k1")];
+    let key_reloads = |plan: &crate::plan::Plan| {
+        plan.changes[0]
+            .keys
+            .iter()
+            .map(|step| matches!(step, crate::plan::KeyStep::Register { reload: true, .. }))
+            .collect::<Vec<_>>()
+    };
+    let existing = plan_all(
+        &with_reload(vec![keyed.clone()]),
+        &live(vec![live_of(&wanted, "whe_a", T1)]),
+    );
+    assert_eq!(key_reloads(&existing), [true]);
+    let created = plan_all(&with_reload(vec![keyed.clone()]), &live(Vec::new()));
+    assert_eq!(key_reloads(&created), [false]);
+    let plain = plan_all(
+        &desired(vec![keyed]),
+        &live(vec![live_of(&wanted, "whe_a", T1)]),
+    );
+    assert_eq!(key_reloads(&plain), [false]);
 }
