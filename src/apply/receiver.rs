@@ -120,9 +120,18 @@ impl Clock for RuntimeClock {
     }
 }
 
-/// Probes until the receiver accepts, at most `settle` long, waiting longer after each
-/// refusal. A receiver that does not answer the first probe is not waited for; one that has
-/// answered and then stops (restarting to load the secret) is.
+/// How many probes in a row must be accepted. Behind a load balancer a rolling restart leaves
+/// old instances, still on the old secret, answering beside the first new one: one accepted
+/// probe would let the retried deliveries meet them.
+const ACCEPTED_IN_A_ROW: u32 = 3;
+
+/// The wait between the probes of a run of acceptances.
+const BETWEEN_ACCEPTED: Duration = Duration::from_millis(200);
+
+/// Probes until the receiver accepts [`ACCEPTED_IN_A_ROW`] probes in a row, at most `settle`
+/// long, waiting longer after each refusal. A receiver that does not answer the first probe is
+/// not waited for; one that has answered and then stops (restarting to load the secret) is.
+/// When `settle` runs out during a run of acceptances, the last answer, an acceptance, counts.
 pub(super) async fn wait_for_receiver<F, Fut>(
     settle: Duration,
     clock: &impl Clock,
@@ -135,11 +144,19 @@ where
     let deadline = clock.elapsed() + settle;
     let mut wait = FIRST_PROBE_WAIT;
     let mut answered = false;
+    let mut in_a_row = 0;
     loop {
         let answer = send().await;
         if answer.accepted() {
-            return Waited::Accepted;
+            in_a_row += 1;
+            let now = clock.elapsed();
+            if in_a_row >= ACCEPTED_IN_A_ROW || now >= deadline {
+                return Waited::Accepted;
+            }
+            clock.sleep(BETWEEN_ACCEPTED.min(deadline - now)).await;
+            continue;
         }
+        in_a_row = 0;
         match answer {
             Answer::NoAnswer { .. } | Answer::Redirect { .. } if !answered => {
                 return Waited::Unreachable(unreachable_reason(&answer));
@@ -408,7 +425,36 @@ mod tests {
         let settle = Duration::from_secs(120);
         let answers = vec![status(400), status(400), no_answer(), status(200)];
         let (waited, sent, _) = wait_with(settle, answers).await;
-        assert_eq!((waited, sent), (Waited::Accepted, 4));
+        assert_eq!(
+            (waited, sent),
+            (Waited::Accepted, 6),
+            "three acceptances in a row"
+        );
+    }
+
+    /// A rolling restart: the first new instance accepts while old ones still refuse.
+    #[tokio::test]
+    async fn one_acceptance_among_refusals_is_not_enough() {
+        let settle = Duration::from_secs(120);
+        let answers = vec![
+            status(400),
+            status(200),
+            status(400),
+            status(200),
+            status(200),
+            status(400),
+            status(200),
+        ];
+        let (waited, sent, _) = wait_with(settle, answers).await;
+        assert_eq!((waited, sent), (Waited::Accepted, 9));
+    }
+
+    #[tokio::test]
+    async fn settle_running_out_during_acceptances_counts_the_last_one() {
+        // A refusal, 250 ms, an acceptance, 50 ms to the deadline, an acceptance.
+        let settle = Duration::from_millis(300);
+        let (waited, sent, took) = wait_with(settle, vec![status(400), status(200)]).await;
+        assert_eq!((waited, sent, took), (Waited::Accepted, 3, settle));
     }
 
     #[tokio::test]
