@@ -12,6 +12,8 @@ mod log;
 mod policy;
 mod reconcile;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::time::Duration;
