@@ -8,6 +8,8 @@ use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::controller::Watched;
+
 /// How long the files must be quiet before a batch of events is reported: long enough to
 /// join an editor's write-temp-then-rename, short enough to feel immediate.
 pub const DEBOUNCE: Duration = Duration::from_millis(400);
@@ -92,10 +94,12 @@ impl FileWatcher {
                 source,
             })
     }
+}
 
+impl Watched for FileWatcher {
     /// Checks where the directory leads now; if a symlink swap moved it (or the directory was
     /// replaced by another at the same path), watches the new one and returns true.
-    pub fn retarget(&mut self) -> Result<bool, FilesError> {
+    fn retarget(&mut self) -> Result<bool, FilesError> {
         let now = resolve(&self.dir);
         if now == self.resolved {
             return Ok(false);
@@ -110,18 +114,22 @@ impl FileWatcher {
         Ok(true)
     }
 
-    /// The paths of a batch that may change the configuration, relative to the directory.
-    pub fn relevant(&self, paths: &[PathBuf]) -> Vec<PathBuf> {
-        let mut relevant: Vec<PathBuf> = paths
-            .iter()
-            .filter_map(|path| path.strip_prefix(&self.dir).ok())
-            .filter(|rel| !is_noise(rel))
-            .map(Path::to_path_buf)
-            .collect();
-        relevant.sort();
-        relevant.dedup();
-        relevant
+    fn relevant(&self, paths: &[PathBuf]) -> Vec<PathBuf> {
+        relevant(&self.dir, paths)
     }
+}
+
+/// The paths under `dir` that may change the configuration, relative to it, sorted, each once.
+pub(crate) fn relevant(dir: &Path, paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut relevant: Vec<PathBuf> = paths
+        .iter()
+        .filter_map(|path| path.strip_prefix(dir).ok())
+        .filter(|rel| !is_noise(rel))
+        .map(Path::to_path_buf)
+        .collect();
+    relevant.sort();
+    relevant.dedup();
+    relevant
 }
 
 /// A directory's real path and its device and inode numbers.

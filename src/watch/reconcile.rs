@@ -5,6 +5,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use super::controller::Reconcile;
 use crate::api::Client;
 use crate::apply::{self, ApplyError, Target};
 use crate::manifest::{self, Diagnostics, Loaded};
@@ -126,12 +127,12 @@ pub struct Reconciler<'a> {
     pub kept_keys: read::Retention,
 }
 
-impl Reconciler<'_> {
+impl Reconcile for Reconciler<'_> {
     /// Plans `snapshot` against the live state and applies the plan (or, dry-run, renders it),
     /// handing `report` each event of the apply as it happens.
     /// Returns the changes applied so far along with a failure, for the log.
     /// With `verify_secrets`, every readable sink's secret is compared with the API's.
-    pub async fn reconcile(
+    async fn reconcile(
         &self,
         snapshot: &Snapshot,
         verify_secrets: bool,
