@@ -259,7 +259,8 @@ impl<'a, R: Reconcile> Controller<'a, R> {
             return None;
         };
         self.failures += 1;
-        match error_policy(error, self.failures, self.options.interval) {
+        let now = jiff::Timestamp::now().as_second().max(0) as u64;
+        match error_policy(error, self.failures, self.options.interval, now) {
             Next::Retry(wait) => Some(Next::Retry(jitter(wait))),
             stuck @ Next::AwaitChange(_) => {
                 // Backoff counts retryable failures only.

@@ -61,15 +61,39 @@ impl Stuck {
 /// refuses (401) or that lacks a scope (403), a request the API refuses as invalid (400, 422),
 /// a plan that does not match the configuration. Everything else (5xx, timeouts, the network,
 /// a sink) is retried with exponential backoff from [`FIRST_BACKOFF`], capped at the interval,
-/// so a long outage costs one attempt per interval.
-pub fn error_policy(error: &ReconcileError, failures: u32, interval: Duration) -> Next {
+/// so a long outage costs one attempt per interval. A rotation deferred until a lost request
+/// can no longer land is retried once that time has passed (`now` is the unix time), not
+/// before: an earlier round would only check the sink and defer again.
+pub fn error_policy(error: &ReconcileError, failures: u32, interval: Duration, now: u64) -> Next {
     match stuck(error) {
         Some(why) => Next::AwaitChange(why),
         None => {
             let doubled = FIRST_BACKOFF.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
-            Next::Retry(doubled.min(interval))
+            let deferred = deferred_until(error).map_or(Duration::ZERO, |until| {
+                Duration::from_secs(until.saturating_sub(now) + 1)
+            });
+            Next::Retry(doubled.max(deferred).min(interval))
         }
     }
+}
+
+/// When every change that failed was a rotation deferred for a lost request, the latest time
+/// one waits for.
+fn deferred_until(error: &ReconcileError) -> Option<u64> {
+    let ReconcileError::Apply { errors, .. } = error else {
+        return None;
+    };
+    let mut latest = None;
+    for error in errors {
+        match error {
+            ApplyError::RotationDeferred { until, .. } => {
+                latest = latest.max(Some(*until));
+            }
+            ApplyError::NotAttempted { .. } => {}
+            _ => return None,
+        }
+    }
+    latest
 }
 
 /// Why no retry can fix `error`, or `None` when one may.
@@ -97,7 +121,7 @@ fn apply_stuck(error: &ApplyError) -> Option<Stuck> {
     match error {
         ApplyError::Api { source, .. } => api_stuck(source),
         ApplyError::Inconsistent { .. } => Some(Stuck::InconsistentPlan),
-        // A rotation that is done: the next round finds nothing to do either way.
+        // A failed reload leaves the endpoint unsettled: the next round runs it again.
         ApplyError::Reload { .. } | ApplyError::ReceiverRefuses { .. } => None,
         ApplyError::Sink { .. }
         | ApplyError::SinkRemove { .. }
@@ -156,7 +180,7 @@ mod tests {
     fn backoff_doubles_from_one_second_and_stops_at_the_interval() {
         let interval = Duration::from_secs(10);
         let waits: Vec<_> = (1..=6)
-            .map(|n| error_policy(&api_failure(), n, interval))
+            .map(|n| error_policy(&api_failure(), n, interval, 0))
             .collect();
         let secs = |s| Next::Retry(Duration::from_secs(s));
         assert_eq!(
@@ -164,7 +188,7 @@ mod tests {
             [secs(1), secs(2), secs(4), secs(8), secs(10), secs(10)]
         );
         assert_eq!(
-            error_policy(&api_failure(), 1000, interval),
+            error_policy(&api_failure(), 1000, interval, 0),
             secs(10),
             "a huge count must not overflow"
         );
@@ -178,7 +202,7 @@ mod tests {
             managed: 10,
         });
         assert_eq!(
-            error_policy(&refused, 1, minute),
+            error_policy(&refused, 1, minute, 0),
             Next::AwaitChange(Stuck::GuardRefused)
         );
         for (status, why) in [
@@ -193,19 +217,19 @@ mod tests {
                     key: "orders".into(),
                 },
             ]);
-            assert_eq!(error_policy(&failure, 1, minute), Next::AwaitChange(why));
+            assert_eq!(error_policy(&failure, 1, minute, 0), Next::AwaitChange(why));
             let ApplyError::Api { source, .. } = api_error(status) else {
                 unreachable!()
             };
             let read = ReconcileError::Read(ReadError::Api(*source));
-            assert_eq!(error_policy(&read, 1, minute), Next::AwaitChange(why));
+            assert_eq!(error_policy(&read, 1, minute, 0), Next::AwaitChange(why));
         }
         let inconsistent = apply_failure(vec![ApplyError::Inconsistent {
             key: "orders".into(),
             message: "sink vault is not declared".into(),
         }]);
         assert_eq!(
-            error_policy(&inconsistent, 1, minute),
+            error_policy(&inconsistent, 1, minute, 0),
             Next::AwaitChange(Stuck::InconsistentPlan)
         );
     }
@@ -216,7 +240,7 @@ mod tests {
         for status in [500, 503, 404, 429] {
             let failure = apply_failure(vec![api_error(422), api_error(status)]);
             assert_eq!(
-                error_policy(&failure, 1, minute),
+                error_policy(&failure, 1, minute, 0),
                 Next::Retry(FIRST_BACKOFF),
                 "{status}"
             );
@@ -225,7 +249,10 @@ mod tests {
             doing: "listing endpoints".into(),
             reason: "timed out".into(),
         }));
-        assert_eq!(error_policy(&lost, 1, minute), Next::Retry(FIRST_BACKOFF));
+        assert_eq!(
+            error_policy(&lost, 1, minute, 0),
+            Next::Retry(FIRST_BACKOFF)
+        );
     }
 
     #[test]
