@@ -2,7 +2,7 @@
 //! cancelled apply 1, warnings go to stderr and stdout holds only the plan, and an error is
 //! said once.
 
-mod support;
+use crate::support;
 
 use std::ffi::{CStr, OsStr};
 use std::fs::{File, OpenOptions};

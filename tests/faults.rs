@@ -17,7 +17,7 @@
     reason = "each seed reports to the test log"
 )]
 
-mod faults_support;
+use crate::faults_support;
 
 use std::sync::Mutex;
 use std::time::Duration;

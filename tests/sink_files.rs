@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-mod sink_contract;
+use crate::sink_contract;
 
 use kayle_sync::model::{SecretSink, SinkConfig};
 use kayle_sync::sink::{self, dotenv};

@@ -1,7 +1,7 @@
 //! `kayle-sync watch` as a long-running process: drift correction, API errors and backoff,
 //! the deletion guard, dry runs, SIGTERM, health and metrics, and its log.
 
-mod watch_support;
+use crate::watch_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
