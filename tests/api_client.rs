@@ -1,19 +1,16 @@
 //! The API client against the Kayle emulator: retries, lost answers, error shapes, paging
 //! (including the server's ignored-cursor trap), keys and secrets, with faults injected.
 
-#[path = "support/api_emulated.rs"]
-mod support;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::support::api_emulated::*;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 use kayle_emulator::{Config, Emulator, Fault, Route};
 use kayle_sync::api::{ApiError, Client, ClientConfig, EndpointFields};
 use secrecy::{ExposeSecret, SecretString};
-use support::*;
 
 #[tokio::test]
 async fn a_503_on_list_and_update_is_retried_and_succeeds() {

@@ -1,13 +1,9 @@
 //! The API client's delivery calls against the emulator: the filtered listing over several
 //! pages, and retry and replay with their refusals.
 
-#[path = "support/api_emulated.rs"]
-#[allow(dead_code)]
-mod support;
-
+use crate::support::api_emulated::*;
 use kayle_emulator::{Fault, Route, TEST_ORGANIZATION_ID};
 use kayle_sync::api::{ApiError, DeliveryFilter, EndpointFields};
-use support::*;
 
 const EXPIRED: &str = "verification.session.expired";
 

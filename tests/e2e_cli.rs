@@ -1,7 +1,7 @@
 //! End to end: the command line's contract for plan and apply (issue 4): confirmation,
 //! saved plans, the JSON plan, exit codes, and API errors.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::manifests::{applied, assert_one_with_secret, disabled, endpoint, manifest, url};

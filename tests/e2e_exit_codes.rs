@@ -2,10 +2,15 @@
 //! cancelled apply 1, warnings go to stderr and stdout holds only the plan, and an error is
 //! said once.
 
-mod support;
+use crate::support;
 
+use std::ffi::{CStr, OsStr};
+use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::process::Stdio;
 
 use support::manifests::{disabled, manifest};
@@ -181,28 +186,41 @@ fn a_junk_plan_file_is_reported_once() {
     );
 }
 
-/// A pseudo-terminal: (controlling side, terminal side).
-fn pty() -> (std::fs::File, OwnedFd) {
-    let (mut controller, mut terminal) = (0, 0);
-    // SAFETY: openpty writes two descriptors into the integers it is given; the name, termios
-    // and window size are optional and passed as null.
-    let opened = unsafe {
-        libc::openpty(
-            &mut controller,
-            &mut terminal,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
+/// A pseudo-terminal: (controlling side, terminal side). Both are opened close-on-exec, as
+/// `std` opens every file, so that no command another test starts meanwhile inherits them
+/// (`openpty(3)` leaves them open across `exec`); the command given the terminal side as its
+/// stdin gets it all the same.
+fn pty() -> (File, OwnedFd) {
+    let open = |path: &Path| {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(path)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()))
     };
-    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both descriptors were just opened and are owned by nothing else.
-    unsafe {
-        (
-            std::fs::File::from_raw_fd(controller),
-            OwnedFd::from_raw_fd(terminal),
-        )
-    }
+    let controller = open(Path::new("/dev/ptmx"));
+    let fd = controller.as_raw_fd();
+    // SAFETY: both take the controlling side, open for as long as `controller` lives.
+    let unlocked = unsafe { libc::grantpt(fd) == 0 && libc::unlockpt(fd) == 0 };
+    assert!(
+        unlocked,
+        "unlocking the pty: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: ptsname_r writes a NUL-terminated name of at most `name.len()` bytes into `name`.
+    let failed = unsafe { libc::ptsname_r(fd, name.as_mut_ptr(), name.len()) };
+    assert_eq!(
+        failed,
+        0,
+        "naming the pty: {}",
+        std::io::Error::from_raw_os_error(failed)
+    );
+    // SAFETY: ptsname_r succeeded, so `name` holds a NUL-terminated string.
+    let name = unsafe { CStr::from_ptr(name.as_ptr()) };
+    let terminal = open(Path::new(OsStr::from_bytes(name.to_bytes())));
+    (controller, terminal.into())
 }
 
 /// `apply` with stdin a terminal on which `typed` is typed.

@@ -1,6 +1,6 @@
 //! End to end: taking over an organization with `export` and `adopt`, and `rotate KEY`.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::manifests::{applied, secret_name};

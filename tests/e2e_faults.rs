@@ -2,7 +2,7 @@
 //! racing end, after one more apply at most, with exactly one endpoint per key and its current
 //! secret in the sink (issue 4).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! End to end: secrets written into a git work tree are never offered to git, nor their locks.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;

@@ -8,8 +8,8 @@
 //!
 //! Key generation (RSA-4096) takes seconds: two scenarios, few applies.
 
-mod receiver_support;
-mod support;
+use crate::receiver_support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -9,7 +9,7 @@
 //! Key generation (RSA-4096) takes seconds, so the scenarios with generated keys use a long
 //! window and do not wait for it to pass.
 
-mod support;
+use crate::support;
 
 use std::process::Child;
 use std::time::{Duration, Instant};

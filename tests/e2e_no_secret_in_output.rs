@@ -3,9 +3,9 @@
 //! secrets and that fail (issue 5); and nothing a hostile server answers (an echo of the
 //! credentials it was sent, escape sequences, markdown) reaches the output as it was.
 
-mod hostile_support;
-mod receiver_support;
-mod support;
+use crate::hostile_support;
+use crate::receiver_support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! End to end: the real binary's plan and apply against an in-process emulator (issue 4):
 //! create, converge, update in place, drift, prune and its guard, what is not ours, adoption.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::manifests::{

@@ -2,7 +2,7 @@
 //! create without a name, counts of an invalid directory, a mistyped URL scheme, and a plan
 //! run while `watch` holds the embedded sandbox.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 

@@ -1,7 +1,7 @@
 //! End to end: a sink the plan writes to that cannot be written fails apply before the API is
 //! changed, naming the sink and why.
 
-mod support;
+use crate::support;
 
 use support::manifests::{disabled, manifest};
 use support::{Api, Project};

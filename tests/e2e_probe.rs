@@ -2,8 +2,8 @@
 //! delivers, and `kayle-sync probe` judges that receiver rightly in each of its modes
 //! (correct, wrong secret, wrong private key, accepting anything, ignoring the timestamp).
 
-mod receiver_support;
-mod support;
+use crate::receiver_support;
+use crate::support;
 
 use kayle_emulator::{TEST_ORGANIZATION_ID, wire};
 use receiver_support::{Mode, Receiver, Source, decrypt, verify_signature};

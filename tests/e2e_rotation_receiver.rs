@@ -3,8 +3,8 @@
 //! secret and retries at once what failed meanwhile; a receiver out of reach is reported and
 //! not waited for; one that keeps refusing, or a reload that fails, fails the endpoint's step.
 
-mod receiver_support;
-mod support;
+use crate::receiver_support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

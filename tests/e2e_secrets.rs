@@ -1,7 +1,7 @@
 //! End to end: the signing-secret lifecycle and encryption keys (issue 5), with the real
 //! binary against an in-process emulator.
 
-mod support;
+use crate::support;
 
 use rsa::pkcs8::DecodePrivateKey;
 use serde_json::Value;

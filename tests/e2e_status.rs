@@ -2,8 +2,8 @@
 //! verifies and one holding the wrong secret: counts by status, the last failure, the oldest
 //! pending delivery, the sink checks, the exit code, and what the report costs in requests.
 
-mod receiver_support;
-mod support;
+use crate::receiver_support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

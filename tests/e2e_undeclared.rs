@@ -1,7 +1,7 @@
 //! End to end: a managed endpoint no manifest declares any more is shown by every plan, and
 //! `--prune` deletes it together with the secrets it had in the default sink.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::manifests::{applied, endpoint, manifest, secret_name, url};

@@ -2,7 +2,7 @@
 //! private key lost from the sink or replaced there, and (with `--verify-secrets`) a secret
 //! changed behind kayle-sync's back. Requests that land late are in `e2e_late_landings`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! level above the project), every command says so in one error, names the project files
 //! nearby and how to point at them, and reads nothing else.
 
-mod support;
+use crate::support;
 
 use support::manifests::{disabled, manifest};
 use support::{Api, PROJECT_FILE, Project};

@@ -8,16 +8,16 @@
 //! value than the API. After the faults stop, nothing held can still land, the late window has
 //! passed and one more apply runs, the invariants of `faults_support::check` must hold.
 //!
-//! `cargo test --test faults` runs 6 seeds and the races. The long mode:
-//! `KAYLE_FAULT_SEEDS=200 cargo test --release --test faults -- --nocapture`; one seed again:
-//! `KAYLE_FAULT_SEED=17 cargo test --test faults seeds -- --nocapture`.
+//! `cargo test --test tests faults:: -- --skip e2e_faults` runs 6 seeds and the races. The long
+//! mode: `KAYLE_FAULT_SEEDS=200 cargo test --release --test tests faults::seeds -- --nocapture`;
+//! one seed again: `KAYLE_FAULT_SEED=17 cargo test --test tests faults::seeds -- --nocapture`.
 
 #![allow(
     clippy::disallowed_macros,
     reason = "each seed reports to the test log"
 )]
 
-mod faults_support;
+use crate::faults_support;
 
 use std::sync::Mutex;
 use std::time::Duration;

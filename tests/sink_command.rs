@@ -1,6 +1,6 @@
 //! The `command` sink: the secret reaches the command on stdin only; timeouts and failures.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;

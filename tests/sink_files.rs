@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-mod sink_contract;
+use crate::sink_contract;
 
 use kayle_sync::model::{SecretSink, SinkConfig};
 use kayle_sync::sink::{self, dotenv};
@@ -391,9 +391,19 @@ async fn writer_process() {
     }
 }
 
+/// The name the test harness knows `writer_process` by: its module path without the crate's
+/// name, whichever binary this file is compiled into.
+fn writer_process_name() -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::writer_process"),
+        None => "writer_process".to_owned(),
+    }
+}
+
 #[test]
 fn file_sinks_two_processes_lose_nothing() {
     let exe = std::env::current_exe().unwrap();
+    let writer = writer_process_name();
     for kind in ["dotenv", "json"] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secrets");
@@ -401,7 +411,7 @@ fn file_sinks_two_processes_lose_nothing() {
             .iter()
             .map(|tag| {
                 std::process::Command::new(&exe)
-                    .args(["writer_process", "--exact", "--ignored", "--quiet"])
+                    .args([writer.as_str(), "--exact", "--ignored", "--quiet"])
                     .env(CHILD_KIND, kind)
                     .env(CHILD_PATH, &path)
                     .env(CHILD_TAG, tag)

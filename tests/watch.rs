@@ -3,7 +3,7 @@
 //! (intervals, backoff, waiting for a change, shutdown) is tested in-process on paused time in
 //! `src/watch/tests`; these prove the binary, the API, the files and the signals.
 
-mod watch_support;
+use crate::watch_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! `kayle-sync watch` and the file system: saves, new and deleted files and directories,
 //! symlink swaps (ConfigMap, git-sync), replaced directories and invalid edits.
 
-mod watch_support;
+use crate::watch_support;
 
 use std::time::Duration;
 

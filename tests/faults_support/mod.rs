@@ -3,8 +3,7 @@
 #![allow(dead_code)]
 
 pub mod check;
-#[path = "../support/window.rs"]
-pub mod window;
+pub use crate::support::window;
 pub mod world;
 
 use std::collections::BTreeSet;

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod api_emulated;
 pub mod manifests;
 pub mod window;
 

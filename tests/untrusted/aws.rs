@@ -13,7 +13,7 @@ use kayle_sync::model::SinkConfig;
 
 use super::cli::{pull_request, run_within};
 use super::hostile;
-use super::support::{Api, Run};
+use crate::support::{Api, Run};
 
 /// The variables the AWS SDK needs to sign a request, pointing at nothing real.
 const AWS_ENV: [(&str, &str); 4] = [

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::hostile;
-use super::support::{self, Api, Project, Run};
+use crate::support::{self, Api, Project, Run};
 
 /// A directory whose endpoint `orders` was applied with the local sink; then a pull request
 /// adds the sink `extra_sink` (YAML under `sinks:`) and sends the endpoint's secret there.
