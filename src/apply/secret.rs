@@ -67,7 +67,7 @@ impl Run<'_, '_> {
                     None => (self.api(client.reveal_secret(endpoint_id).await)?, false),
                 };
                 self.put(sink, name, &secret).await?;
-                let step = match issued {
+                let done = match issued {
                     true => Step::SecretWritten {
                         sink: sink.clone(),
                         name: name.clone(),
@@ -78,13 +78,14 @@ impl Run<'_, '_> {
                         unsettled: false,
                     },
                 };
-                self.done.push(step);
+                self.done.push(done);
                 if !reload {
                     return Ok(());
                 }
                 let reloaded = self.reload_written(sink, &secret).await;
-                // A new endpoint is recorded unsettled until its secret is in place.
-                if reloaded.is_err() && !issued {
+                // A new endpoint (also one found after a lost answer) is recorded unsettled
+                // until its secret is in place; a recovered one is recorded now.
+                if reloaded.is_err() && matches!(step, SecretStep::Recover { .. }) {
                     self.unsettle_for_reload(endpoint_id, None).await;
                 }
                 reloaded
