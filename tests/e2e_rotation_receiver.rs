@@ -563,3 +563,115 @@ fn a_create_reloads_the_sink_before_enabling_the_endpoint() {
     assert!(held.contains(KEY_NAME), "and after the private key's");
     assert_no_secret(&api, &project, &mut Vec::new(), &[&run]);
 }
+
+/// A secret recovered to a sink that had lost it runs the sink's reload too (the receiver
+/// could not have held it); a reload that fails leaves the endpoint recorded unsettled, so the
+/// next plan says the reload is still to run and the next apply runs it.
+#[test]
+fn a_recovered_secret_reloads_the_sink_and_a_failed_reload_is_run_again() {
+    let api = Api::start();
+    let project = Project::new();
+    let fail = project.path("fail");
+    let reloads = project.path("reloads");
+    let reload = format!(
+        "{{ command: [sh, -c, \"echo ran >> '{reloads}'; test ! -e '{fail}'\"] }}",
+        reloads = reloads.display(),
+        fail = fail.display(),
+    );
+    let ran = || {
+        std::fs::read_to_string(&reloads)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    project.write("kayle-sync.yaml", &project_file(&reload));
+    project.manifest(&manifest("http://127.0.0.1:9/kayle", 0));
+    project.apply(&api, &[]);
+    assert_eq!(ran(), 1, "the create ran it");
+    let id = support::id(&api.one("web"));
+    let secret = api.secret(&id);
+
+    // The sink loses the secret; the reload fails this time.
+    let text: String = project
+        .sink_text()
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{SECRET_NAME}=")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(project.sink_path(), text).unwrap();
+    std::fs::write(&fail, "").unwrap();
+    let failed = project.run(&api, &["apply", "--auto-approve"]);
+    failed.expect(1);
+    assert_eq!(ran(), 2, "{}", failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains("the reload command of sink local failed"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(project.sink(SECRET_NAME), Some(secret.clone()));
+    let plan = project.run(&api, &["plan"]);
+    assert!(
+        plan.stdout.contains("reveal, compare and write")
+            && plan.stdout.contains("then sink local's reload command"),
+        "{}",
+        plan.stdout
+    );
+
+    std::fs::remove_file(&fail).unwrap();
+    let run = project.run(&api, &["apply", "--auto-approve"]);
+    run.expect(0);
+    assert_eq!(ran(), 3, "{}", run.stderr);
+    assert_eq!(api.secret(&id), secret, "nothing rotated");
+    project.assert_converged(&api);
+    assert_no_secret(&api, &project, &mut Vec::new(), &[&failed, &plan, &run]);
+}
+
+/// A create whose answer was lost, found by its label, then a reload that fails: the endpoint
+/// stays recorded unsettled at the manifest's rotation, so the next apply runs the reload and
+/// does not rotate (a record at another rotation would make it rotate).
+#[test]
+fn a_found_create_whose_reload_fails_is_not_rotated_by_the_next_apply() {
+    let api = Api::start();
+    let project = Project::new();
+    let fail = project.path("fail");
+    let reload = format!(
+        "{{ command: [sh, -c, \"test ! -e '{fail}'\"] }}",
+        fail = fail.display()
+    );
+    project.write("kayle-sync.yaml", &project_file(&reload));
+    project.manifest(&manifest("http://127.0.0.1:9/kayle", 2));
+    std::fs::write(&fail, "").unwrap();
+    api.emu.inject(
+        kayle_emulator::Route::CreateEndpoint,
+        kayle_emulator::Fault::DropAfterCommit,
+        1,
+    );
+    let failed = project.run(&api, &["apply", "--auto-approve"]);
+    failed.expect(1);
+    assert!(
+        failed.stderr.contains("after a lost answer")
+            && failed
+                .stderr
+                .contains("the reload command of sink local failed"),
+        "{}",
+        failed.stderr
+    );
+    let id = support::id(&api.one("web"));
+    let secret = api.secret(&id);
+    let plan = project.run(&api, &["plan"]);
+    assert!(!plan.stdout.contains("rotate"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("then sink local's reload command"),
+        "{}",
+        plan.stdout
+    );
+
+    std::fs::remove_file(&fail).unwrap();
+    project.run(&api, &["apply", "--auto-approve"]).expect(0);
+    assert_eq!(api.secret(&id), secret, "not rotated");
+    assert_eq!(project.sink(SECRET_NAME), Some(secret));
+    project.assert_converged(&api);
+    assert_no_secret(&api, &project, &mut Vec::new(), &[&failed, &plan]);
+}
