@@ -12,10 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::ReadApi;
-use super::live::{Ask, Held, read_sinks};
+use super::live::Managed;
 use crate::api::{ApiError, DeliveryFilter, LiveDelivery};
-use crate::model::{Desired, KeptKey, KeyMaterial, Live, LiveKey, kept_key_name};
-use crate::sink::Sinks;
+use crate::model::{Desired, KeptKey, KeyMaterial, LiveKey, kept_key_name};
 
 /// How long Kayle's own schedule may go on sending a delivery after creating it: attempts at
 /// once and after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, each allowed 15 s (Kayle's
@@ -61,38 +60,37 @@ impl Retention {
     }
 }
 
-/// One name a plan asks a sink about: a replaced key's private half may be kept there.
-struct Candidate<'a> {
+/// A name a plan asks a sink about: a replaced key's private half may be kept there.
+pub(super) struct Candidate<'a> {
+    /// The sink the endpoint's secrets go to.
+    pub(super) sink: &'a str,
+    /// The kept name: [`kept_key_name`] of the active key's private key name and `key_id`.
+    pub(super) name: String,
     key: &'a str,
-    endpoint_id: &'a str,
+    endpoint: &'a Managed,
     key_id: &'a str,
-    name: String,
 }
 
-/// The replaced keys' private halves that readable sinks keep, by endpoint key, each said
-/// done or not. Asked for each managed endpoint whose active key is generated, under the
-/// kept name of every other `key_id` registered on it that no manifest declares as a name.
-pub(super) async fn read_kept(
-    client: &impl ReadApi,
-    desired: &Desired,
-    live: &mut Live,
-    sinks: &Sinks,
-    managed: &BTreeMap<String, (String, bool)>,
-    retention: Retention,
-) -> Result<BTreeMap<String, Vec<KeptKey>>, ApiError> {
+/// The names a plan asks sinks about, for each managed endpoint whose active key is
+/// generated: the kept name of every other `key_id` registered on it (`keys`, by endpoint id)
+/// that no manifest declares as a name. Asked in the same round trip as the signing secrets.
+pub(super) fn candidates<'a>(
+    desired: &'a Desired,
+    keys: &'a BTreeMap<String, Vec<LiveKey>>,
+    managed: &'a BTreeMap<String, Managed>,
+) -> Vec<Candidate<'a>> {
     let declared = declared_names(desired);
     let mut candidates = Vec::new();
     for (key, wanted) in &desired.endpoints {
-        let (Some((endpoint_id, _)), Some(active)) = (managed.get(key), wanted.active_key()) else {
+        let (Some(endpoint), Some(active)) = (managed.get(key), wanted.active_key()) else {
             continue;
         };
         let KeyMaterial::Generate { private_key_name } = &active.material else {
             continue;
         };
         let sink = wanted.signing_secret.sink.as_str();
-        let registered = live
-            .keys
-            .get(endpoint_id)
+        let registered = keys
+            .get(&endpoint.id)
             .map(Vec::as_slice)
             .unwrap_or_default();
         // The manifest's own key is asked about only while it is not the active one: a key
@@ -108,53 +106,46 @@ pub(super) async fn read_kept(
         for key_id in key_ids {
             let name = kept_key_name(private_key_name, key_id);
             if !declared.contains(&(sink, name.as_str())) {
-                candidates.push((
+                candidates.push(Candidate {
                     sink,
-                    Candidate {
-                        key,
-                        endpoint_id,
-                        key_id,
-                        name,
-                    },
-                ));
+                    name,
+                    key,
+                    endpoint,
+                    key_id,
+                });
             }
         }
     }
-    let asked: Vec<(&str, usize, &str)> = candidates
-        .iter()
-        .enumerate()
-        .map(|(i, (sink, candidate))| (*sink, i, candidate.name.as_str()))
-        .collect();
-    let held = read_sinks(sinks, &asked, Ask::Presence, &mut live.unreadable_sinks).await;
+    candidates
+}
+
+/// The replaced keys' private halves the sinks hold (`held`, the candidates a sink said it
+/// holds), by endpoint key, each said done or not. Whether a done one goes is the plan's to
+/// say: it never removes the manifest's active key (`plan::keys`).
+pub(super) async fn judge(
+    client: &impl ReadApi,
+    held: &[&Candidate<'_>],
+    keys: &BTreeMap<String, Vec<LiveKey>>,
+    retention: Retention,
+) -> Result<BTreeMap<String, Vec<KeptKey>>, ApiError> {
     let now = jiff::Timestamp::now();
     let mut kept: BTreeMap<String, Vec<KeptKey>> = BTreeMap::new();
-    for (i, held) in held {
-        if !matches!(held, Some(Held::Present(true)) | Some(Held::Value(Some(_)))) {
-            continue;
-        }
-        let candidate = &candidates[i].1;
-        let registered = live
-            .keys
-            .get(candidate.endpoint_id)
+    for candidate in held {
+        let registered = keys
+            .get(&candidate.endpoint.id)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let hours = live
-            .endpoints
-            .iter()
-            .find(|e| e.id == candidate.endpoint_id)
-            // Not listed: the longest retention the API allows.
-            .map_or(168, |e| e.undelivered_payload_retention_hours);
+        let span = retention.span(candidate.endpoint.payload_retention_hours);
         let passed = replaced_at(registered, candidate.key_id).is_some_and(|at| {
-            jiff::SignedDuration::try_from(retention.span(hours))
+            jiff::SignedDuration::try_from(span)
                 .ok()
                 .and_then(|span| at.checked_add(span).ok())
                 .is_some_and(|until| until <= now)
         });
         let done = passed
-            && candidate.key_id != desired_active(desired, candidate.key)
             && !still_sendable(
                 client,
-                candidate.endpoint_id,
+                &candidate.endpoint.id,
                 registered,
                 candidate.key_id,
                 now,
@@ -169,15 +160,6 @@ pub(super) async fn read_kept(
             });
     }
     Ok(kept)
-}
-
-/// The `key_id` of the active key the manifest of `key` declares.
-fn desired_active<'a>(desired: &'a Desired, key: &str) -> &'a str {
-    desired
-        .endpoints
-        .get(key)
-        .and_then(|wanted| wanted.active_key())
-        .map_or("", |active| active.key_id.as_str())
 }
 
 /// Every name a manifest stores a secret under, by sink: a kept name that one declares is that
