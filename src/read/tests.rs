@@ -10,7 +10,7 @@ use super::{Planned, ReadApi, Retention, plan_live};
 use crate::api::{ApiError, DeliveryFilter, LiveDelivery};
 use crate::model::{LiveEndpoint, LiveKey, SecretSink, SinkError, kept_key_name};
 use crate::plan::test_support::{desired, endpoint, generated_key, live_key, live_of};
-use crate::plan::{PlanOptions, SecretStep};
+use crate::plan::{KeyStep, PlanOptions, SecretStep};
 use crate::sink::Sinks;
 
 /// The API as a value: endpoints, keys, secrets and deliveries, and a log of the calls made.
@@ -42,15 +42,16 @@ impl ReadApi for Twin {
         Ok(SecretString::from(secret.as_str()))
     }
 
-    async fn list_deliveries(
+    async fn list_deliveries_since(
         &self,
         filter: &DeliveryFilter,
+        since: jiff::Timestamp,
     ) -> Result<Vec<LiveDelivery>, ApiError> {
         let status = filter.status.as_deref().unwrap_or("any");
         let endpoint = filter.endpoint_id.as_deref().unwrap_or("any");
         self.calls
             .borrow_mut()
-            .push(format!("deliveries {status} {endpoint}"));
+            .push(format!("deliveries {status} {endpoint} since {since}"));
         let wanted =
             |value: &str, wanted: &Option<String>| wanted.as_deref().is_none_or(|w| w == value);
         Ok(self
@@ -58,6 +59,7 @@ impl ReadApi for Twin {
             .iter()
             .filter(|d| wanted(&d.status, &filter.status))
             .filter(|d| wanted(&d.webhook_endpoint_id, &filter.endpoint_id))
+            .filter(|d| d.created().is_none_or(|at| at >= since))
             .cloned()
             .collect())
     }
@@ -219,6 +221,34 @@ async fn planned_kept(twin: &Twin, desired: &crate::model::Desired, sinks: &Sink
     plan_live(twin, desired, sinks, &options, false, retention)
         .await
         .expect("the twin never fails")
+}
+
+#[tokio::test]
+async fn deliveries_are_listed_once_per_endpoint_back_to_its_oldest_kept_key() {
+    let (desired, twin, sinks, _) = kept_world();
+    let planned = planned_kept(&twin, &desired, &sinks).await;
+    // Three kept keys, one endpoint: each status listed once, from `k1`'s registration on.
+    assert_eq!(
+        *twin.calls.borrow(),
+        [
+            "list",
+            "keys whe_1",
+            "deliveries pending whe_1 since 2026-03-01T00:00:00Z",
+            "deliveries delivering whe_1 since 2026-03-01T00:00:00Z",
+            "deliveries failed whe_1 since 2026-03-01T00:00:00Z",
+        ]
+    );
+    let removed: Vec<&str> = planned
+        .plan
+        .changes
+        .iter()
+        .flat_map(|change| &change.keys)
+        .filter_map(|step| match step {
+            KeyStep::RemoveKept { key_id, .. } => Some(key_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(removed, ["k1", "k3"], "k2 still has a delivery to send");
 }
 
 #[tokio::test]
