@@ -178,7 +178,7 @@ async fn carry_out_with(
     (out, err): (&mut dyn Write, &mut dyn Write),
     keep: &mut dyn FnMut(apply::Outcome),
 ) -> anyhow::Result<Outcome> {
-    keep_sink_files_out_of_git(&session.loaded.desired.project, err)?;
+    keep_sink_files_out_of_git(&session.loaded.desired.project, session.sinks.git(), err)?;
     let target = Target {
         client: &session.client,
         sinks: &session.sinks,
@@ -220,9 +220,10 @@ async fn carry_out_with(
 /// Before secrets are written to a file in a git work tree, makes git ignore that file.
 pub(super) fn keep_sink_files_out_of_git(
     project: &crate::model::Project,
+    git: &crate::sink::GitAnswers,
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let ignored = crate::sink::ignore_sink_files(project)
+    let ignored = crate::sink::ignore_sink_files(project, git)
         .context("cannot add the secret files to a .gitignore")?;
     for path in ignored {
         writeln!(
