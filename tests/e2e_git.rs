@@ -2,6 +2,7 @@
 
 use crate::support;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -85,6 +86,44 @@ fn a_sink_file_git_already_ignores_gets_no_gitignore() {
             .all(|f| !f.contains("kayle.env") && !f.ends_with(".lock")),
         "{staged:?}"
     );
+}
+
+#[test]
+fn one_apply_asks_git_once_whether_it_tracks_the_sink_file() {
+    let api = Api::start();
+    let project = Project::new();
+    git(project.dir(), &["init", "-q"]);
+    project.manifest(&manifest(&[disabled("orders")]));
+    // A `git` first on the PATH that notes each call, then runs the real one.
+    let spy = tempfile::tempdir().unwrap();
+    let log = spy.path().join("calls");
+    let path = std::env::var("PATH").unwrap();
+    let script = spy.path().join("git");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nPATH='{path}' exec git \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let spied = format!("{}:{path}", spy.path().display());
+    let run = project.run_with(&api, &["apply", "--auto-approve"], &[("PATH", &spied)]);
+    run.expect(0);
+    // The plan's warning, the `.gitignore` step and the sink's write check all asked.
+    assert!(
+        run.stderr.contains("added it to the .gitignore"),
+        "{}",
+        run.stderr
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let asked = calls
+        .lines()
+        .filter(|call| call.contains("ls-files"))
+        .count();
+    assert_eq!(asked, 1, "{calls}");
 }
 
 #[test]

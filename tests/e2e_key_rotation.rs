@@ -202,6 +202,22 @@ fn a_delivery_made_before_a_key_rotation_decrypts_with_the_kept_key_until_none_c
 
     // Once it has, and no delivery holds a payload encrypted to it, the next apply removes it.
     let env = [(RETENTION_ENV, "0s")];
+    // But not an apply of a plan saved before: nobody reviewed that removal.
+    project.run(&api, &["plan", "--out", "plan.json"]).expect(0);
+    let saved = project.run_with(
+        &api,
+        &["apply", "--plan", "plan.json", "--auto-approve"],
+        &env,
+    );
+    saved.expect(0);
+    assert!(
+        saved
+            .stderr
+            .contains("replaced key(s) orders-1 may go since this plan was saved"),
+        "{}",
+        saved.stderr
+    );
+    assert!(project.sink(KEPT).is_some(), "left for the next plan");
     let plan = project.run_with(&api, &["plan", "--detailed-exitcode"], &env);
     plan.expect(2);
     assert!(

@@ -11,7 +11,7 @@ use super::terminal::Terminal;
 use super::{Outcome, UsageError};
 use crate::apply::{self, Target};
 use crate::model::Live;
-use crate::plan::{self, Plan, PlanOptions};
+use crate::plan::{self, Plan, PlanOptions, Replanned};
 use crate::read::Planned;
 use crate::report::{self, AppliedJson, Closing, EndpointResult};
 
@@ -43,7 +43,7 @@ async fn plan_and_apply(
 ) -> anyhow::Result<Outcome> {
     let desired = &session.loaded.desired;
     let (Planned { plan, live, guard }, options) = match &args.plan {
-        Some(path) => saved_plan(session, path, &args.select, args.force).await?,
+        Some(path) => saved_plan(session, path, &args.select, args.force, err).await?,
         None => {
             let options = options(&args.select)?;
             (compute(session, &options, args.force).await?, options)
@@ -178,7 +178,7 @@ async fn carry_out_with(
     (out, err): (&mut dyn Write, &mut dyn Write),
     keep: &mut dyn FnMut(apply::Outcome),
 ) -> anyhow::Result<Outcome> {
-    keep_sink_files_out_of_git(&session.loaded.desired.project, err)?;
+    keep_sink_files_out_of_git(&session.loaded.desired.project, session.sinks.git(), err)?;
     let target = Target {
         client: &session.client,
         sinks: &session.sinks,
@@ -220,9 +220,10 @@ async fn carry_out_with(
 /// Before secrets are written to a file in a git work tree, makes git ignore that file.
 pub(super) fn keep_sink_files_out_of_git(
     project: &crate::model::Project,
+    git: &crate::sink::GitAnswers,
     err: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let ignored = crate::sink::ignore_sink_files(project)
+    let ignored = crate::sink::ignore_sink_files(project, git)
         .context("cannot add the secret files to a .gitignore")?;
     for path in ignored {
         writeln!(
@@ -242,6 +243,7 @@ async fn saved_plan(
     path: &std::path::Path,
     select: &SelectArgs,
     force: bool,
+    err: &mut dyn Write,
 ) -> anyhow::Result<(Planned, PlanOptions)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the saved plan {}", path.display()))?;
@@ -265,12 +267,28 @@ async fn saved_plan(
             path.display()
         );
     }
-    if saved.plan != fresh.plan {
-        anyhow::bail!(
+    match plan::replanned(&saved.plan, &fresh.plan) {
+        Replanned::Same => {}
+        // Removing a private key nobody saw in the plan is not what was approved: it waits.
+        Replanned::KeptKeysRemovable(key_ids) => writeln!(
+            err,
+            "{}: kept private key(s) of replaced key(s) {} may go since this plan was saved; \
+             they stay in the sink until a plan shows their removal",
+            path.display(),
+            crate::redact::safe_line(&key_ids.join(", "))
+        )?,
+        Replanned::KeptKeysNeeded(key_ids) => anyhow::bail!(
+            "{}: kept private key(s) of replaced key(s) {} that this plan removes are needed \
+             again (a delivery encrypted to them can be sent); nothing was changed. Run plan \
+             again.",
+            path.display(),
+            crate::redact::safe_line(&key_ids.join(", "))
+        ),
+        Replanned::Differs => anyhow::bail!(
             "{}: the configuration changed since this plan was made; nothing was changed. Run \
              plan again.",
             path.display()
-        );
+        ),
     }
     // The same plan as the fresh one, so the same guard.
     let planned = Planned {

@@ -94,9 +94,9 @@ pub(super) async fn compute(
     check_targets_exist(&options.targets, desired, &planned.live)?;
     // Said by the plan, and so in a pull request's comment, before apply refuses the file
     // (watch has no comment to make: its apply's sink check refuses it). A git process per
-    // file sink, so not in the stage watch runs every round.
+    // file sink, so not in the stage watch runs every round; apply's checks reuse the answer.
     planned.plan.warnings.extend(
-        crate::sink::tracked_sink_files(&desired.project)
+        crate::sink::tracked_sink_files(&desired.project, session.sinks.git())
             .into_iter()
             .map(|(sink, problem)| format!("sink {sink}: {problem}")),
     );

@@ -30,7 +30,8 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
             );
         }
     };
-    super::apply::keep_sink_files_out_of_git(&project, err)?;
+    let git = crate::sink::GitAnswers::default();
+    super::apply::keep_sink_files_out_of_git(&project, &git, err)?;
     let mut connection = Connection::open(&project, &args.dir, err).await?;
     // As apply: --concurrency bounds requests in flight, and more endpoints than that are
     // worked on so that one waiting on its sink does not leave a slot idle.

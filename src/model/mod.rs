@@ -79,7 +79,7 @@ pub struct Desired {
 }
 
 /// The project file, `kayle-sync.yaml`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
     /// The config directory; relative paths in the files are relative to it.
     pub dir: PathBuf,
@@ -123,7 +123,7 @@ pub enum ApiUrl {
     Sandbox,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {
     pub url: ApiUrl,
     /// The environment variable holding the bearer token.

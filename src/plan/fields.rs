@@ -77,6 +77,8 @@ pub(crate) fn changed_fields(
         .into_iter()
         .filter_map(|field| change(field, desired, &labels, Some(live)))
         .collect();
+    // Collected from a filter, a single change gets room for four (56 bytes each), kept through
+    // the apply: 1.7 MB of spare room in a plan of 10,000 one-field updates, none once shrunk.
     fields.shrink_to_fit();
     fields
 }

@@ -26,7 +26,7 @@ pub use guard::{GuardError, check_guard};
 pub use identity::{applied_rotation, managed, secret_state};
 pub(crate) use keys::repair as key_repair;
 pub use reason::{ChangeReason, RecoverReason};
-pub use saved::{SavedPlan, SavedPlanError, from_saved, to_saved};
+pub use saved::{Replanned, SavedPlan, SavedPlanError, from_saved, replanned, to_saved};
 pub use undeclared::Undeclared;
 
 /// The version of the JSON plan format (`--format json` and `--out` files).

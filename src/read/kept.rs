@@ -12,10 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::ReadApi;
-use super::live::{Ask, Held, read_sinks};
+use super::live::Managed;
 use crate::api::{ApiError, DeliveryFilter, LiveDelivery};
-use crate::model::{Desired, KeptKey, KeyMaterial, Live, LiveKey, kept_key_name};
-use crate::sink::Sinks;
+use crate::model::{Desired, KeptKey, KeyMaterial, LiveKey, kept_key_name};
 
 /// How long Kayle's own schedule may go on sending a delivery after creating it: attempts at
 /// once and after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, each allowed 15 s (Kayle's
@@ -61,38 +60,37 @@ impl Retention {
     }
 }
 
-/// One name a plan asks a sink about: a replaced key's private half may be kept there.
-struct Candidate<'a> {
+/// A name a plan asks a sink about: a replaced key's private half may be kept there.
+pub(super) struct Candidate<'a> {
+    /// The sink the endpoint's secrets go to.
+    pub(super) sink: &'a str,
+    /// The kept name: [`kept_key_name`] of the active key's private key name and `key_id`.
+    pub(super) name: String,
     key: &'a str,
-    endpoint_id: &'a str,
+    endpoint: &'a Managed,
     key_id: &'a str,
-    name: String,
 }
 
-/// The replaced keys' private halves that readable sinks keep, by endpoint key, each said
-/// done or not. Asked for each managed endpoint whose active key is generated, under the
-/// kept name of every other `key_id` registered on it that no manifest declares as a name.
-pub(super) async fn read_kept(
-    client: &impl ReadApi,
-    desired: &Desired,
-    live: &mut Live,
-    sinks: &Sinks,
-    managed: &BTreeMap<String, (String, bool)>,
-    retention: Retention,
-) -> Result<BTreeMap<String, Vec<KeptKey>>, ApiError> {
+/// The names a plan asks sinks about, for each managed endpoint whose active key is
+/// generated: the kept name of every other `key_id` registered on it (`keys`, by endpoint id)
+/// that no manifest declares as a name. Asked in the same round trip as the signing secrets.
+pub(super) fn candidates<'a>(
+    desired: &'a Desired,
+    keys: &'a BTreeMap<String, Vec<LiveKey>>,
+    managed: &'a BTreeMap<String, Managed>,
+) -> Vec<Candidate<'a>> {
     let declared = declared_names(desired);
     let mut candidates = Vec::new();
     for (key, wanted) in &desired.endpoints {
-        let (Some((endpoint_id, _)), Some(active)) = (managed.get(key), wanted.active_key()) else {
+        let (Some(endpoint), Some(active)) = (managed.get(key), wanted.active_key()) else {
             continue;
         };
         let KeyMaterial::Generate { private_key_name } = &active.material else {
             continue;
         };
         let sink = wanted.signing_secret.sink.as_str();
-        let registered = live
-            .keys
-            .get(endpoint_id)
+        let registered = keys
+            .get(&endpoint.id)
             .map(Vec::as_slice)
             .unwrap_or_default();
         // The manifest's own key is asked about only while it is not the active one: a key
@@ -108,58 +106,79 @@ pub(super) async fn read_kept(
         for key_id in key_ids {
             let name = kept_key_name(private_key_name, key_id);
             if !declared.contains(&(sink, name.as_str())) {
-                candidates.push((
+                candidates.push(Candidate {
                     sink,
-                    Candidate {
-                        key,
-                        endpoint_id,
-                        key_id,
-                        name,
-                    },
-                ));
+                    name,
+                    key,
+                    endpoint,
+                    key_id,
+                });
             }
         }
     }
-    let asked: Vec<(&str, usize, &str)> = candidates
-        .iter()
-        .enumerate()
-        .map(|(i, (sink, candidate))| (*sink, i, candidate.name.as_str()))
-        .collect();
-    let held = read_sinks(sinks, &asked, Ask::Presence, &mut live.unreadable_sinks).await;
+    candidates
+}
+
+/// The replaced keys' private halves the sinks hold (`held`, the candidates a sink said it
+/// holds), by endpoint key, each said done or not. Whether a done one goes is the plan's to
+/// say: it never removes the manifest's active key (`plan::keys`).
+///
+/// Deliveries are listed once per endpoint with a kept key whose retention has passed, back
+/// to the first registration of the oldest such key: a delivery made before a key was
+/// registered cannot be encrypted to it.
+pub(super) async fn judge(
+    client: &impl ReadApi,
+    held: &[&Candidate<'_>],
+    keys: &BTreeMap<String, Vec<LiveKey>>,
+    retention: Retention,
+) -> Result<BTreeMap<String, Vec<KeptKey>>, ApiError> {
     let now = jiff::Timestamp::now();
-    let mut kept: BTreeMap<String, Vec<KeptKey>> = BTreeMap::new();
-    for (i, held) in held {
-        if !matches!(held, Some(Held::Present(true)) | Some(Held::Value(Some(_)))) {
-            continue;
+    // For each held candidate, when its key was first registered, once its retention passed.
+    let passed: Vec<Option<jiff::Timestamp>> = held
+        .iter()
+        .map(|candidate| {
+            let registered = keys
+                .get(&candidate.endpoint.id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let (first, replaced) = active_span(registered, candidate.key_id)?;
+            let span = retention.span(candidate.endpoint.payload_retention_hours);
+            let until = jiff::SignedDuration::try_from(span)
+                .ok()
+                .and_then(|span| replaced.checked_add(span).ok())?;
+            (until <= now).then_some(first)
+        })
+        .collect();
+    let mut since: BTreeMap<&str, jiff::Timestamp> = BTreeMap::new();
+    for (candidate, first) in held.iter().zip(&passed) {
+        if let Some(first) = *first {
+            since
+                .entry(candidate.endpoint.id.as_str())
+                .and_modify(|at| *at = (*at).min(first))
+                .or_insert(first);
         }
-        let candidate = &candidates[i].1;
-        let registered = live
-            .keys
-            .get(candidate.endpoint_id)
+    }
+    let mut sendable: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (endpoint_id, since) in since {
+        sendable.insert(
+            endpoint_id,
+            sendable_keys(client, endpoint_id, since, now).await?,
+        );
+    }
+    let mut kept: BTreeMap<String, Vec<KeptKey>> = BTreeMap::new();
+    for (candidate, first) in held.iter().zip(passed) {
+        let registered = keys
+            .get(&candidate.endpoint.id)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let hours = live
-            .endpoints
-            .iter()
-            .find(|e| e.id == candidate.endpoint_id)
-            // Not listed: the longest retention the API allows.
-            .map_or(168, |e| e.undelivered_payload_retention_hours);
-        let passed = replaced_at(registered, candidate.key_id).is_some_and(|at| {
-            jiff::SignedDuration::try_from(retention.span(hours))
-                .ok()
-                .and_then(|span| at.checked_add(span).ok())
-                .is_some_and(|until| until <= now)
-        });
-        let done = passed
-            && candidate.key_id != desired_active(desired, candidate.key)
-            && !still_sendable(
-                client,
-                candidate.endpoint_id,
-                registered,
-                candidate.key_id,
-                now,
-            )
-            .await?;
+        let done = first.is_some()
+            && sendable
+                .get(candidate.endpoint.id.as_str())
+                .is_some_and(|sendable| {
+                    !registered
+                        .iter()
+                        .any(|k| k.key_id == candidate.key_id && sendable.contains(&k.id))
+                });
         kept.entry(candidate.key.to_owned())
             .or_default()
             .push(KeptKey {
@@ -169,15 +188,6 @@ pub(super) async fn read_kept(
             });
     }
     Ok(kept)
-}
-
-/// The `key_id` of the active key the manifest of `key` declares.
-fn desired_active<'a>(desired: &'a Desired, key: &str) -> &'a str {
-    desired
-        .endpoints
-        .get(key)
-        .and_then(|wanted| wanted.active_key())
-        .map_or("", |active| active.key_id.as_str())
 }
 
 /// Every name a manifest stores a secret under, by sink: a kept name that one declares is that
@@ -196,62 +206,52 @@ fn declared_names(desired: &Desired) -> BTreeSet<(&str, &str)> {
     names
 }
 
-/// When the key `key_id` stopped being the one Kayle encrypts to: the `created_at` of the
-/// first key registered after its newest registration (registering a key makes it the
-/// active one). `None` while one of its registrations is active, or when nothing was
-/// registered after it (it was switched off another way, at a time the listing does not
-/// tell): then it is kept.
-fn replaced_at(registered: &[LiveKey], key_id: &str) -> Option<jiff::Timestamp> {
+/// When the key `key_id` was first registered, and when it stopped being the one Kayle
+/// encrypts to: the `created_at` of the first key registered after its newest registration
+/// (registering a key makes it the active one). `None` while one of its registrations is
+/// active, or when nothing was registered after it (it was switched off another way, at a
+/// time the listing does not tell): then it is kept.
+fn active_span(registered: &[LiveKey], key_id: &str) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
     let created = |key: &LiveKey| key.created_at.parse::<jiff::Timestamp>().ok();
     let own: Vec<&LiveKey> = registered.iter().filter(|k| k.key_id == key_id).collect();
     if own.iter().any(|k| k.is_active) {
         return None;
     }
-    let newest = own
-        .iter()
-        .map(|k| created(k))
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
-        .max()?;
-    registered
+    let times = own.iter().map(|k| created(k)).collect::<Option<Vec<_>>>()?;
+    let (first, newest) = (*times.iter().min()?, *times.iter().max()?);
+    let replaced = registered
         .iter()
         .filter_map(created)
         .filter(|at| *at > newest)
-        .min()
+        .min()?;
+    Some((first, replaced))
 }
 
-/// Whether a delivery of the endpoint encrypted to a registration of `key_id` still holds its
-/// payload, so that Kayle may still send it (pending or in flight), or be asked to retry it
-/// (failed, its payload not expired).
-async fn still_sendable(
+/// The registrations (`whk_` ids) of the endpoint's keys that a delivery created at or after
+/// `since` is encrypted to and still holds the payload of, so that Kayle may still send it
+/// (pending or in flight), or be asked to retry it (failed, its payload not expired).
+async fn sendable_keys(
     client: &impl ReadApi,
     endpoint_id: &str,
-    registered: &[LiveKey],
-    key_id: &str,
+    since: jiff::Timestamp,
     now: jiff::Timestamp,
-) -> Result<bool, ApiError> {
-    let ids: BTreeSet<&str> = registered
-        .iter()
-        .filter(|k| k.key_id == key_id)
-        .map(|k| k.id.as_str())
-        .collect();
+) -> Result<BTreeSet<String>, ApiError> {
+    let mut sendable = BTreeSet::new();
     for status in ["pending", "delivering", "failed"] {
         let filter = DeliveryFilter {
             status: Some(status.to_owned()),
             endpoint_id: Some(endpoint_id.to_owned()),
             event_id: None,
         };
-        let deliveries = client.list_deliveries(&filter).await?;
-        if deliveries.iter().any(|d| {
-            d.webhook_encryption_key_id
-                .as_deref()
-                .is_some_and(|id| ids.contains(id))
-                && holds_payload(d, now)
-        }) {
-            return Ok(true);
-        }
+        let deliveries = client.list_deliveries_since(&filter, since).await?;
+        sendable.extend(
+            deliveries
+                .into_iter()
+                .filter(|d| holds_payload(d, now))
+                .filter_map(|d| d.webhook_encryption_key_id),
+        );
     }
-    Ok(false)
+    Ok(sendable)
 }
 
 /// Whether a delivery still holds its payload: not scrubbed, and not expired (an expiry that
@@ -278,6 +278,10 @@ mod tests {
         }
     }
 
+    fn at(text: &str) -> jiff::Timestamp {
+        text.parse().unwrap()
+    }
+
     #[test]
     fn a_key_is_replaced_when_the_next_key_is_registered() {
         let keys = [
@@ -286,28 +290,28 @@ mod tests {
             key("whk_1", "a", false, "2026-03-01T00:00:00Z"),
         ];
         assert_eq!(
-            replaced_at(&keys, "a"),
-            Some("2026-03-02T00:00:00Z".parse().unwrap())
+            active_span(&keys, "a"),
+            Some((at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z")))
         );
         assert_eq!(
-            replaced_at(&keys, "b"),
-            Some("2026-03-03T00:00:00Z".parse().unwrap())
+            active_span(&keys, "b"),
+            Some((at("2026-03-02T00:00:00Z"), at("2026-03-03T00:00:00Z")))
         );
-        assert_eq!(replaced_at(&keys, "c"), None, "active");
+        assert_eq!(active_span(&keys, "c"), None, "active");
         let switched_off = [key("whk_1", "a", false, "2026-03-01T00:00:00Z")];
-        assert_eq!(replaced_at(&switched_off, "a"), None, "when is unknown");
+        assert_eq!(active_span(&switched_off, "a"), None, "when is unknown");
     }
 
     #[test]
-    fn a_registered_again_key_counts_from_its_newest_registration() {
+    fn a_registered_again_key_spans_from_its_first_to_after_its_newest_registration() {
         let keys = [
             key("whk_3", "b", true, "2026-03-05T00:00:00Z"),
             key("whk_2", "a", false, "2026-03-04T00:00:00Z"),
             key("whk_1", "a", false, "2026-03-01T00:00:00Z"),
         ];
         assert_eq!(
-            replaced_at(&keys, "a"),
-            Some("2026-03-05T00:00:00Z".parse().unwrap())
+            active_span(&keys, "a"),
+            Some((at("2026-03-01T00:00:00Z"), at("2026-03-05T00:00:00Z")))
         );
     }
 

@@ -1,18 +1,18 @@
 //! Reads the live state a plan needs: one paginated listing, the keys of endpoints whose
-//! manifests declare keys, whether readable sinks hold each managed secret and which private
-//! key they hold for generated keys, and, when asked, whether the secrets they hold are the
-//! API's.
+//! manifests declare keys, whether readable sinks hold each managed secret (and, in the same
+//! question, replaced keys' private halves), which private key they hold for generated keys,
+//! and, when asked, whether the secrets they hold are the API's.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::{StreamExt, TryStreamExt};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::kept::read_kept;
+use super::kept;
 use super::{ReadApi, ReadError, ReadOptions};
 use crate::api::ApiError;
 use crate::apply::keys::public_half;
-use crate::model::{Desired, KeyMaterial, Live, PrivateKeyHalf};
+use crate::model::{Desired, KeyMaterial, Live, LiveEndpoint, LiveKey, PrivateKeyHalf};
 use crate::sink::Sinks;
 
 /// Reads the live state for `desired`.
@@ -27,10 +27,9 @@ pub async fn read_live(
         endpoints: client.list_endpoints().await?,
         ..Live::default()
     };
-    // Each key's kept endpoint: id and whether it is enabled.
-    let managed: BTreeMap<String, (String, bool)> = crate::plan::managed(&desired.project, &live)
+    let managed: BTreeMap<String, Managed> = crate::plan::managed(&desired.project, &live)
         .into_iter()
-        .map(|(key, endpoints)| (key, (endpoints[0].id.clone(), endpoints[0].enabled)))
+        .map(|(key, endpoints)| (key, Managed::of(endpoints[0])))
         .collect();
 
     // Keys are read for endpoints whose manifests declare keys: the managed endpoint, or the
@@ -40,16 +39,19 @@ pub async fn read_live(
         .endpoints
         .iter()
         .filter_map(|(key, wanted)| {
-            let (id, enabled) = managed.get(key).cloned().or_else(|| {
-                let id = wanted.adopt.as_deref()?;
-                let adopted = live.endpoints.iter().find(|e| e.id == id)?;
-                Some((adopted.id.clone(), adopted.enabled))
-            })?;
+            let (id, enabled) = managed
+                .get(key)
+                .map(|m| (m.id.clone(), m.enabled))
+                .or_else(|| {
+                    let id = wanted.adopt.as_deref()?;
+                    let adopted = live.endpoints.iter().find(|e| e.id == id)?;
+                    Some((adopted.id.clone(), adopted.enabled))
+                })?;
             let enabling_blind = wanted.encryption_keys.is_empty() && wanted.enabled && !enabled;
             (!wanted.encryption_keys.is_empty() || enabling_blind).then_some(id)
         })
         .collect();
-    let keys = futures::stream::iter(with_keys)
+    let keys: BTreeMap<String, Vec<LiveKey>> = futures::stream::iter(with_keys)
         .map(|id| async move { client.list_keys(&id).await.map(|keys| (id, keys)) })
         .buffer_unordered(concurrency)
         .try_collect()
@@ -69,15 +71,38 @@ pub async fn read_live(
             private_keys.push((sink, key.as_str(), private_key_name.as_str()));
         }
     }
-    let unreadable = &mut live.unreadable_sinks;
-    live.secret_present = read_sinks(sinks, &presence, Ask::Presence, unreadable)
-        .await
-        .into_iter()
-        .filter_map(|(key, held)| match held? {
-            Held::Present(present) => Some((key.to_owned(), present)),
-            Held::Value(value) => Some((key.to_owned(), value.is_some())),
-        })
+    let kept = match options.kept_keys {
+        Some(_) => kept::candidates(desired, &keys, &managed),
+        None => Vec::new(),
+    };
+    // The kept names go in the signing secrets' batch: one question to each sink.
+    let asked: Vec<(&str, Asked, &str)> = presence
+        .iter()
+        .map(|&(sink, key, name)| (sink, Asked::Secret(key), name))
+        .chain(
+            kept.iter()
+                .enumerate()
+                .map(|(i, candidate)| (candidate.sink, Asked::Kept(i), candidate.name.as_str())),
+        )
         .collect();
+    let unreadable = &mut live.unreadable_sinks;
+    let mut held_kept = Vec::new();
+    for (asked, held) in read_sinks(sinks, &asked, Ask::Presence, unreadable).await {
+        let Some(held) = held else {
+            continue;
+        };
+        let present = match held {
+            Held::Present(present) => present,
+            Held::Value(value) => value.is_some(),
+        };
+        match asked {
+            Asked::Secret(key) => {
+                live.secret_present.insert(key.to_owned(), present);
+            }
+            Asked::Kept(i) if present => held_kept.push(&kept[i]),
+            Asked::Kept(_) => {}
+        }
+    }
     live.private_keys = read_sinks(sinks, &private_keys, Ask::Values, unreadable)
         .await
         .into_iter()
@@ -94,16 +119,43 @@ pub async fn read_live(
             Some((key.to_owned(), half))
         })
         .collect();
-    live.keys = keys;
     if let Some(retention) = options.kept_keys {
-        live.kept_keys = read_kept(client, desired, &mut live, sinks, &managed, retention).await?;
+        live.kept_keys = kept::judge(client, &held_kept, &keys, retention).await?;
     }
+    live.keys = keys;
 
     if options.verify_secrets {
         (live.secret_differs, live.secret_compared) =
             differing_secrets(client, &presence, &managed, sinks, concurrency).await?;
     }
     Ok(live)
+}
+
+/// What the read needs of a key's managed endpoint (the one of its endpoints it keeps).
+pub(super) struct Managed {
+    pub(super) id: String,
+    pub(super) enabled: bool,
+    /// How long Kayle keeps a failed delivery's payload, and so may be asked to retry it.
+    pub(super) payload_retention_hours: u32,
+}
+
+impl Managed {
+    fn of(endpoint: &LiveEndpoint) -> Managed {
+        Managed {
+            id: endpoint.id.clone(),
+            enabled: endpoint.enabled,
+            payload_retention_hours: endpoint.undelivered_payload_retention_hours,
+        }
+    }
+}
+
+/// What one name in the presence batch is asked for.
+#[derive(Debug, Clone, Copy)]
+enum Asked<'a> {
+    /// The signing secret of this endpoint key.
+    Secret(&'a str),
+    /// The kept name of this candidate (see [`kept::candidates`]).
+    Kept(usize),
 }
 
 /// How a plan asks one sink about many names: `None` for each name it cannot tell about.
@@ -171,7 +223,7 @@ pub(super) async fn read_sinks<K: Copy>(
 async fn differing_secrets(
     client: &impl ReadApi,
     wanted: &[(&str, &str, &str)],
-    managed: &BTreeMap<String, (String, bool)>,
+    managed: &BTreeMap<String, Managed>,
     sinks: &Sinks,
     concurrency: usize,
 ) -> Result<(BTreeSet<String>, BTreeSet<String>), ReadError> {
@@ -187,8 +239,7 @@ async fn differing_secrets(
     let compared = held.iter().map(|(key, _)| key.clone()).collect();
     let differing: Vec<Option<String>> = futures::stream::iter(held)
         .map(|(key, held)| async move {
-            let (id, _) = &managed[&key];
-            let current = client.reveal_secret(id).await?;
+            let current = client.reveal_secret(&managed[&key].id).await?;
             let same = current.expose_secret() == held.expose_secret();
             Ok::<_, ApiError>((!same).then_some(key))
         })

@@ -34,10 +34,12 @@ pub trait ReadApi {
         &self,
         endpoint_id: &str,
     ) -> impl Future<Output = Result<SecretString, ApiError>>;
-    /// Every delivery `filter` selects.
-    fn list_deliveries(
+    /// The deliveries `filter` selects that were created at or after `since`, newest first
+    /// (the listing stops at the first page that reaches back before it).
+    fn list_deliveries_since(
         &self,
         filter: &DeliveryFilter,
+        since: jiff::Timestamp,
     ) -> impl Future<Output = Result<Vec<LiveDelivery>, ApiError>>;
 }
 
@@ -54,11 +56,12 @@ impl ReadApi for Client {
         Client::reveal_secret(self, endpoint_id).await
     }
 
-    async fn list_deliveries(
+    async fn list_deliveries_since(
         &self,
         filter: &DeliveryFilter,
+        since: jiff::Timestamp,
     ) -> Result<Vec<LiveDelivery>, ApiError> {
-        Client::list_deliveries(self, filter).await
+        Client::list_deliveries_since(self, filter, since).await
     }
 }
 

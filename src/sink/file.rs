@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroize;
 
+use super::git::GitAnswers;
 use crate::files::ReadError;
 use crate::model::SinkError;
 
@@ -71,8 +72,8 @@ impl SecretFile {
     /// Whether the file can be written: git does not track it (its secrets would be
     /// committed), its directory (and the lock's) can be made, and a file can be created in
     /// it. Nothing is left behind but those directories.
-    pub(crate) fn check_writable(&self) -> Result<(), SinkError> {
-        if let Some(problem) = super::git::tracked_file_problem(&self.path) {
+    pub(crate) fn check_writable(&self, git: &GitAnswers) -> Result<(), SinkError> {
+        if let Some(problem) = super::git::tracked_file_problem(&self.path, git) {
             return Err(SinkError::Store {
                 sink: self.sink.clone(),
                 message: problem,

@@ -5,12 +5,14 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::batch::BatchedFile;
 use super::file::{SecretFile, blocking};
+use super::git::GitAnswers;
 use crate::model::{SecretSink, SinkError};
 
 /// How one kind of secret file is read and written. Errors name positions, never values.
@@ -41,16 +43,20 @@ pub(crate) trait Format: Send + Sync + 'static {
 pub(crate) struct FileSink<F> {
     file: SecretFile,
     batched: BatchedFile,
+    /// Shared by the sinks of one run, which ask git about the file once.
+    git: Arc<GitAnswers>,
     format: PhantomData<F>,
 }
 
 impl<F: Format> FileSink<F> {
-    /// A sink named `sink` writing to `path` (already resolved against the config directory).
-    pub(crate) fn new(sink: &str, path: PathBuf) -> Self {
+    /// A sink named `sink` writing to `path` (already resolved against the config directory),
+    /// asking git about it through `git`.
+    pub(crate) fn new(sink: &str, path: PathBuf, git: Arc<GitAnswers>) -> Self {
         let file = SecretFile::new(sink, path);
         FileSink {
             batched: BatchedFile::new(file.clone(), F::merge),
             file,
+            git,
             format: PhantomData,
         }
     }
@@ -142,6 +148,7 @@ impl<F: Format> SecretSink for FileSink<F> {
 
     async fn check_writable(&self) -> Result<(), SinkError> {
         let file = self.file.clone();
-        blocking(&self.file.sink, move || file.check_writable()).await
+        let git = Arc::clone(&self.git);
+        blocking(&self.file.sink, move || file.check_writable(&git)).await
     }
 }

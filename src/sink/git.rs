@@ -2,24 +2,50 @@
 //! to commit gets a `.gitignore` next to it, and one git already tracks (which a `.gitignore`
 //! cannot keep out of a commit) is not written at all.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Mutex, PoisonError};
 
 use crate::model::{Project, SinkConfig};
+
+/// Whether git tracks each sink file, asked of git once per file in a run: the plan's warning,
+/// the `.gitignore` step and the sinks' write check all want to know. Nothing kayle-sync does
+/// adds a file to git's index, so the answer holds for the run; the next run (and the next
+/// reconcile of `watch`, which builds its sinks again) asks again, and sees a file untracked
+/// meanwhile.
+#[derive(Debug, Default)]
+pub struct GitAnswers {
+    tracked: Mutex<HashMap<PathBuf, bool>>,
+}
+
+impl GitAnswers {
+    /// Whether git tracks the file at `path`; see [`is_tracked`].
+    fn is_tracked(&self, path: &Path) -> bool {
+        let answers = || self.tracked.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&tracked) = answers().get(path) {
+            return tracked;
+        }
+        // Asked without the lock held: two sinks' checks may run at once.
+        let tracked = is_tracked(path);
+        answers().insert(path.to_owned(), tracked);
+        tracked
+    }
+}
 
 /// For every file sink of `project` that lies in a git work tree and that git does not
 /// ignore, adds the file to a `.gitignore` in its directory; returns the files so ignored.
 /// Without git, or outside a work tree, nothing is done.
-pub fn ignore_sink_files(project: &Project) -> std::io::Result<Vec<PathBuf>> {
+pub fn ignore_sink_files(project: &Project, git: &GitAnswers) -> std::io::Result<Vec<PathBuf>> {
     let mut ignored = Vec::new();
     for config in project.sinks.values() {
         let (SinkConfig::Dotenv { path } | SinkConfig::Json { path }) = config else {
             continue;
         };
         let path = project.dir.join(path);
-        if ignore(&path)? {
+        if ignore(&path, git)? {
             ignored.push(path);
         }
     }
@@ -27,13 +53,13 @@ pub fn ignore_sink_files(project: &Project) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Adds `path` to the `.gitignore` of its directory if git would offer it to commit.
-fn ignore(path: &Path) -> std::io::Result<bool> {
+fn ignore(path: &Path, git: &GitAnswers) -> std::io::Result<bool> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Ok(false);
     };
     // A tracked file is refused before anything is written (`tracked_file_problem`): an
     // entry in a `.gitignore` would not keep it out of the next commit.
-    if !in_work_tree(dir) || is_ignored(dir, name)? || is_tracked(path) {
+    if !in_work_tree(dir) || is_ignored(dir, name)? || git.is_tracked(path) {
         return Ok(false);
     }
     std::fs::create_dir_all(dir)?;
@@ -60,7 +86,7 @@ fn ignore(path: &Path) -> std::io::Result<bool> {
 
 /// For every file sink of `project` whose file git tracks, the sink's name and
 /// [`tracked_file_problem`]'s message, in sink order.
-pub fn tracked_sink_files(project: &Project) -> Vec<(String, String)> {
+pub fn tracked_sink_files(project: &Project, git: &GitAnswers) -> Vec<(String, String)> {
     project
         .sinks
         .iter()
@@ -68,7 +94,8 @@ pub fn tracked_sink_files(project: &Project) -> Vec<(String, String)> {
             let (SinkConfig::Dotenv { path } | SinkConfig::Json { path }) = config else {
                 return None;
             };
-            tracked_file_problem(&project.dir.join(path)).map(|problem| (name.clone(), problem))
+            let problem = tracked_file_problem(&project.dir.join(path), git)?;
+            Some((name.clone(), problem))
         })
         .collect()
 }
@@ -76,14 +103,14 @@ pub fn tracked_sink_files(project: &Project) -> Vec<(String, String)> {
 /// Why secrets may not be written to `path`, when git tracks it (itself, or the file a link
 /// there points to): written, they would be in the next `git commit -a`, whatever a
 /// `.gitignore` says. The message names the file and how to untrack it.
-pub(crate) fn tracked_file_problem(path: &Path) -> Option<String> {
+pub(crate) fn tracked_file_problem(path: &Path, git: &GitAnswers) -> Option<String> {
     // Git is asked from the file's own directory, so the file's name is the only part of the
     // path that can lead elsewhere: its target is asked about only when it is a link.
     let is_link = path
         .symlink_metadata()
         .is_ok_and(|meta| meta.file_type().is_symlink());
-    let tracked = is_tracked(path)
-        || (is_link && std::fs::canonicalize(path).is_ok_and(|target| is_tracked(&target)));
+    let tracked = git.is_tracked(path)
+        || (is_link && std::fs::canonicalize(path).is_ok_and(|target| git.is_tracked(&target)));
     if !tracked {
         return None;
     }
@@ -173,7 +200,8 @@ mod tests {
         std::os::unix::fs::symlink("untracked.env", repo.join("other-link.env")).unwrap();
 
         for refused in ["tracked.env", "link.env"] {
-            let problem = tracked_file_problem(&repo.join(refused)).expect(refused);
+            let problem =
+                tracked_file_problem(&repo.join(refused), &GitAnswers::default()).expect(refused);
             assert!(problem.contains(refused), "{problem}");
             assert!(problem.contains("git rm --cached"), "{problem}");
         }
@@ -183,7 +211,8 @@ mod tests {
             "not-there.env",
             "dir/new.env",
         ] {
-            assert_eq!(tracked_file_problem(&repo.join(allowed)), None, "{allowed}");
+            let problem = tracked_file_problem(&repo.join(allowed), &GitAnswers::default());
+            assert_eq!(problem, None, "{allowed}");
         }
     }
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use crate::model::{Project, SecretSink, SinkConfig, SinkError};
 
-pub use git::{ignore_sink_files, tracked_sink_files};
+pub use git::{GitAnswers, ignore_sink_files, tracked_sink_files};
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -44,11 +44,24 @@ pub fn build(
     config: &SinkConfig,
     project_dir: &Path,
 ) -> Result<Arc<dyn SecretSink>, SinkError> {
+    build_asking(name, config, project_dir, &Arc::default())
+}
+
+/// [`build`], a file sink asking git about its file through `git`.
+fn build_asking(
+    name: &str,
+    config: &SinkConfig,
+    project_dir: &Path,
+    git: &Arc<GitAnswers>,
+) -> Result<Arc<dyn SecretSink>, SinkError> {
+    let git = Arc::clone(git);
     Ok(match config {
         SinkConfig::Dotenv { path } => {
-            Arc::new(dotenv::DotenvSink::new(name, project_dir.join(path)))
+            Arc::new(dotenv::DotenvSink::new(name, project_dir.join(path), git))
         }
-        SinkConfig::Json { path } => Arc::new(json::JsonSink::new(name, project_dir.join(path))),
+        SinkConfig::Json { path } => {
+            Arc::new(json::JsonSink::new(name, project_dir.join(path), git))
+        }
         SinkConfig::Command {
             command,
             timeout_seconds,
@@ -105,6 +118,8 @@ fn aws_endpoint(name: &str, url: &str) -> Result<String, SinkError> {
 pub struct Sinks {
     by_name: BTreeMap<String, Arc<dyn SecretSink>>,
     reloads: BTreeMap<String, Arc<Reload>>,
+    /// What git said about the file sinks' files in this run.
+    git: Arc<GitAnswers>,
 }
 
 /// A sink's `reload` command, and when it last started: endpoints rotated together share one
@@ -169,6 +184,7 @@ impl Sinks {
             SinkConfig::Vault { token_env, .. } => Some(token_env.clone()),
             _ => None,
         }));
+        let git = Arc::default();
         let by_name = project
             .sinks
             .iter()
@@ -185,7 +201,7 @@ impl Sinks {
                         )?
                         .hiding_env(hidden.iter().cloned()),
                     ),
-                    _ => build(name, config, &project.dir)?,
+                    _ => build_asking(name, config, &project.dir, &git)?,
                 };
                 Ok((name.clone(), sink))
             })
@@ -208,12 +224,22 @@ impl Sinks {
                 Ok((name.clone(), Arc::new(reload)))
             })
             .collect::<Result<_, SinkError>>()?;
-        Ok(Sinks { by_name, reloads })
+        Ok(Sinks {
+            by_name,
+            reloads,
+            git,
+        })
     }
 
     /// The `reload` command of the sink called `name`, if it has one.
     pub fn reload(&self, name: &str) -> Option<&Reload> {
         self.reloads.get(name).map(Arc::as_ref)
+    }
+
+    /// What git said about the file sinks' files so far: asked through it, git hears about
+    /// each file once while these sinks are in use.
+    pub fn git(&self) -> &GitAnswers {
+        &self.git
     }
 
     /// The sink called `name`.

@@ -8,6 +8,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::api::Client;
+use crate::model::{Project, SinkError};
+use crate::sink::Sinks;
 use crate::status::{self, Report};
 
 /// What the status refresh does.
@@ -107,11 +109,12 @@ pub async fn refresh_forever(
     figures: &StatusFigures,
 ) {
     let mut last_verified: Option<Instant> = None;
+    let mut built: Option<Built> = None;
     loop {
         let verify = options
             .verify_interval
             .is_some_and(|every| last_verified.is_none_or(|at| at.elapsed() >= every));
-        match refresh(dir, client, options, verify).await {
+        match refresh(dir, client, options, verify, &mut built).await {
             Ok(report) => {
                 figures.update(&report);
                 if verify {
@@ -127,22 +130,45 @@ pub async fn refresh_forever(
     }
 }
 
+/// The sinks a refresh read, and the project they were built from: built again only when the
+/// project changes. Built at every refresh, each store's client would be set up again (an AWS
+/// sink loads its configuration and credentials on first use).
+struct Built {
+    project: Project,
+    sinks: Sinks,
+}
+
+/// The sinks of `project`: those `built` holds while it is the same project, else new ones
+/// (kept in `built`).
+fn sinks_for<'a>(built: &'a mut Option<Built>, project: &Project) -> Result<&'a Sinks, SinkError> {
+    let sinks = match built.take() {
+        Some(kept) if kept.project == *project => kept,
+        _ => Built {
+            project: project.clone(),
+            sinks: Sinks::from_project(project)?,
+        },
+    };
+    Ok(&built.insert(sinks).sinks)
+}
+
+/// The manifests are read at every refresh, so that an edit shows in the figures.
 async fn refresh(
     dir: &Path,
     client: &Client,
     options: &RefreshOptions,
     verify_secrets: bool,
+    built: &mut Option<Built>,
 ) -> anyhow::Result<Report> {
     let loaded = crate::manifest::load(dir)
         .map_err(|d| anyhow::anyhow!("the configuration has {} error(s)", d.0.len()))?;
-    let sinks = crate::sink::Sinks::from_project(&loaded.desired.project)?;
+    let sinks = sinks_for(built, &loaded.desired.project)?;
     let options = status::Options {
         window: options.window,
         targets: Vec::new(),
         verify_secrets,
         concurrency: options.concurrency,
     };
-    Ok(status::read(client, &loaded.desired, &sinks, &options).await?)
+    Ok(status::read(client, &loaded.desired, sinks, &options).await?)
 }
 
 /// One gauge family: its help, then one sample per endpoint that has a value.
@@ -236,6 +262,8 @@ fn escape(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::status::{SecretCheck, sample};
 
@@ -288,5 +316,32 @@ mod tests {
     #[test]
     fn a_label_value_cannot_end_its_label() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn refreshes_keep_their_sinks_until_the_project_changes() {
+        let project = crate::plan::test_support::project();
+        let mut built = None;
+        let first = Arc::clone(
+            sinks_for(&mut built, &project)
+                .unwrap()
+                .get("local")
+                .unwrap(),
+        );
+        let again = sinks_for(&mut built, &project.clone()).unwrap();
+        assert!(Arc::ptr_eq(&first, again.get("local").unwrap()), "kept");
+
+        let mut moved = project.clone();
+        moved.sinks.insert(
+            "local".into(),
+            crate::model::SinkConfig::Dotenv {
+                path: "other.env".into(),
+            },
+        );
+        let rebuilt = sinks_for(&mut built, &moved).unwrap();
+        assert!(
+            !Arc::ptr_eq(&first, rebuilt.get("local").unwrap()),
+            "built again"
+        );
     }
 }
