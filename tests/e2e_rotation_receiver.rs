@@ -675,3 +675,82 @@ fn a_found_create_whose_reload_fails_is_not_rotated_by_the_next_apply() {
     project.assert_converged(&api);
     assert_no_secret(&api, &project, &mut Vec::new(), &[&failed, &plan]);
 }
+
+/// One delivery's view in the emulator.
+fn delivery(api: &Api, id: &str) -> Value {
+    api.emu
+        .deliveries()
+        .into_iter()
+        .find(|d| d["id"] == id)
+        .unwrap_or_else(|| panic!("no delivery {id}"))
+}
+
+/// Polls delivery `id` (at most a minute) until `done` says yes; returns its view then.
+#[track_caller]
+fn wait_for_delivery(api: &Api, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let view = delivery(api, id);
+        if done(&view) {
+            return view;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what}: {view:#}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_delivery_made_before_a_rotation_that_fails_for_good_after_it_is_retried() {
+    let api = Api::start();
+    // Kayle's 33-hour schedule in about 20 s: the seventh attempt some 5.5 s after the event,
+    // the eighth and last 7.2 s after that.
+    api.emu.set_delivery_time_scale(5000);
+    let (project, receiver) = reloading(&api, Mode::WrongSecret);
+    let old_secret = project.sink(SECRET_NAME).unwrap();
+    let event = api
+        .emu
+        .fire_event(TEST_ORGANIZATION_ID, "verification.session.failed", None)
+        .unwrap();
+    let id = event.delivery_ids[0].clone();
+    let before = wait_for_delivery(&api, &id, "seven attempts", |d| {
+        d["attempt_count"].as_u64() >= Some(7)
+    });
+    assert_eq!(before["status"], "pending", "{before:#}");
+
+    project.manifest(&manifest(&receiver.url, 1));
+    let run = std::thread::scope(|scope| {
+        let apply =
+            scope.spawn(|| project.run(&api, &["apply", "--auto-approve", "--settle", "120s"]));
+        // The rotation is done before the last attempt: that one is signed with the new
+        // secret, which the receiver does not take yet, and ends the delivery `failed`.
+        let started = Instant::now();
+        while project.sink(SECRET_NAME).as_deref() == Some(old_secret.as_str()) {
+            assert!(started.elapsed() < Duration::from_secs(30), "no rotation");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let rotated = delivery(&api, &id);
+        assert_eq!(rotated["attempt_count"], 7, "too late to test: {rotated:#}");
+        let failed = wait_for_delivery(&api, &id, "the last attempt", |d| d["status"] == "failed");
+        assert_eq!(failed["attempt_count"], 8, "{failed:#}");
+        // Now the receiver takes the new secret: apply's probes are accepted.
+        receiver.set_mode(Mode::Correct);
+        receiver.reload();
+        apply.join().unwrap()
+    });
+    run.expect(0);
+    assert_eq!(retried(&run.stderr), 1, "{}", run.stderr);
+    // Requeued at once, not left failed until someone retries it by hand.
+    wait_for_delivery(&api, &id, "delivered", |d| d["status"] == "succeeded");
+    assert!(
+        receiver
+            .accepted()
+            .iter()
+            .any(|seen| seen.delivery_id == id),
+        "{:#?}",
+        receiver.seen()
+    );
+    assert_no_secret(&api, &project, &mut vec![old_secret], &[&run]);
+}

@@ -1,10 +1,24 @@
 //! The delivery calls of the client: the listing (filtered, every page), a delivery's retry
 //! and an event's replay.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Client, Identified, Repeat};
+
+/// How long Kayle's own schedule may go on sending a delivery after creating it: attempts at
+/// once and after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, each allowed 15 s (Kayle's
+/// docs put the whole at about 32.5 h), rounded up.
+pub const RETRY_SCHEDULE: Duration = Duration::from_secs(33 * 3600);
+
+/// How long after its creation Kayle may still send a delivery to an endpoint that keeps a
+/// failed delivery's payload `payload_retention_hours`: its [`RETRY_SCHEDULE`], then that
+/// retention, during which it may be retried by hand.
+pub fn sendable_for(payload_retention_hours: u32) -> Duration {
+    RETRY_SCHEDULE + Duration::from_secs(u64::from(payload_retention_hours) * 3600)
+}
 
 /// The most pages one delivery listing reads: 100,000 deliveries.
 const MAX_DELIVERY_PAGES: u32 = 1_000;

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 #[cfg(test)]
 pub(crate) use deliveries::test_delivery;
-pub use deliveries::{DeliveryFilter, LiveDelivery};
+pub use deliveries::{DeliveryFilter, LiveDelivery, RETRY_SCHEDULE, sendable_for};
 pub use error::{ApiError, FieldIssue};
 pub use retry::RetryPolicy;
 

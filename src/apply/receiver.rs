@@ -15,7 +15,8 @@ use tokio::time::Instant;
 use super::endpoint::{ApplyError, Run};
 use super::secret::Rotated;
 use super::step::Step;
-use crate::api::{ApiError, Client, DeliveryFilter, LiveDelivery};
+use crate::api::{ApiError, Client, DeliveryFilter, LiveDelivery, sendable_for};
+use crate::model::LiveEndpoint;
 use crate::probe::{self, Answer, Request};
 
 /// `--settle` when none is given.
@@ -211,23 +212,31 @@ pub(super) fn refused_since(
         .collect()
 }
 
-/// The endpoint's deliveries that failed since `since`: one listing reaching back to `since`,
-/// one of every pending delivery (an older one may have been attempted since).
+/// The endpoint's deliveries refused since `since`: every pending one (an older one may have
+/// been attempted since), and the failed ones created as far back as one whose schedule could
+/// still run after `since` ([`sendable_for`]: Kayle's schedule, then the payload retention
+/// during which it may have been retried by hand). A delivery made an hour before a rotation fails
+/// for good at its eighth attempt, a day after it, signed with the new secret.
 async fn list_failed_since(
     client: &Client,
-    endpoint_id: &str,
+    endpoint: &LiveEndpoint,
     since: jiff::Timestamp,
 ) -> Result<Vec<LiveDelivery>, ApiError> {
-    let recent = DeliveryFilter {
-        endpoint_id: Some(endpoint_id.to_owned()),
+    let failed = DeliveryFilter {
+        endpoint_id: Some(endpoint.id.clone()),
+        status: Some("failed".to_owned()),
         ..DeliveryFilter::default()
     };
     let pending = DeliveryFilter {
         status: Some("pending".to_owned()),
-        ..recent.clone()
+        ..failed.clone()
     };
+    let reach =
+        jiff::SignedDuration::try_from(sendable_for(endpoint.undelivered_payload_retention_hours))
+            .unwrap_or(jiff::SignedDuration::MAX);
+    let from = since.checked_sub(reach).unwrap_or(jiff::Timestamp::MIN);
     let (mut listed, waiting) = futures::try_join!(
-        client.list_deliveries_since(&recent, since),
+        client.list_deliveries_since(&failed, from),
         client.list_deliveries(&pending)
     )?;
     listed.extend(waiting);
@@ -252,16 +261,18 @@ impl Run<'_, '_> {
         } = rotated;
         let (sink, name) = (sink.as_str(), name.as_str());
         let settle = self.target.settle;
+        let client = self.target.client;
+        let endpoint = self.api(client.get_endpoint(endpoint_id).await)?;
         let receiver = if settle.is_zero() {
             Err("--settle 0".to_owned())
         } else {
-            self.probe_until_accepted(endpoint_id, &secret, settle)
+            self.probe_until_accepted(&endpoint, &secret, settle)
                 .await?
         };
         let receiver = match receiver {
             Ok(Waited::Accepted) => {
                 let after_seconds = written.elapsed().as_secs_f64();
-                let retried = self.retry_failed(endpoint_id, began).await?;
+                let retried = self.retry_failed(&endpoint, began).await?;
                 ReceiverCheck::Accepted {
                     after_seconds: (after_seconds * 10.0).round() / 10.0,
                     retried,
@@ -279,11 +290,11 @@ impl Run<'_, '_> {
             }
             Ok(Waited::Unreachable(reason)) => ReceiverCheck::NotReachable {
                 reason,
-                failed_since_rotation: self.failed_since(endpoint_id, began).await?.len(),
+                failed_since_rotation: self.failed_since(&endpoint, began).await?.len(),
             },
             Err(reason) => ReceiverCheck::NotProbed {
                 reason,
-                failed_since_rotation: self.failed_since(endpoint_id, began).await?.len(),
+                failed_since_rotation: self.failed_since(&endpoint, began).await?.len(),
             },
         };
         self.done.push(Step::Receiver(receiver.clone()));
@@ -295,13 +306,12 @@ impl Run<'_, '_> {
     /// `Err` says why nothing could be sent.
     async fn probe_until_accepted(
         &self,
-        endpoint_id: &str,
+        endpoint: &LiveEndpoint,
         secret: &SecretString,
         settle: Duration,
     ) -> Result<Result<Waited, String>, ApplyError> {
         let client = self.target.client;
-        let endpoint = self.api(client.get_endpoint(endpoint_id).await)?;
-        let keys = self.api(client.list_keys(endpoint_id).await)?;
+        let keys = self.api(client.list_keys(&endpoint.id).await)?;
         let (jwk, kid) = match probe::active_key(&keys) {
             Ok(active) => active,
             Err(why) => return Ok(Err(why.to_owned())),
@@ -310,7 +320,7 @@ impl Run<'_, '_> {
             Ok(url) => url,
             Err(err) => return Ok(Ok(Waited::Unreachable(format!("its URL: {err}")))),
         };
-        let event_type = probe::event_type(&endpoint);
+        let event_type = probe::event_type(endpoint);
         let target = probe::Target {
             url: &url,
             jwk,
@@ -336,11 +346,11 @@ impl Run<'_, '_> {
     /// again, or its payload gone) is one already dealt with.
     async fn retry_failed(
         &self,
-        endpoint_id: &str,
+        endpoint: &LiveEndpoint,
         began: jiff::Timestamp,
     ) -> Result<usize, ApplyError> {
         let client = self.target.client;
-        let failed = self.failed_since(endpoint_id, began).await?;
+        let failed = self.failed_since(endpoint, began).await?;
         let mut retried = 0;
         for delivery in failed {
             match client.retry_delivery(&delivery.id).await {
@@ -355,11 +365,11 @@ impl Run<'_, '_> {
     /// The endpoint's deliveries that failed since `began`.
     async fn failed_since(
         &self,
-        endpoint_id: &str,
+        endpoint: &LiveEndpoint,
         began: jiff::Timestamp,
     ) -> Result<Vec<LiveDelivery>, ApplyError> {
         let client = self.target.client;
-        self.api(list_failed_since(client, endpoint_id, began).await)
+        self.api(list_failed_since(client, endpoint, began).await)
     }
 }
 

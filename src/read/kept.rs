@@ -13,13 +13,8 @@ use std::time::Duration;
 
 use super::ReadApi;
 use super::live::Managed;
-use crate::api::{ApiError, DeliveryFilter, LiveDelivery};
+use crate::api::{ApiError, DeliveryFilter, LiveDelivery, sendable_for};
 use crate::model::{Desired, KeptKey, KeyMaterial, LiveKey, kept_key_name};
-
-/// How long Kayle's own schedule may go on sending a delivery after creating it: attempts at
-/// once and after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, each allowed 15 s (Kayle's
-/// docs put the whole at about 32.5 h), rounded up.
-pub const RETRY_SCHEDULE: Duration = Duration::from_secs(33 * 3600);
 
 /// The environment variable that replaces [`Retention::Kayle`] with a fixed span (`0s`,
 /// `10m`): for tests, which cannot wait days.
@@ -52,9 +47,7 @@ impl Retention {
 
     fn span(self, payload_retention_hours: u32) -> Duration {
         match self {
-            Retention::Kayle => {
-                RETRY_SCHEDULE + Duration::from_secs(u64::from(payload_retention_hours) * 3600)
-            }
+            Retention::Kayle => sendable_for(payload_retention_hours),
             Retention::Fixed(span) => span,
         }
     }
@@ -267,6 +260,7 @@ fn holds_payload(delivery: &LiveDelivery, now: jiff::Timestamp) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::RETRY_SCHEDULE;
 
     fn key(id: &str, key_id: &str, active: bool, at: &str) -> LiveKey {
         LiveKey {

@@ -12,7 +12,7 @@ use std::future::Future;
 
 use secrecy::SecretString;
 
-pub use kept::{KEPT_KEY_RETENTION_ENV, RETRY_SCHEDULE, Retention};
+pub use kept::{KEPT_KEY_RETENTION_ENV, Retention};
 pub use live::read_live;
 
 use crate::api::{ApiError, Client, DeliveryFilter, LiveDelivery};
