@@ -754,3 +754,103 @@ fn a_delivery_made_before_a_rotation_that_fails_for_good_after_it_is_retried() {
     );
     assert_no_secret(&api, &project, &mut vec![old_secret], &[&run]);
 }
+
+/// When the endpoint's record says a lost request may land (unix seconds), from its labels.
+fn recorded_until(api: &Api) -> u64 {
+    let endpoint = api.one("web");
+    let labels = endpoint["labels"].as_array().unwrap();
+    labels
+        .iter()
+        .filter_map(|label| label.as_str()?.split_once("verify=")?.1.split_once('@'))
+        .map(|(_, until)| until.parse().unwrap())
+        .next()
+        .unwrap_or_else(|| panic!("not unsettled: {endpoint:#}"))
+}
+
+/// A run killed after its rotation wrote the new secret, before the sink's reload: the
+/// receiver, still on the old secret, refuses what Kayle signs meanwhile. The next apply runs
+/// the reload, waits for the receiver to take the secret and retries those deliveries, instead
+/// of leaving them to the 5-minute step of Kayle's schedule: whether it rotates again (the
+/// killed rotation's request can no longer land) or may not yet (it still could).
+#[test]
+fn deliveries_refused_after_a_killed_rotation_are_retried_by_the_next_apply() {
+    let api = Api::start();
+    let project = Project::new();
+    let armed = project.path("armed");
+    let trigger = project.path("reload-requested");
+    let reload = format!(
+        "{{ command: [sh, -c, \"if [ -e '{armed}' ]; then rm '{armed}'; kill -9 $PPID; exit; \
+         fi; touch '{trigger}'\"] }}",
+        armed = armed.display(),
+        trigger = trigger.display(),
+    );
+    project.write("kayle-sync.yaml", &project_file(&reload));
+    let receiver = receiver(&project, Mode::Correct);
+    project.manifest(&manifest(&receiver.url, 0));
+    project.apply(&api, &[]);
+    let mut secrets = Vec::new();
+    let fire = || {
+        let event = api
+            .emu
+            .fire_event(TEST_ORGANIZATION_ID, "verification.session.failed", None)
+            .unwrap();
+        event.delivery_ids[0].clone()
+    };
+    // The receiver takes the first secret.
+    let first = fire();
+    wait_for_delivery(&api, &first, "delivered", |d| d["status"] == "succeeded");
+    // From now on it loads the sink again a moment after each reload.
+    receiver.reload_when_touched(trigger, Duration::from_millis(200));
+
+    // A rotation killed before its reload, with the test's late window of a few seconds.
+    let kill_rotation = |rotation: u64, env: &[(&str, &str)]| {
+        std::fs::write(&armed, "").unwrap();
+        project.manifest(&manifest(&receiver.url, rotation));
+        let killed = project.run_with(&api, &["apply", "--auto-approve"], env);
+        assert_eq!(killed.code, -1, "killed by a signal: {}", killed.stderr);
+        // Refused at once and at the 5-second step: the next attempt is 5 minutes away.
+        let refused = fire();
+        let waiting = wait_for_delivery(&api, &refused, "refused twice", |d| {
+            d["attempt_count"].as_u64() >= Some(2)
+        });
+        assert_eq!(waiting["status"], "pending", "{waiting:#}");
+        (killed, refused)
+    };
+    let settle = ["apply", "--auto-approve", "--settle", "60s"];
+
+    // Once the killed rotation's request can no longer land, the next apply rotates again.
+    // The next apply's run reports the reload, the receiver and the one delivery retried, which
+    // Kayle then delivers; `says` is what else it must say.
+    let mut check = |killed: &Run, run: &Run, refused: &str, says: &[&str]| {
+        for text in [
+            "sink local's reload command ran",
+            "receiver took the new secret after",
+        ]
+        .iter()
+        .chain(says)
+        {
+            assert!(run.stderr.contains(text), "{text}: {}", run.stderr);
+        }
+        assert_eq!(retried(&run.stderr), 1, "{}", run.stderr);
+        wait_for_delivery(&api, refused, "retried", |d| d["status"] == "succeeded");
+        secrets.extend(project.sink(SECRET_NAME));
+        assert_no_secret(&api, &project, &mut secrets, &[killed, run]);
+    };
+
+    let (killed, refused) = kill_rotation(1, &[]);
+    let until = recorded_until(&api);
+    while jiff::Timestamp::now().as_second() <= until as i64 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let run = project.run(&api, &settle);
+    run.expect(0);
+    check(&killed, &run, &refused, &["signing secret rotated"]);
+
+    // Before then it may not rotate (the step fails, as any apply that soon), but it checks
+    // the sink, runs the reload and waits for the receiver all the same.
+    let window = [("KAYLE_SYNC_LATE_WINDOW", "2m")];
+    let (killed, refused) = kill_rotation(2, &window);
+    let run = project.run_with(&api, &settle, &window);
+    run.expect(1);
+    check(&killed, &run, &refused, &["rotation not started"]);
+}

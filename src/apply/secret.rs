@@ -98,7 +98,13 @@ impl Run<'_, '_> {
                 unsettled_until,
                 reload,
             } => {
-                let began = jiff::Timestamp::now();
+                // An earlier rotation that left the endpoint unsettled (a killed run's, or one
+                // whose answer was lost) may have changed the secret already: what the
+                // receiver refused since then is retried too.
+                let now = jiff::Timestamp::now();
+                let began = unsettled_until
+                    .and_then(|until| self.rotation_began(until))
+                    .map_or(now, |earlier| earlier.min(now));
                 let (secret, written_at) = self
                     .rotate(
                         endpoint_id,
@@ -127,8 +133,12 @@ impl Run<'_, '_> {
                 until,
                 reload,
             } => {
-                self.verify(endpoint_id, (sink, name), *rotation, *until, *reload)
-                    .await
+                let written = self
+                    .verify(endpoint_id, (sink, name), *rotation, *until, *reload)
+                    .await?;
+                // Waited for once the change's field updates are made, as after a rotation.
+                self.rotated = self.recovered((sink, name), *until, *reload, written);
+                Ok(())
             }
             SecretStep::Remove { .. } => {
                 Err(self.inconsistent("only a delete removes secrets".to_owned()))
@@ -163,8 +173,12 @@ impl Run<'_, '_> {
         if earlier > now() {
             // A lost request could land after the record below and undo it; should the
             // rotation's own answer be lost too, nothing would say the sink may be stale.
-            self.verify(endpoint_id, (sink, name), from, earlier, reload)
+            let written = self
+                .verify(endpoint_id, (sink, name), from, earlier, reload)
                 .await?;
+            if let Some(recovered) = self.recovered((sink, name), earlier, reload, written) {
+                self.settle_receiver(endpoint_id, recovered).await?;
+            }
             return Err(ApplyError::RotationDeferred {
                 key: self.key.to_owned(),
                 until: earlier,
@@ -228,7 +242,8 @@ impl Run<'_, '_> {
     /// Reveals the secret of an unsettled endpoint and writes it to the sink unless the sink
     /// holds it already; runs the sink's reload with `reload` (the receiver may not have loaded
     /// what an interrupted run wrote); records it settled once no lost request can land any
-    /// more.
+    /// more. Returns the secret when it wrote it or ran the reload: the receiver may only now
+    /// take it.
     async fn verify(
         &mut self,
         endpoint_id: &str,
@@ -236,7 +251,7 @@ impl Run<'_, '_> {
         rotation: u64,
         until: u64,
         reload: bool,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<Option<SecretString>, ApplyError> {
         let current = self.api(self.target.client.reveal_secret(endpoint_id).await)?;
         let store = self.store(sink)?.clone();
         let held = store
@@ -244,7 +259,8 @@ impl Run<'_, '_> {
             .await
             .map_err(|source| self.sink_error(sink, name, source))?
             .and_then(|values| values.into_iter().next().flatten());
-        if held.is_some_and(|held| held.expose_secret() == current.expose_secret()) {
+        let held_it = held.is_some_and(|held| held.expose_secret() == current.expose_secret());
+        if held_it {
             self.done.push(Step::SecretVerified {
                 sink: sink.to_owned(),
                 name: name.to_owned(),
@@ -262,15 +278,49 @@ impl Run<'_, '_> {
             // finds the record and runs it again.
             self.reload_written(sink, &current).await?;
         }
+        let written = (reload || !held_it).then_some(current);
         if until > now() {
             self.done.push(Step::KeptUnsettled {
                 until,
                 lost: Lost::Request,
             });
-            return Ok(());
+            return Ok(written);
         }
         self.settle(endpoint_id, SecretState::Settled { rotation }, false)
-            .await
+            .await?;
+        Ok(written)
+    }
+
+    /// After [`Run::verify`] of an endpoint recorded unsettled `until` wrote the secret to the
+    /// sink or ran its reload: what the receiver is to be waited for with. It refused what
+    /// Kayle signed since the rotation that left the record, so those deliveries are retried
+    /// once it takes the secret, as after a rotation of this run. The record says when that
+    /// rotation began at the earliest (by this run's late window); a create's record (`until`
+    /// 0) is of an endpoint never enabled, and is not waited for.
+    fn recovered(
+        &self,
+        (sink, name): (&str, &str),
+        until: u64,
+        reloaded: bool,
+        written: Option<SecretString>,
+    ) -> Option<Rotated> {
+        Some(Rotated {
+            sink: sink.to_owned(),
+            name: name.to_owned(),
+            began: self.rotation_began(until)?,
+            written_at: tokio::time::Instant::now(),
+            reloaded,
+            secret: written?,
+        })
+    }
+
+    /// The earliest the rotation that recorded an endpoint unsettled `until` (see
+    /// [`Run::rotate`]) may have begun, by this run's late window; `None` for a record with no
+    /// time (a create's).
+    fn rotation_began(&self, until: u64) -> Option<jiff::Timestamp> {
+        let window = self.target.late_window.as_secs();
+        let began = until.checked_sub(window + SEND_MARGIN_SECS)?;
+        jiff::Timestamp::from_second(i64::try_from(began).ok()?).ok()
     }
 
     /// Runs the reload of `sink`, which was just written `written` (scrubbed from what the
