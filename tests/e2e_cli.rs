@@ -634,3 +634,73 @@ fn apply_json_holds_the_plan_and_what_was_done() {
     }
     assert!(run.stderr.contains("Apply failed"), "{}", run.stderr);
 }
+
+/// Runs `kayle-sync ARGS > stdout.txt` on a terminal (util-linux `script` gives it one: stdin
+/// and stderr are the terminal, stdout the file), answering `answer` to its prompt; returns
+/// what the terminal showed and what the file holds.
+fn on_a_terminal(project: &Project, api: &Api, args: &str, answer: &str) -> (String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let template = project.command(api, &[]);
+    let mut command = std::process::Command::new("script");
+    for (name, value) in template.get_envs() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let line = format!(
+        "'{}' {args} > stdout.txt",
+        template.get_program().to_str().unwrap()
+    );
+    let mut child = command
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(project.dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{answer}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n");
+    let file = std::fs::read_to_string(project.path("stdout.txt")).unwrap();
+    (shown, file)
+}
+
+/// With stdout going to a file, whoever answers the prompt on the terminal still sees what
+/// they are asked to approve: the plan, or the endpoint to rotate.
+#[test]
+fn a_prompt_shows_what_it_asks_about_when_stdout_is_a_file() {
+    let api = Api::start();
+    let project = Project::new();
+    project.manifest(&manifest(&[disabled("orders")]));
+
+    let (shown, file) = on_a_terminal(&project, &api, "apply", "no");
+    let plan = "+ create orders";
+    assert!(file.contains(plan), "{file}");
+    let asked = shown
+        .find("Apply these changes?")
+        .unwrap_or_else(|| panic!("no prompt: {shown}"));
+    assert!(shown[..asked].contains(plan), "{shown}");
+    assert!(
+        shown.contains("Apply cancelled; nothing was changed."),
+        "{shown}"
+    );
+    assert!(api.endpoints().is_empty(), "nothing created");
+
+    project.apply(&api, &[]);
+    let (shown, file) = on_a_terminal(&project, &api, "rotate orders", "no");
+    let what = "Rotating the signing secret of orders";
+    assert!(file.contains(what), "{file}");
+    let asked = shown
+        .find("Rotate this signing secret?")
+        .unwrap_or_else(|| panic!("no prompt: {shown}"));
+    assert!(shown[..asked].contains(what), "{shown}");
+}

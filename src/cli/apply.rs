@@ -68,10 +68,15 @@ async fn plan_and_apply(
     // The listing is not needed any more; at 10,000 endpoints it is megabytes.
     drop(live);
     if !plan.is_empty() && !args.auto_approve {
-        if json {
-            // Whoever answers reads the plan; stdout keeps its one document.
-            report::render_text(&plan, &mut &mut *err, false)?;
-            report::render_warnings(&plan, &mut *err, false)?;
+        // Whoever answers reads the plan: on stderr too when stdout is a file or a pipe (and,
+        // with JSON, keeps its one document).
+        if json || (terminal.interactive && !terminal.stdout_terminal) {
+            let color = !json && terminal.stderr_color;
+            report::render_text(&plan, &mut &mut *err, color)?;
+            // The text format wrote its warnings to stderr already.
+            if args.format != Format::Text {
+                report::render_warnings(&plan, &mut *err, color)?;
+            }
         }
         if !confirm(Closing::Apply, terminal.interactive, err)? {
             writeln!(err, "Apply cancelled; nothing was changed.")?;

@@ -52,14 +52,18 @@ async fn rotate(
         .and_then(|endpoints| endpoints.first())
         .with_context(|| format!("{key} has no live endpoint yet; run apply first"))?;
     let spec = &wanted.signing_secret;
-    writeln!(
-        out,
+    let what = format!(
         "Rotating the signing secret of {key} ({}): the old secret stops working at once; the \
          new one goes to sink {} as {} (sensitive).",
         crate::redact::safe_line(&endpoint.id),
         spec.sink,
         spec.name
-    )?;
+    );
+    writeln!(out, "{what}")?;
+    // Whoever answers reads what is asked, also when stdout is a file or a pipe.
+    if !args.auto_approve && terminal.interactive && !terminal.stdout_terminal {
+        writeln!(err, "{what}")?;
+    }
     if !args.auto_approve && !confirm(Closing::Rotation, terminal.interactive, err)? {
         writeln!(err, "Rotation cancelled; nothing was changed.")?;
         return Ok(Outcome::Failed);

@@ -15,6 +15,8 @@ pub struct Terminal {
     pub stderr_color: bool,
     /// A person can answer a prompt on stdin.
     pub interactive: bool,
+    /// Stdout is a terminal: what it shows is seen before a prompt is answered.
+    pub stdout_terminal: bool,
     /// A live count may be drawn on stderr: a terminal, and not a CI log.
     pub live_progress: bool,
 }
@@ -25,12 +27,10 @@ impl Terminal {
         let no_color = std::env::var_os("NO_COLOR");
         let ci = std::env::var_os("CI");
         let stderr_is_terminal = std::io::stderr().is_terminal();
+        let stdout_terminal = std::io::stdout().is_terminal();
         Terminal {
-            stdout_color: color_enabled(
-                choice,
-                std::io::stdout().is_terminal(),
-                no_color.as_deref(),
-            ),
+            stdout_color: color_enabled(choice, stdout_terminal, no_color.as_deref()),
+            stdout_terminal,
             stderr_color: color_enabled(choice, stderr_is_terminal, no_color.as_deref()),
             interactive: std::io::stdin().is_terminal(),
             live_progress: stderr_is_terminal && ci.as_deref().is_none_or(OsStr::is_empty),
