@@ -8,8 +8,8 @@ use super::yaml::quoted;
 use crate::model::{ApiUrl, Project, SinkConfig};
 
 /// The project file for the directory `out`, naming `project`'s API, label prefix, sinks and
-/// default sink. A file sink's path is made to reach the same file from `out`: relative when
-/// the file lies under `out`, absolute otherwise. Both directories exist.
+/// default sink. A file sink's path is made to reach the same file from `out` (see [`reach`]).
+/// Both directories exist.
 pub fn project_file(project: &Project, out: &Path) -> std::io::Result<String> {
     let from = std::fs::canonicalize(&project.dir)?;
     let out = std::fs::canonicalize(out)?;
@@ -103,7 +103,9 @@ pub fn project_file(project: &Project, out: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// `file` as the project file in `out` must name it: relative to `out` when it lies under it.
+/// `file` as the project file in `out` must name it: relative to `out` (`../app/kayle.env`)
+/// when the two share a directory below the root, so that the pair can be committed and
+/// checked out anywhere; absolute otherwise.
 fn reach(file: &Path, out: &Path) -> PathBuf {
     // The file's directory may not exist yet; its nearest existing ancestor decides.
     let mut existing = file.to_path_buf();
@@ -119,10 +121,16 @@ fn reach(file: &Path, out: &Path) -> PathBuf {
     }
     let mut resolved = std::fs::canonicalize(&existing).unwrap_or(existing);
     resolved.extend(rest.iter().rev());
-    match resolved.strip_prefix(out) {
-        Ok(relative) => relative.to_path_buf(),
-        Err(_) => resolved,
+    let shared = resolved
+        .components()
+        .zip(out.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    // The root alone in common: nothing to gain from `../../..`.
+    if shared <= 1 {
+        return resolved;
     }
+    pathdiff::diff_paths(&resolved, out).unwrap_or(resolved)
 }
 
 #[cfg(test)]
@@ -164,16 +172,18 @@ mod tests {
             let SinkConfig::Dotenv { path } = &again.sinks["local"] else {
                 panic!("{text}")
             };
+            assert!(path.is_relative(), "{text}");
             assert_eq!(
                 reach(&out.join(path), Path::new("/")),
                 std::fs::canonicalize(source.path())
                     .unwrap()
-                    .join("secrets/kayle.env")
-                    .strip_prefix("/")
-                    .unwrap(),
+                    .join("secrets/kayle.env"),
                 "the same file, from {}: {text}",
                 out.display()
             );
         }
+        let inside = source.path().join("exported");
+        let text = project_file(&project, &inside).unwrap();
+        assert!(text.contains("path: \"../secrets/kayle.env\""), "{text}");
     }
 }
