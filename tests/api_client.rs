@@ -578,3 +578,60 @@ async fn new_endpoint(client: &Client) -> String {
         .endpoint
         .id
 }
+
+/// Serves the emulator behind a layer that replaces the signing secret of every answer that
+/// carries one with `secret`, as a server off the API's contract might.
+async fn serving_signing_secrets(secret: &'static str) -> (Emulator, Client) {
+    let emulator = Emulator::new(Config::test(TOKEN)).unwrap();
+    let swap = axum::middleware::from_fn(move |request: Request, next: Next| async move {
+        let response = next.run(request).await;
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(value) => value,
+            Err(_) => {
+                return axum::response::Response::from_parts(parts, axum::body::Body::from(bytes));
+            }
+        };
+        if value.get("signing_secret").is_some() {
+            value["signing_secret"] = secret.into();
+        }
+        if value["data"].get("signing_secret").is_some() {
+            value["data"]["signing_secret"] = secret.into();
+        }
+        let mut parts = parts;
+        parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+        axum::response::Response::from_parts(parts, axum::body::Body::from(value.to_string()))
+    });
+    let url = serve_router(emulator.router().layer(swap)).await;
+    (emulator, client_for(&url, TOKEN, Duration::from_secs(5)))
+}
+
+#[tokio::test]
+async fn a_signing_secret_the_scrubber_cannot_recognize_is_refused_unquoted() {
+    let secret = "Zq9xPLmN4rT7vW2yB6cD8fG1hJ3kL5mN";
+    let (emulator, client) = serving_signing_secrets(secret).await;
+    let err = client.create_endpoint(&fields(1)).await.unwrap_err();
+    // The create took effect: the caller must look before creating again.
+    assert!(matches!(err, ApiError::OutcomeUnknown { .. }), "{err:?}");
+    assert_eq!(emulator.endpoints().len(), 1);
+    let id = emulator.endpoints()[0]["id"].as_str().unwrap().to_owned();
+    let revealed = client.reveal_secret(&id).await.unwrap_err();
+    assert!(matches!(revealed, ApiError::Decode { .. }), "{revealed:?}");
+    let rotated = client
+        .rotate_secret(&id, std::time::SystemTime::now() + Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(rotated, ApiError::OutcomeUnknown { .. }),
+        "{rotated:?}"
+    );
+    for err in [err, revealed, rotated] {
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains(secret), "{text}");
+        assert!(
+            text.contains("not shaped like a Kayle signing secret"),
+            "{text}"
+        );
+    }
+}

@@ -4,7 +4,7 @@ use reqwest::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{ApiError, Client, MAX_KEY_PAGES, Repeat};
+use super::{ApiError, Client, MAX_KEY_PAGES, Repeat, Written, signing_secret};
 use crate::model::LiveKey;
 
 #[derive(Deserialize)]
@@ -20,7 +20,7 @@ impl Client {
         let body: SecretBody = self
             .call(Method::POST, &path, None, Repeat::Safe, &doing)
             .await?;
-        Ok(SecretString::from(body.signing_secret))
+        signing_secret(body.signing_secret, &doing, Written::No)
     }
 
     /// Replaces the endpoint's signing secret; the old one stops working at once. Never
@@ -48,7 +48,7 @@ impl Client {
             )
             .await?
             .data;
-        Ok(SecretString::from(body.signing_secret))
+        signing_secret(body.signing_secret, &doing, Written::Yes)
     }
 
     /// Every encryption key of an endpoint, newest first.

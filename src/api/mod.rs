@@ -123,6 +123,31 @@ struct Pagination {
     next_cursor: Option<String>,
 }
 
+/// Whether the request whose answer held a signing secret changed the organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Yes,
+    No,
+}
+
+/// The signing secret an answer holds, if kayle-sync can keep it out of every output by its
+/// shape ([`redact::is_recognized_signing_secret`]): it is never used otherwise, and the error
+/// does not quote it. After a write, what the write did is then unknown to the caller.
+fn signing_secret(value: String, doing: &str, written: Written) -> Result<SecretString, ApiError> {
+    if redact::is_recognized_signing_secret(&value) {
+        return Ok(SecretString::from(value));
+    }
+    drop(SecretString::from(value));
+    let reason = "the signing secret in the answer is not shaped like a Kayle signing secret \
+                  (`whsec_` and letters or digits), so it could not be kept out of output"
+        .to_owned();
+    let doing = doing.to_owned();
+    Err(match written {
+        Written::Yes => ApiError::OutcomeUnknown { doing, reason },
+        Written::No => ApiError::Decode { doing, reason },
+    })
+}
+
 #[derive(Deserialize)]
 struct CreatedBody {
     endpoint: LiveEndpoint,
@@ -253,9 +278,10 @@ impl Client {
                 "creating an endpoint",
             )
             .await?;
+        let doing = "creating an endpoint";
         Ok(Created {
+            signing_secret: signing_secret(created.signing_secret, doing, Written::Yes)?,
             endpoint: created.endpoint,
-            signing_secret: SecretString::from(created.signing_secret),
         })
     }
 

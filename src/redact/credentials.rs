@@ -255,11 +255,20 @@ fn scheme_tokens(text: &str) -> Option<String> {
     replace_spans(text, spans, REDACTED)
 }
 
-/// Whole words that start with one of [`PREFIXES`], followed by at least its minimum.
+/// How a Kayle signing secret begins. Looked for anywhere, not only at the start of a word:
+/// a server's message may glue one to other letters.
+pub(super) const SIGNING_SECRET_PREFIX: &str = "whsec_";
+
+/// Whole words that start with one of [`PREFIXES`], followed by at least its minimum; a
+/// signing secret wherever it starts.
 fn prefixed(text: &str) -> Option<String> {
     let mut spans = Vec::new();
     for (prefix, min) in PREFIXES {
-        for at in word_starts(text, text, prefix) {
+        let starts: Vec<usize> = match prefix {
+            SIGNING_SECRET_PREFIX => text.match_indices(prefix).map(|(at, _)| at).collect(),
+            _ => word_starts(text, text, prefix).collect(),
+        };
+        for at in starts {
             let from = at + prefix.len();
             let len = token_len(&text[from..], "_-");
             if len >= min {

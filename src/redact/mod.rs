@@ -28,6 +28,20 @@ pub use markdown::{code_span, markdown_text};
 /// What a credential, a secret or a private key is replaced with.
 pub const REDACTED: &str = "(redacted)";
 
+/// Whether [`scrub`] takes `secret` out of any text by its shape alone: a Kayle signing
+/// secret, `whsec_` and letters, digits, `_` and `-`. One that is not could only be kept out
+/// of output by its value, which a message from the server may quote cut or glued.
+pub fn is_recognized_signing_secret(secret: &str) -> bool {
+    secret
+        .strip_prefix(credentials::SIGNING_SECRET_PREFIX)
+        .is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+}
+
 /// `text` with every control character written as a visible escape (`\u{1b}`, `\r`, `\n`),
 /// and so are the characters that reorder text (bidirectional overrides) or break lines
 /// without being a control character (U+2028, U+2029). Nothing is dropped: what a server said

@@ -8,6 +8,38 @@ use super::*;
 const OSC8_LINK: &str = "\u{1b}]8;;http://evil\u{7}click\u{1b}]8;;\u{7}";
 
 #[test]
+fn a_signing_secret_is_scrubbed_even_glued_to_other_letters() {
+    let secret = "whsec_0123456789abcdefghijklmnopqrstuv";
+    for text in [
+        format!("your secret is {secret}"),
+        format!("BAD{secret}: no"),
+        format!("x_{secret}y"),
+    ] {
+        let clean = scrub(&text, &[]);
+        assert!(!clean.contains("0123456789abcdef"), "{clean}");
+        assert!(clean.contains(REDACTED), "{clean}");
+    }
+}
+
+#[test]
+fn only_a_secret_the_scrubber_takes_out_by_its_shape_is_recognized() {
+    for secret in ["whsec_0123456789abcdefghijklmnopqrstuv", "whsec_A-b_9"] {
+        assert!(is_recognized_signing_secret(secret), "{secret}");
+        assert_eq!(scrub(&format!("<{secret}>"), &[]), format!("<{REDACTED}>"));
+    }
+    for secret in [
+        "Zq9xPLmN4rT7vW2yB6cD8fG1hJ3kL5mN",
+        "whsec_",
+        "whsec_abc def",
+        "whsec_abc\u{1b}[31m",
+        " whsec_abc",
+        "whsec_abc.def",
+    ] {
+        assert!(!is_recognized_signing_secret(secret), "{secret:?}");
+    }
+}
+
+#[test]
 fn control_characters_are_escaped_visibly_not_dropped() {
     let text = format!("a{OSC8_LINK}\rb\nc\td\u{7f}e\u{9b}f");
     assert_eq!(
