@@ -225,6 +225,15 @@ fn lost_answers_on_other_writes_settle_in_the_same_apply() {
     let run = project.run(&api, &["apply", "--auto-approve"]);
     run.expect(1);
     assert!(run.all().contains("outcome unknown"), "{}", run.all());
+    // The step log says what was written, as for any failed entry.
+    assert!(
+        run.stderr.contains(&format!(
+            "Update FAILED after signing secret recovered to sink local as {} (it was unsettled)",
+            secret_name("orders")
+        )),
+        "{}",
+        run.stderr
+    );
     let now = api.secret(&id(&api.one("orders")));
     assert_ne!(now, before);
     assert_eq!(project.sink(&secret_name("orders")), Some(now.clone()));

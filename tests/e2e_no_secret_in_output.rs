@@ -309,6 +309,7 @@ fn a_hostile_api_cannot_leak_credentials_or_drive_the_terminal() {
         run(&["plan", "--prune", "--format", "markdown"]),
     ];
     let applied = run(&["apply", "--auto-approve", "--prune"]);
+    let applied_json = run(&["apply", "--auto-approve", "--prune", "--format", "json"]);
     let exported = run(&["export"]);
     let rotated = run(&["rotate", "web", "--auto-approve"]);
     let statuses = [run(&["status"]), run(&["status", "--format", "json"])];
@@ -317,6 +318,7 @@ fn a_hostile_api_cannot_leak_credentials_or_drive_the_terminal() {
         ("plan json", &plans[1]),
         ("plan markdown", &plans[2]),
         ("apply", &applied),
+        ("apply json", &applied_json),
         ("export", &exported),
         ("rotate", &rotated),
         ("status", &statuses[0]),
@@ -349,6 +351,18 @@ fn a_hostile_api_cannot_leak_credentials_or_drive_the_terminal() {
         applied.stderr
     );
     assert!(applied.stderr.contains("(redacted)"), "{}", applied.stderr);
+    // In JSON too, what the server said cannot drive the terminal `jq -r` prints it to.
+    applied_json.expect(1);
+    let document: serde_json::Value = serde_json::from_str(&applied_json.stdout).unwrap();
+    let mut strings = Vec::new();
+    collect_strings(&document["applied"], &mut strings);
+    assert!(
+        strings.iter().any(|s| s.contains("\\u{1b}")),
+        "{document:#}"
+    );
+    for text in &strings {
+        assert!(!text.contains(['\u{1b}', '\r', '\u{7}']), "{text:?}");
+    }
     rotated.expect(1);
     assert!(
         rotated
@@ -484,5 +498,22 @@ fn aws_errors_show_the_service_message_not_the_raw_response() {
             let shown = &all[at + "Signature=".len()..];
             assert!(shown.starts_with("(redacted)"), "{all}");
         }
+    }
+}
+
+/// Every string in `value`, object keys included.
+fn collect_strings(value: &serde_json::Value, into: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => into.push(text.clone()),
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|item| collect_strings(item, into))
+        }
+        serde_json::Value::Object(map) => {
+            for (name, item) in map {
+                into.push(name.clone());
+                collect_strings(item, into);
+            }
+        }
+        _ => {}
     }
 }

@@ -210,6 +210,11 @@ impl Run<'_, '_> {
                     // sink once no lost request can land any more).
                     let current = self.api(client.reveal_secret(endpoint_id).await)?;
                     self.put(sink, name, &current).await?;
+                    self.done.push(Step::SecretRecovered {
+                        sink: sink.to_owned(),
+                        name: name.to_owned(),
+                        unsettled: true,
+                    });
                     if reload && let Err(failed) = self.reload_written(sink, &current).await {
                         // The record makes the next apply run it again; the lost answer is
                         // what this run reports.

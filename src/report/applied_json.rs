@@ -1,12 +1,14 @@
 //! What an apply did, for machines: the endpoints' results and their totals, added to the plan's
 //! JSON under `applied` (`apply --format json`). Never a secret value: a write names its sink
-//! and the secret's name; an error's message is scrubbed like every other server text.
+//! and the secret's name. Ids, step texts and errors are made safe as the text output makes
+//! them (credentials scrubbed, control characters escaped), not only JSON-escaped.
 
 use serde::Serialize;
 
 use super::json_text as text;
 use crate::apply::{AfterRotation, Outcome, ReceiverCheck, SecretPlace, Step};
 use crate::plan::Action;
+use crate::redact::{safe_line as words, safe_lines};
 
 /// The version of the `applied` object; the plan around it keeps its own `format_version`.
 /// Version 2: each step is `{kind, text}` (it was the text alone).
@@ -70,9 +72,9 @@ impl EndpointResult {
         EndpointResult {
             key: text(&outcome.key),
             action: Some(outcome.action),
-            endpoint_id: outcome.endpoint_id.as_deref().map(text),
+            endpoint_id: outcome.endpoint_id.as_deref().map(words),
             outcome: result,
-            error: outcome.error.map(|error| text(&format!("{error:#}"))),
+            error: outcome.error.map(|error| safe_lines(&format!("{error:#}"))),
             steps: outcome.done.iter().map(StepJson::of).collect(),
             secret_writes: places(outcome.written),
             secret_removals: places(outcome.removed),
@@ -85,7 +87,7 @@ impl EndpointResult {
         EndpointResult {
             key: text(key),
             action: None,
-            endpoint_id: endpoint_id.map(text),
+            endpoint_id: endpoint_id.map(words),
             outcome: EndpointOutcome::Unchanged,
             error: None,
             steps: Vec::new(),
@@ -97,7 +99,8 @@ impl EndpointResult {
 }
 
 /// One step of an apply: its kind, from a closed set scripts can match on, and the words of
-/// the text output, scrubbed like every text that quotes a server.
+/// the text output, made safe as they are there (a server's id in them cannot drive a terminal
+/// that `jq -r` prints them to).
 #[derive(Debug, Clone, Serialize)]
 pub struct StepJson {
     pub kind: &'static str,
@@ -108,7 +111,7 @@ impl StepJson {
     fn of(step: &Step) -> StepJson {
         StepJson {
             kind: step.kind().as_str(),
-            text: text(&step.to_string()),
+            text: words(&step.to_string()),
         }
     }
 }
@@ -117,7 +120,7 @@ impl StepJson {
 fn scrubbed(mut after: AfterRotation) -> AfterRotation {
     match &mut after.receiver {
         ReceiverCheck::NotReachable { reason, .. } | ReceiverCheck::NotProbed { reason, .. } => {
-            *reason = text(reason);
+            *reason = words(reason);
         }
         ReceiverCheck::Accepted { .. } => {}
     }
