@@ -27,6 +27,19 @@ fn apply_without_a_terminal_needs_auto_approve() {
     );
     assert!(api.endpoints().is_empty(), "nothing was created");
     assert!(!project.sink_path().exists(), "nothing was written");
+
+    // With JSON, stdout holds the plan alone, as whenever nothing is carried out.
+    let refused = project.run(&api, &["apply", "--format", "json"]);
+    refused.expect(1);
+    assert!(
+        refused.stderr.contains("--auto-approve"),
+        "{}",
+        refused.stderr
+    );
+    let plan: Value = serde_json::from_str(&refused.stdout).expect("one JSON document");
+    assert_eq!(plan["changes"][0]["key"], "orders", "{plan:#}");
+    assert!(plan.get("applied").is_none(), "{plan:#}");
+    assert!(api.endpoints().is_empty(), "nothing was created");
 }
 
 #[test]

@@ -78,11 +78,14 @@ async fn plan_and_apply(
                 report::render_warnings(&plan, &mut *err, color)?;
             }
         }
-        if !confirm(Closing::Apply, terminal.interactive, err)? {
-            writeln!(err, "Apply cancelled; nothing was changed.")?;
+        // Refused (nobody can answer) or declined: stdout holds the plan alone.
+        let confirmed = confirm(Closing::Apply, terminal.interactive, err);
+        if !matches!(confirmed, Ok(true)) {
             if json {
                 plan_only(out)?;
             }
+            confirmed?;
+            writeln!(err, "Apply cancelled; nothing was changed.")?;
             return Ok(Outcome::Failed);
         }
     }
