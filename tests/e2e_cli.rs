@@ -650,19 +650,27 @@ fn apply_json_holds_the_plan_and_what_was_done() {
 
 /// Runs `kayle-sync ARGS > stdout.txt` on a terminal (util-linux `script` gives it one: stdin
 /// and stderr are the terminal, stdout the file), answering `answer` to its prompt; returns
-/// what the terminal showed and what the file holds.
-fn on_a_terminal(project: &Project, api: &Api, args: &str, answer: &str) -> (String, String) {
+/// what the terminal showed and what the file holds. `CI` is unset unless `env` sets it.
+fn on_a_terminal(
+    project: &Project,
+    api: &Api,
+    args: &str,
+    answer: &str,
+    env: &[(&str, &str)],
+) -> (String, String) {
     use std::io::Write;
     use std::process::Stdio;
 
     let template = project.command(api, &[]);
     let mut command = std::process::Command::new("script");
+    command.env_remove("CI");
     for (name, value) in template.get_envs() {
         match value {
             Some(value) => command.env(name, value),
             None => command.env_remove(name),
         };
     }
+    command.envs(env.iter().copied());
     let line = format!(
         "'{}' {args} > stdout.txt",
         template.get_program().to_str().unwrap()
@@ -695,7 +703,7 @@ fn a_prompt_shows_what_it_asks_about_when_stdout_is_a_file() {
     let project = Project::new();
     project.manifest(&manifest(&[disabled("orders")]));
 
-    let (shown, file) = on_a_terminal(&project, &api, "apply", "no");
+    let (shown, file) = on_a_terminal(&project, &api, "apply", "no", &[]);
     let plan = "+ create orders";
     assert!(file.contains(plan), "{file}");
     let asked = shown
@@ -709,11 +717,29 @@ fn a_prompt_shows_what_it_asks_about_when_stdout_is_a_file() {
     assert!(api.endpoints().is_empty(), "nothing created");
 
     project.apply(&api, &[]);
-    let (shown, file) = on_a_terminal(&project, &api, "rotate orders", "no");
+    let (shown, file) = on_a_terminal(&project, &api, "rotate orders", "no", &[]);
     let what = "Rotating the signing secret of orders";
     assert!(file.contains(what), "{file}");
     let asked = shown
         .find("Rotate this signing secret?")
         .unwrap_or_else(|| panic!("no prompt: {shown}"));
     assert!(shown[..asked].contains(what), "{shown}");
+}
+
+/// On a terminal, apply keeps a live count of the endpoints done below its lines; in a CI log
+/// (`CI` set), where each redraw would be a line of its own, it draws none.
+#[test]
+fn the_live_count_is_drawn_on_a_terminal_but_not_in_ci() {
+    let count = "endpoints done";
+    for (env, drawn) in [(&[][..], true), (&[("CI", "true")][..], false)] {
+        let api = Api::start();
+        // Every request takes a while: the count's 200 ms tick draws it more than once.
+        api.emu.set_latency(std::time::Duration::from_millis(300));
+        let project = Project::new();
+        project.manifest(&manifest(&[disabled("orders"), disabled("billing")]));
+        let (shown, file) = on_a_terminal(&project, &api, "apply --auto-approve", "", env);
+        assert!(file.contains("Apply complete"), "{file}");
+        assert!(shown.contains("Creation complete"), "{shown}");
+        assert_eq!(shown.contains(count), drawn, "{env:?}: {shown}");
+    }
 }
