@@ -606,7 +606,7 @@ fn apply_json_holds_the_plan_and_what_was_done() {
     assert_eq!(by_key("orders")["endpoint_id"], id(&api.one("orders")));
     assert_eq!(
         by_key("orders")["steps"],
-        json!([{"kind": "updated", "text": "updated name"}])
+        json!([{"kind": "updated", "fields": ["name"], "text": "updated name"}])
     );
     assert_eq!(by_key("quiet")["outcome"], "unchanged");
     assert_eq!(by_key("quiet")["endpoint_id"], id(&api.one("quiet")));
@@ -620,6 +620,9 @@ fn apply_json_holds_the_plan_and_what_was_done() {
         kept["steps"],
         json!([{
             "kind": "secret-recovered",
+            "sink": "local",
+            "name": "KAYLE_WEBHOOK_SECRET_KEPT",
+            "unsettled": false,
             "text": "signing secret recovered to sink local as KAYLE_WEBHOOK_SECRET_KEPT"
         }])
     );
@@ -633,7 +636,12 @@ fn apply_json_holds_the_plan_and_what_was_done() {
         old["steps"],
         json!([
             {"kind": "deleted", "text": "deleted"},
-            {"kind": "secret-removed", "text": "removed KAYLE_WEBHOOK_SECRET_OLD from sink local"}
+            {
+                "kind": "secret-removed",
+                "sink": "local",
+                "name": "KAYLE_WEBHOOK_SECRET_OLD",
+                "text": "removed KAYLE_WEBHOOK_SECRET_OLD from sink local"
+            }
         ])
     );
     let fresh = by_key("fresh");

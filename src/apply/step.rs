@@ -6,13 +6,17 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
 use super::ReceiverCheck;
 use super::secret::unix_time;
 use crate::model::Field;
 use crate::plan::KeyRepair;
 
-/// One thing an apply did to an endpoint.
-#[derive(Debug, Clone, PartialEq)]
+/// One thing an apply did to an endpoint. Serialized (in `apply --format json`) as its `kind`
+/// and its fields, which a test holds to [`StepKind::as_str`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Step {
     /// The endpoint was created, disabled until its secret and keys are in place.
     Created {
@@ -116,7 +120,8 @@ pub enum Step {
 }
 
 /// Which request's lost answer keeps an endpoint unsettled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Lost {
     /// A rotation, or a request that records the secret's state.
     Request,
@@ -407,6 +412,111 @@ impl fmt::Display for Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One step of every kind.
+    fn one_of_each() -> Vec<Step> {
+        let (sink, name, key_id) = ("local".to_owned(), "NAME".to_owned(), "k-1".to_owned());
+        vec![
+            Step::Created { id: "whe_1".into() },
+            Step::Found { id: "whe_1".into() },
+            Step::Enabled,
+            Step::Updated {
+                fields: vec![Field::Name, Field::UndeliveredPayloadRetentionHours],
+            },
+            Step::Deleted,
+            Step::SecretRemoved {
+                sink: sink.clone(),
+                name: name.clone(),
+            },
+            Step::SecretWritten {
+                sink: sink.clone(),
+                name: name.clone(),
+            },
+            Step::SecretRecovered {
+                sink: sink.clone(),
+                name: name.clone(),
+                unsettled: true,
+            },
+            Step::SecretVerified {
+                sink: sink.clone(),
+                name: name.clone(),
+            },
+            Step::SecretRotated {
+                sink: sink.clone(),
+                name: name.clone(),
+            },
+            Step::KeptUnsettled {
+                until: 1,
+                lost: Lost::Update,
+            },
+            Step::KeyRepaired {
+                key_id: key_id.clone(),
+                repair: KeyRepair::MissingFromSink,
+            },
+            Step::KeyRegistered {
+                key_id: key_id.clone(),
+            },
+            Step::KeyReactivated {
+                key_id: key_id.clone(),
+            },
+            Step::KeyDeactivated {
+                key_id: key_id.clone(),
+            },
+            Step::KeyGenerated {
+                key_id: key_id.clone(),
+                sink: sink.clone(),
+                name: name.clone(),
+                replaced: None,
+            },
+            Step::KeyFromSink {
+                key_id: key_id.clone(),
+                sink: sink.clone(),
+                name: name.clone(),
+            },
+            Step::KeyFromOtherRun {
+                key_id: key_id.clone(),
+                sink: sink.clone(),
+            },
+            Step::KeyKept {
+                key_id: key_id.clone(),
+                sink: sink.clone(),
+                name: name.clone(),
+                already: false,
+            },
+            Step::KeptKeyRemoved {
+                key_id,
+                sink: sink.clone(),
+                name,
+            },
+            Step::Reloaded {
+                sink,
+                covered: false,
+            },
+            Step::Receiver(ReceiverCheck::Accepted {
+                after_seconds: 1.5,
+                retried: 2,
+            }),
+        ]
+    }
+
+    #[test]
+    fn a_step_serializes_as_its_kind_and_its_fields() {
+        let steps = one_of_each();
+        let kinds: Vec<StepKind> = steps.iter().map(Step::kind).collect();
+        assert_eq!(kinds, StepKind::ALL, "one step of every kind, in order");
+        for step in &steps {
+            let value = serde_json::to_value(step).unwrap();
+            assert_eq!(value["kind"], step.kind().as_str(), "{value}");
+        }
+        let updated = serde_json::to_value(&steps[3]).unwrap();
+        assert_eq!(
+            updated["fields"],
+            serde_json::json!(["name", "undelivered_payload_retention_hours"])
+        );
+        let receiver = serde_json::to_value(steps.last().unwrap()).unwrap();
+        assert_eq!(receiver["receiver"], "accepted", "{receiver}");
+        assert_eq!(receiver["retried"], 2, "{receiver}");
+    }
 
     #[test]
     fn every_kind_has_its_own_name() {

@@ -49,6 +49,12 @@ impl Field {
     }
 }
 
+impl Serialize for Field {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// One field's change, with the values as typed as the fields. `before` is `None` for a
 /// create, which has no earlier value; a name's `None` is also no name, which the JSON plan
 /// writes as `null` either way.

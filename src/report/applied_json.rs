@@ -4,6 +4,7 @@
 //! them (credentials scrubbed, control characters escaped), not only JSON-escaped.
 
 use serde::Serialize;
+use serde_json::Value;
 
 use super::json_text as text;
 use crate::apply::{AfterRotation, Outcome, ReceiverCheck, SecretPlace, Step};
@@ -98,21 +99,31 @@ impl EndpointResult {
     }
 }
 
-/// One step of an apply: its kind, from a closed set scripts can match on, and the words of
-/// the text output, made safe as they are there (a server's id in them cannot drive a terminal
-/// that `jq -r` prints them to).
+/// One step of an apply: its `kind`, from a closed set scripts can match on; its fields (the
+/// `sink`, `name`, `key_id`, `id`, ... the text names); and `text`, the words of the text
+/// output. Every string is made safe as the text output makes it (a server's id cannot drive
+/// a terminal that `jq -r` prints it to).
 #[derive(Debug, Clone, Serialize)]
-pub struct StepJson {
-    pub kind: &'static str,
-    pub text: String,
-}
+pub struct StepJson(Value);
 
 impl StepJson {
     fn of(step: &Step) -> StepJson {
-        StepJson {
-            kind: step.kind().as_str(),
-            text: words(&step.to_string()),
+        let mut value = serde_json::to_value(step).expect("a step serializes");
+        made_safe(&mut value);
+        if let Value::Object(fields) = &mut value {
+            fields.insert("text".to_owned(), Value::String(words(&step.to_string())));
         }
+        StepJson(value)
+    }
+}
+
+/// Every string in `value` made safe to show, as [`words`].
+fn made_safe(value: &mut Value) {
+    match value {
+        Value::String(text) => *text = words(text),
+        Value::Array(items) => items.iter_mut().for_each(made_safe),
+        Value::Object(fields) => fields.values_mut().for_each(made_safe),
+        _ => {}
     }
 }
 
