@@ -137,8 +137,9 @@ fn main() {
                     let keyed = variant.count(n);
                     let tag = format!("N={n} {} {latency}ms", variant.label());
 
-                    // Creates: each endpoint is created disabled and enabled once its secret
-                    // is written; keyed ones also register their key.
+                    // Creates: each endpoint is created disabled, then one update once its
+                    // secret is written marks it settled (and enables the keyed ones, which
+                    // also register their key).
                     let writes = 2 * n + keyed;
                     let apply_floor = ms(latency * (1 + writes.div_ceil(concurrency)));
                     let apply = bench.run(

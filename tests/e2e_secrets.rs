@@ -442,3 +442,46 @@ fn a_sink_that_cannot_be_read_is_a_plan_warning_not_a_failure() {
         run.all()
     );
 }
+
+/// Junk under a generated key's private key name is the sink's problem, not the plan's: the
+/// error names the sink, the name and what to do, never the value, and no step says the junk
+/// was used. The junk is left where it is, and the endpoint disabled with no key.
+#[test]
+fn junk_under_a_generated_keys_private_key_name_is_named_not_shown() {
+    const JUNK: &str = "notakey-x7q";
+    const NAME: &str = "KAYLE_WEBHOOK_PRIVATE_KEY_ZETA";
+    let api = Api::start();
+    let project = Project::new();
+    project.write("secrets/kayle.env", &format!("{NAME}={JUNK}\n"));
+    project.manifest(
+        "endpoints:\n  zeta:\n    url: https://hooks.example.com/zeta\n    encryption_keys:\n      \
+         - key_id: zeta-1\n        generate: true\n",
+    );
+    let said = format!(
+        "zeta: key zeta-1 is not registered: sink local holds a value under {NAME} that is not \
+         a usable private key"
+    );
+    // The first apply creates the endpoint; the second finds it and tries the key again.
+    for format in ["text", "json"] {
+        let run = project.run(&api, &["apply", "--auto-approve", "--format", format]);
+        run.expect(1);
+        let all = run.all();
+        assert!(all.contains(&said), "{format}: {all}");
+        assert!(all.contains("remove that value from the sink"), "{all}");
+        assert!(!all.contains(JUNK), "the value is never shown: {all}");
+        assert!(!all.contains("using the private key"), "{all}");
+        assert!(!all.contains("does not match"), "{all}");
+    }
+    // Once the endpoint exists, its plan reads the sink and says the apply will fail.
+    let plan = project.run(&api, &["plan"]);
+    plan.expect(0).stderr_has(&[
+        "zeta: sink local holds something under the private key name of key zeta-1",
+        "the key cannot be registered, and apply fails",
+    ]);
+    assert!(!plan.all().contains(JUNK), "{}", plan.all());
+    assert_eq!(project.sink(NAME).as_deref(), Some(JUNK), "left as it is");
+    let endpoint = api.one("zeta");
+    assert_eq!(endpoint["enabled"], false);
+    assert!(api.keys(&id(&endpoint)).is_empty());
+    api.assert_no_violations();
+}

@@ -235,6 +235,36 @@ proptest! {
     }
 }
 
+/// A manifest may hold several YAML documents (the multi-env example does); only the project
+/// file is limited to one (`multiple-documents`).
+#[test]
+fn every_document_of_a_manifest_is_read() {
+    let dir = project_dir(
+        "endpoints:\n  a:\n    url: https://hooks.example.com/a\n    enabled: false\n---\n# only a comment\n---\nendpoints:\n  b:\n    url: https://hooks.example.com/b\n    enabled: false\n",
+    );
+    let loaded = manifest::load(dir.path()).unwrap();
+    let keys: Vec<_> = loaded.desired.endpoints.keys().collect();
+    assert_eq!(keys, ["a", "b"]);
+    assert_eq!(loaded.manifest_files, 1);
+    let b = &loaded.desired.endpoints["b"];
+    assert_eq!((b.source.line, b.source.column), (9, 3));
+}
+
+#[test]
+fn a_key_repeated_in_a_later_document_of_the_same_file_is_a_duplicate() {
+    let dir = project_dir(
+        "endpoints:\n  a:\n    url: https://hooks.example.com/a\n    enabled: false\n---\nendpoints:\n  a:\n    url: https://hooks.example.com/b\n    enabled: false\n",
+    );
+    let diagnostics = manifest::load(dir.path()).unwrap_err();
+    assert_eq!(codes(&diagnostics), ["duplicate-endpoint"]);
+    let location = diagnostics.0[0].location.as_ref().unwrap();
+    assert_eq!((location.line, location.column), (7, 3));
+    assert!(
+        diagnostics.0[0].message.contains("endpoints.yaml:2:3"),
+        "{diagnostics}"
+    );
+}
+
 #[test]
 fn an_endpoint_key_of_digits_needs_no_quotes() {
     let dir = project_dir(

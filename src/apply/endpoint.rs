@@ -46,6 +46,20 @@ pub enum ApplyError {
     /// The plan names something the configuration does not have (a stale saved plan).
     #[error("{key}: {message}")]
     Inconsistent { key: String, message: String },
+    /// A generated key's private key name holds a value that is not a private key kayle-sync
+    /// can use, so the key is not registered. The sink's content needs a person, not a new
+    /// plan; the value is never shown.
+    #[error(
+        "{key}: key {key_id} is not registered: sink {sink} holds a value under {name} that is \
+         not a usable private key (an RSA private key in PEM, PKCS#8 or PKCS#1); remove that \
+         value from the sink to have a new key generated, or put the key's RSA private key there"
+    )]
+    UnusablePrivateKey {
+        key: String,
+        key_id: String,
+        sink: String,
+        name: String,
+    },
     /// The sink's `reload` command failed, after the new secret was written and recorded.
     #[error("{key}: the reload command of sink {sink} failed: {source}")]
     Reload {

@@ -50,7 +50,7 @@ impl Run<'_, '_> {
                         });
                         generated.private_pem
                     }
-                    Some(_) => self.use_held(key_id, &sink, private_key_name, held),
+                    Some(_) => self.use_held(key_id, &sink, private_key_name, held)?,
                     None => {
                         return Err(self.inconsistent(format!(
                             "key {replaced}'s private key is not kept in sink {sink} as \
@@ -59,15 +59,11 @@ impl Run<'_, '_> {
                     }
                 }
             }
-            (Some(held), None) => self.use_held(key_id, &sink, private_key_name, held),
+            (Some(held), None) => self.use_held(key_id, &sink, private_key_name, held)?,
             (None, _) => self.generate_into(key_id, &sink, private_key_name).await?,
         };
-        let public = public_half(&pem).ok_or_else(|| {
-            self.inconsistent(format!(
-                "sink {sink} holds something under {private_key_name} that is not an RSA \
-                 private key; remove it to have a new key generated"
-            ))
-        })?;
+        let public = public_half(&pem)
+            .ok_or_else(|| self.unusable_private_key(key_id, &sink, private_key_name))?;
         if reload {
             // Should it fail, the key stays unregistered: the next apply finds the private
             // half in the sink and runs the reload again before registering it.
@@ -205,19 +201,33 @@ impl Run<'_, '_> {
             .and_then(|values| values.into_iter().next().flatten()))
     }
 
+    /// The private key the sink holds, once it is known to be one: a step saying it is used
+    /// is never followed by its refusal.
     fn use_held(
         &mut self,
         key_id: &str,
         sink: &str,
         private_key_name: &str,
         held: SecretString,
-    ) -> SecretString {
+    ) -> Result<SecretString, ApplyError> {
+        if public_half(&held).is_none() {
+            return Err(self.unusable_private_key(key_id, sink, private_key_name));
+        }
         self.done.push(Step::KeyFromSink {
             key_id: key_id.to_owned(),
             sink: sink.to_owned(),
             name: private_key_name.to_owned(),
         });
-        held
+        Ok(held)
+    }
+
+    fn unusable_private_key(&self, key_id: &str, sink: &str, name: &str) -> ApplyError {
+        ApplyError::UnusablePrivateKey {
+            key: self.key.to_owned(),
+            key_id: key_id.to_owned(),
+            sink: sink.to_owned(),
+            name: name.to_owned(),
+        }
     }
 
     /// A new pair whose private half is written under `private_key_name` unless another run

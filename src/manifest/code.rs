@@ -312,7 +312,9 @@ impl Code {
             Code::MissingField => "a required field is missing",
             Code::MissingKeySource => "an encryption key gives no source (`file` or `generate`)",
             Code::MissingProjectFile => "there is no `kayle-sync.yaml` in the directory",
-            Code::MultipleDocuments => "a file holds more than one YAML document",
+            Code::MultipleDocuments => {
+                "the project file holds more than one YAML document (a manifest may hold several)"
+            }
             Code::NestedProjectFile => "a `kayle-sync.yaml` below the config directory",
             Code::NoEncryptionKey => "an enabled endpoint declares no encryption key (a warning)",
             Code::NoSink => "an endpoint names no sink and there is no default",

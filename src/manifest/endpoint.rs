@@ -48,8 +48,7 @@ pub fn read_document<'d>(r: &mut Reader, cx: &Context, doc: &'d Node) -> Vec<Dec
         return out;
     };
     let Some(endpoints) = fields.get("endpoints") else {
-        r.error(Code::MissingField, doc, "", "missing field `endpoints`")
-            .hint =
+        r.missing(doc, "", "endpoints").hint =
             Some("a manifest declares `endpoints:`, a map from endpoint key to its fields".into());
         return out;
     };
@@ -119,7 +118,7 @@ fn read_endpoint(
                 }
             }),
         None => {
-            r.error(Code::MissingField, node, &path, "missing field `url`");
+            r.missing(node, &path, "url");
             None
         }
     };

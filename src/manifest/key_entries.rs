@@ -34,12 +34,7 @@ pub fn read_keys(
         };
         let key_id = match fields.get("key_id") {
             None => {
-                r.error(
-                    Code::MissingField,
-                    item,
-                    &item_field,
-                    "missing field `key_id`",
-                );
+                r.missing(item, &item_field, "key_id");
                 None
             }
             Some(value) => r

@@ -13,6 +13,7 @@ mod duplicate_keys;
 mod endpoint;
 mod key_entries;
 mod keys;
+mod merge_keys;
 mod nearby;
 mod node;
 mod project;
@@ -268,11 +269,16 @@ fn read_yaml(
             Some(docs)
         }
         Err(err) => {
-            problems.push(Diagnostic::error(
-                err.code,
-                Some(location(err.line, err.column)),
-                err.message,
-            ));
+            let field = match (err.code, err.line, err.column) {
+                (Code::YamlMergeKey, Some(line), Some(column)) => {
+                    merge_keys::field_of(&text, line, column)
+                }
+                _ => None,
+            };
+            problems.push(
+                Diagnostic::error(err.code, Some(location(err.line, err.column)), err.message)
+                    .field(field.unwrap_or_default()),
+            );
             None
         }
     }

@@ -64,10 +64,20 @@ pub struct ParseError {
 /// A key repeated in one mapping is kept, in order, for `duplicate_keys` to report: failing the
 /// parse instead would hide every other problem in the file.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
+    parse_with(text, MergeKeyPolicy::Error)
+}
+
+/// [`parse_documents`], reading a merge key (`<<`) as an ordinary key: only to find where a
+/// merge key that [`parse_documents`] refused sits, since a failed parse leaves no tree.
+pub fn parse_keeping_merge_keys(text: &str) -> Result<Vec<Node>, ParseError> {
+    parse_with(text, MergeKeyPolicy::AsOrdinary)
+}
+
+fn parse_with(text: &str, merge_keys: MergeKeyPolicy) -> Result<Vec<Node>, ParseError> {
     let options = serde_saphyr::options! {
         strict_booleans: true,
         duplicate_keys: DuplicateKeyPolicy::PassThrough,
-        merge_keys: MergeKeyPolicy::Error,
+        merge_keys: merge_keys,
         with_snippet: false,
         crop_radius: 0,
     };

@@ -183,8 +183,7 @@ fn read_sink(
         .find(|(k, _)| k.value == Value::Str("type".into()))
         .map(|(_, v)| v);
     let Some(type_node) = type_node else {
-        r.error(Code::MissingField, node, field, "missing field `type`")
-            .hint = Some(format!("one of {}", list(&SINK_KINDS)));
+        r.missing(node, field, "type").hint = Some(format!("one of {}", list(&SINK_KINDS)));
         return None;
     };
     let type_field = join(field, "type");
@@ -243,12 +242,7 @@ fn read_sink_config(
             }
             (None, Some(default)) => Some(default.to_owned()),
             (None, None) => {
-                r.error(
-                    Code::MissingField,
-                    node,
-                    field,
-                    format!("missing field `{name}`"),
-                );
+                r.missing(node, field, name);
                 None
             }
         }
@@ -297,7 +291,7 @@ fn read_sink_config(
             let address = match fields.get("address") {
                 Some(v) => url_field(r, v, &join(field, "address"), http::check_credential_url),
                 None => {
-                    r.error(Code::MissingField, node, field, "missing field `address`");
+                    r.missing(node, field, "address");
                     None
                 }
             };
@@ -350,8 +344,7 @@ fn argv(
     example: &str,
 ) -> Option<Vec<String>> {
     let Some(value) = fields.get("command") else {
-        r.error(Code::MissingField, node, field, "missing field `command`")
-            .hint = Some(example.to_owned());
+        r.missing(node, field, "command").hint = Some(example.to_owned());
         return None;
     };
     let items = r.strings(value, &join(field, "command"))?;

@@ -63,6 +63,18 @@ impl Reader<'_> {
         self.problems.last_mut().expect("just pushed")
     }
 
+    /// Records that the mapping at `node`, in `parent`, lacks the field `name`. The diagnostic
+    /// names the missing field itself (`endpoints.web.url`), so a script reading `field` learns
+    /// what to add; the place is the mapping's, since the field has none.
+    pub fn missing(&mut self, node: &Node, parent: &str, name: &str) -> &mut Diagnostic {
+        self.error(
+            Code::MissingField,
+            node,
+            &join(parent, name),
+            format!("missing field `{name}`"),
+        )
+    }
+
     fn wrong_type(&mut self, node: &Node, field: &str, expected: &str) {
         let found = node.value.kind();
         let diagnostic = self.error(

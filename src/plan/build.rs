@@ -384,10 +384,17 @@ fn warnings(
         if live.private_keys.get(&wanted.key) == Some(&model::PrivateKeyHalf::Unusable)
             && let Some(active) = wanted.active_key()
         {
+            // Registering the key needs its private half: the apply would stop at it.
+            let outcome = if live_keys.iter().any(|key| key.key_id == active.key_id) {
+                "it is left as it is, and the registered key is not checked against it"
+            } else {
+                "the key cannot be registered, and apply fails for this endpoint, until that \
+                 value is removed from the sink (a new key is then generated) or replaced with \
+                 the key's RSA private key"
+            };
             warnings.push(format!(
                 "{}: sink {} holds something under the private key name of key {} that is not \
-                 an RSA private key; it is left as it is, and the registered key is not checked \
-                 against it",
+                 a usable private key; {outcome}",
                 wanted.key, wanted.signing_secret.sink, active.key_id
             ));
         }

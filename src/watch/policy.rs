@@ -38,6 +38,9 @@ pub enum Stuck {
     RequestRejected,
     /// The plan names something the configuration does not have.
     InconsistentPlan,
+    /// A sink holds a value kayle-sync cannot use where it needs one (a generated key's
+    /// private key name holding something that is not a private key).
+    UnusableSinkValue,
 }
 
 impl Stuck {
@@ -50,6 +53,7 @@ impl Stuck {
             Stuck::Forbidden => "the API key lacks a scope the call needs (HTTP 403)",
             Stuck::RequestRejected => "the API refused a request as invalid",
             Stuck::InconsistentPlan => "the plan does not match the configuration",
+            Stuck::UnusableSinkValue => "a sink holds a value kayle-sync cannot use",
         }
     }
 }
@@ -59,8 +63,9 @@ impl Stuck {
 /// What needs a person is not retried until the files change (the interval tick still
 /// re-checks): an invalid configuration, a plan the deletion guard refuses, an API key the API
 /// refuses (401) or that lacks a scope (403), a request the API refuses as invalid (400, 422),
-/// a plan that does not match the configuration. Everything else (5xx, timeouts, the network,
-/// a sink) is retried with exponential backoff from [`FIRST_BACKOFF`], capped at the interval,
+/// a plan that does not match the configuration, a sink holding a value kayle-sync cannot use
+/// (its content is a person's to fix). Everything else (5xx, timeouts, the network, a sink
+/// that fails) is retried with exponential backoff from [`FIRST_BACKOFF`], capped at the interval,
 /// so a long outage costs one attempt per interval. A rotation deferred until a lost request
 /// can no longer land is retried once that time has passed (`now` is the unix time), not
 /// before: an earlier round would only check the sink and defer again.
@@ -121,6 +126,7 @@ fn apply_stuck(error: &ApplyError) -> Option<Stuck> {
     match error {
         ApplyError::Api { source, .. } => api_stuck(source),
         ApplyError::Inconsistent { .. } => Some(Stuck::InconsistentPlan),
+        ApplyError::UnusablePrivateKey { .. } => Some(Stuck::UnusableSinkValue),
         // A failed reload leaves the endpoint unsettled: the next round runs it again.
         ApplyError::Reload { .. } | ApplyError::ReceiverRefuses { .. } => None,
         ApplyError::Sink { .. }
@@ -231,6 +237,16 @@ mod tests {
         assert_eq!(
             error_policy(&inconsistent, 1, minute, 0),
             Next::AwaitChange(Stuck::InconsistentPlan)
+        );
+        let unusable = apply_failure(vec![ApplyError::UnusablePrivateKey {
+            key: "zeta".into(),
+            key_id: "zeta-1".into(),
+            sink: "local".into(),
+            name: "KAYLE_WEBHOOK_PRIVATE_KEY_ZETA".into(),
+        }]);
+        assert_eq!(
+            error_policy(&unusable, 1, minute, 0),
+            Next::AwaitChange(Stuck::UnusableSinkValue)
         );
     }
 

@@ -186,6 +186,38 @@ fn rotated(key_id: &str, held: &str, keys: Vec<LiveKey>) -> Vec<KeyStep> {
     plan.changes.into_iter().flat_map(|c| c.keys).collect()
 }
 
+#[test]
+fn junk_under_a_generated_keys_name_says_whether_the_apply_can_register_the_key() {
+    let mut wanted = endpoint("a");
+    wanted.encryption_keys = vec![generated_key("k1")];
+    let warning = |keys: Vec<LiveKey>| {
+        let mut state = live(vec![live_of(&wanted, "whe_a", T1)]);
+        state.keys.insert("whe_a".into(), keys);
+        state
+            .private_keys
+            .insert("a".into(), crate::model::PrivateKeyHalf::Unusable);
+        let plan = plan_all(&desired(vec![wanted.clone()]), &state);
+        let found = plan
+            .warnings
+            .iter()
+            .find(|w| w.contains("not a usable private key"));
+        found
+            .cloned()
+            .unwrap_or_else(|| panic!("{:?}", plan.warnings))
+    };
+    let unregistered = warning(Vec::new());
+    assert!(unregistered.starts_with("a: sink "), "{unregistered}");
+    assert!(
+        unregistered.contains("the key cannot be registered, and apply fails"),
+        "{unregistered}"
+    );
+    let registered = warning(vec![live_key("whk_1", "k1", true, T1)]);
+    assert!(
+        registered.contains("the registered key is not checked against it"),
+        "{registered}"
+    );
+}
+
 fn with_jwk(mut key: LiveKey, n: &str) -> LiveKey {
     key.jwk = Some(serde_json::json!({"kty": "RSA", "n": n, "e": "AQAB"}));
     key
