@@ -94,6 +94,10 @@ async fn a_failure_no_retry_can_fix_waits_for_the_interval_instead_of_retrying()
         errors: 1,
         diagnostics: "endpoints.yaml:2:5: endpoints.orders.url: not a URL".into(),
     };
+    let sink = crate::model::SinkError::Config {
+        sink: "local".into(),
+        message: "its reload: the command `/nonexistent/prog` is not an executable file".into(),
+    };
     let cases = [
         (
             api_failure(401),
@@ -109,6 +113,16 @@ async fn a_failure_no_retry_can_fix_waits_for_the_interval_instead_of_retrying()
             api_failure(422),
             "failed",
             Some("the API refused a request as invalid"),
+        ),
+        (
+            api_failure(301),
+            "failed",
+            Some("the API answered with a redirect: check the base URL"),
+        ),
+        (
+            ReconcileError::Sinks(sink),
+            "failed",
+            Some("a sink cannot work as configured"),
         ),
         (invalid(), "invalid", None),
         (ReconcileError::Refused(guard), "refused", None),
