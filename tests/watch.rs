@@ -600,3 +600,38 @@ fn an_api_that_redirects_waits_for_a_change_instead_of_retrying() {
     );
     watch.assert_running();
 }
+
+/// As `kayle-sync watch | head -1`: the reader takes a line and goes away.
+#[test]
+fn a_log_reader_that_goes_away_ends_watch_with_exit_1_naming_the_cause_once() {
+    let api = Api::start();
+    let (_root, dir) = config_dir(&manifest(&[("upsilon", "https://hooks.example.com/u")]));
+    // The interval makes sure another line is written after the reader has gone.
+    let mut child = command(&dir, &api.server.url(), &["--interval", "1s"])
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains(" start: watching "), "{first}");
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("watch did not exit within {WAIT:?} of its reader going away");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: writing the log: Broken pipe (os error 32)\n"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("Broken pipe").count(), 1, "{stderr}");
+}

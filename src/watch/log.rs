@@ -301,6 +301,13 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_log_names_its_cause_once() {
+        let closed = crate::watch::WatchError::Log(std::io::ErrorKind::BrokenPipe.into());
+        let shown = format!("{:#}", anyhow::Error::from(closed));
+        assert_eq!(shown, "writing the log: broken pipe");
+    }
+
+    #[test]
     fn a_failure_no_retry_can_fix_says_why_it_waits_for_a_change() {
         let failed = Err(ReconcileError::Apply {
             failed: 1,
