@@ -176,7 +176,8 @@ impl Log {
             if let Some(why) = stuck {
                 line["waiting_for_change"] = json!(why);
             }
-            if let Err(ReconcileError::Invalid { diagnostics, .. }) = result {
+            // The list `validate --format json` gives, so pipelines match on the same codes.
+            if let Err(ReconcileError::Invalid { diagnostics }) = result {
                 line["diagnostics"] = json!(diagnostics);
             }
             if let Ok(Done::Planned { text, .. }) = result {
@@ -205,7 +206,9 @@ impl Log {
         let event = LogEvent::Reconcile.as_str();
         writeln!(self.out, "{ts} {event} ({}): {text}", trigger.as_str())?;
         match result {
-            Err(ReconcileError::Invalid { diagnostics, .. }) => indent(&mut self.out, diagnostics)?,
+            Err(ReconcileError::Invalid { diagnostics }) => {
+                indent(&mut self.out, &diagnostics.to_string())?;
+            }
             Ok(Done::Planned { text, .. }) => indent(&mut self.out, text)?,
             _ => {}
         }
@@ -300,6 +303,52 @@ mod tests {
         assert!(line["error"].as_str().unwrap().contains("billing: 503"));
     }
 
+    /// What [`Log::outcome`] writes, as JSON or as text, when nothing was applied.
+    fn logged(
+        json: bool,
+        trigger: Trigger,
+        result: &Result<Done, ReconcileError>,
+        next: Option<Next>,
+    ) -> String {
+        let buffer = Shared::default();
+        let mut log = Log::new(Box::new(buffer.clone()), json);
+        log.outcome(trigger, result, &Changes::default(), next)
+            .unwrap();
+        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The JSON line [`Log::outcome`] writes.
+    fn json_outcome(
+        trigger: Trigger,
+        result: &Result<Done, ReconcileError>,
+        next: Option<Next>,
+    ) -> serde_json::Value {
+        serde_json::from_str(logged(true, trigger, result, next).trim()).unwrap()
+    }
+
+    #[test]
+    fn an_invalid_directory_lists_its_diagnostics_as_validate_does_in_json() {
+        let invalid = Err(ReconcileError::Invalid {
+            diagnostics: crate::watch::tests::not_a_url(),
+        });
+        let line = json_outcome(Trigger::Change, &invalid, None);
+        assert_eq!(line["outcome"], "invalid");
+        let listed = &line["diagnostics"][0];
+        assert_eq!(listed["code"], "invalid-url", "{line}");
+        assert_eq!(listed["severity"], "error", "{line}");
+        assert_eq!(listed["field"], "endpoints.orders.url", "{line}");
+        assert_eq!(listed["message"], "not a URL", "{line}");
+        assert_eq!(listed["location"]["file"], "endpoints.yaml", "{line}");
+        assert_eq!(listed["location"]["line"], 2, "{line}");
+        assert_eq!(listed["location"]["column"], 5, "{line}");
+
+        let text = logged(false, Trigger::Change, &invalid, None);
+        assert!(
+            text.ends_with("\n    endpoints.yaml:2:5: endpoints.orders.url: not a URL\n"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn a_closed_log_names_its_cause_once() {
         let closed = crate::watch::WatchError::Log(std::io::ErrorKind::BrokenPipe.into());
@@ -318,11 +367,7 @@ mod tests {
             }],
         });
         let next = Some(Next::AwaitChange(super::super::Stuck::InconsistentPlan));
-        let buffer = Shared::default();
-        let mut log = Log::new(Box::new(buffer.clone()), false);
-        log.outcome(Trigger::Change, &failed, &Changes::default(), next)
-            .unwrap();
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let text = logged(false, Trigger::Change, &failed, next);
         assert!(
             text.trim_end().ends_with(
                 "failed: 1 of 1 change(s) failed: orders: sink vault is not declared; not retried \
@@ -330,12 +375,7 @@ mod tests {
             ),
             "{text}"
         );
-        let buffer = Shared::default();
-        let mut log = Log::new(Box::new(buffer.clone()), true);
-        log.outcome(Trigger::Change, &failed, &Changes::default(), next)
-            .unwrap();
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        let line = json_outcome(Trigger::Change, &failed, next);
         assert_eq!(line["retry_in"], serde_json::Value::Null);
         assert_eq!(
             line["waiting_for_change"],

@@ -121,6 +121,20 @@ fn api_failure(status: u16) -> ReconcileError {
     }))
 }
 
+/// What loading a directory whose `orders` has a bad URL finds.
+pub(super) fn not_a_url() -> crate::manifest::Diagnostics {
+    use crate::manifest::{Code, Diagnostic, Diagnostics};
+    let location = crate::model::Location {
+        file: "endpoints.yaml".into(),
+        line: 2,
+        column: 5,
+    };
+    Diagnostics(vec![
+        Diagnostic::error(Code::InvalidUrl, Some(location), "not a URL")
+            .field("endpoints.orders.url"),
+    ])
+}
+
 /// A rotation of `key` deferred until unix time `until`.
 fn deferred(key: &str, until: u64) -> ReconcileError {
     ReconcileError::Apply {
