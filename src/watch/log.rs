@@ -125,7 +125,7 @@ impl Log {
         let event = event.as_str();
         let ts = now();
         if self.json {
-            let line = json!({"ts": ts.to_string(), "event": event, "message": message});
+            let line = json!({"ts": ts, "event": event, "message": message});
             writeln!(self.out, "{}", scrub_json(&line))?;
         } else {
             let message = safe_lines(message).replace('\n', "\n    ");
@@ -154,10 +154,11 @@ impl Log {
             Err(_) => ("failed", applied),
         };
         let error = result.as_ref().err().map(|e| e.to_string());
-        let retry_text = match next {
-            Some(Next::Retry(wait)) => Some(humantime::format_duration(round(wait)).to_string()),
+        let retry = match next {
+            Some(Next::Retry(wait)) => Some(round(wait)),
             _ => None,
         };
+        let retry_text = retry.map(|wait| humantime::format_duration(wait).to_string());
         // `invalid` and `refused` say themselves that they wait for a change.
         let stuck = match next {
             Some(Next::AwaitChange(why)) if outcome == "failed" => Some(why.as_str()),
@@ -165,13 +166,14 @@ impl Log {
         };
         if self.json {
             let mut line = json!({
-                "ts": ts.to_string(),
+                "ts": ts,
                 "event": LogEvent::Reconcile.as_str(),
                 "trigger": trigger.as_str(),
                 "outcome": outcome,
                 "changes": changes,
                 "error": error,
                 "retry_in": retry_text,
+                "retry_in_seconds": retry.map(|wait| wait.as_secs_f64()),
             });
             if let Some(why) = stuck {
                 line["waiting_for_change"] = json!(why);
@@ -216,10 +218,15 @@ impl Log {
     }
 }
 
-/// The current time to the millisecond, e.g. `2026-11-27T09:00:00.123Z`.
-fn now() -> jiff::Timestamp {
-    let now = jiff::Timestamp::now();
-    now.round(jiff::Unit::Millisecond).unwrap_or(now)
+/// The current time in RFC 3339, UTC, always to the millisecond (e.g.
+/// `2026-11-27T09:00:00.120Z`), so that every line's timestamp has the same width.
+fn now() -> String {
+    timestamp(jiff::Timestamp::now())
+}
+
+fn timestamp(at: jiff::Timestamp) -> String {
+    let at = at.round(jiff::Unit::Millisecond).unwrap_or(at);
+    format!("{at:.3}")
 }
 
 /// `1 created (orders), 1 updated (billing), 0 deleted`.
@@ -299,6 +306,7 @@ mod tests {
         assert_eq!(line["trigger"], "retry");
         assert_eq!(line["changes"]["create"][0], "orders");
         assert_eq!(line["retry_in"], "2s");
+        assert_eq!(line["retry_in_seconds"], 2.0);
         assert!(line["ts"].as_str().unwrap().ends_with('Z'));
         assert!(line["error"].as_str().unwrap().contains("billing: 503"));
     }
@@ -324,6 +332,31 @@ mod tests {
         next: Option<Next>,
     ) -> serde_json::Value {
         serde_json::from_str(logged(true, trigger, result, next).trim()).unwrap()
+    }
+
+    #[test]
+    fn a_retry_wait_is_text_and_seconds_to_the_tenth() {
+        let failed = Err(ReconcileError::Sinks(crate::model::SinkError::Store {
+            sink: "vault".into(),
+            message: "timed out".into(),
+        }));
+        let next = Some(Next::Retry(Duration::from_millis(2_149)));
+        let line = json_outcome(Trigger::Retry, &failed, next);
+        assert_eq!(line["retry_in"], "2s 100ms");
+        assert_eq!(line["retry_in_seconds"], 2.1);
+        let line = json_outcome(Trigger::Start, &Ok(Done::InSync), None);
+        assert_eq!(line["retry_in_seconds"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn timestamps_always_have_three_fractional_digits() {
+        for (at, shown) in [
+            ("2026-11-27T09:00:00Z", "2026-11-27T09:00:00.000Z"),
+            ("2026-11-27T09:00:00.12Z", "2026-11-27T09:00:00.120Z"),
+            ("2026-11-27T09:00:00.1236Z", "2026-11-27T09:00:00.124Z"),
+        ] {
+            assert_eq!(timestamp(at.parse().unwrap()), shown);
+        }
     }
 
     #[test]
