@@ -523,3 +523,115 @@ fn watch_runs_no_runtime_worker_threads() {
     watch.signal("TERM");
     assert!(watch.wait_exit().success(), "{}", watch.context());
 }
+
+/// A disabled endpoint (no key needed) in a directory whose sink's `reload` runs `program`.
+fn reloading_dir(program: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let endpoints = "endpoints:\n  sigma:\n    name: sigma\n    url: https://hooks.example.com/s\n    \
+                     enabled: false\n";
+    let (root, dir) = config_dir(endpoints);
+    let project = PROJECT.replace(
+        "    path: secrets/kayle.env\n",
+        &format!("    path: secrets/kayle.env\n    reload:\n      command: [\"{program}\"]\n"),
+    );
+    std::fs::write(dir.join("kayle-sync.yaml"), project).unwrap();
+    (root, dir)
+}
+
+#[test]
+fn a_reload_that_cannot_run_waits_for_a_change_instead_of_retrying() {
+    let api = Api::start();
+    let (_root, dir) = reloading_dir("/nonexistent/prog");
+    let mut watch = Watch::spawn(&dir, &api, &[]);
+    let failed = watch.reconcile();
+    assert_outcome(&failed, "failed", "start");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("its reload: the command `/nonexistent/prog` is not an executable file"),
+        "{failed}"
+    );
+    assert_eq!(failed["retry_in"], Value::Null, "{failed}");
+    assert_eq!(
+        failed["waiting_for_change"], "a sink cannot work as configured",
+        "{failed}"
+    );
+    assert!(api.emulator.endpoints().is_empty(), "{failed}");
+
+    // Fixed in the project file, it goes through at once.
+    std::fs::write(dir.join("kayle-sync.yaml"), PROJECT).unwrap();
+    watch.assert_creates("change", "sigma");
+    watch.assert_running();
+}
+
+/// Serves, on `api`'s runtime, an API that answers every request with a redirect.
+fn redirecting_api(api: &Api) -> String {
+    api.runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let moved = axum::Router::new().fallback(|| async {
+            (
+                axum::http::StatusCode::MOVED_PERMANENTLY,
+                [("location", "https://api.example.com/v1/webhooks/endpoints")],
+            )
+        });
+        tokio::spawn(async move { axum::serve(listener, moved).await });
+        format!("http://{addr}")
+    })
+}
+
+#[test]
+fn an_api_that_redirects_waits_for_a_change_instead_of_retrying() {
+    let api = Api::start();
+    let url = redirecting_api(&api);
+    let (_root, dir) = config_dir(&manifest(&[("tau", "https://hooks.example.com/t")]));
+    let mut watch = Watch::spawn_at(&dir, &url, &[]);
+    let failed = watch.reconcile();
+    assert_outcome(&failed, "failed", "start");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("check the base URL"),
+        "{failed}"
+    );
+    assert_eq!(failed["retry_in"], Value::Null, "{failed}");
+    assert_eq!(
+        failed["waiting_for_change"], "the API answered with a redirect: check the base URL",
+        "{failed}"
+    );
+    watch.assert_running();
+}
+
+/// As `kayle-sync watch | head -1`: the reader takes a line and goes away.
+#[test]
+fn a_log_reader_that_goes_away_ends_watch_with_exit_1_naming_the_cause_once() {
+    let api = Api::start();
+    let (_root, dir) = config_dir(&manifest(&[("upsilon", "https://hooks.example.com/u")]));
+    // The interval makes sure another line is written after the reader has gone.
+    let mut child = command(&dir, &api.server.url(), &["--interval", "1s"])
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains(" start: watching "), "{first}");
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("watch did not exit within {WAIT:?} of its reader going away");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: writing the log: Broken pipe (os error 32)\n"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("Broken pipe").count(), 1, "{stderr}");
+}

@@ -143,10 +143,18 @@ fn an_invalid_edit_applies_nothing_and_fixing_it_applies() {
     std::fs::write(dir.join("endpoints.yaml"), broken).unwrap();
     let invalid = watch.reconcile();
     assert_outcome(&invalid, "invalid", "change");
-    assert!(
-        invalid["diagnostics"].as_str().unwrap().contains("colour"),
-        "{invalid}"
-    );
+    // Listed as `validate --format json` lists them, for pipelines to match on the codes.
+    let listed = &invalid["diagnostics"];
+    assert_eq!(listed[0]["code"], "unknown-field", "{invalid}");
+    assert_eq!(listed[0]["field"], "endpoints.eps.colour", "{invalid}");
+    assert_eq!(listed[0]["location"]["line"], 5, "{invalid}");
+    let validated = std::process::Command::new(env!("CARGO_BIN_EXE_kayle-sync"))
+        .args(["validate", "--format", "json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let validated: serde_json::Value = serde_json::from_slice(&validated.stdout).unwrap();
+    assert_eq!(listed, &validated["diagnostics"], "{invalid}");
     assert_eq!(api.url_of("eps").unwrap(), "https://hooks.example.com/e");
     watch.assert_running();
 

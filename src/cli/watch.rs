@@ -11,7 +11,7 @@ use super::Outcome;
 use super::args::{LineFormat, WatchArgs};
 use super::session::Connection;
 use crate::manifest;
-use crate::watch::{self, Log, LogEvent, Metrics, health};
+use crate::watch::{self, Log, LogEvent, Metrics, WatchError, health};
 
 pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcome> {
     // Listen before anything else, so a signal is never missed between start and the loop.
@@ -47,7 +47,8 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
         log.event(
             LogEvent::Health,
             &format!("serving /healthz and /metrics on http://{bound}"),
-        )?;
+        )
+        .map_err(WatchError::Log)?;
     }
     let options = watch::Options {
         dir: args.dir.clone(),
@@ -70,7 +71,8 @@ pub async fn run(args: &WatchArgs, err: &mut dyn Write) -> anyhow::Result<Outcom
             humantime::format_duration(args.interval),
             if args.dry_run { ", dry run" } else { "" }
         ),
-    )?;
+    )
+    .map_err(WatchError::Log)?;
     let watching = watch::run(
         &options,
         &connection.client,

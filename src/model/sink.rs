@@ -8,6 +8,11 @@ pub enum SinkError {
     /// The store could not be reached or refused the operation.
     #[error("{sink}: {message}")]
     Store { sink: String, message: String },
+    /// The sink cannot work as configured (a program that is not an executable file, an
+    /// address credentials may not go to, a missing token variable): trying again cannot help
+    /// until a person changes the configuration or the environment.
+    #[error("{sink}: {message}")]
+    Config { sink: String, message: String },
     /// Reading or writing a local file failed.
     #[error("{sink}: {path}: {source}")]
     Io {

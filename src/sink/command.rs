@@ -32,7 +32,7 @@ impl CommandSink {
     /// not be empty.
     pub fn new(sink: &str, argv: Vec<String>, timeout: Duration) -> Result<Self, SinkError> {
         if argv.is_empty() {
-            return Err(SinkError::Store {
+            return Err(SinkError::Config {
                 sink: sink.to_owned(),
                 message: "the command is empty".to_owned(),
             });
@@ -214,7 +214,7 @@ impl SecretSink for CommandSink {
         if candidates.iter().any(executable) {
             return Ok(());
         }
-        Err(SinkError::Store {
+        Err(SinkError::Config {
             sink: self.sink.clone(),
             message: format!(
                 "the command `{}` is not an executable file{}",

@@ -74,7 +74,7 @@ impl SecretFile {
     /// it. Nothing is left behind but those directories.
     pub(crate) fn check_writable(&self, git: &GitAnswers) -> Result<(), SinkError> {
         if let Some(problem) = super::git::tracked_file_problem(&self.path, git) {
-            return Err(SinkError::Store {
+            return Err(SinkError::Config {
                 sink: self.sink.clone(),
                 message: problem,
             });

@@ -86,7 +86,7 @@ fn build_asking(
         )),
         #[cfg(not(feature = "aws"))]
         SinkConfig::AwsSecretsManager { .. } => {
-            return Err(SinkError::Store {
+            return Err(SinkError::Config {
                 sink: name.to_owned(),
                 message: "this kayle-sync was built without the `aws` feature".to_owned(),
             });
@@ -107,7 +107,7 @@ fn build_asking(
 fn aws_endpoint(name: &str, url: &str) -> Result<String, SinkError> {
     crate::http::check_aws_endpoint_url(url)
         .map(|_| url.to_owned())
-        .map_err(|e| SinkError::Store {
+        .map_err(|e| SinkError::Config {
             sink: name.to_owned(),
             message: format!("endpoint_url {}: {e}", crate::http::redact(url)),
         })
@@ -142,7 +142,7 @@ impl Reload {
     /// Whether the command can be run: its program is an executable file.
     pub async fn check(&self) -> Result<(), SinkError> {
         match SecretSink::check_writable(&self.command).await {
-            Err(SinkError::Store { sink, message }) => Err(SinkError::Store {
+            Err(SinkError::Config { sink, message }) => Err(SinkError::Config {
                 sink,
                 message: format!("its reload: {message}"),
             }),
@@ -272,6 +272,29 @@ mod reload_tests {
             .unwrap(),
             last_started: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// A configuration error, so that `watch` waits for a change instead of retrying.
+    #[tokio::test]
+    async fn a_reload_whose_program_is_not_executable_is_a_configuration_error() {
+        let reload = Reload {
+            command: CommandSink::new(
+                "local",
+                vec!["/nonexistent/prog".into()],
+                Duration::from_secs(10),
+            )
+            .unwrap(),
+            last_started: tokio::sync::Mutex::new(None),
+        };
+        let error = reload.check().await.unwrap_err();
+        assert!(
+            matches!(&error, crate::model::SinkError::Config { .. }),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "local: its reload: the command `/nonexistent/prog` is not an executable file"
+        );
     }
 
     #[tokio::test]

@@ -63,17 +63,20 @@ impl VaultSink {
         path: &str,
         token_env: &str,
     ) -> Result<Self, SinkError> {
-        let error = |message: String| SinkError::Store {
+        let config = |message: String| SinkError::Config {
             sink: sink.to_owned(),
             message,
         };
         let address = address.trim_end_matches('/');
         http::check_credential_url(address)
-            .map_err(|e| error(format!("address {}: {e}", http::redact(address))))?;
-        let timeout = http::request_timeout().map_err(error)?;
+            .map_err(|e| config(format!("address {}: {e}", http::redact(address))))?;
+        let timeout = http::request_timeout().map_err(config)?;
         let http = http::client_builder(timeout)
             .build()
-            .map_err(|e| error(format!("cannot set up an HTTP client: {e}")))?;
+            .map_err(|e| SinkError::Store {
+                sink: sink.to_owned(),
+                message: format!("cannot set up an HTTP client: {e}"),
+            })?;
         Ok(VaultSink {
             sink: sink.to_owned(),
             address: address.to_owned(),
@@ -100,12 +103,18 @@ impl VaultSink {
         }
     }
 
+    /// The token, or a configuration error: a variable that is not set (or holds no token)
+    /// stays so for the life of the process, whatever is tried again.
     fn token(&self) -> Result<SecretString, SinkError> {
+        let config = |message: String| SinkError::Config {
+            sink: self.sink.clone(),
+            message: redact::untrusted(&message, &[]),
+        };
         // Taken out of the environment at start, when the project names the variable.
         match crate::credentials::token(&self.token_env) {
             Ok(Some(token)) if !token.expose_secret().is_empty() => Ok(token),
-            Err(not_a_token) => Err(self.error(not_a_token.to_string())),
-            _ => Err(self.error(format!(
+            Err(not_a_token) => Err(config(not_a_token.to_string())),
+            _ => Err(config(format!(
                 "the environment variable {} that should hold the Vault token is not set",
                 self.token_env
             ))),

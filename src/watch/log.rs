@@ -125,7 +125,7 @@ impl Log {
         let event = event.as_str();
         let ts = now();
         if self.json {
-            let line = json!({"ts": ts.to_string(), "event": event, "message": message});
+            let line = json!({"ts": ts, "event": event, "message": message});
             writeln!(self.out, "{}", scrub_json(&line))?;
         } else {
             let message = safe_lines(message).replace('\n', "\n    ");
@@ -154,10 +154,11 @@ impl Log {
             Err(_) => ("failed", applied),
         };
         let error = result.as_ref().err().map(|e| e.to_string());
-        let retry_text = match next {
-            Some(Next::Retry(wait)) => Some(humantime::format_duration(round(wait)).to_string()),
+        let retry = match next {
+            Some(Next::Retry(wait)) => Some(round(wait)),
             _ => None,
         };
+        let retry_text = retry.map(|wait| humantime::format_duration(wait).to_string());
         // `invalid` and `refused` say themselves that they wait for a change.
         let stuck = match next {
             Some(Next::AwaitChange(why)) if outcome == "failed" => Some(why.as_str()),
@@ -165,18 +166,20 @@ impl Log {
         };
         if self.json {
             let mut line = json!({
-                "ts": ts.to_string(),
+                "ts": ts,
                 "event": LogEvent::Reconcile.as_str(),
                 "trigger": trigger.as_str(),
                 "outcome": outcome,
                 "changes": changes,
                 "error": error,
                 "retry_in": retry_text,
+                "retry_in_seconds": retry.map(|wait| wait.as_secs_f64()),
             });
             if let Some(why) = stuck {
                 line["waiting_for_change"] = json!(why);
             }
-            if let Err(ReconcileError::Invalid { diagnostics, .. }) = result {
+            // The list `validate --format json` gives, so pipelines match on the same codes.
+            if let Err(ReconcileError::Invalid { diagnostics }) = result {
                 line["diagnostics"] = json!(diagnostics);
             }
             if let Ok(Done::Planned { text, .. }) = result {
@@ -205,7 +208,9 @@ impl Log {
         let event = LogEvent::Reconcile.as_str();
         writeln!(self.out, "{ts} {event} ({}): {text}", trigger.as_str())?;
         match result {
-            Err(ReconcileError::Invalid { diagnostics, .. }) => indent(&mut self.out, diagnostics)?,
+            Err(ReconcileError::Invalid { diagnostics }) => {
+                indent(&mut self.out, &diagnostics.to_string())?;
+            }
             Ok(Done::Planned { text, .. }) => indent(&mut self.out, text)?,
             _ => {}
         }
@@ -213,10 +218,15 @@ impl Log {
     }
 }
 
-/// The current time to the millisecond, e.g. `2026-11-27T09:00:00.123Z`.
-fn now() -> jiff::Timestamp {
-    let now = jiff::Timestamp::now();
-    now.round(jiff::Unit::Millisecond).unwrap_or(now)
+/// The current time in RFC 3339, UTC, always to the millisecond (e.g.
+/// `2026-11-27T09:00:00.120Z`), so that every line's timestamp has the same width.
+fn now() -> String {
+    timestamp(jiff::Timestamp::now())
+}
+
+fn timestamp(at: jiff::Timestamp) -> String {
+    let at = at.round(jiff::Unit::Millisecond).unwrap_or(at);
+    format!("{at:.3}")
 }
 
 /// `1 created (orders), 1 updated (billing), 0 deleted`.
@@ -296,8 +306,87 @@ mod tests {
         assert_eq!(line["trigger"], "retry");
         assert_eq!(line["changes"]["create"][0], "orders");
         assert_eq!(line["retry_in"], "2s");
+        assert_eq!(line["retry_in_seconds"], 2.0);
         assert!(line["ts"].as_str().unwrap().ends_with('Z'));
         assert!(line["error"].as_str().unwrap().contains("billing: 503"));
+    }
+
+    /// What [`Log::outcome`] writes, as JSON or as text, when nothing was applied.
+    fn logged(
+        json: bool,
+        trigger: Trigger,
+        result: &Result<Done, ReconcileError>,
+        next: Option<Next>,
+    ) -> String {
+        let buffer = Shared::default();
+        let mut log = Log::new(Box::new(buffer.clone()), json);
+        log.outcome(trigger, result, &Changes::default(), next)
+            .unwrap();
+        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The JSON line [`Log::outcome`] writes.
+    fn json_outcome(
+        trigger: Trigger,
+        result: &Result<Done, ReconcileError>,
+        next: Option<Next>,
+    ) -> serde_json::Value {
+        serde_json::from_str(logged(true, trigger, result, next).trim()).unwrap()
+    }
+
+    #[test]
+    fn a_retry_wait_is_text_and_seconds_to_the_tenth() {
+        let failed = Err(ReconcileError::Sinks(crate::model::SinkError::Store {
+            sink: "vault".into(),
+            message: "timed out".into(),
+        }));
+        let next = Some(Next::Retry(Duration::from_millis(2_149)));
+        let line = json_outcome(Trigger::Retry, &failed, next);
+        assert_eq!(line["retry_in"], "2s 100ms");
+        assert_eq!(line["retry_in_seconds"], 2.1);
+        let line = json_outcome(Trigger::Start, &Ok(Done::InSync), None);
+        assert_eq!(line["retry_in_seconds"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn timestamps_always_have_three_fractional_digits() {
+        for (at, shown) in [
+            ("2026-11-27T09:00:00Z", "2026-11-27T09:00:00.000Z"),
+            ("2026-11-27T09:00:00.12Z", "2026-11-27T09:00:00.120Z"),
+            ("2026-11-27T09:00:00.1236Z", "2026-11-27T09:00:00.124Z"),
+        ] {
+            assert_eq!(timestamp(at.parse().unwrap()), shown);
+        }
+    }
+
+    #[test]
+    fn an_invalid_directory_lists_its_diagnostics_as_validate_does_in_json() {
+        let invalid = Err(ReconcileError::Invalid {
+            diagnostics: crate::watch::tests::not_a_url(),
+        });
+        let line = json_outcome(Trigger::Change, &invalid, None);
+        assert_eq!(line["outcome"], "invalid");
+        let listed = &line["diagnostics"][0];
+        assert_eq!(listed["code"], "invalid-url", "{line}");
+        assert_eq!(listed["severity"], "error", "{line}");
+        assert_eq!(listed["field"], "endpoints.orders.url", "{line}");
+        assert_eq!(listed["message"], "not a URL", "{line}");
+        assert_eq!(listed["location"]["file"], "endpoints.yaml", "{line}");
+        assert_eq!(listed["location"]["line"], 2, "{line}");
+        assert_eq!(listed["location"]["column"], 5, "{line}");
+
+        let text = logged(false, Trigger::Change, &invalid, None);
+        assert!(
+            text.ends_with("\n    endpoints.yaml:2:5: endpoints.orders.url: not a URL\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_closed_log_names_its_cause_once() {
+        let closed = crate::watch::WatchError::Log(std::io::ErrorKind::BrokenPipe.into());
+        let shown = format!("{:#}", anyhow::Error::from(closed));
+        assert_eq!(shown, "writing the log: broken pipe");
     }
 
     #[test]
@@ -311,11 +400,7 @@ mod tests {
             }],
         });
         let next = Some(Next::AwaitChange(super::super::Stuck::InconsistentPlan));
-        let buffer = Shared::default();
-        let mut log = Log::new(Box::new(buffer.clone()), false);
-        log.outcome(Trigger::Change, &failed, &Changes::default(), next)
-            .unwrap();
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let text = logged(false, Trigger::Change, &failed, next);
         assert!(
             text.trim_end().ends_with(
                 "failed: 1 of 1 change(s) failed: orders: sink vault is not declared; not retried \
@@ -323,12 +408,7 @@ mod tests {
             ),
             "{text}"
         );
-        let buffer = Shared::default();
-        let mut log = Log::new(Box::new(buffer.clone()), true);
-        log.outcome(Trigger::Change, &failed, &Changes::default(), next)
-            .unwrap();
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        let line = json_outcome(Trigger::Change, &failed, next);
         assert_eq!(line["retry_in"], serde_json::Value::Null);
         assert_eq!(
             line["waiting_for_change"],

@@ -56,8 +56,9 @@ pub enum WatchError {
     /// The directory could not be watched.
     #[error(transparent)]
     Files(#[from] FilesError),
-    /// The log could not be written (stdout closed).
-    #[error("writing the log: {0}")]
+    /// The log could not be written (stdout closed). The cause is the source, not part of
+    /// the message: a chain printed with `{:#}` then names it once.
+    #[error("writing the log")]
     Log(#[from] std::io::Error),
 }
 

@@ -7,6 +7,7 @@ use rand::Rng;
 use super::reconcile::ReconcileError;
 use crate::api::ApiError;
 use crate::apply::ApplyError;
+use crate::model::SinkError;
 use crate::read::ReadError;
 
 /// The first wait after a failure that is worth retrying; each later one doubles.
@@ -36,6 +37,13 @@ pub enum Stuck {
     Forbidden,
     /// The API refused a request as invalid (HTTP 400 or 422).
     RequestRejected,
+    /// The API answered with a redirect (HTTP 3xx), which it never does: the base URL is
+    /// wrong.
+    Redirected,
+    /// A sink cannot work as configured: a program that is not an executable file, an
+    /// address credentials may not go to, a missing token variable, a file that cannot be
+    /// written for lack of permission.
+    SinkConfig,
     /// The plan names something the configuration does not have.
     InconsistentPlan,
     /// A sink holds a value kayle-sync cannot use where it needs one (a generated key's
@@ -52,6 +60,8 @@ impl Stuck {
             Stuck::Unauthorized => "the API refused the API key (HTTP 401)",
             Stuck::Forbidden => "the API key lacks a scope the call needs (HTTP 403)",
             Stuck::RequestRejected => "the API refused a request as invalid",
+            Stuck::Redirected => "the API answered with a redirect: check the base URL",
+            Stuck::SinkConfig => "a sink cannot work as configured",
             Stuck::InconsistentPlan => "the plan does not match the configuration",
             Stuck::UnusableSinkValue => "a sink holds a value kayle-sync cannot use",
         }
@@ -63,9 +73,11 @@ impl Stuck {
 /// What needs a person is not retried until the files change (the interval tick still
 /// re-checks): an invalid configuration, a plan the deletion guard refuses, an API key the API
 /// refuses (401) or that lacks a scope (403), a request the API refuses as invalid (400, 422),
-/// a plan that does not match the configuration, a sink holding a value kayle-sync cannot use
-/// (its content is a person's to fix). Everything else (5xx, timeouts, the network, a sink
-/// that fails) is retried with exponential backoff from [`FIRST_BACKOFF`], capped at the interval,
+/// an API that redirects (3xx: a wrong base URL), a sink that cannot work as configured, a
+/// plan that does not match the configuration, a sink holding a value kayle-sync cannot use
+/// (its content is a person's to fix). Everything else (5xx, timeouts, the network, a store
+/// that fails or cannot be reached) is retried with exponential backoff from
+/// [`FIRST_BACKOFF`], capped at the interval,
 /// so a long outage costs one attempt per interval. A rotation deferred until a lost request
 /// can no longer land is retried once that time has passed (`now` is the unix time), not
 /// before: an earlier round would only check the sink and defer again.
@@ -106,7 +118,7 @@ fn stuck(error: &ReconcileError) -> Option<Stuck> {
     match error {
         ReconcileError::Invalid { .. } => Some(Stuck::InvalidConfig),
         ReconcileError::Refused(_) => Some(Stuck::GuardRefused),
-        ReconcileError::Sinks(_) => None,
+        ReconcileError::Sinks(error) => sink_stuck(error),
         ReconcileError::Read(ReadError::Api(error)) => api_stuck(error),
         // Retried when any change failed in a way a retry may fix; a change not attempted
         // only follows another's failure.
@@ -129,19 +141,36 @@ fn apply_stuck(error: &ApplyError) -> Option<Stuck> {
         ApplyError::UnusablePrivateKey { .. } => Some(Stuck::UnusableSinkValue),
         // A failed reload leaves the endpoint unsettled: the next round runs it again.
         ApplyError::Reload { .. } | ApplyError::ReceiverRefuses { .. } => None,
-        ApplyError::Sink { .. }
-        | ApplyError::SinkRemove { .. }
-        | ApplyError::NotAttempted { .. }
-        | ApplyError::RotationDeferred { .. } => None,
+        ApplyError::Sink { source, .. } | ApplyError::SinkRemove { source, .. } => {
+            sink_stuck(source)
+        }
+        ApplyError::NotAttempted { .. } | ApplyError::RotationDeferred { .. } => None,
     }
 }
 
 fn api_stuck(error: &ApiError) -> Option<Stuck> {
     match error.status()? {
+        300..=399 => Some(Stuck::Redirected),
         401 => Some(Stuck::Unauthorized),
         403 => Some(Stuck::Forbidden),
         400 | 422 => Some(Stuck::RequestRejected),
         _ => None,
+    }
+}
+
+/// Decided by the error's kind: its configuration, or a file the process may not write,
+/// stays as it is until a person acts; a store that failed or could not be reached, a
+/// conflicting writer, any other I/O error may pass.
+fn sink_stuck(error: &SinkError) -> Option<Stuck> {
+    use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+    match error {
+        SinkError::Config { .. } => Some(Stuck::SinkConfig),
+        SinkError::Io { source, .. }
+            if matches!(source.kind(), PermissionDenied | ReadOnlyFilesystem) =>
+        {
+            Some(Stuck::SinkConfig)
+        }
+        SinkError::Io { .. } | SinkError::Store { .. } | SinkError::Conflict { .. } => None,
     }
 }
 
@@ -216,6 +245,8 @@ mod tests {
             (403, Stuck::Forbidden),
             (422, Stuck::RequestRejected),
             (400, Stuck::RequestRejected),
+            (301, Stuck::Redirected),
+            (308, Stuck::Redirected),
         ] {
             let failure = apply_failure(vec![
                 api_error(status),
@@ -248,6 +279,63 @@ mod tests {
             error_policy(&unusable, 1, minute, 0),
             Next::AwaitChange(Stuck::UnusableSinkValue)
         );
+    }
+
+    fn sink_io(kind: std::io::ErrorKind) -> SinkError {
+        SinkError::Io {
+            sink: "local".into(),
+            path: "secrets/kayle.env".into(),
+            source: kind.into(),
+        }
+    }
+
+    fn sink_store(message: &str) -> SinkError {
+        SinkError::Store {
+            sink: "vault".into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn a_sink_that_cannot_work_as_configured_is_not_retried_and_an_outage_is() {
+        let minute = Duration::from_secs(60);
+        let config = || SinkError::Config {
+            sink: "local".into(),
+            message: "its reload: the command `/nonexistent/prog` is not an executable file".into(),
+        };
+        let written = |source: SinkError| {
+            apply_failure(vec![ApplyError::Sink {
+                key: "orders".into(),
+                sink: "local".into(),
+                name: "ORDERS".into(),
+                source: Box::new(source),
+            }])
+        };
+        let stuck = Next::AwaitChange(Stuck::SinkConfig);
+        for failure in [
+            ReconcileError::Sinks(config()),
+            ReconcileError::Sinks(sink_io(std::io::ErrorKind::PermissionDenied)),
+            ReconcileError::Sinks(sink_io(std::io::ErrorKind::ReadOnlyFilesystem)),
+            written(config()),
+        ] {
+            assert_eq!(error_policy(&failure, 1, minute, 0), stuck, "{failure}");
+        }
+        for failure in [
+            ReconcileError::Sinks(sink_store("reading x failed: HTTP 503")),
+            ReconcileError::Sinks(sink_store("timed out")),
+            ReconcileError::Sinks(sink_io(std::io::ErrorKind::TimedOut)),
+            ReconcileError::Sinks(SinkError::Conflict {
+                sink: "vault".into(),
+                name: "ORDERS".into(),
+            }),
+            written(sink_store("connection refused")),
+        ] {
+            assert_eq!(
+                error_policy(&failure, 1, minute, 0),
+                Next::Retry(FIRST_BACKOFF),
+                "{failure}"
+            );
+        }
     }
 
     #[test]

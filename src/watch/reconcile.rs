@@ -84,9 +84,10 @@ pub enum Done {
 /// Why a reconcile did not go through. Never holds a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    /// The directory does not validate; `diagnostics` is every problem, rendered.
-    #[error("invalid configuration ({errors} error(s)); nothing applied")]
-    Invalid { errors: usize, diagnostics: String },
+    /// The directory does not validate; `diagnostics` is every problem, as `validate` gives
+    /// them (the log shows them as text, or as `validate --format json` lists them).
+    #[error("invalid configuration ({} error(s)); nothing applied", .diagnostics.0.len())]
+    Invalid { diagnostics: Diagnostics },
     /// A sink named in the project file could not be set up.
     #[error("setting up the sinks: {0}")]
     Sinks(#[source] SinkError),
@@ -142,8 +143,7 @@ impl Reconcile for Reconciler<'_> {
             Ok(loaded) => loaded,
             Err(diagnostics) => {
                 let error = ReconcileError::Invalid {
-                    errors: diagnostics.0.len(),
-                    diagnostics: diagnostics.to_string(),
+                    diagnostics: diagnostics.clone(),
                 };
                 return (Err(error), Changes::default());
             }

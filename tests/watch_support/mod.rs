@@ -92,6 +92,21 @@ impl Api {
     }
 }
 
+/// `kayle-sync watch DIR ARGS` with the API at `url`, stdout and stderr piped.
+pub fn command(dir: &Path, url: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kayle-sync"));
+    command
+        .arg("watch")
+        .arg(dir)
+        .args(args)
+        .env("KAYLE_API_URL", url)
+        .env("KAYLE_API_KEY", "kk_test")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
 /// A config directory in a temporary directory.
 pub fn config_dir(endpoints: &str) -> (tempfile::TempDir, PathBuf) {
     let root = tempfile::tempdir().unwrap();
@@ -121,16 +136,12 @@ pub struct Watch {
 
 impl Watch {
     pub fn spawn(dir: &Path, api: &Api, args: &[&str]) -> Watch {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kayle-sync"))
-            .arg("watch")
-            .arg(dir)
-            .args(["--format", "json"])
-            .args(args)
-            .env("KAYLE_API_URL", api.server.url())
-            .env("KAYLE_API_KEY", "kk_test")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        Watch::spawn_at(dir, &api.server.url(), args)
+    }
+
+    /// Watches `dir` with the API at `url`.
+    pub fn spawn_at(dir: &Path, url: &str, args: &[&str]) -> Watch {
+        let mut child = command(dir, url, &[&["--format", "json"], args].concat())
             .spawn()
             .unwrap();
         let (sender, lines) = std::sync::mpsc::channel();

@@ -121,6 +121,20 @@ fn api_failure(status: u16) -> ReconcileError {
     }))
 }
 
+/// What loading a directory whose `orders` has a bad URL finds.
+pub(super) fn not_a_url() -> crate::manifest::Diagnostics {
+    use crate::manifest::{Code, Diagnostic, Diagnostics};
+    let location = crate::model::Location {
+        file: "endpoints.yaml".into(),
+        line: 2,
+        column: 5,
+    };
+    Diagnostics(vec![
+        Diagnostic::error(Code::InvalidUrl, Some(location), "not a URL")
+            .field("endpoints.orders.url"),
+    ])
+}
+
 /// A rotation of `key` deferred until unix time `until`.
 fn deferred(key: &str, until: u64) -> ReconcileError {
     ReconcileError::Apply {
@@ -394,10 +408,17 @@ impl Ran {
         starts.windows(2).map(|w| w[1] - w[0]).collect()
     }
 
-    /// The wait a reconcile line says its retry comes after, in seconds.
+    /// The wait a reconcile line says its retry comes after, in seconds; its text and its
+    /// number must agree.
     fn retry_in(line: &Value) -> Option<f64> {
-        let text = line["retry_in"].as_str()?;
-        Some(humantime::parse_duration(text).unwrap().as_secs_f64())
+        let seconds = line["retry_in_seconds"].as_f64();
+        let Some(text) = line["retry_in"].as_str() else {
+            assert_eq!(seconds, None, "{line}");
+            return None;
+        };
+        let parsed = humantime::parse_duration(text).unwrap().as_secs_f64();
+        assert_eq!(seconds, Some(parsed), "{line}");
+        Some(parsed)
     }
 }
 

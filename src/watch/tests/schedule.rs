@@ -91,8 +91,11 @@ async fn a_failure_no_retry_can_fix_waits_for_the_interval_instead_of_retrying()
         managed: 2,
     };
     let invalid = || ReconcileError::Invalid {
-        errors: 1,
-        diagnostics: "endpoints.yaml:2:5: endpoints.orders.url: not a URL".into(),
+        diagnostics: not_a_url(),
+    };
+    let sink = crate::model::SinkError::Config {
+        sink: "local".into(),
+        message: "its reload: the command `/nonexistent/prog` is not an executable file".into(),
     };
     let cases = [
         (
@@ -109,6 +112,16 @@ async fn a_failure_no_retry_can_fix_waits_for_the_interval_instead_of_retrying()
             api_failure(422),
             "failed",
             Some("the API refused a request as invalid"),
+        ),
+        (
+            api_failure(301),
+            "failed",
+            Some("the API answered with a redirect: check the base URL"),
+        ),
+        (
+            ReconcileError::Sinks(sink),
+            "failed",
+            Some("a sink cannot work as configured"),
         ),
         (invalid(), "invalid", None),
         (ReconcileError::Refused(guard), "refused", None),
@@ -128,10 +141,11 @@ async fn a_failure_no_retry_can_fix_waits_for_the_interval_instead_of_retrying()
         assert_eq!(line["retry_in"], Value::Null, "{line}");
         assert_eq!(line["waiting_for_change"].as_str(), why, "{line}");
         if outcome == "invalid" {
-            assert!(
-                line["diagnostics"].as_str().unwrap().contains("2:5"),
-                "{line}"
-            );
+            // As `validate --format json` lists them.
+            let listed = serde_json::to_value(not_a_url()).unwrap();
+            assert_eq!(line["diagnostics"], listed, "{line}");
+            assert_eq!(line["diagnostics"][0]["code"], "invalid-url", "{line}");
+            assert_eq!(line["diagnostics"][0]["location"]["line"], 2, "{line}");
         }
     }
 }
