@@ -295,14 +295,17 @@ fn a_failing_reload_fails_the_step_naming_the_sink_and_the_exit_status() {
         assert_no_secret(&api, &project, &mut secrets, &[&run, &plan]);
     }
     // Once the reload works, the next apply runs it and settles the endpoint, without
-    // rotating again.
+    // rotating again; and the receiver, which may have refused deliveries since the rotation,
+    // is waited for as after any rotation (here it cannot be reached).
     let id = support::id(&api.one("web"));
     let rotated = api.secret(&id);
     project.write("kayle-sync.yaml", &project_file("{ command: [\"true\"] }"));
     let run = project.run(&api, &["apply", "--auto-approve"]);
     run.expect(0);
     assert!(
-        run.stderr.contains("sink local's reload command ran"),
+        run.stderr.contains("sink local's reload command ran")
+            && run.stderr.contains("receiver not reachable from here")
+            && run.stderr.contains("failed since the rotation"),
         "{}",
         run.stderr
     );
@@ -853,4 +856,41 @@ fn deliveries_refused_after_a_killed_rotation_are_retried_by_the_next_apply() {
     let run = project.run_with(&api, &settle, &window);
     run.expect(1);
     check(&killed, &run, &refused, &["rotation not started"]);
+}
+
+/// A rotation whose answer was lost, on a sink with no reload: the run writes what the API
+/// holds and fails; the next apply (too soon to rotate again) checks the sink and waits for the
+/// receiver as after any rotation, so that what it refused meanwhile is retried.
+#[test]
+fn a_lost_rotation_on_a_sink_without_reload_is_followed_by_the_receiver_wait() {
+    let api = Api::start();
+    let project = Project::new();
+    project.write(
+        "kayle-sync.yaml",
+        "api:\n  url: http://127.0.0.1:9\nsinks:\n  local: { type: dotenv, path: secrets/kayle.env }\n\
+         defaults:\n  signing_secret:\n    sink: local\n",
+    );
+    let url = "http://127.0.0.1:9/kayle";
+    project.manifest(&manifest(url, 0));
+    project.apply(&api, &[]);
+    project.manifest(&manifest(url, 1));
+    api.emu.inject(
+        kayle_emulator::Route::RotateSecret,
+        kayle_emulator::Fault::DropAfterCommit,
+        1,
+    );
+    let window = [("KAYLE_SYNC_LATE_WINDOW", "2m")];
+    let lost = project.run_with(&api, &["apply", "--auto-approve"], &window);
+    lost.expect(1);
+    assert!(lost.all().contains("outcome unknown"), "{}", lost.all());
+    let run = project.run_with(&api, &["apply", "--auto-approve"], &window);
+    run.expect(1);
+    for text in [
+        "rotation not started",
+        "receiver not reachable from here",
+        "failed since the rotation",
+    ] {
+        assert!(run.stderr.contains(text), "{text}: {}", run.stderr);
+    }
+    assert_no_secret(&api, &project, &mut Vec::new(), &[&lost, &run]);
 }

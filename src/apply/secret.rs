@@ -133,11 +133,11 @@ impl Run<'_, '_> {
                 until,
                 reload,
             } => {
-                let written = self
+                let current = self
                     .verify(endpoint_id, (sink, name), *rotation, *until, *reload)
                     .await?;
                 // Waited for once the change's field updates are made, as after a rotation.
-                self.rotated = self.recovered((sink, name), *until, *reload, written);
+                self.rotated = self.recovered((sink, name), *until, *reload, current);
                 Ok(())
             }
             SecretStep::Remove { .. } => {
@@ -173,10 +173,10 @@ impl Run<'_, '_> {
         if earlier > now() {
             // A lost request could land after the record below and undo it; should the
             // rotation's own answer be lost too, nothing would say the sink may be stale.
-            let written = self
+            let current = self
                 .verify(endpoint_id, (sink, name), from, earlier, reload)
                 .await?;
-            if let Some(recovered) = self.recovered((sink, name), earlier, reload, written) {
+            if let Some(recovered) = self.recovered((sink, name), earlier, reload, current) {
                 self.settle_receiver(endpoint_id, recovered).await?;
             }
             return Err(ApplyError::RotationDeferred {
@@ -247,8 +247,8 @@ impl Run<'_, '_> {
     /// Reveals the secret of an unsettled endpoint and writes it to the sink unless the sink
     /// holds it already; runs the sink's reload with `reload` (the receiver may not have loaded
     /// what an interrupted run wrote); records it settled once no lost request can land any
-    /// more. Returns the secret when it wrote it or ran the reload: the receiver may only now
-    /// take it.
+    /// more. Returns the API's current secret, which the sink now holds: the receiver may only
+    /// now take it.
     async fn verify(
         &mut self,
         endpoint_id: &str,
@@ -256,7 +256,7 @@ impl Run<'_, '_> {
         rotation: u64,
         until: u64,
         reload: bool,
-    ) -> Result<Option<SecretString>, ApplyError> {
+    ) -> Result<SecretString, ApplyError> {
         let current = self.api(self.target.client.reveal_secret(endpoint_id).await)?;
         let store = self.store(sink)?.clone();
         let held = store
@@ -283,31 +283,31 @@ impl Run<'_, '_> {
             // finds the record and runs it again.
             self.reload_written(sink, &current).await?;
         }
-        let written = (reload || !held_it).then_some(current);
         if until > now() {
             self.done.push(Step::KeptUnsettled {
                 until,
                 lost: Lost::Request,
             });
-            return Ok(written);
+            return Ok(current);
         }
         self.settle(endpoint_id, SecretState::Settled { rotation }, false)
             .await?;
-        Ok(written)
+        Ok(current)
     }
 
-    /// After [`Run::verify`] of an endpoint recorded unsettled `until` wrote the secret to the
-    /// sink or ran its reload: what the receiver is to be waited for with. It refused what
-    /// Kayle signed since the rotation that left the record, so those deliveries are retried
-    /// once it takes the secret, as after a rotation of this run. The record says when that
-    /// rotation began at the earliest (by this run's late window); a create's record (`until`
-    /// 0) is of an endpoint never enabled, and is not waited for.
+    /// After [`Run::verify`] of an endpoint recorded unsettled `until`: what the receiver is to
+    /// be waited for with, now that the sink holds `secret` (whether this run wrote it, a run
+    /// that lost a rotation's answer did, or a reload failed after it). The receiver may have
+    /// refused what Kayle signed since the rotation that left the record, so those deliveries
+    /// are retried once it takes the secret, as after a rotation of this run. The record says
+    /// when that rotation began at the earliest (by this run's late window); a create's record
+    /// (`until` 0) is of an endpoint never enabled, and is not waited for.
     fn recovered(
         &self,
         (sink, name): (&str, &str),
         until: u64,
         reloaded: bool,
-        written: Option<SecretString>,
+        secret: SecretString,
     ) -> Option<Rotated> {
         Some(Rotated {
             sink: sink.to_owned(),
@@ -315,7 +315,7 @@ impl Run<'_, '_> {
             began: self.rotation_began(until)?,
             written_at: tokio::time::Instant::now(),
             reloaded,
-            secret: written?,
+            secret,
         })
     }
 
@@ -356,8 +356,10 @@ impl Run<'_, '_> {
     /// After a reload failed: records the endpoint unsettled at `rotation` (by default the
     /// one its labels record), so that the next apply checks the sink and runs the reload
     /// again instead of finding nothing to do. No request of this run lost its answer, so none
-    /// can land late: `until` is 0. The reload's failure is what the run reports; a record
-    /// that fails too leaves the endpoint as it was.
+    /// can land late: `until` is now (whole seconds down, so never later than the next run's
+    /// clock), which also tells that run since when the receiver may have refused deliveries
+    /// (see [`Run::recovered`]). The reload's failure is what the run
+    /// reports; a record that fails too leaves the endpoint as it was.
     async fn unsettle_for_reload(&mut self, endpoint_id: &str, rotation: Option<u64>) {
         let rotation = match rotation {
             Some(rotation) => rotation,
@@ -372,7 +374,10 @@ impl Run<'_, '_> {
                 }
             },
         };
-        let state = SecretState::Unsettled { rotation, until: 0 };
+        let state = SecretState::Unsettled {
+            rotation,
+            until: super::endpoint::now(),
+        };
         if let Err(error) = self.settle(endpoint_id, state, false).await {
             tracing::debug!(key = self.key, %error, "recording a failed reload");
         }

@@ -84,6 +84,7 @@ pub enum Step {
         key_id: String,
         sink: String,
         name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
         replaced: Option<String>,
     },
     /// The private key the sink already held for the key is used.

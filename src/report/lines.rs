@@ -202,17 +202,17 @@ pub(crate) fn undeclared(key: &str, id: &str) -> String {
 pub(super) fn verify_reason(until: u64) -> String {
     let base = "reveal, compare and write: the sink may not hold the API's current secret";
     match jiff::Timestamp::from_second(until as i64) {
-        Ok(time) if until > 0 => {
+        Ok(time) if time > jiff::Timestamp::now() => {
             format!("{base}; a request whose answer was lost may still land until {time}")
         }
-        _ => format!("{base} (a create or rotation was interrupted)"),
+        _ => format!("{base} (a create, a rotation or a reload was interrupted)"),
     }
 }
 
 /// What a rotation waits for, in words: nothing, or a lost request's possible landing.
 fn not_before(unsettled_until: Option<u64>) -> String {
     match unsettled_until.map(|until| (until, jiff::Timestamp::from_second(until as i64))) {
-        Some((until, Ok(time))) if until > 0 => format!(
+        Some((_, Ok(time))) if time > jiff::Timestamp::now() => format!(
             ", not before {time}: a request whose answer was lost may still land until then \
              (an apply before then checks the sink instead)"
         ),
