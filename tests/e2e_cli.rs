@@ -711,13 +711,18 @@ fn a_prompt_shows_what_it_asks_about_when_stdout_is_a_file() {
     let project = Project::new();
     project.manifest(&manifest(&[disabled("orders")]));
 
-    let (shown, file) = on_a_terminal(&project, &api, "apply", "no", &[]);
-    let plan = "+ create orders";
-    assert!(file.contains(plan), "{file}");
-    let asked = shown
-        .find("Apply these changes?")
-        .unwrap_or_else(|| panic!("no prompt: {shown}"));
-    assert!(shown[..asked].contains(plan), "{shown}");
+    // `args` answered "no": `what` is in the file, and on the terminal before `question`.
+    let declined = |args: &str, what: &str, question: &str| {
+        let (shown, file) = on_a_terminal(&project, &api, args, "no", &[]);
+        assert!(file.contains(what), "{file}");
+        let asked = shown
+            .find(question)
+            .unwrap_or_else(|| panic!("no prompt: {shown}"));
+        assert!(shown[..asked].contains(what), "{shown}");
+        shown
+    };
+
+    let shown = declined("apply", "+ create orders", "Apply these changes?");
     assert!(
         shown.contains("Apply cancelled; nothing was changed."),
         "{shown}"
@@ -725,13 +730,11 @@ fn a_prompt_shows_what_it_asks_about_when_stdout_is_a_file() {
     assert!(api.endpoints().is_empty(), "nothing created");
 
     project.apply(&api, &[]);
-    let (shown, file) = on_a_terminal(&project, &api, "rotate orders", "no", &[]);
-    let what = "Rotating the signing secret of orders";
-    assert!(file.contains(what), "{file}");
-    let asked = shown
-        .find("Rotate this signing secret?")
-        .unwrap_or_else(|| panic!("no prompt: {shown}"));
-    assert!(shown[..asked].contains(what), "{shown}");
+    declined(
+        "rotate orders",
+        "Rotating the signing secret of orders",
+        "Rotate this signing secret?",
+    );
 }
 
 /// On a terminal, apply keeps a live count of the endpoints done below its lines; in a CI log

@@ -80,6 +80,14 @@ fn assert_no_secret(api: &Api, project: &Project, secrets: &mut Vec<String>, run
     }
 }
 
+/// How many lines the file at `path` has (0 when there is none): a reload's runs, one each.
+fn lines_in(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
 /// The number in "… N deliveries retried" / "N delivery retried".
 fn retried(text: &str) -> usize {
     let at = text
@@ -477,17 +485,12 @@ fn a_run_killed_before_its_reload_leaves_the_reload_to_the_next_apply() {
     let armed = project.path("armed");
     let reloads = project.path("reloads");
     let reload = format!(
-        "{{ command: [sh, -c, \"if [ -e '{armed}' ]; then rm '{armed}'; kill -9 $PPID; sleep \
-         5; fi; echo ran >> '{reloads}'\"] }}",
+        "{{ command: [sh, -c, \"if [ -e '{armed}' ]; then rm '{armed}'; kill -9 $PPID; exit; \
+         fi; echo ran >> '{reloads}'\"] }}",
         armed = armed.display(),
         reloads = reloads.display(),
     );
-    let ran = || {
-        std::fs::read_to_string(&reloads)
-            .unwrap_or_default()
-            .lines()
-            .count()
-    };
+    let ran = || lines_in(&reloads);
     project.write("kayle-sync.yaml", &project_file(&reload));
     project.manifest(&manifest("http://127.0.0.1:9/kayle", 0));
     let mut secrets = Vec::new();
@@ -581,12 +584,7 @@ fn a_recovered_secret_reloads_the_sink_and_a_failed_reload_is_run_again() {
         reloads = reloads.display(),
         fail = fail.display(),
     );
-    let ran = || {
-        std::fs::read_to_string(&reloads)
-            .unwrap_or_default()
-            .lines()
-            .count()
-    };
+    let ran = || lines_in(&reloads);
     project.write("kayle-sync.yaml", &project_file(&reload));
     project.manifest(&manifest("http://127.0.0.1:9/kayle", 0));
     project.apply(&api, &[]);
