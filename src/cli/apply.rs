@@ -70,7 +70,7 @@ async fn plan_and_apply(
     if !plan.is_empty() && !args.auto_approve {
         // Whoever answers reads the plan: on stderr too when stdout is a file or a pipe (and,
         // with JSON, keeps its one document).
-        if json || (terminal.interactive && !terminal.stdout_terminal) {
+        if json || terminal.answerer_misses_stdout() {
             let color = !json && terminal.stderr_color;
             report::render_text(&plan, &mut &mut *err, color)?;
             // The text format wrote its warnings to stderr already.

@@ -61,7 +61,7 @@ async fn rotate(
     );
     writeln!(out, "{what}")?;
     // Whoever answers reads what is asked, also when stdout is a file or a pipe.
-    if !args.auto_approve && terminal.interactive && !terminal.stdout_terminal {
+    if !args.auto_approve && terminal.answerer_misses_stdout() {
         writeln!(err, "{what}")?;
     }
     if !args.auto_approve && !confirm(Closing::Rotation, terminal.interactive, err)? {

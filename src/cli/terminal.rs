@@ -22,6 +22,12 @@ pub struct Terminal {
 }
 
 impl Terminal {
+    /// A prompt's answerer does not see stdout (a file or a pipe): what the prompt asks about
+    /// goes to stderr too.
+    pub fn answerer_misses_stdout(self) -> bool {
+        self.interactive && !self.stdout_terminal
+    }
+
     /// Reads the streams and the environment.
     pub fn detect(choice: ColorChoice) -> Terminal {
         let no_color = std::env::var_os("NO_COLOR");

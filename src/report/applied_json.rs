@@ -1,12 +1,11 @@
 //! What an apply did, for machines: the endpoints' results and their totals, added to the plan's
 //! JSON under `applied` (`apply --format json`). Never a secret value: a write names its sink
-//! and the secret's name. Ids, step texts and errors are made safe as the text output makes
-//! them (credentials scrubbed, control characters escaped), not only JSON-escaped.
+//! and the secret's name. Every text is made safe as the text output makes it (credentials
+//! scrubbed, control characters escaped), not only JSON-escaped.
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::json_text as text;
 use crate::apply::{AfterRotation, Outcome, ReceiverCheck, SecretPlace, Step};
 use crate::plan::Action;
 use crate::redact::{safe_line as words, safe_lines};
@@ -65,13 +64,13 @@ impl EndpointResult {
             places
                 .into_iter()
                 .map(|place| SecretPlace {
-                    sink: text(&place.sink),
-                    name: text(&place.name),
+                    sink: words(&place.sink),
+                    name: words(&place.name),
                 })
                 .collect()
         };
         EndpointResult {
-            key: text(&outcome.key),
+            key: words(&outcome.key),
             action: Some(outcome.action),
             endpoint_id: outcome.endpoint_id.as_deref().map(words),
             outcome: result,
@@ -86,7 +85,7 @@ impl EndpointResult {
     /// The entry for a declared endpoint the plan left alone.
     pub fn unchanged(key: &str, endpoint_id: Option<&str>) -> EndpointResult {
         EndpointResult {
-            key: text(key),
+            key: words(key),
             action: None,
             endpoint_id: endpoint_id.map(words),
             outcome: EndpointOutcome::Unchanged,

@@ -211,8 +211,8 @@ pub(super) fn verify_reason(until: u64) -> String {
 
 /// What a rotation waits for, in words: nothing, or a lost request's possible landing.
 fn not_before(unsettled_until: Option<u64>) -> String {
-    match unsettled_until.map(|until| (until, jiff::Timestamp::from_second(until as i64))) {
-        Some((_, Ok(time))) if time > jiff::Timestamp::now() => format!(
+    match unsettled_until.and_then(|until| jiff::Timestamp::from_second(until as i64).ok()) {
+        Some(time) if time > jiff::Timestamp::now() => format!(
             ", not before {time}: a request whose answer was lost may still land until then \
              (an apply before then checks the sink instead)"
         ),
